@@ -1,0 +1,98 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ProxyError } from '../errors.js';
+
+export interface Request {
+  method: string;
+  path: string;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  /** Parsed JSON body (undefined when there is none). */
+  body: unknown;
+  raw: IncomingMessage;
+}
+
+/** A handler returns a JSON-able value, or writes to `res` itself and returns undefined. */
+export type Handler = (req: Request, res: ServerResponse) => unknown | Promise<unknown>;
+
+interface Route {
+  method: string;
+  parts: string[];
+  handler: Handler;
+}
+
+const MAX_BODY = 64 * 1024;
+
+/** Just enough routing for a JSON admin API: `GET /tiers/:name`. */
+export class Router {
+  #routes: Route[] = [];
+
+  on(method: string, pattern: string, handler: Handler): this {
+    this.#routes.push({ method, parts: pattern.split('/').filter(Boolean), handler });
+    return this;
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const url = new URL(req.url ?? '/', 'http://admin');
+      const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+      let pathMatched = false;
+      for (const route of this.#routes) {
+        const params = match(route.parts, parts);
+        if (!params) continue;
+        pathMatched = true;
+        if (route.method !== req.method) continue;
+        const body = await readJsonBody(req);
+        const out = await route.handler(
+          { method: req.method, path: url.pathname, params, query: url.searchParams, body, raw: req },
+          res,
+        );
+        if (out !== undefined && !res.headersSent) sendJson(res, 200, out);
+        return;
+      }
+      if (pathMatched) sendJson(res, 405, { error: `method ${req.method} not allowed on ${url.pathname}` });
+      else sendJson(res, 404, { error: `no such path ${url.pathname}`, code: 'SHAPER_ERR_ADMIN_NOT_FOUND' });
+    } catch (err) {
+      const e = err as ProxyError;
+      const status =
+        e.code === 'SHAPER_ERR_ADMIN_NOT_FOUND' ? 404
+        : e.code === 'SHAPER_ERR_ADMIN_BAD_REQUEST' || e.code === 'SHAPER_ERR_CONFIG' || e.code === 'SHAPER_ERR_UNKNOWN_TIER' ? 400
+        : 500;
+      if (!res.headersSent) sendJson(res, status, { error: e.message, code: e.code });
+      else res.destroy();
+    }
+  }
+}
+
+function match(pattern: string[], parts: string[]): Record<string, string> | undefined {
+  if (pattern.length !== parts.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i]!;
+    if (p.startsWith(':')) params[p.slice(1)] = parts[i]!;
+    else if (p !== parts[i]) return undefined;
+  }
+  return params;
+}
+
+async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  if (req.method === 'GET' || req.method === 'HEAD') return undefined;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new ProxyError('SHAPER_ERR_ADMIN_BAD_REQUEST', `request body over ${MAX_BODY} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return undefined;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (err) {
+    throw new ProxyError('SHAPER_ERR_ADMIN_BAD_REQUEST', `body is not JSON: ${(err as Error).message}`);
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value, null, 2) + '\n';
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}

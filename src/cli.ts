@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadConfigFile } from './config/load.js';
+import type { ProxyConfig } from './config/types.js';
+import { isProxyError } from './errors.js';
+import { createLogger, type Logger } from './log.js';
+import { createProxy } from './index.js';
+import { watchConfigFile } from './server/reload.js';
+import { demoHints, startDemoBackends } from './demo.js';
+
+const USAGE = `Usage: shaper-proxy --config FILE [options]
+
+Options:
+  -c, --config FILE      config file (.json, .yaml, .yml, .toml)
+  -l, --log-level LEVEL  fatal|error|warn|info|debug|trace|silent (overrides the config and SHAPER_LOG_LEVEL)
+      --check            validate the config and exit: 0 if valid, 2 if not (like nginx -t)
+      --demo             also start demo backends on the config's loopback targets
+  -v, --version          print the version
+  -h, --help             this text
+
+Signals: SIGHUP reloads the config (as does saving the file); SIGINT/SIGTERM drain and exit.
+`;
+
+function version(): string {
+  const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function fail(message: string, status = 2): never {
+  process.stderr.write(`shaper-proxy: ${message}\n`);
+  process.exit(status);
+}
+
+async function load(file: string, logLevel: string | undefined): Promise<ProxyConfig> {
+  const config = await loadConfigFile(file, process.env);
+  if (logLevel) config.log.level = logLevel;
+  return config;
+}
+
+async function main(argv: string[]): Promise<void> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string', short: 'c' },
+        'log-level': { type: 'string', short: 'l' },
+        check: { type: 'boolean', default: false },
+        demo: { type: 'boolean', default: false },
+        version: { type: 'boolean', short: 'v', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    fail(`${(err as Error).message}\n\n${USAGE}`);
+  }
+  if (args.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (args.version) {
+    process.stdout.write(`${version()}\n`);
+    return;
+  }
+  if (!args.config) fail(`--config FILE is required\n\n${USAGE}`);
+  const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+  const logLevel = args['log-level'];
+  if (logLevel && !levels.includes(logLevel)) fail(`--log-level: "${logLevel}" is not one of ${levels.join(', ')}`);
+
+  let config: ProxyConfig;
+  try {
+    config = await load(args.config, logLevel);
+  } catch (err) {
+    if (isProxyError(err)) fail(`${err.code}: ${err.message}`);
+    throw err;
+  }
+  if (args.check) {
+    const ports = config.apps.reduce((n, a) => n + a.ports.length, 0);
+    const targets = config.apps.reduce((n, a) => n + a.targets.length, 0);
+    process.stdout.write(`${args.config}: OK (${config.apps.length} apps, ${ports} ports, ${targets} targets)\n`);
+    return;
+  }
+
+  const log = createLogger(config.log.level);
+  installCrashGuards(log);
+  const stopDemo = args.demo ? await startDemoBackends(config, log) : undefined;
+  const proxy = createProxy(config, { log });
+  await proxy.start();
+  if (args.demo) process.stderr.write(demoHints(config, proxy.adminPort));
+
+  const file = args.config;
+  let reloading = false;
+  const reload = async (why: string) => {
+    if (reloading) return;
+    reloading = true;
+    try {
+      proxy.reload(await load(file, logLevel));
+    } catch (err) {
+      const message = isProxyError(err) ? err.message : (err as Error).stack;
+      log.error({ why, error: message }, 'reload failed; the old config stays in force');
+    } finally {
+      reloading = false;
+    }
+  };
+  const unwatch = watchConfigFile(file, () => void reload('file changed'));
+  process.on('SIGHUP', () => void reload('SIGHUP'));
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    unwatch();
+    await proxy.shutdown();
+    await stopDemo?.();
+    log.flush();
+    setImmediate(() => process.exit(0));
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+/**
+ * A socket error that escaped a handler must not take every other connection
+ * down with it. Anything else is a bug: log it and exit.
+ */
+function installCrashGuards(log: Logger): void {
+  const NETWORK = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED']);
+  process.on('uncaughtException', (err: NodeJS.ErrnoException) => {
+    if (err.code && NETWORK.has(err.code)) {
+      log.error({ err }, 'unhandled socket error (kept running)');
+      return;
+    }
+    log.fatal({ err }, 'uncaught exception');
+    log.flush();
+    process.exit(1);
+  });
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`shaper-proxy: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,323 @@
+/**
+ * Reading the config: file -> parsed object (JSON, YAML or TOML) -> validated, normalised
+ * ProxyConfig. Every problem in a config is reported at once, one line each, starting with its
+ * key path, in a single ConfigError.
+ */
+import { readFile } from 'node:fs/promises';
+import { extname, resolve } from 'node:path';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { parse as parseYaml, YAMLError } from 'yaml';
+import { ProxyError } from '../errors.js';
+import { fromFlyFormat, isPlainObject } from './fly.js';
+import {
+  APP_SCHEMA,
+  APPS_REQUIRED,
+  isAdminOff,
+  isPort,
+  Problems,
+  RESERVED_KEYS,
+  runSchema,
+  show,
+  TARGET_SCHEMA,
+  TOP_SCHEMA,
+  unbracket,
+} from './schema.js';
+import type { AppConfig, BalanceKind, ProxyConfig, TargetConfig } from './types.js';
+import { parseDuration, parseHostPort } from './units.js';
+
+/** SHAPER_ERR_CONFIG with the problem lines also as an array, for tests and the admin API. */
+export class ConfigError extends ProxyError {
+  readonly problems: readonly string[];
+  /** The file the config came from, when it came from one. */
+  source?: string;
+  constructor(problems: readonly string[]) {
+    super('SHAPER_ERR_CONFIG', problems.join('\n'));
+    this.problems = problems;
+  }
+}
+
+type Parse = (text: string) => unknown;
+const PARSERS: Record<string, { kind: string; parse: Parse }> = {
+  '.json': { kind: 'JSON', parse: (text) => JSON.parse(text) as unknown },
+  '.yaml': { kind: 'YAML', parse: (text) => parseYaml(text, { logLevel: 'error' }) as unknown },
+  '.yml': { kind: 'YAML', parse: (text) => parseYaml(text, { logLevel: 'error' }) as unknown },
+  '.toml': { kind: 'TOML', parse: (text) => parseToml(text) },
+};
+export const CONFIG_EXTENSIONS = Object.keys(PARSERS);
+
+/** Reads and validates a config file; the parser is picked by the extension. */
+export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Promise<ProxyConfig> {
+  const file = resolve(path);
+  const parser = PARSERS[extname(file).toLowerCase()];
+  if (!parser) {
+    throw new ProxyError(
+      'SHAPER_ERR_CONFIG_READ',
+      `${file}: unknown config file extension "${extname(file)}" (use ${CONFIG_EXTENSIONS.join(', ')})`,
+    );
+  }
+  let text: string;
+  try {
+    text = (await readFile(file, 'utf8')).replace(/^\uFEFF/, '');
+  } catch (err) {
+    throw new ProxyError('SHAPER_ERR_CONFIG_READ', `${file}: cannot read the config file (${errorText(err)})`, { cause: err });
+  }
+  let raw: unknown;
+  try {
+    raw = parser.parse(text);
+  } catch (err) {
+    const { where, message } = describeParseError(err, text, parser.kind);
+    throw new ProxyError('SHAPER_ERR_CONFIG_READ', `${file}${where}: not valid ${parser.kind}: ${message}`, { cause: err });
+  }
+  try {
+    return { ...parseConfig(raw, env), source: file };
+  } catch (err) {
+    if (err instanceof ConfigError) err.source = file;
+    throw err;
+  }
+}
+
+/** Validates and normalises an already parsed config; throws ConfigError listing every problem. */
+export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): ProxyConfig {
+  const problems = new Problems();
+  const input = fromFlyFormat(raw);
+  if (!isPlainObject(input)) throw new ConfigError([`apps: ${APPS_REQUIRED}`]);
+
+  const top = runSchema(TOP_SCHEMA, adminShorthand(input), '', problems, { env, ignoredKeys: RESERVED_KEYS });
+  const apps = Array.isArray(top['apps']) ? top['apps'].map((app: unknown, i) => readApp(app, i, problems)) : [];
+  const admin = top['admin'] as { listen: unknown };
+  checkAppNames(apps, problems);
+  checkPorts(apps, admin.listen, problems);
+  if (problems.count > 0) throw new ConfigError(problems.lines);
+
+  const bind = unbracket(top['bind'] as string);
+  const health = top['health'] as Record<string, unknown>;
+  return {
+    apps: apps.map((draft) => toAppConfig(draft!, bind)),
+    health: {
+      interval: parseDuration(health['interval']),
+      timeout: parseDuration(health['timeout']),
+      unhealthyAfter: health['unhealthyAfter'] as number,
+      healthyAfter: health['healthyAfter'] as number,
+    },
+    admin: isAdminOff(admin.listen) ? null : parseHostPort(admin.listen, true),
+    log: { level: (top['log'] as { level: string }).level },
+    drainTimeout: parseDuration(top['drainTimeout']),
+  };
+}
+
+/** `"admin": false` / `null` / `"off"` turn the admin server off; `"admin": "host:port"` is short for {listen}. */
+function adminShorthand(input: Record<string, unknown>): Record<string, unknown> {
+  if (!Object.hasOwn(input, 'admin')) return input;
+  const admin = input['admin'];
+  if (admin === false || admin === null || typeof admin === 'string') {
+    return { ...input, admin: { listen: admin === false ? null : admin } };
+  }
+  if (admin === true) {
+    const { admin: _on, ...rest } = input;
+    return rest;
+  }
+  return input;
+}
+
+/** The validated properties of one app; undefined when the element is not even an object. */
+interface AppDraft {
+  at: string;
+  props: Record<string, unknown>;
+  targets: TargetConfig[];
+}
+
+function readApp(app: unknown, index: number, problems: Problems): AppDraft | undefined {
+  const at = `apps[${index}]`;
+  if (!isPlainObject(app)) {
+    problems.add(at, `must be an object with name, ports and targets (got ${show(app)})`);
+    return undefined;
+  }
+  const props = runSchema(APP_SCHEMA, app, `${at}.`, problems);
+  return { at, props, targets: readTargets(props['targets'], `${at}.targets`, problems) };
+}
+
+function readTargets(list: unknown, at: string, problems: Problems): TargetConfig[] {
+  if (!Array.isArray(list)) return []; // the targets check reported it
+  const targets: TargetConfig[] = [];
+  const seen = new Map<string, string>();
+  list.forEach((item: unknown, i) => {
+    const path = `${at}[${i}]`;
+    let address: string;
+    let weight = 1;
+    if (typeof item === 'string') {
+      address = item;
+      try {
+        parseHostPort(item);
+      } catch (err) {
+        problems.add(path, errorText(err));
+        return;
+      }
+    } else if (isPlainObject(item)) {
+      const before = problems.count;
+      const props = runSchema(TARGET_SCHEMA, item, `${path}.`, problems);
+      if (problems.count > before) return;
+      address = props['address'] as string;
+      weight = props['weight'] as number;
+    } else {
+      problems.add(path, `must be "host:port" or {"address": "host:port", "weight": 2} (got ${show(item)})`);
+      return;
+    }
+    // The address is the target's identity across reloads, so it may appear once per app.
+    const first = seen.get(address);
+    if (first !== undefined) {
+      problems.add(path, `${show(address)} is listed twice (also ${first}); list each target once and use "weight"`);
+      return;
+    }
+    seen.set(address, path);
+    targets.push({ address, ...parseHostPort(address), weight });
+  });
+  return targets;
+}
+
+function checkAppNames(apps: (AppDraft | undefined)[], problems: Problems): void {
+  const byName = new Map<string, string[]>();
+  for (const app of apps) {
+    const name = app?.props['name'];
+    if (typeof name === 'string' && name !== '') byName.set(name, [...(byName.get(name) ?? []), app!.at]);
+  }
+  for (const [name, where] of byName) {
+    if (where.length < 2) continue;
+    const listed = `${where.slice(0, -1).join(', ')} and ${where.at(-1)}`;
+    problems.add(`${where[0]}.name`, `${show(name)} is used by ${listed} (app names must be unique)`);
+  }
+}
+
+/** A port may be listened on once: by one app, once. Port 0 ("any free port") is exempt. */
+function checkPorts(apps: (AppDraft | undefined)[], adminListen: unknown, problems: Problems): void {
+  const owners = new Map<number, string>(); // port -> 'app "web" (apps[0].ports[0])'
+  for (const app of apps) {
+    const ports = app?.props['ports'];
+    if (!app || !Array.isArray(ports)) continue;
+    const name = app.props['name'];
+    ports.forEach((port: unknown, i) => {
+      if (!isPort(port) || port === 0) return;
+      const path = `${app.at}.ports[${i}]`;
+      const owner = owners.get(port);
+      if (owner) problems.add(path, `port ${port} is already used by ${owner}`);
+      else owners.set(port, typeof name === 'string' && name !== '' ? `app ${show(name)} (${path})` : path);
+    });
+  }
+  if (isAdminOff(adminListen)) return;
+  try {
+    const { port } = parseHostPort(adminListen, true);
+    const owner = owners.get(port);
+    if (owner) problems.add('admin.listen', `port ${port} is already used by ${owner}`);
+  } catch {
+    // reported by the admin.listen check
+  }
+}
+
+function toAppConfig({ props, targets }: AppDraft, defaultBind: string): AppConfig {
+  return {
+    name: props['name'] as string,
+    ports: props['ports'] as number[],
+    bind: props['bind'] === null ? defaultBind : unbracket(props['bind'] as string),
+    targets,
+    balance: props['balance'] as BalanceKind,
+    connectTimeout: parseDuration(props['connectTimeout']),
+    idleTimeout: parseDuration(props['idleTimeout']),
+    protocol: props['protocol'] as AppConfig['protocol'],
+  };
+}
+
+// ---- parse errors --------------------------------------------------------------------------------
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** ":line:col" (when known) and a one-line message. */
+function describeParseError(err: unknown, text: string, kind: string): { where: string; message: string } {
+  const firstLine = errorText(err).split('\n')[0]!;
+  if (err instanceof YAMLError && err.linePos) {
+    const { line, col } = err.linePos[0];
+    return { where: `:${line}:${col}`, message: firstLine.replace(/ at line \d+, column \d+:?$/, '') };
+  }
+  if (err instanceof TomlError) {
+    return { where: `:${err.line}:${err.column}`, message: firstLine.replace(/^Invalid TOML document: /, '') };
+  }
+  if (kind === 'JSON') {
+    // V8's JSON.parse messages carry a position only sometimes, and may quote the source over
+    // several lines; find the offending character ourselves instead.
+    const offset = jsonErrorOffset(text);
+    if (offset >= 0) {
+      const before = text.slice(0, offset).split('\n');
+      const found = offset >= text.length ? 'end of file' : show(text[offset]);
+      return { where: `:${before.length}:${before.at(-1)!.length + 1}`, message: `unexpected ${found}` };
+    }
+  }
+  return { where: '', message: firstLine };
+}
+
+/** Offset of the first character that makes `text` invalid JSON, or -1 if it is valid. */
+export function jsonErrorOffset(text: string): number {
+  let i = 0;
+  const fail = (): never => {
+    throw i;
+  };
+  const space = (): void => {
+    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++;
+  };
+  const expect = (ch: string): void => {
+    if (text[i] !== ch) fail();
+    i++;
+  };
+  const string = (): void => {
+    expect('"');
+    while (i < text.length && text[i] !== '"') {
+      if (text[i] === '\\') {
+        i++;
+        if (text[i] === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail();
+          i += 4;
+        } else if (!'"\\/bfnrt'.includes(text[i] ?? 'x')) fail();
+      } else if (text.charCodeAt(i) < 0x20) fail();
+      i++;
+    }
+    expect('"');
+  };
+  const value = (): void => {
+    space();
+    const ch = text[i];
+    if (ch === '{' || ch === '[') {
+      const close = ch === '{' ? '}' : ']';
+      i++;
+      space();
+      if (text[i] === close) {
+        i++;
+        return;
+      }
+      for (;;) {
+        if (close === '}') {
+          space();
+          string();
+          space();
+          expect(':');
+        }
+        value();
+        space();
+        if (text[i] === ',') i++;
+        else return expect(close);
+      }
+    }
+    if (ch === '"') return string();
+    const literal = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
+    literal.lastIndex = i;
+    if (!literal.test(text)) fail();
+    i = literal.lastIndex;
+  };
+  try {
+    value();
+    space();
+    if (i < text.length) fail();
+    return -1;
+  } catch (offset) {
+    if (typeof offset === 'number') return offset;
+    throw offset;
+  }
+}

@@ -1,0 +1,362 @@
+/**
+ * The config schema, run through convict: one spec for the top level, one for each app and one
+ * for each target written as an object. Convict supplies the defaults, the env overrides and the
+ * unknown-key check (`allowed: 'strict'`). The checks here write every problem, with its exact
+ * key path ("apps[0].balance"), into a Problems list, so the loader reports all of them at once
+ * instead of convict's first-error text.
+ */
+import { isIP } from 'node:net';
+import convict from 'convict';
+import { isPlainObject } from './fly.js';
+import { BALANCE_KINDS } from './types.js';
+import { parseDuration, parseHostPort } from './units.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const PROTOCOLS = ['tcp', 'foo'] as const;
+
+/**
+ * Top-level keys reserved for features that are on their way (tiers, customers, clustering).
+ * They are accepted and ignored for now so configs written for the next version still load;
+ * when a feature lands, move its key into TOP_SCHEMA.
+ */
+export const RESERVED_KEYS: readonly string[] = ['tiers', 'customers', 'defaultTier', 'global', 'cluster'];
+
+export const APPS_REQUIRED = 'required, a list of apps (each with name, ports, targets)';
+
+/** Problem lines, each "<key path>: <what is wrong and how to fix it>". */
+export class Problems {
+  readonly lines: string[] = [];
+  readonly #paths = new Set<string>();
+  add(path: string, message: string): void {
+    this.lines.push(`${path}: ${message}`);
+    this.#paths.add(path);
+  }
+  has(path: string): boolean {
+    return this.#paths.has(path);
+  }
+  get count(): number {
+    return this.lines.length;
+  }
+}
+
+/** Throws for a single problem, or calls `report` (any number of times) with a sub-path like "[2]". */
+type Check = (value: unknown, report: (message: string, subPath?: string) => void) => void;
+
+export interface LeafSpec {
+  doc: string;
+  /** null with no `nullable`: the key is required. */
+  default: unknown;
+  check: Check;
+  nullable?: boolean;
+  env?: string;
+}
+export interface GroupSpec {
+  [key: string]: LeafSpec | GroupSpec;
+}
+
+const isLeaf = (node: LeafSpec | GroupSpec): node is LeafSpec => typeof node['check'] === 'function';
+
+// ---- checks --------------------------------------------------------------------------------
+
+const MAX_TIMER_MS = 2 ** 31 - 1; // longer setTimeout delays fire at once
+const NAME = /^[A-Za-z0-9._-]+$/;
+const HOSTNAME = /^[A-Za-z0-9._-]+$/;
+
+export function show(value: unknown): string {
+  if (typeof value === 'number' || value === undefined) return String(value);
+  return JSON.stringify(value) ?? String(value);
+}
+
+export const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535;
+
+const oneOf =
+  (allowed: readonly string[]): Check =>
+  (v) => {
+    if (typeof v !== 'string' || !allowed.includes(v)) throw new Error(`${show(v)} is not one of ${allowed.join(', ')}`);
+  };
+
+const duration =
+  (mustBePositive: boolean): Check =>
+  (v) => {
+    const ms = parseDuration(v);
+    if (mustBePositive && ms <= 0) throw new Error(`must be more than 0 (got ${show(v)})`);
+    if (ms > MAX_TIMER_MS) throw new Error(`${show(v)} is too long (at most "24d")`);
+  };
+
+const intBetween =
+  (min: number, max = Infinity): Check =>
+  (v) => {
+    if (Number.isInteger(v) && (v as number) >= min && (v as number) <= max) return;
+    const range = max === Infinity ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new Error(`must be an integer ${range} (got ${show(v)})`);
+  };
+
+const list =
+  (what: string, example: string): Check =>
+  (v) => {
+    if (v === null || v === undefined) throw new Error(`required, a list of ${what} like ${example}`);
+    if (!Array.isArray(v)) throw new Error(`must be a list of ${what} like ${example} (got ${show(v)})`);
+    if (v.length === 0) throw new Error(`must list at least one of the ${what}, e.g. ${example}`);
+  };
+
+const appList: Check = (v) => {
+  if (v === null || v === undefined) throw new Error(APPS_REQUIRED);
+  if (!Array.isArray(v)) throw new Error(`must be a list of apps (each with name, ports, targets), got ${show(v)}`);
+  if (v.length === 0) throw new Error('must list at least one app (each with name, ports, targets)');
+};
+
+const portList: Check = (v, report) => {
+  list('ports', '[5001, 5002]')(v, report);
+  (v as unknown[]).forEach((port, i) => {
+    if (!isPort(port)) report(`${show(port)} is not a port (use an integer from 0 to 65535; 0 picks a free port)`, `[${i}]`);
+  });
+};
+
+const appName: Check = (v) => {
+  if (v === null || v === undefined || v === '') throw new Error('required, a non-empty name like "web"');
+  if (typeof v !== 'string' || !NAME.test(v)) {
+    throw new Error(`${show(v)} is not a valid name (use letters, digits, ".", "_" and "-", e.g. "web")`);
+  }
+};
+
+/** Brackets are allowed around IPv6 ("[::]") and removed by `unbracket`. */
+export const unbracket = (host: string): string => (host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host);
+
+const bindAddress: Check = (v) => {
+  const host = typeof v === 'string' ? unbracket(v) : '';
+  if (host === '' || !(isIP(host) !== 0 || HOSTNAME.test(host))) {
+    throw new Error(`${show(v)} is not an address to bind (use e.g. "0.0.0.0", "127.0.0.1" or "::")`);
+  }
+};
+
+/** admin.listen: "host:port" (port 0 allowed), or "off" / "" / null for no admin server. */
+export const isAdminOff = (v: unknown): boolean => v === null || (typeof v === 'string' && (v === '' || v.toLowerCase() === 'off'));
+const adminListen: Check = (v) => {
+  if (!isAdminOff(v)) parseHostPort(v, true);
+};
+
+const targetAddress: Check = (v) => {
+  if (v === null || v === undefined) throw new Error('required, the "host:port" of the backend');
+  parseHostPort(v);
+};
+
+// ---- specs ---------------------------------------------------------------------------------
+
+export const TOP_SCHEMA: GroupSpec = {
+  apps: { doc: 'The apps: each listens on its ports and forwards to its targets.', default: null, check: appList },
+  bind: { doc: 'Address app ports bind to unless an app sets its own.', default: '0.0.0.0', check: bindAddress, env: 'SHAPER_BIND' },
+  health: {
+    interval: { doc: 'Time between health checks of a target.', default: '2s', check: duration(true) },
+    timeout: { doc: 'A health check connect slower than this fails.', default: '1s', check: duration(true) },
+    unhealthyAfter: { doc: 'Failed checks in a row before a target is taken out.', default: 2, check: intBetween(1) },
+    healthyAfter: { doc: 'Passed checks in a row before a target is put back.', default: 1, check: intBetween(1) },
+  },
+  admin: {
+    listen: {
+      doc: 'host:port of the admin API; null or "off" for none.',
+      default: '127.0.0.1:9900',
+      nullable: true,
+      check: adminListen,
+      env: 'SHAPER_ADMIN_LISTEN',
+    },
+  },
+  log: {
+    level: { doc: 'Log level.', default: 'info', check: oneOf(LOG_LEVELS), env: 'SHAPER_LOG_LEVEL' },
+  },
+  drainTimeout: {
+    doc: 'On shutdown, how long open connections may finish before they are closed.',
+    default: '10s',
+    check: duration(false),
+    env: 'SHAPER_DRAIN_TIMEOUT',
+  },
+};
+
+export const APP_SCHEMA: GroupSpec = {
+  name: { doc: 'Unique name of the app.', default: null, check: appName },
+  ports: { doc: 'Ports to listen on; 0 picks a free port.', default: null, check: portList },
+  bind: { doc: 'Address to bind; defaults to the top-level bind.', default: null, nullable: true, check: bindAddress },
+  targets: {
+    doc: 'Backends: "host:port" or {"address": "host:port", "weight": 2}.',
+    default: null,
+    check: list('targets', '["127.0.0.1:9001"]'),
+  },
+  balance: { doc: 'How a target is picked.', default: 'round-robin', check: oneOf(BALANCE_KINDS) },
+  connectTimeout: { doc: 'Time a target has to accept a connection.', default: '3s', check: duration(true) },
+  idleTimeout: { doc: 'Close a connection idle this long; 0 never.', default: '1h', check: duration(false) },
+  protocol: { doc: 'What the connections carry.', default: 'tcp', check: oneOf(PROTOCOLS) },
+};
+
+export const TARGET_SCHEMA: GroupSpec = {
+  address: { doc: '"host:port" of the backend.', default: null, check: targetAddress },
+  weight: { doc: 'Share of connections relative to the other targets.', default: 1, check: intBetween(1, 1000) },
+};
+
+// ---- running a spec through convict ----------------------------------------------------------
+
+/** Thrown by a format after it has written its problems, so convict also sees the failure. */
+const REPORTED = '(reported with its key path)';
+
+function reportingFormat(spec: LeafSpec, path: string, problems: Problems, fromEnv?: string): (value: unknown) => void {
+  const origin = fromEnv ? ` (set by env ${fromEnv})` : '';
+  return (value) => {
+    // A value convict could not take was reported and left out (fitToSpec); do not also
+    // complain about the default that took its place.
+    if (problems.has(path)) throw new Error(REPORTED);
+    let failed = false;
+    const report = (message: string, subPath = ''): void => {
+      failed = true;
+      problems.add(path + subPath, message + origin);
+    };
+    try {
+      spec.check(value, report);
+    } catch (err) {
+      report(err instanceof Error ? err.message : String(err));
+    }
+    if (failed) throw new Error(REPORTED);
+  };
+}
+
+function toConvict(spec: GroupSpec, at: string, problems: Problems, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, node] of Object.entries(spec)) {
+    if (!isLeaf(node)) {
+      out[key] = toConvict(node, `${at}${key}.`, problems, env);
+      continue;
+    }
+    const { check: _check, ...rest } = node;
+    const fromEnv = node.env !== undefined && env[node.env] !== undefined ? node.env : undefined;
+    out[key] = { ...rest, format: reportingFormat(node, at + key, problems, fromEnv) };
+  }
+  return out;
+}
+
+/**
+ * Convict's loader cannot take a plain object where the schema has a leaf (it recurses into it
+ * and throws a TypeError), nor a scalar where it has a group (it then reports every child as
+ * "missing"). Such values are reported here and left out; everything else passes unchanged.
+ */
+function fitToSpec(value: Record<string, unknown>, spec: GroupSpec, at: string, problems: Problems, ignored: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (ignored.includes(key)) continue;
+    if (key === '__proto__' || key === 'constructor' || key === 'prototype') {
+      problems.add(at + key, 'unknown key');
+      continue;
+    }
+    const node = Object.hasOwn(spec, key) ? spec[key] : undefined;
+    if (node === undefined) {
+      out[key] = v; // convict's strict validation reports it
+    } else if (isLeaf(node)) {
+      if (!isPlainObject(v)) out[key] = v;
+      else {
+        try {
+          reportingFormat(node, at + key, problems)(v);
+        } catch {
+          // reported
+        }
+      }
+    } else if (isPlainObject(v)) {
+      out[key] = fitToSpec(v, node, `${at}${key}.`, problems, []);
+    } else {
+      problems.add(at + key, `must be an object (keys: ${Object.keys(node).join(', ')}), got ${show(v)}`);
+    }
+  }
+  return out;
+}
+
+const UNDECLARED = /^configuration param '(.+)' not declared in the schema$/;
+const MISSING = /^configuration param '(.+)' missing from config/;
+
+/** Turns convict's error text into problem lines; lines our formats already reported are skipped. */
+function reportConvictErrors(text: string, spec: GroupSpec, at: string, problems: Problems, alsoKnown: readonly string[]): void {
+  const unknown = new Set<string>();
+  for (const line of text.split('\n')) {
+    if (line.includes(REPORTED) || line.trim() === '') continue;
+    const undeclared = UNDECLARED.exec(line);
+    const missing = MISSING.exec(line);
+    if (undeclared) {
+      const { path, candidates } = firstUnknownKey(spec, undeclared[1]!.split('.'));
+      if (unknown.has(path)) continue;
+      unknown.add(path);
+      const key = path.slice(path.lastIndexOf('.') + 1);
+      const hint = suggest(key, at === '' && !path.includes('.') ? [...candidates, ...alsoKnown] : candidates);
+      problems.add(at + path, hint ? `unknown key (did you mean "${hint}"?)` : `unknown key (known keys: ${candidates.join(', ')})`);
+    } else if (missing) {
+      problems.add(at + missing[1]!, 'missing');
+    } else {
+      problems.add(at === '' ? '(config)' : at.slice(0, -1), line);
+    }
+  }
+}
+
+function firstUnknownKey(spec: GroupSpec, segments: string[]): { path: string; candidates: string[] } {
+  let node: GroupSpec = spec;
+  for (let i = 0; i < segments.length; i++) {
+    const next = Object.hasOwn(node, segments[i]!) ? node[segments[i]!] : undefined;
+    if (next === undefined || isLeaf(next)) {
+      return { path: segments.slice(0, i + 1).join('.'), candidates: Object.keys(node) };
+    }
+    node = next;
+  }
+  return { path: segments.join('.'), candidates: Object.keys(node) };
+}
+
+export interface RunOptions {
+  /** Env for the `env` overrides of the spec; default none. */
+  env?: NodeJS.ProcessEnv;
+  /** Keys accepted and dropped without a problem (see RESERVED_KEYS). */
+  ignoredKeys?: readonly string[];
+}
+
+/**
+ * Validates `value` against `spec` with convict and returns the properties with defaults and env
+ * overrides applied. Problems go to `problems` with `at` ("apps[0].") in front of their key paths;
+ * where a value is bad, the returned property is whatever was given.
+ */
+export function runSchema(
+  spec: GroupSpec,
+  value: Record<string, unknown>,
+  at: string,
+  problems: Problems,
+  { env = {}, ignoredKeys = [] }: RunOptions = {},
+): Record<string, unknown> {
+  // `args: []` so convict never looks at process.argv.
+  const config = convict(toConvict(spec, at, problems, env) as convict.Schema<Record<string, unknown>>, { env, args: [] });
+  const input = fitToSpec(value, spec, at, problems, ignoredKeys);
+  try {
+    config.load(input);
+    config.validate({ allowed: 'strict' });
+  } catch (err) {
+    reportConvictErrors(err instanceof Error ? err.message : String(err), spec, at, problems, ignoredKeys);
+  }
+  return config.getProperties();
+}
+
+// ---- "did you mean" ----------------------------------------------------------------------------
+
+export function suggest(key: string, candidates: readonly string[]): string | undefined {
+  const k = key.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Math.max(1, Math.min(3, Math.floor(key.length / 3)));
+  for (const candidate of candidates) {
+    const d = editDistance(k, candidate.toLowerCase());
+    if (d <= bestDistance) {
+      best = candidate;
+      bestDistance = d - 1;
+      if (d === 0) break;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+}

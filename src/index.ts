@@ -1,0 +1,233 @@
+import net from 'node:net';
+import type { AppConfig, ProxyConfig } from './config/types.js';
+import type { Logger } from './log.js';
+import { realClock, type Clock } from './clock.js';
+import { RetryingListen } from './server/listen.js';
+import { Connection, type ConnectionSummary, type Stages } from './server/connection.js';
+import { Upstreams } from './upstream/upstreams.js';
+import { HealthChecker } from './upstream/health.js';
+import { AdminServer } from './admin/server.js';
+import { Router } from './admin/router.js';
+
+export interface ProxyDeps {
+  log: Logger;
+  clock?: Clock;
+}
+
+interface PortListener {
+  key: string;
+  appName: string;
+  listen: RetryingListen;
+}
+
+export interface ListenerStatus {
+  app: string;
+  host: string;
+  port: number;
+  boundPort: number | undefined;
+  state: string;
+  attempts: number;
+  lastError?: string;
+}
+
+/**
+ * The running proxy: listeners for every app port, the upstreams with their
+ * health checks, the open connections and the admin server. createProxy() is
+ * the one place that wires these together.
+ */
+export class Proxy {
+  config: ProxyConfig;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly upstreams = new Upstreams();
+  readonly health: HealthChecker;
+  readonly connections = new Set<Connection>();
+  readonly router = new Router();
+  readonly #listeners = new Map<string, PortListener>();
+  #admin: AdminServer | undefined;
+  #adminKey = '';
+  #stopping = false;
+  readonly startedAt = Date.now();
+  /** Filled by the shaping layer: builds a connection's stages. */
+  stageFactory: ((conn: Connection) => Stages | undefined) | undefined;
+  /** Closed-connection counters by reason (metrics build on these). */
+  readonly closedByReason = new Map<string, number>();
+
+  constructor(config: ProxyConfig, deps: ProxyDeps) {
+    this.config = config;
+    this.log = deps.log;
+    this.clock = deps.clock ?? realClock;
+    this.upstreams.apply(config.apps);
+    this.health = new HealthChecker(this.upstreams, config.health, this.log);
+    this.router
+      .on('GET', '/health', () => ({ status: this.#stopping ? 'stopping' : 'ok' }))
+      .on('GET', '/status', () => this.status());
+  }
+
+  async start(): Promise<void> {
+    this.health.start();
+    this.#syncListeners();
+    this.#syncAdmin();
+    // Wait for the ports that can bind now; busy ones keep retrying behind.
+    await Promise.race([
+      Promise.all([...this.#listeners.values()].map((l) => l.listen.start())),
+      new Promise((r) => setTimeout(r, 200)),
+    ]);
+  }
+
+  /** Apply a new, already validated config without dropping connections. */
+  reload(config: ProxyConfig): void {
+    const { added, removed } = this.upstreams.apply(config.apps);
+    this.config = config;
+    this.log.level = config.log.level;
+    this.health.configure(config.health);
+    this.#syncListeners();
+    this.#syncAdmin();
+    for (const address of added) {
+      const t = this.upstreams.byAddress.get(address);
+      if (t) void this.health.check(t);
+    }
+    this.log.info({ apps: config.apps.length, targetsAdded: added, targetsRemoved: removed }, 'config reloaded');
+  }
+
+  #syncListeners(): void {
+    const wanted = new Map<string, AppConfig>();
+    for (const app of this.config.apps) app.ports.forEach((port, i) => wanted.set(listenerKey(app.bind, port, app.name, i), app));
+    for (const [key, l] of this.#listeners) {
+      if (!wanted.has(key)) {
+        void l.listen.close();
+        this.#listeners.delete(key);
+        this.log.info({ app: l.appName, port: l.listen.port }, 'listener removed');
+      }
+    }
+    for (const [key, app] of wanted) {
+      const existing = this.#listeners.get(key);
+      if (existing) {
+        existing.appName = app.name;
+        continue;
+      }
+      const port = Number(key.split('|')[1]);
+      const entry: PortListener = { key, appName: app.name, listen: undefined as unknown as RetryingListen };
+      const server = net.createServer(
+        { allowHalfOpen: true, pauseOnConnect: true, noDelay: true, keepAlive: true },
+        (socket) => this.#accept(socket, entry.appName),
+      );
+      entry.listen = new RetryingListen(server, app.bind, port, this.log.child({ app: app.name }), `app:${app.name}`, this.clock);
+      this.#listeners.set(key, entry);
+      if (!this.#stopping) void entry.listen.start();
+    }
+  }
+
+  #syncAdmin(): void {
+    const a = this.config.admin;
+    const key = a ? `${a.host}:${a.port}` : '';
+    if (key === this.#adminKey) return;
+    void this.#admin?.close();
+    this.#admin = undefined;
+    this.#adminKey = key;
+    if (a) {
+      this.#admin = new AdminServer(a.host, a.port, this.router, this.log);
+      void this.#admin.start();
+    }
+  }
+
+  #accept(socket: net.Socket, appName: string): void {
+    const app = this.upstreams.apps.get(appName);
+    if (!app || this.#stopping) {
+      socket.destroy();
+      return;
+    }
+    const conn = new Connection(socket, app, {
+      onTargetFailed: (target, err) => this.health.recordFailure(target, err, true),
+      stages: this.stageFactory,
+      onClose: (c, summary) => this.#onClose(c, summary),
+    });
+    this.connections.add(conn);
+    void conn.start();
+  }
+
+  #onClose(conn: Connection, summary: ConnectionSummary): void {
+    this.connections.delete(conn);
+    this.closedByReason.set(summary.reason, (this.closedByReason.get(summary.reason) ?? 0) + 1);
+    if (summary.reason === 'no_target') this.log.warn(summary, 'connection closed');
+    else this.log.info(summary, 'connection closed');
+    if (this.#stopping && this.connections.size === 0) this.#drained?.();
+  }
+
+  #drained: (() => void) | undefined;
+
+  /** Port the app listens on (the bound one; differs from config for port 0). */
+  listeners(): ListenerStatus[] {
+    return [...this.#listeners.values()].map((l) => ({
+      app: l.appName,
+      host: l.listen.host,
+      port: l.listen.port,
+      boundPort: l.listen.boundPort,
+      state: l.listen.state,
+      attempts: l.listen.attempts,
+      ...(l.listen.lastError ? { lastError: l.listen.lastError } : {}),
+    }));
+  }
+
+  /** The bound port of the admin server, once it listens. */
+  get adminPort(): number | undefined {
+    return this.#admin?.port;
+  }
+
+  status(): unknown {
+    const listeners = this.listeners();
+    return {
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      connections: this.connections.size,
+      apps: this.config.apps.map((app) => ({
+        name: app.name,
+        balance: app.balance,
+        protocol: app.protocol,
+        listeners: listeners.filter((l) => l.app === app.name),
+        targets: (this.upstreams.apps.get(app.name)?.targets ?? []).map((t) => ({
+          address: t.address,
+          weight: t.weight,
+          health: t.health,
+          active: t.active,
+          total: t.total,
+          ...(t.lastError ? { lastError: t.lastError } : {}),
+        })),
+      })),
+    };
+  }
+
+  /**
+   * Stop accepting, let open connections finish for up to `drainTimeout` ms,
+   * then close the rest.
+   */
+  async shutdown(drainTimeout = this.config.drainTimeout): Promise<{ drained: number; closed: number }> {
+    this.#stopping = true;
+    this.health.stop();
+    await Promise.all([...this.#listeners.values()].map((l) => l.listen.close()));
+    const open = this.connections.size;
+    this.log.info({ connections: open, drainTimeout }, 'shutting down: draining connections');
+    if (open > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, drainTimeout);
+        this.#drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    const left = this.connections.size;
+    for (const c of [...this.connections]) c.close('shutdown');
+    await this.#admin?.close();
+    this.log.info({ drained: open - left, closed: left }, 'shutdown complete');
+    return { drained: open - left, closed: left };
+  }
+}
+
+function listenerKey(bind: string, port: number, app: string, index: number): string {
+  // Port 0 asks for any free port: each such entry is its own listener.
+  return port === 0 ? `${bind}|0|${app}|${index}` : `${bind}|${port}`;
+}
+
+export function createProxy(config: ProxyConfig, deps: ProxyDeps): Proxy {
+  return new Proxy(config, deps);
+}

@@ -1,0 +1,196 @@
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import diagnostics from 'node:diagnostics_channel';
+import type { AppUpstream } from '../upstream/upstreams.js';
+import type { Target } from '../upstream/target.js';
+import { dial, type DialHooks } from '../upstream/dialer.js';
+
+export type Direction = 'up' | 'down';
+
+/**
+ * The stages a connection's data passes through: `up` between client and
+ * backend, `down` between backend and client. Absent stages cost nothing: the
+ * sockets are piped directly. Shaping plugs in here.
+ */
+export interface Stages {
+  up?: Duplex;
+  down?: Duplex;
+}
+
+export type CloseReason =
+  | 'done'
+  | 'client_error'
+  | 'backend_error'
+  | 'stage_error'
+  | 'idle_timeout'
+  | 'no_target'
+  | 'client_gone'
+  | 'shutdown'
+  | 'rejected';
+
+export interface ConnectionSummary {
+  id: number;
+  app: string;
+  client: string;
+  target: string | undefined;
+  bytesUp: number;
+  bytesDown: number;
+  durationMs: number;
+  reason: CloseReason;
+  error?: string;
+}
+
+/** Lifecycle events, for metrics and logs to listen in on (no cost without subscribers). */
+export const channels = {
+  open: diagnostics.channel('shaper:connection:open'),
+  close: diagnostics.channel('shaper:connection:close'),
+};
+
+export interface ConnectionDeps extends DialHooks {
+  /** Called once, when both directions are done or the connection is torn down. */
+  onClose(conn: Connection, summary: ConnectionSummary): void;
+  /** Build the stages for this connection once its target is known. */
+  stages?(conn: Connection): Stages | undefined;
+}
+
+let nextId = 1;
+
+/**
+ * Owns the client socket, the backend socket and the stages between them.
+ * Everything that ends a connection goes through close(), which runs once.
+ */
+export class Connection {
+  readonly id = nextId++;
+  readonly startedAt = Date.now();
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  readonly localPort: number;
+  backend: Socket | undefined;
+  target: Target | undefined;
+  stages: Stages | undefined;
+  closed = false;
+  #aborter = new AbortController();
+  #clientClosed = false;
+  #backendClosed = false;
+  #reason: CloseReason = 'done';
+  #error: string | undefined;
+
+  constructor(
+    readonly client: Socket,
+    readonly app: AppUpstream,
+    private readonly deps: ConnectionDeps,
+  ) {
+    this.clientAddress = normaliseAddress(client.remoteAddress ?? '');
+    this.clientPort = client.remotePort ?? 0;
+    this.localPort = client.localPort ?? 0;
+    client.on('error', (err: NodeJS.ErrnoException) => this.#fail('client_error', err));
+    client.on('close', () => {
+      this.#clientClosed = true;
+      if (!this.backend) this.close('client_gone');
+      else this.#maybeDone();
+    });
+    if (app.config.idleTimeout > 0) {
+      client.setTimeout(app.config.idleTimeout, () => this.close('idle_timeout'));
+    }
+  }
+
+  get appName(): string {
+    return this.app.config.name;
+  }
+
+  async start(): Promise<void> {
+    channels.open.publish(this);
+    let result;
+    try {
+      result = await dial(this.app, { clientAddress: this.clientAddress }, this.deps, this.#aborter.signal);
+    } catch (err) {
+      this.close(this.closed ? this.#reason : 'no_target', err as Error);
+      return;
+    }
+    if (this.closed) {
+      result.socket.destroy();
+      return;
+    }
+    const backend = result.socket;
+    this.backend = backend;
+    this.target = result.target;
+    result.target.active++;
+    result.target.total++;
+    backend.on('error', (err) => this.#fail('backend_error', err));
+    backend.on('close', () => {
+      this.#backendClosed = true;
+      this.#maybeDone();
+    });
+
+    try {
+      this.stages = this.deps.stages?.(this);
+    } catch (err) {
+      this.close('stage_error', err as Error);
+      return;
+    }
+    const { up, down } = this.stages ?? {};
+    if (up) {
+      up.on('error', (err) => this.#fail('stage_error', err));
+      this.client.pipe(up).pipe(backend);
+    } else this.client.pipe(backend);
+    if (down) {
+      down.on('error', (err) => this.#fail('stage_error', err));
+      backend.pipe(down).pipe(this.client);
+    } else backend.pipe(this.client);
+    this.client.resume();
+  }
+
+  #fail(reason: CloseReason, err: Error): void {
+    this.close(reason, err);
+  }
+
+  #maybeDone(): void {
+    if (this.#clientClosed && this.#backendClosed) this.close('done');
+  }
+
+  /** The one way a connection ends. Idempotent. */
+  close(reason: CloseReason, err?: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.#reason = reason;
+    if (err) this.#error = (err as NodeJS.ErrnoException).code ?? err.message;
+    this.#aborter.abort();
+    this.client.setTimeout(0);
+    this.client.destroy();
+    this.backend?.destroy();
+    this.stages?.up?.destroy();
+    this.stages?.down?.destroy();
+    if (this.target) this.target.active--;
+    const summary = this.summary();
+    channels.close.publish(summary);
+    this.deps.onClose(this, summary);
+  }
+
+  /** Bytes the client sent that reached the proxy, and bytes written back to it. */
+  get bytesUp(): number {
+    return this.client.bytesRead;
+  }
+
+  get bytesDown(): number {
+    return this.client.bytesWritten;
+  }
+
+  summary(): ConnectionSummary {
+    return {
+      id: this.id,
+      app: this.appName,
+      client: `${this.clientAddress}:${this.clientPort}`,
+      target: this.target?.address,
+      bytesUp: this.bytesUp,
+      bytesDown: this.bytesDown,
+      durationMs: Date.now() - this.startedAt,
+      reason: this.#reason,
+      ...(this.#error ? { error: this.#error } : {}),
+    };
+  }
+}
+
+/** "::ffff:1.2.3.4" -> "1.2.3.4", so IPv4 clients look the same on any socket. */
+export function normaliseAddress(addr: string): string {
+  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
+}

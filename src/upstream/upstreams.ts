@@ -1,0 +1,72 @@
+import type { AppConfig, TargetConfig } from '../config/types.js';
+import type { Balancer } from './balancer.js';
+import { createBalancer } from './balancers.js';
+import { Target } from './target.js';
+
+/** The targets of one app and the balancer that chooses among them. */
+export class AppUpstream {
+  targets: Target[] = [];
+  balancer: Balancer;
+
+  constructor(public config: AppConfig) {
+    this.balancer = createBalancer(config.balance);
+  }
+
+  update(config: AppConfig, targets: Target[]): void {
+    if (config.balance !== this.config.balance) this.balancer = createBalancer(config.balance);
+    this.config = config;
+    this.targets = targets;
+    this.balancer.setTargets(targets);
+  }
+}
+
+/**
+ * Every target of every app, one Target object per address, so that two apps
+ * sharing a backend share its health and connection count, and a reload keeps
+ * the state of targets that stay.
+ */
+export class Upstreams {
+  readonly byAddress = new Map<string, Target>();
+  readonly apps = new Map<string, AppUpstream>();
+
+  /** Apply a (new) config: add, update and drop apps and targets. */
+  apply(apps: readonly AppConfig[]): { added: string[]; removed: string[] } {
+    const wanted = new Map<string, TargetConfig>();
+    for (const app of apps) for (const t of app.targets) if (!wanted.has(t.address)) wanted.set(t.address, t);
+
+    const added: string[] = [];
+    const removed: string[] = [];
+    for (const [address, cfg] of wanted) {
+      const t = this.byAddress.get(address);
+      if (t) t.weight = cfg.weight;
+      else {
+        this.byAddress.set(address, new Target(cfg));
+        added.push(address);
+      }
+    }
+    for (const [address, t] of this.byAddress) {
+      if (!wanted.has(address)) {
+        t.removed = true;
+        this.byAddress.delete(address);
+        removed.push(address);
+      }
+    }
+
+    const names = new Set(apps.map((a) => a.name));
+    for (const name of this.apps.keys()) if (!names.has(name)) this.apps.delete(name);
+    for (const app of apps) {
+      const targets = app.targets.map((t) => {
+        const target = this.byAddress.get(t.address)!;
+        target.weight = t.weight;
+        return target;
+      });
+      let up = this.apps.get(app.name);
+      if (!up) {
+        up = new AppUpstream(app);
+        this.apps.set(app.name, up);
+      }
+      up.update(app, targets);
+    }
+    return { added, removed };
+  }
+}

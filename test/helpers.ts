@@ -1,0 +1,245 @@
+import net from 'node:net';
+import crypto from 'node:crypto';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import type { AppConfig, ProxyConfig } from '../src/config/types.js';
+import { createProxy, type Proxy } from '../src/index.js';
+import { silentLogger } from '../src/log.js';
+
+/** The repo root, from dist/test/helpers.js. */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const CLI = path.join(ROOT, 'dist/src/cli.js');
+
+export type BackendKind = 'echo' | 'sink' | 'source' | 'collect';
+
+export interface Backend {
+  server: net.Server;
+  port: number;
+  address: string;
+  /** Connections accepted so far (since the last resetCounts()). */
+  accepted: number;
+  /** Forget connections so far (the proxy's first health checks, say). */
+  resetCounts(): void;
+  /** sha256 and length of what each closed connection received, in close order. */
+  received: { sha: string; bytes: number }[];
+  close(): Promise<void>;
+}
+
+/**
+ * A loopback backend on a free port.
+ *   echo:    sends back what it reads, half-close exact
+ *   sink:    reads and counts, ends when the client ends
+ *   source:  writes `sourceBytes` then ends its side, keeps reading
+ *   collect: reads until the client's FIN, then answers "<sha256> <bytes>\n" and ends
+ */
+export async function startBackend(kind: BackendKind, opts: { sourceBytes?: number; port?: number } = {}): Promise<Backend> {
+  const sockets = new Set<net.Socket>();
+  const b: Backend = {
+    server: undefined as unknown as net.Server,
+    port: 0,
+    address: '',
+    accepted: 0,
+    received: [],
+    resetCounts() {
+      b.accepted = 0;
+      b.received.length = 0;
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => b.server.close(() => r()));
+    },
+  };
+  b.server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    b.accepted++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    const hash = crypto.createHash('sha256');
+    let bytes = 0;
+    socket.on('data', (d: Buffer) => {
+      hash.update(d);
+      bytes += d.length;
+    });
+    socket.on('end', () => {
+      const sha = hash.digest('hex');
+      b.received.push({ sha, bytes });
+      if (kind === 'collect') socket.end(`${sha} ${bytes}\n`);
+      else if (kind !== 'source') socket.end();
+    });
+    if (kind === 'echo') socket.pipe(socket, { end: false });
+    if (kind === 'source') socket.end(pattern(opts.sourceBytes ?? 0));
+  });
+  await new Promise<void>((r) => b.server.listen(opts.port ?? 0, '127.0.0.1', () => r()));
+  b.port = (b.server.address() as net.AddressInfo).port;
+  b.address = `127.0.0.1:${b.port}`;
+  return b;
+}
+
+/** Deterministic bytes that differ by position, so reordering or loss shows in a hash. */
+export function pattern(n: number, seed = 1): Buffer {
+  const buf = Buffer.allocUnsafe(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    buf[i] = x & 0xff;
+  }
+  return buf;
+}
+
+export function sha256(buf: Buffer): string {
+  return crypto.createHash('sha256').update(buf).digest('hex');
+}
+
+/** A port that was free a moment ago (for child processes that need a fixed port). */
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+export function app(name: string, targets: string[], extra: Partial<AppConfig> = {}): AppConfig {
+  return {
+    name,
+    ports: [0],
+    bind: '127.0.0.1',
+    targets: targets.map((address) => {
+      const i = address.lastIndexOf(':');
+      return { address, host: address.slice(0, i), port: Number(address.slice(i + 1)), weight: 1 };
+    }),
+    balance: 'round-robin',
+    connectTimeout: 1000,
+    idleTimeout: 0,
+    protocol: 'tcp',
+    ...extra,
+  };
+}
+
+export function config(apps: AppConfig[], extra: Partial<ProxyConfig> = {}): ProxyConfig {
+  return {
+    apps,
+    health: { interval: 60_000, timeout: 500, unhealthyAfter: 2, healthyAfter: 1 },
+    admin: null,
+    log: { level: 'silent' },
+    drainTimeout: 1000,
+    ...extra,
+  };
+}
+
+/**
+ * An in-process proxy with a silent logger; `stop()` shuts it down. Waits for
+ * the first round of health checks, then resets the counts of `backends` so
+ * tests see only their own connections.
+ */
+export async function startProxy(
+  cfg: ProxyConfig,
+  backends: Backend[] = [],
+): Promise<Proxy & { portOf(app: string, i?: number): number; stop(): Promise<void> }> {
+  const proxy = createProxy(cfg, { log: silentLogger() });
+  await proxy.start();
+  await waitFor(() => [...proxy.upstreams.byAddress.values()].every((t) => t.lastCheck !== undefined), 5000, 'first health checks');
+  await new Promise((r) => setTimeout(r, 20)); // let the backends see the checks' FINs
+  for (const b of backends) b.resetCounts();
+  return Object.assign(proxy, {
+    portOf(appName: string, i = 0) {
+      const ls = proxy.listeners().filter((l) => l.app === appName && l.state === 'listening');
+      const port = ls[i]?.boundPort;
+      if (!port) throw new Error(`app ${appName} has no listening port #${i}`);
+      return port;
+    },
+    async stop() {
+      await proxy.shutdown(0);
+    },
+  });
+}
+
+export function connect(port: number, host = '127.0.0.1'): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host, allowHalfOpen: true }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Read everything until the peer's FIN (or close). */
+export function readAll(socket: net.Socket): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    socket.on('data', (d: Buffer) => chunks.push(d));
+    socket.once('end', () => resolve(Buffer.concat(chunks)));
+    socket.once('close', () => resolve(Buffer.concat(chunks)));
+    socket.once('error', reject);
+  });
+}
+
+/** Send `data`, half-close, and return everything the other side sends until its FIN. */
+export async function roundTrip(port: number, data: Buffer): Promise<Buffer> {
+  const s = await connect(port);
+  const out = readAll(s);
+  s.end(data);
+  const got = await out;
+  s.destroy();
+  return got;
+}
+
+/** Poll `fn` until it returns truthy, up to `ms` (for state that changes asynchronously). */
+export async function waitFor<T>(fn: () => T | Promise<T>, ms = 5000, what = 'condition'): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export interface Child {
+  proc: ChildProcess;
+  stdout: string;
+  stderr: string;
+  /** Parsed JSON log lines seen so far. */
+  logs: Record<string, unknown>[];
+  exited: Promise<number | null>;
+  waitLog(pred: (l: Record<string, unknown>) => boolean, ms?: number, what?: string): Promise<Record<string, unknown>>;
+  kill(): Promise<void>;
+}
+
+/** Run the CLI as a real child process; `kill()` is safe to call in a finally. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Child {
+  const proc = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const c: Child = {
+    proc,
+    stdout: '',
+    stderr: '',
+    logs: [],
+    exited: new Promise((r) => proc.on('exit', (code) => r(code))),
+    waitLog: async (pred, ms = 5000, what = 'log line') => (await waitFor(() => c.logs.find(pred), ms, what))!,
+    async kill() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      await c.exited;
+    },
+  };
+  let partial = '';
+  proc.stdout!.on('data', (d: Buffer) => {
+    c.stdout += d.toString();
+    partial += d.toString();
+    let i;
+    while ((i = partial.indexOf('\n')) >= 0) {
+      const line = partial.slice(0, i);
+      partial = partial.slice(i + 1);
+      try {
+        c.logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // not a log line
+      }
+    }
+  });
+  proc.stderr!.on('data', (d: Buffer) => (c.stderr += d.toString()));
+  return c;
+}
