@@ -1,0 +1,255 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ManualClock } from '../../src/clock.js';
+import { Scheduler, SchedNode, type Leaf } from '../../src/shaping/scheduler.js';
+
+const CHUNK = 64 * 1024;
+
+/**
+ * A leaf with an endless supply (greedy) or a fixed queue (light), recording
+ * what it sent and when. Like a real stream it holds one chunk at a time: the
+ * next one arrives a moment after the last is gone (the write callback is async).
+ */
+class FakeLeaf implements Leaf {
+  queued: number;
+  chunkLeft = 0;
+  sent = 0;
+  log: [number, number][] = [];
+  blocked = false;
+  node: SchedNode | undefined;
+  constructor(
+    private readonly clock: ManualClock,
+    private readonly sched: Scheduler,
+    queued = Infinity,
+  ) {
+    this.queued = queued;
+    this.refill();
+  }
+  refill(): void {
+    this.chunkLeft = Math.min(this.queued, CHUNK);
+  }
+  sendable(): number {
+    return this.blocked ? 0 : this.chunkLeft;
+  }
+  add(bytes: number): void {
+    this.queued += bytes;
+    if (this.chunkLeft === 0) this.refill();
+    this.sched.wake(this.node!);
+  }
+  take(n: number): void {
+    assert.ok(n > 0 && n <= this.sendable(), `take(${n}) with ${this.sendable()} sendable`);
+    this.queued -= n;
+    this.chunkLeft -= n;
+    this.sent += n;
+    this.log.push([this.clock.now(), n]);
+    if (this.chunkLeft === 0 && this.queued > 0) {
+      this.clock.setTimer(0, () => {
+        this.refill();
+        this.sched.wake(this.node!);
+      });
+    }
+  }
+}
+
+function setup() {
+  const clock = new ManualClock(1000);
+  const sched = new Scheduler(clock);
+  const node = (label: string, parent: SchedNode, rate = Infinity, burst = 0, leaf?: FakeLeaf) => {
+    const n = new SchedNode(label, leaf ?? null);
+    sched.setLimits(n, rate, burst);
+    sched.attach(n, parent);
+    return n;
+  };
+  const leafUnder = (parent: SchedNode, rate = Infinity, burst = 0, queued = Infinity) => {
+    const leaf = new FakeLeaf(clock, sched, queued);
+    const n = node(`leaf`, parent, rate, burst, leaf);
+    leaf.node = n;
+    sched.wake(n);
+    return { leaf, node: n };
+  };
+  return { clock, sched, node, leafUnder };
+}
+
+/** Advance in uneven steps, as a real event loop would. */
+function run(clock: ManualClock, ms: number): void {
+  const end = clock.now() + ms;
+  let i = 0;
+  while (clock.now() < end) clock.advance(Math.min(end - clock.now(), 1 + ((i++ * 7) % 13)));
+}
+
+function jain(xs: number[]): number {
+  const s = xs.reduce((a, b) => a + b, 0);
+  const q = xs.reduce((a, b) => a + b * b, 0);
+  return (s * s) / (xs.length * q);
+}
+
+/** Max bytes in any window of `w` ms, from a send log. */
+function maxInWindow(log: [number, number][], w: number): number {
+  let best = 0;
+  let sum = 0;
+  let j = 0;
+  for (let i = 0; i < log.length; i++) {
+    sum += log[i]![1];
+    while (log[i]![0] - log[j]![0] > w) sum -= log[j++]![1];
+    if (sum > best) best = sum;
+  }
+  return best;
+}
+
+test('a single greedy connection gets its rate and never more than rate × window + burst', () => {
+  const { clock, sched, leafUnder } = setup();
+  const rate = 1_000_000;
+  const burst = 50_000;
+  const { leaf } = leafUnder(sched.root, rate, burst);
+  run(clock, 10_000);
+  // Long run: the rate plus the initial burst, within a MIN_SEND of rounding.
+  assert.ok(leaf.sent <= rate * 10 + burst, `sent ${leaf.sent}`);
+  assert.ok(leaf.sent >= rate * 10 * 0.99, `sent ${leaf.sent}`);
+  for (const w of [1, 10, 50, 100, 500, 1000, 5000]) {
+    assert.ok(maxInWindow(leaf.log, w) <= (rate * w) / 1000 + burst, `window ${w}ms`);
+  }
+});
+
+test('conformance holds at every level of the hierarchy', () => {
+  const { clock, sched, node, leafUnder } = setup();
+  sched.setLimits(sched.root, 3_000_000, 60_000);
+  const tier = node('tier', sched.root, 2_000_000, 40_000);
+  const customer = node('cust', tier, 1_500_000, 30_000);
+  const leaves = [leafUnder(customer, 1_000_000, 20_000), leafUnder(customer, 1_000_000, 20_000)];
+  run(clock, 5000);
+  const all = leaves.flatMap((l) => l.leaf.log).sort((a, b) => a[0] - b[0]);
+  for (const w of [10, 100, 1000]) {
+    assert.ok(maxInWindow(all, w) <= 1_500_000 * (w / 1000) + 30_000, `customer window ${w}`);
+    for (const l of leaves) assert.ok(maxInWindow(l.leaf.log, w) <= 1_000_000 * (w / 1000) + 20_000, `leaf window ${w}`);
+  }
+  const total = leaves.reduce((s, l) => s + l.leaf.sent, 0);
+  assert.ok(total >= 1_500_000 * 5 * 0.99, `customer total ${total}`);
+  assert.ok(Math.abs(leaves[0]!.leaf.sent - leaves[1]!.leaf.sent) <= 16 * 1024, 'equal split');
+});
+
+test('a shared bucket gives max-min fair shares: a light connection keeps its demand, greedy ones split the rest', () => {
+  const { clock, sched, node, leafUnder } = setup();
+  const customer = node('cust', sched.root, 1_000_000, 20_000);
+  const greedy = [leafUnder(customer), leafUnder(customer), leafUnder(customer)];
+  const light = leafUnder(customer, Infinity, 0, 0);
+  // The light one wants 100 kB/s: 1000 bytes every 10 ms.
+  for (let t = 0; t < 5000; t += 10) {
+    clock.advance(10);
+    light.leaf.add(1000);
+  }
+  // It gets what it asks for, give or take the last few messages in flight.
+  assert.ok(light.leaf.sent >= 1000 * 495, `light got ${light.leaf.sent}`);
+  const shares = greedy.map((g) => g.leaf.sent);
+  const total = shares.reduce((a, b) => a + b, 0) + light.leaf.sent;
+  assert.ok(total <= 1_000_000 * 5 + 20_000 && total >= 1_000_000 * 5 * 0.98, `total ${total}`);
+  for (const s of shares) assert.ok(Math.abs(s - 300_000 * 5) < 300_000 * 5 * 0.03, `greedy share ${s}`);
+});
+
+test('1000 connections sharing one bucket get equal shares (Jain >= 0.99)', () => {
+  const { clock, sched, node, leafUnder } = setup();
+  const rate = 10 * 1024 * 1024;
+  const customer = node('cust', sched.root, rate, rate * 0.05);
+  const leaves = Array.from({ length: 1000 }, () => leafUnder(customer));
+  run(clock, 8000);
+  const sent = leaves.map((l) => l.leaf.sent);
+  const total = sent.reduce((a, b) => a + b, 0);
+  assert.ok(Math.abs(total - rate * 8) <= rate * 8 * 0.01 + rate * 0.05, `total ${total}`);
+  assert.ok(jain(sent) >= 0.99, `jain ${jain(sent)}`);
+});
+
+test('1000 connections each with their own cap all get it', () => {
+  const { clock, sched, leafUnder } = setup();
+  const rate = 64 * 1024;
+  const leaves = Array.from({ length: 1000 }, () => leafUnder(sched.root, rate, 16 * 1024));
+  run(clock, 8000);
+  const sent = leaves.map((l) => l.leaf.sent);
+  for (const s of sent) assert.ok(s >= rate * 8 * 0.99 && s <= rate * 8 + 16 * 1024, `sent ${s}`);
+  assert.ok(jain(sent) >= 0.999);
+});
+
+test('tiers under global split by weight, and never above their own total (borrowing up to a ceiling)', () => {
+  const { clock, sched, node, leafUnder } = setup();
+  sched.setLimits(sched.root, 20 * 1024 * 1024, 1024 * 1024);
+  const gold = node('gold', sched.root);
+  gold.weight = 3;
+  const free = node('free', sched.root);
+  free.weight = 1;
+  const g = [leafUnder(gold), leafUnder(gold)];
+  const f = [leafUnder(free), leafUnder(free), leafUnder(free)];
+  run(clock, 1000); // warm up past the initial burst
+  const sum = (xs: { leaf: FakeLeaf }[]) => xs.reduce((s, x) => s + x.leaf.sent, 0);
+  const g0 = sum(g);
+  const f0 = sum(f);
+  run(clock, 10_000);
+  const ratio = (sum(g) - g0) / (sum(f) - f0);
+  assert.ok(Math.abs(ratio - 3) <= 3 * 0.02, `ratio ${ratio}`);
+
+  // Now cap gold's total at 4 MiB/s: free borrows the rest of global.
+  sched.setLimits(gold, 4 * 1024 * 1024, 200 * 1024);
+  run(clock, 1000);
+  const g1 = sum(g);
+  const f1 = sum(f);
+  run(clock, 10_000);
+  const goldRate = (sum(g) - g1) / 10;
+  const freeRate = (sum(f) - f1) / 10;
+  assert.ok(goldRate <= 4 * 1024 * 1024 * 1.001, `gold ${goldRate}`);
+  assert.ok(goldRate >= 4 * 1024 * 1024 * 0.98, `gold ${goldRate}`);
+  assert.ok(Math.abs(freeRate - 16 * 1024 * 1024) <= 16 * 1024 * 1024 * 0.02, `free ${freeRate}`);
+});
+
+test('a rate change takes effect on the next serve', () => {
+  const { clock, sched, leafUnder } = setup();
+  const { leaf, node } = leafUnder(sched.root, 100_000, 10_000);
+  run(clock, 1000);
+  sched.setLimits(node, 1_000_000, 50_000);
+  const before = leaf.sent;
+  run(clock, 100);
+  const inFirst100ms = leaf.sent - before;
+  assert.ok(inFirst100ms >= 100_000 * 0.9, `after change: ${inFirst100ms}`);
+  assert.ok(inFirst100ms <= 100_000 + 50_000, `after change: ${inFirst100ms}`);
+});
+
+test('moving a subtree to another parent applies the new parent at once', () => {
+  const { clock, sched, node, leafUnder } = setup();
+  const slow = node('slow', sched.root, 100_000, 10_000);
+  const fast = node('fast', sched.root, 1_000_000, 50_000);
+  const customer = node('cust', slow);
+  const { leaf } = leafUnder(customer);
+  run(clock, 1000);
+  const before = leaf.sent;
+  sched.attach(customer, fast);
+  run(clock, 1000);
+  const rate = leaf.sent - before;
+  assert.ok(rate >= 1_000_000 * 0.98 && rate <= 1_000_000 + 50_000, `after move ${rate}`);
+});
+
+test('a leaf whose downstream is full is skipped until it wakes; a detached leaf gets nothing', () => {
+  const { clock, sched, node, leafUnder } = setup();
+  const customer = node('cust', sched.root, 1_000_000, 20_000);
+  const a = leafUnder(customer);
+  const b = leafUnder(customer);
+  a.leaf.blocked = true;
+  const aBlocked = a.leaf.sent;
+  const bBefore = b.leaf.sent;
+  run(clock, 1000);
+  assert.equal(a.leaf.sent, aBlocked);
+  assert.ok(b.leaf.sent - bBefore >= 990_000, 'b takes the whole bucket while a is blocked');
+  a.leaf.blocked = false;
+  sched.wake(a.node);
+  const [a0, b0] = [a.leaf.sent, b.leaf.sent];
+  run(clock, 1000);
+  assert.ok(Math.abs(a.leaf.sent - a0 - (b.leaf.sent - b0)) < 20_000, 'equal once both want');
+  sched.detach(b.node);
+  const b1 = b.leaf.sent;
+  run(clock, 500);
+  assert.equal(b.leaf.sent, b1);
+});
+
+test('no timer is left when nothing waits', () => {
+  const { clock, sched, leafUnder } = setup();
+  const { leaf } = leafUnder(sched.root, 100_000, 20_000, 50_000);
+  run(clock, 2000);
+  assert.equal(leaf.sent, 50_000);
+  assert.equal(sched.parkedCount, 0);
+  assert.equal(clock.pendingTimers, 0);
+});
