@@ -85,15 +85,17 @@ async function main(argv: string[]): Promise<void> {
 
   const log = createLogger(config.log.level);
   installCrashGuards(log);
-  const stopDemo = args.demo ? await startDemoBackends(config, log) : undefined;
   const proxy = createProxy(config, { log });
-  await proxy.start();
-  if (args.demo) process.stderr.write(demoHints(config, proxy.adminPort));
-
   const file = args.config;
+
+  // A reload asked for while one runs is run after it, never dropped.
   let reloading = false;
+  let reloadAgain: string | undefined;
   const reload = async (why: string) => {
-    if (reloading) return;
+    if (reloading) {
+      reloadAgain = why;
+      return;
+    }
     reloading = true;
     try {
       proxy.reload(await load(file, logLevel));
@@ -103,11 +105,16 @@ async function main(argv: string[]): Promise<void> {
     } finally {
       reloading = false;
     }
+    if (reloadAgain) {
+      const next = reloadAgain;
+      reloadAgain = undefined;
+      await reload(next);
+    }
   };
-  const unwatch = watchConfigFile(file, () => void reload('file changed'));
-  process.on('SIGHUP', () => void reload('SIGHUP'));
 
+  let stopDemo: (() => Promise<void>) | undefined;
   let stopping = false;
+  let unwatch = () => {};
   const stop = async (signal: string) => {
     if (stopping) {
       log.warn({ signal }, 'second signal: exiting now');
@@ -121,8 +128,15 @@ async function main(argv: string[]): Promise<void> {
     log.flush();
     setImmediate(() => process.exit(0));
   };
+  // Handlers go in before anything listens, so no signal can find the process without them.
+  process.on('SIGHUP', () => void reload('SIGHUP'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+
+  if (args.demo) stopDemo = await startDemoBackends(config, log);
+  await proxy.start();
+  if (args.demo) process.stderr.write(demoHints(config, proxy.adminPort));
+  unwatch = watchConfigFile(file, () => void reload('file changed'));
 }
 
 /**

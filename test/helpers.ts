@@ -126,6 +126,11 @@ export function config(apps: AppConfig[], extra: Partial<ProxyConfig> = {}): Pro
     admin: null,
     log: { level: 'silent' },
     drainTimeout: 1000,
+    tiers: {},
+    global: { down: Infinity, up: Infinity },
+    customers: [],
+    defaultTier: null,
+    stateFile: null,
     ...extra,
   };
 }
