@@ -4,7 +4,7 @@
  * key path, in a single ConfigError.
  */
 import { readFile } from 'node:fs/promises';
-import { extname, resolve } from 'node:path';
+import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { parse as parseYaml, YAMLError } from 'yaml';
 import { ProxyError } from '../errors.js';
@@ -12,6 +12,7 @@ import { fromFlyFormat, isPlainObject } from './fly.js';
 import {
   APP_SCHEMA,
   APPS_REQUIRED,
+  CUSTOMER_SCHEMA,
   isAdminOff,
   isPort,
   Problems,
@@ -19,11 +20,24 @@ import {
   runSchema,
   show,
   TARGET_SCHEMA,
+  TIER_SCHEMA,
+  tierNameProblem,
   TOP_SCHEMA,
   unbracket,
 } from './schema.js';
-import type { AppConfig, BalanceKind, ProxyConfig, TargetConfig } from './types.js';
-import { parseDuration, parseHostPort } from './units.js';
+import type {
+  AppConfig,
+  BalanceKind,
+  CustomerConfig,
+  CustomerMatch,
+  LevelLimits,
+  ProxyConfig,
+  ShapingConfig,
+  TargetConfig,
+  TierConfig,
+} from './types.js';
+import { UNLIMITED } from './types.js';
+import { parseCountRate, parseDuration, parseHostPort, parseRate, parseSize } from './units.js';
 
 /** SHAPER_ERR_CONFIG with the problem lines also as an array, for tests and the admin API. */
 export class ConfigError extends ProxyError {
@@ -69,7 +83,10 @@ export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = proc
     throw new ProxyError('SHAPER_ERR_CONFIG_READ', `${file}${where}: not valid ${parser.kind}: ${message}`, { cause: err });
   }
   try {
-    return { ...parseConfig(raw, env), source: file };
+    const config = parseConfig(raw, env);
+    // A relative stateFile is relative to the config file, not to wherever the proxy was started.
+    if (config.stateFile !== null && !isAbsolute(config.stateFile)) config.stateFile = resolve(dirname(file), config.stateFile);
+    return { ...config, source: file };
   } catch (err) {
     if (err instanceof ConfigError) err.source = file;
     throw err;
@@ -87,6 +104,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   const admin = top['admin'] as { listen: unknown };
   checkAppNames(apps, problems);
   checkPorts(apps, admin.listen, problems);
+  const shaping = readShaping(top, apps, problems);
   if (problems.count > 0) throw new ConfigError(problems.lines);
 
   const bind = unbracket(top['bind'] as string);
@@ -102,6 +120,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     admin: isAdminOff(admin.listen) ? null : parseHostPort(admin.listen, true),
     log: { level: (top['log'] as { level: string }).level },
     drainTimeout: parseDuration(top['drainTimeout']),
+    ...shaping,
   };
 }
 
@@ -223,6 +242,131 @@ function toAppConfig({ props, targets }: AppDraft, defaultBind: string): AppConf
     idleTimeout: parseDuration(props['idleTimeout']),
     protocol: props['protocol'] as AppConfig['protocol'],
   };
+}
+
+// ---- shaping: tiers, customers, global --------------------------------------------------------
+
+/**
+ * Reads the shaping part of the validated top level. Tier and customer references are checked
+ * against the tier names written in the config (even where that tier has problems of its own, so
+ * one mistake is not reported again at every reference) and against the app names.
+ */
+function readShaping(top: Record<string, unknown>, apps: (AppDraft | undefined)[], problems: Problems): ShapingConfig {
+  const { tiers, names: tierNames } = readTiers(top['tiers'], problems);
+  const known = `(${tierNames.length > 0 ? `tiers: ${tierNames.join(', ')}` : 'no tiers are defined; add them under "tiers"'})`;
+  const isTier = (name: unknown): boolean => typeof name === 'string' && tierNames.includes(name);
+
+  const appNames = apps.map((a) => a?.props['name']).filter((n): n is string => typeof n === 'string' && n !== '');
+  const customers = readCustomers(top['customers'], problems, (path, name) => {
+    if (!problems.has(path) && !isTier(name)) problems.add(path, `${show(name)} is not a tier ${known}`);
+  }, (path, name) => {
+    if (!appNames.includes(name)) problems.add(path, `no app named ${show(name)} (apps: ${appNames.join(', ')})`);
+  });
+
+  const defaultTier = top['defaultTier'];
+  if (typeof defaultTier === 'string' && !problems.has('defaultTier') && !isTier(defaultTier)) {
+    problems.add('defaultTier', `${show(defaultTier)} is not a tier ${known}`);
+  }
+  const stateFile = top['stateFile'];
+  return {
+    tiers,
+    // Only a valid level can be converted; with problems, the config is rejected anyway.
+    global: problems.count === 0 ? toLevel(top['global']) : { ...UNLIMITED },
+    customers,
+    defaultTier: typeof defaultTier === 'string' ? defaultTier : null,
+    stateFile: typeof stateFile === 'string' ? stateFile : null,
+  };
+}
+
+/** The tiers that are valid, and the names of all tiers written with a valid name. */
+function readTiers(map: unknown, problems: Problems): { tiers: Record<string, TierConfig>; names: string[] } {
+  const tiers: Record<string, TierConfig> = {};
+  const names: string[] = [];
+  if (!isPlainObject(map)) return { tiers, names }; // null, or reported by the tiers check
+  for (const [name, tier] of Object.entries(map)) {
+    const nameProblem = tierNameProblem(name);
+    if (nameProblem !== undefined) {
+      problems.add(`tiers[${show(name)}]`, nameProblem);
+      continue;
+    }
+    names.push(name);
+    const at = `tiers.${name}`;
+    if (!isPlainObject(tier)) {
+      problems.add(at, `must be an object (keys: ${Object.keys(TIER_SCHEMA).join(', ')}), got ${show(tier)}`);
+      continue;
+    }
+    const before = problems.count;
+    const props = runSchema(TIER_SCHEMA, tier, `${at}.`, problems);
+    if (problems.count > before) continue;
+    const config: TierConfig = {
+      name,
+      rtt: parseDuration(props['rtt']),
+      weight: props['weight'] as number,
+      connection: toLevel(props['connection']),
+      customer: toLevel(props['customer']),
+      total: toLevel(props['total']),
+    };
+    if (props['maxConnections'] !== null) config.maxConnections = props['maxConnections'] as number;
+    if (props['connectionRate'] !== null) config.connectionRate = parseCountRate(props['connectionRate']);
+    tiers[name] = config;
+  }
+  return { tiers, names };
+}
+
+/** Validated level properties -> LevelLimits; bursts only where given. */
+function toLevel(value: unknown): LevelLimits {
+  const props = value as { down: unknown; up: unknown; burst: unknown };
+  const level: LevelLimits = { down: parseRate(props.down), up: parseRate(props.up) };
+  const burst = props.burst;
+  if (isPlainObject(burst)) {
+    if (burst['down'] !== undefined) level.burstDown = parseSize(burst['down']);
+    if (burst['up'] !== undefined) level.burstUp = parseSize(burst['up']);
+  } else if (burst !== null && burst !== undefined) {
+    level.burstDown = parseSize(burst);
+    level.burstUp = level.burstDown;
+  }
+  return level;
+}
+
+type RefCheck = (path: string, name: string) => void;
+
+function readCustomers(list: unknown, problems: Problems, checkTier: RefCheck, checkApp: RefCheck): CustomerConfig[] {
+  if (!Array.isArray(list)) return []; // null, or reported by the customers check
+  const customers: CustomerConfig[] = [];
+  const byId = new Map<string, string[]>();
+  list.forEach((item: unknown, i) => {
+    const at = `customers[${i}]`;
+    if (!isPlainObject(item)) {
+      problems.add(at, `must be an object with id, tier and match (got ${show(item)})`);
+      return;
+    }
+    // "match": null is the same as leaving it out: match everything.
+    const input = item['match'] === null ? { ...item, match: {} } : item;
+    const before = problems.count;
+    const props = runSchema(CUSTOMER_SCHEMA, input, `${at}.`, problems);
+    const id = props['id'];
+    if (typeof id === 'string' && !problems.has(`${at}.id`)) byId.set(id, [...(byId.get(id) ?? []), at]);
+    if (typeof props['tier'] === 'string') checkTier(`${at}.tier`, props['tier']);
+    const m = props['match'] as { sources: unknown; apps: unknown; ports: unknown };
+    if (Array.isArray(m.apps) && !problems.has(`${at}.match.apps`)) {
+      m.apps.forEach((app: unknown, j) => {
+        const path = `${at}.match.apps[${j}]`;
+        if (typeof app === 'string' && !problems.has(path)) checkApp(path, app);
+      });
+    }
+    if (problems.count > before) return;
+    const match: CustomerMatch = {};
+    if (m.sources !== null) match.sources = m.sources as string[];
+    if (m.apps !== null) match.apps = m.apps as string[];
+    if (m.ports !== null) match.ports = m.ports as number[];
+    customers.push({ id: id as string, tier: props['tier'] as string, match });
+  });
+  for (const [id, where] of byId) {
+    if (where.length < 2) continue;
+    const listed = `${where.slice(0, -1).join(', ')} and ${where.at(-1)}`;
+    problems.add(`${where[0]}.id`, `${show(id)} is used by ${listed} (customer ids must be unique)`);
+  }
+  return customers;
 }
 
 // ---- parse errors --------------------------------------------------------------------------------

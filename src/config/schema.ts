@@ -1,25 +1,28 @@
 /**
- * The config schema, run through convict: one spec for the top level, one for each app and one
- * for each target written as an object. Convict supplies the defaults, the env overrides and the
+ * The config schema, run through convict: one spec for the top level, one for each app, one
+ * for each target written as an object, one for each tier and one for each customer (the tiers
+ * map and the customers list have keys and lengths of the user's choosing, so the loader runs
+ * their elements through TIER_SCHEMA / CUSTOMER_SCHEMA one by one, as it does apps). Convict supplies the defaults, the env overrides and the
  * unknown-key check (`allowed: 'strict'`). The checks here write every problem, with its exact
  * key path ("apps[0].balance"), into a Problems list, so the loader reports all of them at once
  * instead of convict's first-error text.
  */
 import { isIP } from 'node:net';
 import convict from 'convict';
+import { parseCidr } from '../identify/cidr.js';
 import { isPlainObject } from './fly.js';
 import { BALANCE_KINDS } from './types.js';
-import { parseDuration, parseHostPort } from './units.js';
+import { parseCountRate, parseDuration, parseHostPort, parseRate, parseSize } from './units.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const PROTOCOLS = ['tcp', 'foo'] as const;
 
 /**
- * Top-level keys reserved for features that are on their way (tiers, customers, clustering).
+ * Top-level keys reserved for features that are on their way (clustering).
  * They are accepted and ignored for now so configs written for the next version still load;
  * when a feature lands, move its key into TOP_SCHEMA.
  */
-export const RESERVED_KEYS: readonly string[] = ['tiers', 'customers', 'defaultTier', 'global', 'cluster'];
+export const RESERVED_KEYS: readonly string[] = ['cluster'];
 
 export const APPS_REQUIRED = 'required, a list of apps (each with name, ports, targets)';
 
@@ -49,6 +52,12 @@ export interface LeafSpec {
   check: Check;
   nullable?: boolean;
   env?: string;
+  /**
+   * The value may be a plain object (a map of tiers, a `{down, up}` burst). Convict cannot take
+   * objects at a leaf, so such a value is given to `check` directly and, when it passes, put into
+   * the result whole, bypassing convict.
+   */
+  objects?: boolean;
 }
 export interface GroupSpec {
   [key: string]: LeafSpec | GroupSpec;
@@ -60,6 +69,10 @@ const isLeaf = (node: LeafSpec | GroupSpec): node is LeafSpec => typeof node['ch
 
 const MAX_TIMER_MS = 2 ** 31 - 1; // longer setTimeout delays fire at once
 const NAME = /^[A-Za-z0-9._-]+$/;
+export const TIER_NAME = NAME;
+export const CUSTOMER_ID = /^[A-Za-z0-9._:@-]+$/;
+/** Names that would collide with Object.prototype when used as record keys. */
+export const RESERVED_NAMES: readonly string[] = ['__proto__', 'constructor', 'prototype'];
 const HOSTNAME = /^[A-Za-z0-9._-]+$/;
 
 export function show(value: unknown): string {
@@ -140,6 +153,114 @@ const targetAddress: Check = (v) => {
   parseHostPort(v);
 };
 
+// ---- shaping checks ------------------------------------------------------------------------
+
+const rate: Check = (v) => {
+  parseRate(v);
+};
+
+const positiveNumber: Check = (v) => {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new Error(`must be a number more than 0 (got ${show(v)})`);
+};
+
+const countRate: Check = (v) => {
+  parseCountRate(v);
+};
+
+const BURST_KEYS = ['down', 'up'];
+/** A size for both directions, or {"down": SIZE, "up": SIZE} (either may be left out). */
+const burst: Check = (v, report) => {
+  if (!isPlainObject(v)) {
+    parseSize(v);
+    return;
+  }
+  for (const [key, size] of Object.entries(v)) {
+    if (!BURST_KEYS.includes(key)) {
+      const hint = suggest(key, BURST_KEYS);
+      report(hint ? `unknown key (did you mean "${hint}"?)` : `unknown key (known keys: ${BURST_KEYS.join(', ')})`, `.${key}`);
+      continue;
+    }
+    try {
+      parseSize(size);
+    } catch (err) {
+      report(err instanceof Error ? err.message : String(err), `.${key}`);
+    }
+  }
+};
+
+export function tierNameProblem(name: string): string | undefined {
+  if (name === '' || !NAME.test(name)) return `${show(name)} is not a valid tier name (use letters, digits, ".", "_" and "-", e.g. "gold")`;
+  if (RESERVED_NAMES.includes(name)) return `${show(name)} cannot be used as a tier name`;
+  return undefined;
+}
+
+/** The tier names are checked where each tier is read; here only that it is a map. */
+const tierMap: Check = (v) => {
+  if (!isPlainObject(v)) {
+    throw new Error(`must be an object of tiers by name, like {"gold": {"connection": {"down": "100mbit"}}} (got ${show(v)})`);
+  }
+};
+
+/** A reference to a tier; that it exists is checked by the loader once all tiers are read. */
+const tierRef =
+  (required: boolean): Check =>
+  (v) => {
+    if (v === null || v === undefined) {
+      if (required) throw new Error('required, the name of one of the tiers, e.g. "gold"');
+      return;
+    }
+    if (typeof v !== 'string' || tierNameProblem(v) !== undefined) throw new Error(`${show(v)} is not a tier name (use e.g. "gold")`);
+  };
+
+const customerList: Check = (v) => {
+  if (!Array.isArray(v)) {
+    throw new Error(`must be a list of customers like [{"id": "acme", "tier": "gold", "match": {"sources": ["10.1.0.0/16"]}}] (got ${show(v)})`);
+  }
+};
+
+const customerId: Check = (v) => {
+  if (v === null || v === undefined || v === '') throw new Error('required, a non-empty id like "acme"');
+  if (typeof v !== 'string' || !CUSTOMER_ID.test(v) || RESERVED_NAMES.includes(v)) {
+    throw new Error(`${show(v)} is not a valid customer id (use letters, digits, ".", "_", ":", "@" and "-", e.g. "acme")`);
+  }
+};
+
+/** A match list: absent or a non-empty array whose items `item` checks. */
+const matchList =
+  (what: string, example: string, key: string, item: (v: unknown) => void): Check =>
+  (v, report) => {
+    if (!Array.isArray(v)) throw new Error(`must be a list of ${what} like ${example} (got ${show(v)})`);
+    if (v.length === 0) throw new Error(`must list at least one of the ${what}, e.g. ${example} (leave "${key}" out to match any)`);
+    v.forEach((x: unknown, i) => {
+      try {
+        item(x);
+      } catch (err) {
+        report(err instanceof Error ? err.message : String(err), `[${i}]`);
+      }
+    });
+  };
+
+const cidrList = matchList('CIDRs', '["10.1.0.0/16", "2001:db8::/32"]', 'sources', (x) => {
+  parseCidr(x as string);
+});
+
+/** App names; that each names an app is checked by the loader. */
+const appNameList = matchList('app names', '["web"]', 'apps', (x) => {
+  if (typeof x !== 'string' || x === '') throw new Error(`${show(x)} is not an app name (use e.g. "web")`);
+});
+
+const matchPortList = matchList('ports', '[5001]', 'ports', (x) => {
+  if (!Number.isInteger(x) || (x as number) < 1 || (x as number) > 65535) {
+    throw new Error(`${show(x)} is not a port (use an integer from 1 to 65535)`);
+  }
+});
+
+const filePath: Check = (v) => {
+  if (typeof v !== 'string' || v.trim() === '' || v.includes('\0')) {
+    throw new Error(`${show(v)} is not a file path (use e.g. "/var/lib/shaper-proxy/state.json", or null)`);
+  }
+};
+
 // ---- specs ---------------------------------------------------------------------------------
 
 export const TOP_SCHEMA: GroupSpec = {
@@ -169,6 +290,67 @@ export const TOP_SCHEMA: GroupSpec = {
     check: duration(false),
     env: 'SHAPER_DRAIN_TIMEOUT',
   },
+  tiers: {
+    doc: 'Service tiers by name: their rates per connection, per customer and in total.',
+    default: null,
+    nullable: true,
+    objects: true,
+    check: tierMap,
+  },
+  global: levelSchema('all traffic through the proxy'),
+  customers: {
+    doc: 'Customers: who a connection belongs to (by source, app and port) and their tier.',
+    default: null,
+    nullable: true,
+    check: customerList,
+  },
+  defaultTier: {
+    doc: 'Tier of connections no customer matches (each source address its own customer); null: unshaped.',
+    default: null,
+    nullable: true,
+    check: tierRef(false),
+  },
+  stateFile: {
+    doc: 'Where runtime changes (admin API) are kept; relative to the config file.',
+    default: null,
+    nullable: true,
+    check: filePath,
+  },
+};
+
+/** A level's caps: `down`/`up` rates (default unlimited) and an optional `burst`. */
+export function levelSchema(what: string): GroupSpec {
+  return {
+    down: { doc: `Rate to clients (download) of ${what}.`, default: 'unlimited', check: rate },
+    up: { doc: `Rate from clients (upload) of ${what}.`, default: 'unlimited', check: rate },
+    burst: {
+      doc: 'Bucket size: a size for both directions or {"down": SIZE, "up": SIZE}; default rate x rtt.',
+      default: null,
+      nullable: true,
+      objects: true,
+      check: burst,
+    },
+  };
+}
+
+export const TIER_SCHEMA: GroupSpec = {
+  rtt: { doc: 'Round-trip time the buckets are sized for (rate x rtt).', default: '50ms', check: duration(true) },
+  weight: { doc: 'Share of the global rate relative to the other tiers.', default: 1, check: positiveNumber },
+  connection: levelSchema('each connection'),
+  customer: levelSchema('all connections of a customer'),
+  total: levelSchema('all connections of the tier'),
+  maxConnections: { doc: 'Concurrent connections per customer.', default: null, nullable: true, check: intBetween(1) },
+  connectionRate: { doc: 'New connections per customer, e.g. "10/s".', default: null, nullable: true, check: countRate },
+};
+
+export const CUSTOMER_SCHEMA: GroupSpec = {
+  id: { doc: 'Unique id of the customer.', default: null, check: customerId },
+  tier: { doc: 'Name of the tier.', default: null, check: tierRef(true) },
+  match: {
+    sources: { doc: 'Source CIDRs.', default: null, nullable: true, check: cidrList },
+    apps: { doc: 'Names of apps.', default: null, nullable: true, check: appNameList },
+    ports: { doc: 'Listening ports.', default: null, nullable: true, check: matchPortList },
+  },
 };
 
 export const APP_SCHEMA: GroupSpec = {
@@ -196,9 +378,14 @@ export const TARGET_SCHEMA: GroupSpec = {
 /** Thrown by a format after it has written its problems, so convict also sees the failure. */
 const REPORTED = '(reported with its key path)';
 
-function reportingFormat(spec: LeafSpec, path: string, problems: Problems, fromEnv?: string): (value: unknown) => void {
+/** Objects accepted at `objects` leaves, by key path, with the keys from the spec's root. */
+type Wholes = Map<string, { keys: string[]; value: unknown }>;
+
+function reportingFormat(spec: LeafSpec, path: string, problems: Problems, fromEnv?: string, wholes?: Wholes): (value: unknown) => void {
   const origin = fromEnv ? ` (set by env ${fromEnv})` : '';
   return (value) => {
+    // An object taken whole replaces whatever convict has (the default).
+    if (wholes?.has(path)) return;
     // A value convict could not take was reported and left out (fitToSpec); do not also
     // complain about the default that took its place.
     if (problems.has(path)) throw new Error(REPORTED);
@@ -216,16 +403,16 @@ function reportingFormat(spec: LeafSpec, path: string, problems: Problems, fromE
   };
 }
 
-function toConvict(spec: GroupSpec, at: string, problems: Problems, env: NodeJS.ProcessEnv): Record<string, unknown> {
+function toConvict(spec: GroupSpec, at: string, problems: Problems, env: NodeJS.ProcessEnv, wholes: Wholes): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, node] of Object.entries(spec)) {
     if (!isLeaf(node)) {
-      out[key] = toConvict(node, `${at}${key}.`, problems, env);
+      out[key] = toConvict(node, `${at}${key}.`, problems, env, wholes);
       continue;
     }
-    const { check: _check, ...rest } = node;
+    const { check: _check, objects: _objects, ...rest } = node;
     const fromEnv = node.env !== undefined && env[node.env] !== undefined ? node.env : undefined;
-    out[key] = { ...rest, format: reportingFormat(node, at + key, problems, fromEnv) };
+    out[key] = { ...rest, format: reportingFormat(node, at + key, problems, fromEnv, wholes) };
   }
   return out;
 }
@@ -234,8 +421,18 @@ function toConvict(spec: GroupSpec, at: string, problems: Problems, env: NodeJS.
  * Convict's loader cannot take a plain object where the schema has a leaf (it recurses into it
  * and throws a TypeError), nor a scalar where it has a group (it then reports every child as
  * "missing"). Such values are reported here and left out; everything else passes unchanged.
+ * An object at an `objects` leaf is checked here too and, when good, kept in `wholes` for
+ * runSchema to put back into convict's result.
  */
-function fitToSpec(value: Record<string, unknown>, spec: GroupSpec, at: string, problems: Problems, ignored: readonly string[]): Record<string, unknown> {
+function fitToSpec(
+  value: Record<string, unknown>,
+  spec: GroupSpec,
+  at: string,
+  problems: Problems,
+  ignored: readonly string[],
+  wholes: Wholes,
+  keys: string[] = [],
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
     if (ignored.includes(key)) continue;
@@ -251,12 +448,14 @@ function fitToSpec(value: Record<string, unknown>, spec: GroupSpec, at: string, 
       else {
         try {
           reportingFormat(node, at + key, problems)(v);
+          if (node.objects) wholes.set(at + key, { keys: [...keys, key], value: v });
+          else problems.add(at + key, `must not be an object (got ${show(v)})`); // a check that forgot to refuse it
         } catch {
           // reported
         }
       }
     } else if (isPlainObject(v)) {
-      out[key] = fitToSpec(v, node, `${at}${key}.`, problems, []);
+      out[key] = fitToSpec(v, node, `${at}${key}.`, problems, [], wholes, [...keys, key]);
     } else {
       problems.add(at + key, `must be an object (keys: ${Object.keys(node).join(', ')}), got ${show(v)}`);
     }
@@ -320,16 +519,23 @@ export function runSchema(
   problems: Problems,
   { env = {}, ignoredKeys = [] }: RunOptions = {},
 ): Record<string, unknown> {
+  const wholes: Wholes = new Map();
   // `args: []` so convict never looks at process.argv.
-  const config = convict(toConvict(spec, at, problems, env) as convict.Schema<Record<string, unknown>>, { env, args: [] });
-  const input = fitToSpec(value, spec, at, problems, ignoredKeys);
+  const config = convict(toConvict(spec, at, problems, env, wholes) as convict.Schema<Record<string, unknown>>, { env, args: [] });
+  const input = fitToSpec(value, spec, at, problems, ignoredKeys, wholes);
   try {
     config.load(input);
     config.validate({ allowed: 'strict' });
   } catch (err) {
     reportConvictErrors(err instanceof Error ? err.message : String(err), spec, at, problems, ignoredKeys);
   }
-  return config.getProperties();
+  const props = config.getProperties();
+  for (const { keys, value: whole } of wholes.values()) {
+    let parent = props;
+    for (const key of keys.slice(0, -1)) parent = parent[key] as Record<string, unknown>;
+    parent[keys.at(-1)!] = whole;
+  }
+  return props;
 }
 
 // ---- "did you mean" ----------------------------------------------------------------------------

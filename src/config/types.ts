@@ -32,7 +32,7 @@ export interface HealthConfig {
   healthyAfter: number;
 }
 
-export interface ProxyConfig {
+export interface ProxyConfig extends ShapingConfig {
   apps: AppConfig[];
   health: HealthConfig;
   /** null: no admin server */
@@ -42,4 +42,52 @@ export interface ProxyConfig {
   drainTimeout: number;
   /** Where the file came from, for reload. */
   source?: string;
+}
+
+/** One level's caps, bytes per second (Infinity = unlimited), and optional explicit bursts (bytes). */
+export interface LevelLimits {
+  down: number;
+  up: number;
+  burstDown?: number;
+  burstUp?: number;
+}
+
+export const UNLIMITED: LevelLimits = { down: Infinity, up: Infinity };
+
+export interface TierConfig {
+  name: string;
+  /** ms: bucket size = rate × rtt (the bandwidth-delay product) unless a burst is given */
+  rtt: number;
+  /** share of `global` relative to other tiers when it is the bottleneck */
+  weight: number;
+  connection: LevelLimits;
+  customer: LevelLimits;
+  total: LevelLimits;
+  /** per customer, concurrent connections */
+  maxConnections?: number;
+  /** per customer, new connections per interval */
+  connectionRate?: { count: number; per: number };
+}
+
+export interface CustomerMatch {
+  /** CIDRs ("10.1.0.0/16", "::1/128"); a bare address means /32 or /128 */
+  sources?: string[];
+  apps?: string[];
+  ports?: number[];
+}
+
+export interface CustomerConfig {
+  id: string;
+  tier: string;
+  match: CustomerMatch;
+}
+
+export interface ShapingConfig {
+  tiers: Record<string, TierConfig>;
+  global: LevelLimits;
+  customers: CustomerConfig[];
+  /** tier for connections no customer matches (each source address its own customer); null: unshaped */
+  defaultTier: string | null;
+  /** where runtime changes (admin API) are kept; null: next to the config file, or nowhere without one */
+  stateFile: string | null;
 }

@@ -205,6 +205,11 @@ test('JSON, YAML and TOML files of the same config give the same result', async 
       admin: { host: '127.0.0.1', port: 9901 },
       log: { level: 'warn' },
       drainTimeout: 60_000,
+      tiers: {},
+      global: { down: Infinity, up: Infinity },
+      customers: [],
+      defaultTier: null,
+      stateFile: null,
     });
     for (const file of [files.yaml, files.yml, files.toml]) {
       const { source: s, ...config } = await loadConfigFile(file, noEnv);
@@ -346,12 +351,12 @@ test('the admin server can be turned off', () => {
   assert.match(problemsOf({ apps: [app()], admin: { listen: 'nowhere' } }), /^admin\.listen: "nowhere" is not host:port/);
 });
 
-test('reserved top-level keys are accepted and ignored', () => {
+test('the shaping keys are read and the reserved cluster key is accepted and ignored', () => {
   const config = parseConfig(
     {
       apps: [app()],
       tiers: { gold: { connection: { down: '10mbit' } } },
-      customers: [{ name: 'acme', tier: 'gold' }],
+      customers: [{ id: 'acme', tier: 'gold' }],
       defaultTier: 'gold',
       global: { down: '1gbit' },
       cluster: { peers: [] },
@@ -359,7 +364,10 @@ test('reserved top-level keys are accepted and ignored', () => {
     noEnv,
   );
   assert.equal(config.apps.length, 1);
-  assert.deepEqual(Object.keys(config).sort(), ['admin', 'apps', 'drainTimeout', 'health', 'log']);
+  assert.deepEqual(Object.keys(config).sort(), [
+    'admin', 'apps', 'customers', 'defaultTier', 'drainTimeout', 'global', 'health', 'log', 'stateFile', 'tiers',
+  ]);
+  assert.equal(config.tiers['gold']!.connection.down, 1_250_000);
 });
 
 test('bind addresses: top-level default, per-app override, IPv6 brackets removed', () => {

@@ -1,0 +1,46 @@
+import type { CustomerConfig } from '../config/types.js';
+import { CidrSet } from './cidr.js';
+
+/** What is known about a connection when it is matched to a customer. */
+export interface Identity {
+  clientAddress: string;
+  app: string;
+  /** the proxy port the client connected to */
+  port: number;
+}
+
+interface CompiledCustomer {
+  id: string;
+  sources: CidrSet | null;
+  apps: Set<string> | null;
+  ports: Set<number> | null;
+}
+
+/**
+ * Finds the first customer whose given match criteria all hold. Criteria are
+ * compiled once per config (CIDR sets, name and port sets), so a match is a
+ * few set lookups per customer.
+ */
+export class CustomerMatcher {
+  readonly #customers: CompiledCustomer[];
+
+  constructor(customers: readonly CustomerConfig[]) {
+    this.#customers = customers.map((c) => ({
+      id: c.id,
+      sources: c.match.sources?.length ? new CidrSet(c.match.sources) : null,
+      apps: c.match.apps?.length ? new Set(c.match.apps) : null,
+      ports: c.match.ports?.length ? new Set(c.match.ports) : null,
+    }));
+  }
+
+  /** The id of the first matching customer, or undefined. */
+  match(who: Identity): string | undefined {
+    for (const c of this.#customers) {
+      if (c.apps && !c.apps.has(who.app)) continue;
+      if (c.ports && !c.ports.has(who.port)) continue;
+      if (c.sources && !c.sources.has(who.clientAddress)) continue;
+      return c.id;
+    }
+    return undefined;
+  }
+}
