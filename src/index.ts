@@ -3,11 +3,12 @@ import type { AppConfig, ProxyConfig } from './config/types.js';
 import type { Logger } from './log.js';
 import { realClock, type Clock } from './clock.js';
 import { RetryingListen } from './server/listen.js';
-import { Connection, type ConnectionSummary, type Stages } from './server/connection.js';
+import { Connection, type ConnectionSummary } from './server/connection.js';
 import { Upstreams } from './upstream/upstreams.js';
 import { HealthChecker } from './upstream/health.js';
 import { AdminServer } from './admin/server.js';
 import { Router } from './admin/router.js';
+import { Shaper } from './shaping/shaper.js';
 
 export interface ProxyDeps {
   log: Logger;
@@ -43,13 +44,12 @@ export class Proxy {
   readonly health: HealthChecker;
   readonly connections = new Set<Connection>();
   readonly router = new Router();
+  readonly shaper: Shaper;
   readonly #listeners = new Map<string, PortListener>();
   #admin: AdminServer | undefined;
   #adminKey = '';
   #stopping = false;
   readonly startedAt = Date.now();
-  /** Filled by the shaping layer: builds a connection's stages. */
-  stageFactory: ((conn: Connection) => Stages | undefined) | undefined;
   /** Closed-connection counters by reason (metrics build on these). */
   readonly closedByReason = new Map<string, number>();
 
@@ -59,6 +59,7 @@ export class Proxy {
     this.clock = deps.clock ?? realClock;
     this.upstreams.apply(config.apps);
     this.health = new HealthChecker(this.upstreams, config.health, this.log);
+    this.shaper = new Shaper(config, this.clock);
     this.router
       .on('GET', '/health', () => ({ status: this.#stopping ? 'stopping' : 'ok' }))
       .on('GET', '/status', () => this.status());
@@ -79,6 +80,7 @@ export class Proxy {
   reload(config: ProxyConfig): void {
     const { added, removed } = this.upstreams.apply(config.apps);
     this.config = config;
+    this.shaper.apply(config);
     this.log.level = config.log.level;
     this.health.configure(config.health);
     this.#syncListeners();
@@ -139,15 +141,27 @@ export class Proxy {
     }
     const conn = new Connection(socket, app, {
       onTargetFailed: (target, err) => this.health.recordFailure(target, err, true),
-      stages: this.stageFactory,
+      admit: this.shaper.active ? (c) => this.#admit(c) : undefined,
+      stages: (c) => (c.shaped ? this.shaper.stages(c.shaped, `conn:${c.id}`) : undefined),
       onClose: (c, summary) => this.#onClose(c, summary),
     });
     this.connections.add(conn);
     void conn.start();
   }
 
+  async #admit(conn: Connection): Promise<boolean> {
+    const verdict = await this.shaper.admit({ clientAddress: conn.clientAddress, app: conn.appName, port: conn.localPort });
+    if (verdict === 'rejected') {
+      this.log.warn({ app: conn.appName, client: conn.clientAddress }, 'connection refused by customer limits');
+      return false;
+    }
+    conn.shaped = verdict;
+    return true;
+  }
+
   #onClose(conn: Connection, summary: ConnectionSummary): void {
     this.connections.delete(conn);
+    if (conn.shaped) this.shaper.release(conn.shaped);
     this.closedByReason.set(summary.reason, (this.closedByReason.get(summary.reason) ?? 0) + 1);
     if (summary.reason === 'no_target') this.log.warn(summary, 'connection closed');
     else this.log.info(summary, 'connection closed');
@@ -217,6 +231,7 @@ export class Proxy {
     }
     const left = this.connections.size;
     for (const c of [...this.connections]) c.close('shutdown');
+    this.shaper.stop();
     await this.#admin?.close();
     this.log.info({ drained: open - left, closed: left }, 'shutdown complete');
     return { drained: open - left, closed: left };

@@ -4,6 +4,7 @@ import diagnostics from 'node:diagnostics_channel';
 import type { AppUpstream } from '../upstream/upstreams.js';
 import type { Target } from '../upstream/target.js';
 import { dial, type DialHooks } from '../upstream/dialer.js';
+import type { ShapedConnection } from '../shaping/shaper.js';
 
 export type Direction = 'up' | 'down';
 
@@ -33,6 +34,8 @@ export interface ConnectionSummary {
   app: string;
   client: string;
   target: string | undefined;
+  customer?: string;
+  tier?: string;
   bytesUp: number;
   bytesDown: number;
   durationMs: number;
@@ -47,6 +50,8 @@ export const channels = {
 };
 
 export interface ConnectionDeps extends DialHooks {
+  /** Admission before dialing (customer limits); false refuses the connection. */
+  admit?(conn: Connection): boolean | Promise<boolean>;
   /** Called once, when both directions are done or the connection is torn down. */
   onClose(conn: Connection, summary: ConnectionSummary): void;
   /** Build the stages for this connection once its target is known. */
@@ -68,6 +73,8 @@ export class Connection {
   backend: Socket | undefined;
   target: Target | undefined;
   stages: Stages | undefined;
+  /** The shaping side (customer, tier, admission), when the connection is shaped. */
+  shaped: ShapedConnection | null = null;
   closed = false;
   #aborter = new AbortController();
   #clientClosed = false;
@@ -100,6 +107,14 @@ export class Connection {
 
   async start(): Promise<void> {
     channels.open.publish(this);
+    if (this.deps.admit) {
+      const ok = await this.deps.admit(this);
+      if (this.closed) return;
+      if (!ok) {
+        this.close('rejected');
+        return;
+      }
+    }
     let result;
     try {
       result = await dial(this.app, { clientAddress: this.clientAddress }, this.deps, this.#aborter.signal);
@@ -179,6 +194,7 @@ export class Connection {
     return {
       id: this.id,
       app: this.appName,
+      ...(this.shaped ? { customer: this.shaped.customer.id, tier: this.shaped.customer.tier } : {}),
       client: `${this.clientAddress}:${this.clientPort}`,
       target: this.target?.address,
       bytesUp: this.bytesUp,

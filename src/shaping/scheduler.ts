@@ -6,7 +6,7 @@ export interface Leaf {
   /** Bytes that could go right now (0 when nothing is queued or downstream is full). */
   sendable(): number;
   /** Pass `n` bytes on (n <= sendable()). */
-  take(n: number): void;
+  pass(n: number): void;
 }
 
 /**
@@ -157,7 +157,8 @@ export class Scheduler {
         this.#deactivate(node);
         return 0;
       }
-      const need = pending < MIN_SEND ? pending : MIN_SEND;
+      let need = pending < MIN_SEND ? pending : MIN_SEND;
+      if (bucket && need > bucket.bucketSize) need = bucket.bucketSize;
       if (tokens < need) {
         this.#park(node, bucket!, need);
         return 0;
@@ -167,7 +168,7 @@ export class Scheduler {
       if (n < need && n < pending) return 0; // the parent's allowance is too small for now
       bucket?.take(n);
       node.bytes += n;
-      leaf.take(n);
+      leaf.pass(n);
       if (leaf.sendable() <= 0) this.#deactivate(node);
       return n;
     }

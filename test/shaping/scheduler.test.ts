@@ -36,8 +36,8 @@ class FakeLeaf implements Leaf {
     if (this.chunkLeft === 0) this.refill();
     this.sched.wake(this.node!);
   }
-  take(n: number): void {
-    assert.ok(n > 0 && n <= this.sendable(), `take(${n}) with ${this.sendable()} sendable`);
+  pass(n: number): void {
+    assert.ok(n > 0 && n <= this.sendable(), `pass(${n}) with ${this.sendable()} sendable`);
     this.queued -= n;
     this.chunkLeft -= n;
     this.sent += n;

@@ -1,0 +1,269 @@
+import type { CustomerConfig, LevelLimits, ShapingConfig, TierConfig } from '../config/types.js';
+import type { Clock } from '../clock.js';
+import { CustomerMatcher, type Identity } from '../identify/matcher.js';
+import { Admission } from './admission.js';
+import { Scheduler, SchedNode } from './scheduler.js';
+import { ShapingStream } from './stream.js';
+
+/** The smallest bucket: 16 KiB, so a slow bucket still passes useful pieces. */
+export const MIN_BURST = 16 * 1024;
+/** Buckets also hold at least this many ms of their rate, so timer lateness costs no throughput. */
+export const MIN_BURST_MS = 10;
+
+/**
+ * Bucket size for `rate` bytes/s: the bandwidth-delay product rate × rtt, but
+ * never below MIN_BURST nor below MIN_BURST_MS of the rate; an explicit burst
+ * from the config wins.
+ */
+export function burstFor(rate: number, rttMs: number, explicit?: number): number {
+  if (explicit !== undefined) return explicit;
+  return Math.max((rate * rttMs) / 1000, MIN_BURST, (rate * MIN_BURST_MS) / 1000);
+}
+
+export type Dir = 'up' | 'down';
+const DIRS: readonly Dir[] = ['up', 'down'];
+
+interface Pair {
+  up: SchedNode;
+  down: SchedNode;
+}
+
+export interface TierState {
+  config: TierConfig;
+  nodes: Pair;
+}
+
+export class CustomerState {
+  readonly connections = new Set<ShapedConnection>();
+  admission: Admission | null = null;
+  lastActive = Date.now();
+  constructor(
+    readonly id: string,
+    public tier: string,
+    /** from the config or the admin API; false: one source address under defaultTier */
+    public configured: boolean,
+    readonly nodes: Pair,
+  ) {}
+}
+
+/** The shaping side of one proxied connection. */
+export class ShapedConnection {
+  release: (() => void) | null = null;
+  streams: { up: ShapingStream; down: ShapingStream } | null = null;
+  constructor(
+    public customer: CustomerState,
+    readonly identity: Identity,
+  ) {}
+}
+
+/**
+ * All shaping state: one scheduler per direction, a node per tier and per
+ * customer under it, a leaf per connection. Rates come from the tiers; a
+ * change to a tier or a customer's tier is applied to live connections in
+ * place, without reconnecting.
+ */
+export class Shaper {
+  readonly schedulers: Record<Dir, Scheduler>;
+  readonly tiers = new Map<string, TierState>();
+  readonly customers = new Map<string, CustomerState>();
+  config: ShapingConfig;
+  #matcher: CustomerMatcher;
+  #maxRtt = 50;
+
+  constructor(config: ShapingConfig, clock: Clock) {
+    this.schedulers = { up: new Scheduler(clock, 'global'), down: new Scheduler(clock, 'global') };
+    this.config = config;
+    this.#matcher = new CustomerMatcher(config.customers);
+    this.apply(config);
+  }
+
+  /** Whether any connection can be shaped at all (otherwise stages are skipped). */
+  get active(): boolean {
+    return this.config.defaultTier !== null || this.config.customers.length > 0;
+  }
+
+  /** Apply an (effective) shaping config to everything, live connections included. */
+  apply(config: ShapingConfig): void {
+    this.config = config;
+    this.#matcher = new CustomerMatcher(config.customers);
+    const rtts = Object.values(config.tiers).map((t) => t.rtt);
+    this.#maxRtt = rtts.length ? Math.max(...rtts) : 50;
+    this.#setLimits(this.schedulers.up.root, this.schedulers.down.root, config.global, this.#maxRtt);
+
+    for (const tier of Object.values(config.tiers)) this.setTier(tier);
+
+    // Configured customers: create, update, or move to their (new) tier.
+    const wanted = new Map(config.customers.map((c) => [c.id, c]));
+    for (const c of config.customers) this.#upsertCustomer(c);
+    for (const [id, cust] of this.customers) {
+      if (cust.configured && !wanted.has(id)) this.#dropCustomer(cust);
+    }
+    // Per-address customers follow defaultTier.
+    for (const cust of [...this.customers.values()]) {
+      if (cust.configured) continue;
+      if (config.defaultTier && this.tiers.has(config.defaultTier)) this.#moveCustomer(cust, config.defaultTier);
+      else this.#dropCustomer(cust);
+    }
+    for (const [name, tier] of this.tiers) {
+      if (!config.tiers[name] && !this.#tierInUse(name)) {
+        for (const d of DIRS) this.schedulers[d].detach(tier.nodes[d]);
+        this.tiers.delete(name);
+      }
+    }
+  }
+
+  /** Create or replace a tier's limits; its live customers and connections follow at once. */
+  setTier(tier: TierConfig): void {
+    let state = this.tiers.get(tier.name);
+    if (!state) {
+      state = { config: tier, nodes: { up: new SchedNode(`tier:${tier.name}`), down: new SchedNode(`tier:${tier.name}`) } };
+      this.tiers.set(tier.name, state);
+      for (const d of DIRS) this.schedulers[d].attach(state.nodes[d], this.schedulers[d].root);
+    }
+    state.config = tier;
+    for (const d of DIRS) state.nodes[d].weight = tier.weight;
+    this.#setLimits(state.nodes.up, state.nodes.down, tier.total, tier.rtt);
+    for (const cust of this.customers.values()) if (cust.tier === tier.name) this.#applyTierToCustomer(cust, tier);
+  }
+
+  #tierInUse(name: string): boolean {
+    for (const c of this.customers.values()) if (c.tier === name) return true;
+    return false;
+  }
+
+  #upsertCustomer(c: CustomerConfig): void {
+    const existing = this.customers.get(c.id);
+    if (existing) {
+      existing.configured = true;
+      this.#moveCustomer(existing, c.tier);
+      return;
+    }
+    this.#createCustomer(c.id, c.tier, true);
+  }
+
+  #createCustomer(id: string, tierName: string, configured: boolean): CustomerState {
+    const tier = this.tiers.get(tierName)!;
+    const cust = new CustomerState(id, tierName, configured, {
+      up: new SchedNode(`customer:${id}`),
+      down: new SchedNode(`customer:${id}`),
+    });
+    for (const d of DIRS) this.schedulers[d].attach(cust.nodes[d], tier.nodes[d]);
+    this.#applyTierToCustomer(cust, tier.config);
+    this.customers.set(id, cust);
+    return cust;
+  }
+
+  /** Move a customer (and its live connections) to another tier. */
+  #moveCustomer(cust: CustomerState, tierName: string): void {
+    const tier = this.tiers.get(tierName)!;
+    if (cust.tier !== tierName) {
+      cust.tier = tierName;
+      for (const d of DIRS) this.schedulers[d].attach(cust.nodes[d], tier.nodes[d]);
+    }
+    this.#applyTierToCustomer(cust, tier.config);
+  }
+
+  #applyTierToCustomer(cust: CustomerState, tier: TierConfig): void {
+    this.#setLimits(cust.nodes.up, cust.nodes.down, tier.customer, tier.rtt);
+    if (!cust.admission || !cust.admission.matches(tier)) {
+      // Connections admitted under the old limits keep their release; new ones count afresh.
+      cust.admission?.stop();
+      cust.admission = Admission.for(tier);
+    }
+    for (const sc of cust.connections) this.#applyTierToConnection(sc, tier);
+  }
+
+  #applyTierToConnection(sc: ShapedConnection, tier: TierConfig): void {
+    if (sc.streams) this.#setLimits(sc.streams.up.node, sc.streams.down.node, tier.connection, tier.rtt);
+  }
+
+  /** A configured customer left the config: its connections fall back to defaultTier or the global bucket alone. */
+  #dropCustomer(cust: CustomerState): void {
+    this.customers.delete(cust.id);
+    cust.admission?.stop();
+    const fallback = this.config.defaultTier && this.tiers.has(this.config.defaultTier) ? this.config.defaultTier : null;
+    for (const sc of cust.connections) {
+      if (!sc.streams) continue;
+      if (fallback) {
+        const home = this.#customerFor(sc.identity.clientAddress, fallback);
+        sc.customer = home;
+        home.connections.add(sc);
+        for (const d of DIRS) this.schedulers[d].attach(sc.streams[d].node, home.nodes[d]);
+        this.#applyTierToConnection(sc, this.tiers.get(fallback)!.config);
+      } else {
+        for (const d of DIRS) {
+          this.schedulers[d].setLimits(sc.streams[d].node, Infinity, 0);
+          this.schedulers[d].attach(sc.streams[d].node, this.schedulers[d].root);
+        }
+      }
+    }
+    for (const d of DIRS) this.schedulers[d].detach(cust.nodes[d]);
+  }
+
+  #customerFor(address: string, tierName: string): CustomerState {
+    return this.customers.get(address) ?? this.#createCustomer(address, tierName, false);
+  }
+
+  #setLimits(up: SchedNode, down: SchedNode, limits: LevelLimits, rtt: number): void {
+    this.schedulers.up.setLimits(up, limits.up, burstFor(limits.up, rtt, limits.burstUp));
+    this.schedulers.down.setLimits(down, limits.down, burstFor(limits.down, rtt, limits.burstDown));
+  }
+
+  /**
+   * Match a new connection to its customer and run admission. Returns the
+   * shaping handle, null for an unshaped connection, or 'rejected'.
+   */
+  async admit(who: Identity): Promise<ShapedConnection | null | 'rejected'> {
+    const id = this.#matcher.match(who);
+    let cust: CustomerState;
+    if (id !== undefined) cust = this.customers.get(id)!;
+    else if (this.config.defaultTier) cust = this.#customerFor(who.clientAddress, this.config.defaultTier);
+    else return null;
+    cust.lastActive = Date.now();
+    const sc = new ShapedConnection(cust, who);
+    if (cust.admission) {
+      const release = await cust.admission.admit();
+      if (!release) return 'rejected';
+      sc.release = release;
+    }
+    return sc;
+  }
+
+  /** Build the connection's two shaping stages and hang them under its customer. */
+  stages(sc: ShapedConnection, label: string): { up: ShapingStream; down: ShapingStream } {
+    const cust = sc.customer;
+    const tier = this.tiers.get(cust.tier)!.config;
+    const streams = { up: new ShapingStream(this.schedulers.up, label), down: new ShapingStream(this.schedulers.down, label) };
+    sc.streams = streams;
+    cust.connections.add(sc);
+    this.#applyTierToConnection(sc, tier);
+    for (const d of DIRS) this.schedulers[d].attach(streams[d].node, cust.nodes[d]);
+    return streams;
+  }
+
+  /** The connection closed: give back its admission slot and forget it. */
+  release(sc: ShapedConnection): void {
+    sc.release?.();
+    sc.release = null;
+    const cust = sc.customer;
+    cust.connections.delete(sc);
+    cust.lastActive = Date.now();
+  }
+
+  /** Drop per-address customers idle for `idleMs` (their admission counts go with them). */
+  sweep(idleMs: number): void {
+    const cutoff = Date.now() - idleMs;
+    for (const cust of [...this.customers.values()]) {
+      if (!cust.configured && cust.connections.size === 0 && cust.lastActive < cutoff) {
+        this.customers.delete(cust.id);
+        cust.admission?.stop();
+        for (const d of DIRS) this.schedulers[d].detach(cust.nodes[d]);
+      }
+    }
+  }
+
+  stop(): void {
+    for (const d of DIRS) this.schedulers[d].stop();
+    for (const c of this.customers.values()) c.admission?.stop();
+  }
+}
