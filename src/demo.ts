@@ -105,9 +105,17 @@ export function demoHints(config: ProxyConfig, adminPort: number | undefined): s
       case 'echo':
         lines.push(`  echo:      nc ${host} ${port}              (type a line, it comes back)`);
         break;
-      case 'download':
-        lines.push(`  download:  nc ${host} ${port} | pv > /dev/null   (or: timeout 5 nc ${host} ${port} | wc -c)`);
+      case 'download': {
+        const tier = config.defaultTier ? `tier ${config.defaultTier}` : 'unshaped';
+        lines.push(`  download:  nc ${host} ${port} | pv > /dev/null    (${tier})`);
+        for (const c of config.customers) {
+          const src = c.match.sources?.find((s) => /^127\.\d+\.\d+\.\d+(\/32)?$/.test(s))?.replace('/32', '');
+          if (src && (!c.match.apps || c.match.apps.includes(app.name))) {
+            lines.push(`             nc -s ${src} ${host} ${port} | pv > /dev/null    (customer ${c.id}, tier ${c.tier})`);
+          }
+        }
         break;
+      }
       case 'upload':
         lines.push(`  upload:    head -c 50M /dev/zero | nc -N ${host} ${port}`);
         break;
