@@ -10,6 +10,7 @@ import { watchConfigFile } from './server/reload.js';
 import { demoHints, startDemoBackends } from './demo.js';
 
 const USAGE = `Usage: shaper-proxy --config FILE [options]
+       shaper-proxy ctl COMMAND [options]   (the admin API for operators; see shaper-proxy ctl --help)
 
 Options:
   -c, --config FILE      config file (.json, .yaml, .yml, .toml)
@@ -39,6 +40,11 @@ async function load(file: string, logLevel: string | undefined): Promise<ProxyCo
 }
 
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'ctl') {
+    const { runCtl } = await import('./ctl.js');
+    process.exitCode = await runCtl(argv.slice(1));
+    return;
+  }
   let args;
   try {
     args = parseArgs({

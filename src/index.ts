@@ -9,6 +9,8 @@ import { HealthChecker } from './upstream/health.js';
 import { AdminServer } from './admin/server.js';
 import { Router } from './admin/router.js';
 import { Shaper } from './shaping/shaper.js';
+import { registerAdminApi, type AdminApi } from './admin/api.js';
+import { RuntimeChanges } from './admin/runtime.js';
 
 export interface ProxyDeps {
   log: Logger;
@@ -37,7 +39,13 @@ export interface ListenerStatus {
  * the one place that wires these together.
  */
 export class Proxy {
+  /** The config in force: `baseConfig` with the admin API's runtime changes overlaid. */
   config: ProxyConfig;
+  /** The config as loaded (from the file), without runtime changes. */
+  baseConfig: ProxyConfig;
+  /** Tiers and customers changed through the admin API, and their state file. */
+  readonly runtime: RuntimeChanges;
+  readonly #api: AdminApi;
   readonly log: Logger;
   readonly clock: Clock;
   readonly upstreams = new Upstreams();
@@ -55,7 +63,9 @@ export class Proxy {
 
   constructor(config: ProxyConfig, deps: ProxyDeps) {
     this.config = config;
+    this.baseConfig = config;
     this.log = deps.log;
+    this.runtime = new RuntimeChanges(this.log);
     this.clock = deps.clock ?? realClock;
     this.upstreams.apply(config.apps);
     this.health = new HealthChecker(this.upstreams, config.health, this.log);
@@ -63,9 +73,14 @@ export class Proxy {
     this.router
       .on('GET', '/health', () => ({ status: this.#stopping ? 'stopping' : 'ok' }))
       .on('GET', '/status', () => this.status());
+    this.#api = registerAdminApi(this);
   }
 
   async start(): Promise<void> {
+    await this.runtime.load(this.baseConfig);
+    this.config = this.runtime.effective(this.baseConfig);
+    this.shaper.apply(this.config);
+    this.#api.start();
     this.health.start();
     this.#syncListeners();
     this.#syncAdmin();
@@ -79,8 +94,9 @@ export class Proxy {
   /** Apply a new, already validated config without dropping connections. */
   reload(config: ProxyConfig): void {
     const { added, removed } = this.upstreams.apply(config.apps);
-    this.config = config;
-    this.shaper.apply(config);
+    this.config = this.runtime.rebase(this.baseConfig, config);
+    this.baseConfig = config;
+    this.shaper.apply(this.config);
     this.log.level = config.log.level;
     this.health.configure(config.health);
     this.#syncListeners();
@@ -217,6 +233,7 @@ export class Proxy {
   async shutdown(drainTimeout = this.config.drainTimeout): Promise<{ drained: number; closed: number }> {
     this.#stopping = true;
     this.health.stop();
+    this.#api.stop();
     await Promise.all([...this.#listeners.values()].map((l) => l.listen.close()));
     const open = this.connections.size;
     this.log.info({ connections: open, drainTimeout }, 'shutting down: draining connections');
@@ -233,6 +250,7 @@ export class Proxy {
     for (const c of [...this.connections]) c.close('shutdown');
     this.shaper.stop();
     await this.#admin?.close();
+    await this.runtime.flush();
     this.log.info({ drained: open - left, closed: left }, 'shutdown complete');
     return { drained: open - left, closed: left };
   }

@@ -253,7 +253,7 @@ function toAppConfig({ props, targets }: AppDraft, defaultBind: string): AppConf
  */
 function readShaping(top: Record<string, unknown>, apps: (AppDraft | undefined)[], problems: Problems): ShapingConfig {
   const { tiers, names: tierNames } = readTiers(top['tiers'], problems);
-  const known = `(${tierNames.length > 0 ? `tiers: ${tierNames.join(', ')}` : 'no tiers are defined; add them under "tiers"'})`;
+  const known = knownTiers(tierNames);
   const isTier = (name: unknown): boolean => typeof name === 'string' && tierNames.includes(name);
 
   const appNames = apps.map((a) => a?.props['name']).filter((n): n is string => typeof n === 'string' && n !== '');
@@ -340,26 +340,9 @@ function readCustomers(list: unknown, problems: Problems, checkTier: RefCheck, c
       problems.add(at, `must be an object with id, tier and match (got ${show(item)})`);
       return;
     }
-    // "match": null is the same as leaving it out: match everything.
-    const input = item['match'] === null ? { ...item, match: {} } : item;
-    const before = problems.count;
-    const props = runSchema(CUSTOMER_SCHEMA, input, `${at}.`, problems);
-    const id = props['id'];
+    const { id, customer } = readCustomer(item, at, problems, checkTier, checkApp);
     if (typeof id === 'string' && !problems.has(`${at}.id`)) byId.set(id, [...(byId.get(id) ?? []), at]);
-    if (typeof props['tier'] === 'string') checkTier(`${at}.tier`, props['tier']);
-    const m = props['match'] as { sources: unknown; apps: unknown; ports: unknown };
-    if (Array.isArray(m.apps) && !problems.has(`${at}.match.apps`)) {
-      m.apps.forEach((app: unknown, j) => {
-        const path = `${at}.match.apps[${j}]`;
-        if (typeof app === 'string' && !problems.has(path)) checkApp(path, app);
-      });
-    }
-    if (problems.count > before) return;
-    const match: CustomerMatch = {};
-    if (m.sources !== null) match.sources = m.sources as string[];
-    if (m.apps !== null) match.apps = m.apps as string[];
-    if (m.ports !== null) match.ports = m.ports as number[];
-    customers.push({ id: id as string, tier: props['tier'] as string, match });
+    if (customer) customers.push(customer);
   });
   for (const [id, where] of byId) {
     if (where.length < 2) continue;
@@ -367,6 +350,86 @@ function readCustomers(list: unknown, problems: Problems, checkTier: RefCheck, c
     problems.add(`${where[0]}.id`, `${show(id)} is used by ${listed} (customer ids must be unique)`);
   }
   return customers;
+}
+
+/** One customer object at `at`; `customer` is set only when it has no problems. */
+function readCustomer(
+  item: Record<string, unknown>,
+  at: string,
+  problems: Problems,
+  checkTier: RefCheck,
+  checkApp: RefCheck,
+): { id: unknown; customer: CustomerConfig | undefined } {
+  // "match": null is the same as leaving it out: match everything.
+  const input = item['match'] === null ? { ...item, match: {} } : item;
+  const before = problems.count;
+  const props = runSchema(CUSTOMER_SCHEMA, input, `${at}.`, problems);
+  const id = props['id'];
+  if (typeof props['tier'] === 'string') checkTier(`${at}.tier`, props['tier']);
+  const m = props['match'] as { sources: unknown; apps: unknown; ports: unknown };
+  if (Array.isArray(m.apps) && !problems.has(`${at}.match.apps`)) {
+    m.apps.forEach((app: unknown, j) => {
+      const path = `${at}.match.apps[${j}]`;
+      if (typeof app === 'string' && !problems.has(path)) checkApp(path, app);
+    });
+  }
+  if (problems.count > before) return { id, customer: undefined };
+  const match: CustomerMatch = {};
+  if (m.sources !== null) match.sources = m.sources as string[];
+  if (m.apps !== null) match.apps = m.apps as string[];
+  if (m.ports !== null) match.ports = m.ports as number[];
+  return { id, customer: { id: id as string, tier: props['tier'] as string, match } };
+}
+
+/** "(tiers: free, gold)": what a reference to a missing tier could have named. */
+function knownTiers(tierNames: readonly string[]): string {
+  return `(${tierNames.length > 0 ? `tiers: ${tierNames.join(', ')}` : 'no tiers are defined; add them under "tiers"'})`;
+}
+
+// ---- one tier or customer at a time (admin API, runtime state) ----------------------------------
+
+/**
+ * One tier object, exactly as it is written under "tiers" in a config, validated by the same
+ * code as the config; problems carry paths like `tiers.gold.connection.down`.
+ */
+export function parseTierBody(name: string, raw: unknown): TierConfig {
+  const problems = new Problems();
+  const { tiers } = readTiers({ [name]: raw }, problems);
+  const tier = Object.hasOwn(tiers, name) ? tiers[name] : undefined;
+  if (problems.count > 0 || !tier) throw new ConfigError(problems.lines.length > 0 ? problems.lines : [`tiers.${name}: invalid`]);
+  return tier;
+}
+
+/**
+ * One customer's `{"tier": ..., "match": ...}` (its id comes from elsewhere, e.g. the URL),
+ * validated like a customer in a config against the given tier and app names; problems carry
+ * paths like `customers.acme.tier`.
+ */
+export function parseCustomerBody(
+  id: string,
+  raw: unknown,
+  tierNames: readonly string[],
+  appNames: readonly string[],
+): CustomerConfig {
+  const at = /^[A-Za-z0-9_-]+$/.test(id) ? `customers.${id}` : `customers[${show(id)}]`;
+  if (!isPlainObject(raw)) {
+    throw new ConfigError([
+      `${at}: must be an object with tier and match, like {"tier": "gold", "match": {"sources": ["10.1.0.0/16"]}} (got ${show(raw)})`,
+    ]);
+  }
+  const problems = new Problems();
+  if (Object.hasOwn(raw, 'id') && raw['id'] !== id) {
+    problems.add(`${at}.id`, `${show(raw['id'])} differs from the customer id ${show(id)} it is given for (leave "id" out)`);
+  }
+  const checkTier: RefCheck = (path, name) => {
+    if (!problems.has(path) && !tierNames.includes(name)) problems.add(path, `${show(name)} is not a tier ${knownTiers(tierNames)}`);
+  };
+  const checkApp: RefCheck = (path, name) => {
+    if (!appNames.includes(name)) problems.add(path, `no app named ${show(name)} (apps: ${appNames.join(', ')})`);
+  };
+  const { customer } = readCustomer({ ...raw, id }, at, problems, checkTier, checkApp);
+  if (problems.count > 0 || !customer) throw new ConfigError(problems.lines.length > 0 ? problems.lines : [`${at}: invalid`]);
+  return customer;
 }
 
 // ---- parse errors --------------------------------------------------------------------------------

@@ -1,0 +1,303 @@
+/**
+ * Runtime changes made through the admin API: tiers created or replaced, customers created,
+ * replaced or deleted. They are kept as the raw JSON the API received, overlaid on the config
+ * (so a config reload keeps them), re-validated every time they are overlaid, and written to a
+ * state file (temp file + fsync + rename) so a restart re-applies them.
+ */
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { ConfigError, parseCustomerBody, parseTierBody } from '../config/load.js';
+import { isPlainObject } from '../config/fly.js';
+import { RESERVED_NAMES } from '../config/schema.js';
+import type { CustomerConfig, ProxyConfig } from '../config/types.js';
+import { ProxyError } from '../errors.js';
+import type { Logger } from '../log.js';
+
+export interface RuntimeState {
+  version: 1;
+  /** Tier objects exactly as written under "tiers" in a config. */
+  tiers: Record<string, unknown>;
+  /** `{"tier": ..., "match": ...}` bodies; null: a customer of the config that was deleted. */
+  customers: Record<string, Record<string, unknown> | null>;
+  /**
+   * The tier names of the config the state was last saved with: a restart with a config that
+   * no longer has one of them prunes the state the way a reload would.
+   */
+  configTiers?: string[];
+}
+
+export function emptyRuntime(): RuntimeState {
+  return { version: 1, tiers: {}, customers: {} };
+}
+
+/** Where runtime changes of this config are kept; null: nowhere (an in-process config with no file). */
+export function stateFileFor(config: ProxyConfig): string | null {
+  if (config.stateFile) return config.stateFile;
+  return config.source ? `${config.source}.state.json` : null;
+}
+
+// ---- the overlay ---------------------------------------------------------------------------------
+
+export interface Effective {
+  /** The base config with the runtime tiers and customers applied. */
+  config: ProxyConfig;
+  /** Problem lines of runtime entries that could not be applied (and were left out). */
+  dropped: string[];
+  /** Tier names and customer ids whose runtime entry is in force. */
+  runtimeTiers: Set<string>;
+  runtimeCustomers: Set<string>;
+}
+
+/**
+ * `base` with the runtime tiers added or replacing the config's, then the runtime customers
+ * added, replacing or deleting the config's. Every runtime entry is validated again here (against
+ * the effective tiers and the config's apps); one that no longer fits is left out and reported
+ * in `dropped`.
+ */
+export function effectiveShaping(base: ProxyConfig, runtime: RuntimeState): Effective {
+  const dropped: string[] = [];
+  const runtimeTiers = new Set<string>();
+  const runtimeCustomers = new Set<string>();
+  const tiers = { ...base.tiers };
+  for (const [name, raw] of Object.entries(runtime.tiers)) {
+    try {
+      tiers[name] = parseTierBody(name, raw);
+      runtimeTiers.add(name);
+    } catch (err) {
+      dropped.push(...problemLines(err));
+    }
+  }
+  const tierNames = Object.keys(tiers);
+  const appNames = base.apps.map((a) => a.name);
+  const customers: CustomerConfig[] = [...base.customers];
+  for (const [id, raw] of Object.entries(runtime.customers)) {
+    const at = customers.findIndex((c) => c.id === id);
+    if (raw === null) {
+      if (at >= 0) customers.splice(at, 1);
+      continue;
+    }
+    try {
+      const customer = parseCustomerBody(id, raw, tierNames, appNames);
+      if (at >= 0) customers[at] = customer;
+      else customers.push(customer);
+      runtimeCustomers.add(id);
+    } catch (err) {
+      dropped.push(...problemLines(err));
+    }
+  }
+  return { config: { ...base, tiers, customers }, dropped, runtimeTiers, runtimeCustomers };
+}
+
+function problemLines(err: unknown): string[] {
+  if (err instanceof ConfigError) return [...err.problems];
+  return [err instanceof Error ? err.message : String(err)];
+}
+
+/**
+ * The state after the config went from `oldTierNames` to `base`: tiers the config removed lose
+ * their runtime override and the runtime customers in them; deletions of customers the config no
+ * longer has are forgotten. Runtime-only tiers (never in the config) stay. Returns what went.
+ */
+export function pruneRuntime(state: RuntimeState, oldTierNames: readonly string[], base: ProxyConfig): { state: RuntimeState; pruned: string[] } {
+  const removed = new Set(oldTierNames.filter((name) => !Object.hasOwn(base.tiers, name)));
+  const pruned: string[] = [];
+  const next = cloneRuntime(state);
+  for (const name of removed) {
+    if (Object.hasOwn(next.tiers, name)) {
+      delete next.tiers[name];
+      pruned.push(`tiers.${name}`);
+    }
+  }
+  for (const [id, raw] of Object.entries(next.customers)) {
+    if (raw === null) {
+      if (!base.customers.some((c) => c.id === id)) {
+        delete next.customers[id];
+        pruned.push(`customers.${id} (deletion)`);
+      }
+    } else if (typeof raw['tier'] === 'string' && removed.has(raw['tier'])) {
+      delete next.customers[id];
+      pruned.push(`customers.${id}`);
+    }
+  }
+  next.configTiers = Object.keys(base.tiers);
+  return { state: next, pruned };
+}
+
+export function cloneRuntime(state: RuntimeState): RuntimeState {
+  return structuredClone(state);
+}
+
+// ---- the state file ------------------------------------------------------------------------------
+
+let tmpSeq = 0;
+
+/** Writes `state` to `file` atomically: a temp file beside it, fsync, rename, fsync of the directory. */
+export async function saveRuntime(file: string, state: RuntimeState): Promise<void> {
+  const text = `${JSON.stringify(state, null, 2)}\n`;
+  const dir = dirname(file);
+  const tmp = join(dir, `.${basename(file)}.${process.pid}.${++tmpSeq}.tmp`);
+  try {
+    await mkdir(dir, { recursive: true });
+    const fh = await open(tmp, 'w', 0o644);
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw new ProxyError('SHAPER_ERR_STATE', `cannot write the state file ${file}: ${errorText(err)}`, { cause: err });
+  }
+  // So the rename itself survives a crash. Not every platform can open a directory: best effort.
+  try {
+    const d = await open(dir, 'r');
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+  } catch {
+    // the data is written; only the directory entry's durability is unconfirmed
+  }
+}
+
+/**
+ * Reads the state file. A missing file is an empty state; an unreadable or corrupt one is an
+ * empty state plus warnings for the caller to log (a corrupt file is moved aside to
+ * `<file>.corrupt` so the next save does not destroy it). Never throws.
+ */
+export async function loadRuntime(file: string): Promise<{ state: RuntimeState; warnings: string[] }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { state: emptyRuntime(), warnings: [] };
+    return { state: emptyRuntime(), warnings: [`cannot read the state file ${file} (${errorText(err)}); starting without runtime changes`] };
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    return { state: emptyRuntime(), warnings: [`state file ${file} is not valid JSON (${errorText(err)}); starting without runtime changes${await setAside(file)}`] };
+  }
+  if (!isPlainObject(raw) || raw['version'] !== 1) {
+    const why = isPlainObject(raw) ? `version ${JSON.stringify(raw['version'])} is not 1` : 'not a JSON object';
+    return { state: emptyRuntime(), warnings: [`state file ${file}: ${why}; starting without runtime changes${await setAside(file)}`] };
+  }
+  const warnings: string[] = [];
+  const state = emptyRuntime();
+  for (const [name, tier] of entries(raw['tiers'], `${file}: tiers`, warnings)) state.tiers[name] = tier;
+  for (const [id, body] of entries(raw['customers'], `${file}: customers`, warnings)) {
+    if (body === null || isPlainObject(body)) state.customers[id] = body;
+    else warnings.push(`${file}: customers.${id} is neither an object nor null; left out`);
+  }
+  const configTiers = raw['configTiers'];
+  if (Array.isArray(configTiers) && configTiers.every((n) => typeof n === 'string')) state.configTiers = configTiers;
+  return { state, warnings };
+}
+
+/** The entries of a map in the state file, leaving out names that would touch a prototype. */
+function entries(map: unknown, what: string, warnings: string[]): [string, unknown][] {
+  if (map === undefined) return [];
+  if (!isPlainObject(map)) {
+    warnings.push(`${what} is not an object; left out`);
+    return [];
+  }
+  return Object.entries(map).filter(([key]) => {
+    if (!RESERVED_NAMES.includes(key)) return true;
+    warnings.push(`${what}: "${key}" cannot be a name; left out`);
+    return false;
+  });
+}
+
+async function setAside(file: string): Promise<string> {
+  try {
+    await rename(file, `${file}.corrupt`);
+    return ` (the file was moved to ${file}.corrupt)`;
+  } catch {
+    return '';
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+// ---- what the proxy holds ------------------------------------------------------------------------
+
+/**
+ * The runtime state of one proxy: loaded at start, overlaid on every config it runs with,
+ * pruned on reload, and saved after every change. All changes to `state` are synchronous;
+ * only the writes are asynchronous, one at a time, each writing the latest state.
+ */
+export class RuntimeChanges {
+  state: RuntimeState = emptyRuntime();
+  /** null: changes are kept in memory only. */
+  file: string | null = null;
+  /** From the last overlay: what of the runtime state is in force. */
+  runtimeTiers = new Set<string>();
+  runtimeCustomers = new Set<string>();
+  #writes: Promise<void> = Promise.resolve();
+  readonly #reported = new Set<string>();
+
+  constructor(private readonly log: Logger) {}
+
+  /** Reads the state file of `base` (if it has one) and prunes it against `base`. */
+  async load(base: ProxyConfig): Promise<void> {
+    this.file = stateFileFor(base);
+    if (!this.file) return;
+    const { state, warnings } = await loadRuntime(this.file);
+    for (const w of warnings) this.log.warn({ stateFile: this.file }, w);
+    this.state = state;
+    this.#prune(state.configTiers ?? [], base);
+  }
+
+  /** A reload from `oldBase` to `newBase`: prune, save if that changed anything, return the effective config. */
+  rebase(oldBase: ProxyConfig, newBase: ProxyConfig): ProxyConfig {
+    const file = stateFileFor(newBase);
+    const moved = file !== this.file;
+    this.file = file;
+    // A state file that moved gets the state at once, so a restart finds it there.
+    this.#prune(Object.keys(oldBase.tiers), newBase, moved);
+    return this.effective(newBase);
+  }
+
+  /** `base` with the runtime state (or `next`, which then becomes the state) overlaid. */
+  effective(base: ProxyConfig, next?: RuntimeState): ProxyConfig {
+    const eff = effectiveShaping(base, next ?? this.state);
+    if (next) this.state = next;
+    this.runtimeTiers = eff.runtimeTiers;
+    this.runtimeCustomers = eff.runtimeCustomers;
+    for (const line of eff.dropped) {
+      if (this.#reported.has(line)) continue;
+      this.#reported.add(line);
+      this.log.warn({ stateFile: this.file, problem: line }, 'runtime change not applied');
+    }
+    return eff.config;
+  }
+
+  /** Writes the state as it is when the write starts; resolves once it is on disk. */
+  persist(): Promise<void> {
+    const file = this.file;
+    if (!file) return Promise.resolve();
+    const write = this.#writes.then(() => saveRuntime(file, this.state));
+    this.#writes = write.catch(() => {});
+    return write;
+  }
+
+  /** Waits for the writes under way. */
+  flush(): Promise<void> {
+    return this.#writes;
+  }
+
+  #prune(oldTierNames: readonly string[], base: ProxyConfig, save = false): void {
+    const before = JSON.stringify(this.state.configTiers ?? null);
+    const { state, pruned } = pruneRuntime(this.state, oldTierNames, base);
+    this.state = state;
+    if (pruned.length > 0) this.log.info({ stateFile: this.file, pruned }, 'runtime changes dropped after a config change');
+    if (!this.file || (!save && pruned.length === 0 && JSON.stringify(state.configTiers) === before)) return;
+    this.persist().catch((err: unknown) => this.log.error({ error: errorText(err) }, 'could not save the runtime state'));
+  }
+}
