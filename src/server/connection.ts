@@ -1,21 +1,35 @@
-import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { OnReadOpts, Socket } from 'node:net';
 import diagnostics from 'node:diagnostics_channel';
 import type { AppUpstream } from '../upstream/upstreams.js';
 import type { Target } from '../upstream/target.js';
 import { dial, type DialHooks } from '../upstream/dialer.js';
 import type { ShapedConnection } from '../shaping/shaper.js';
+import type { ReadHolder } from '../shaping/flow.js';
 
 export type Direction = 'up' | 'down';
+
+/** A stage between one socket's reads and the other socket's writes (shaping plugs in here). */
+export interface Stage {
+  /** Take over reading `src` and writing `dst`; `viaOnread`: src already reads into the stage. */
+  connect(src: Socket, dst: Socket, viaOnread: boolean): void;
+  destroy(): void;
+}
 
 /**
  * The stages a connection's data passes through: `up` between client and
  * backend, `down` between backend and client. Absent stages cost nothing: the
- * sockets are piped directly. Shaping plugs in here.
+ * sockets are piped directly. `backendRead`, when set, makes the backend socket
+ * read straight into the down stage (net's onread), `size` bytes at a time.
  */
 export interface Stages {
-  up?: Duplex;
-  down?: Duplex;
+  up?: Stage;
+  down?: Stage & { feed(chunk: Buffer): boolean };
+}
+
+/** Read options for the backend socket, decided before dialing. */
+export interface BackendRead {
+  holder: ReadHolder;
+  onread: OnReadOpts;
 }
 
 export type CloseReason =
@@ -56,6 +70,8 @@ export interface ConnectionDeps extends DialHooks {
   onClose(conn: Connection, summary: ConnectionSummary): void;
   /** Build the stages for this connection once its target is known. */
   stages?(conn: Connection): Stages | undefined;
+  /** How the backend socket should read, for a connection whose down direction is staged. */
+  backendRead?(conn: Connection): BackendRead | undefined;
 }
 
 let nextId = 1;
@@ -115,9 +131,16 @@ export class Connection {
         return;
       }
     }
+    const read = this.deps.backendRead?.(this);
     let result;
     try {
-      result = await dial(this.app, { clientAddress: this.clientAddress }, this.deps, this.#aborter.signal);
+      result = await dial(
+        this.app,
+        { clientAddress: this.clientAddress },
+        this.deps,
+        this.#aborter.signal,
+        read ? { onread: read.onread } : undefined,
+      );
     } catch (err) {
       this.close(this.closed ? this.#reason : 'no_target', err as Error);
       return;
@@ -144,14 +167,14 @@ export class Connection {
       return;
     }
     const { up, down } = this.stages ?? {};
-    if (up) {
-      up.on('error', (err) => this.#fail('stage_error', err));
-      this.client.pipe(up).pipe(backend);
-    } else this.client.pipe(backend);
-    if (down) {
-      down.on('error', (err) => this.#fail('stage_error', err));
-      backend.pipe(down).pipe(this.client);
-    } else backend.pipe(this.client);
+    if (up) up.connect(this.client, backend, false);
+    else this.client.pipe(backend);
+    if (down && read) {
+      down.connect(backend, this.client, true);
+      read.holder.flow = down as ReadHolder['flow'];
+      for (const chunk of read.holder.early.splice(0)) down.feed(chunk);
+    } else if (down) down.connect(backend, this.client, false);
+    else backend.pipe(this.client);
     this.client.resume();
   }
 

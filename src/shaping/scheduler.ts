@@ -157,15 +157,21 @@ export class Scheduler {
         this.#deactivate(node);
         return 0;
       }
-      let need = pending < MIN_SEND ? pending : MIN_SEND;
-      if (bucket && need > bucket.bucketSize) need = bucket.bucketSize;
+      // Wait until the leaf's own bucket holds half its size (at least
+      // MIN_SEND): fewer, larger writes, with half a bucket of slack for a
+      // late timer. The parent's allowance is taken in MIN_SEND steps.
+      let need = bucket ? Math.min(Math.max(MIN_SEND, bucket.bucketSize / 2), bucket.bucketSize) : 0;
+      if (pending < need) need = pending;
       if (tokens < need) {
         this.#park(node, bucket!, need);
         return 0;
       }
-      let n = pending < max ? pending : max;
+      // Whole bytes only: allowances and tokens are fractional.
+      let n = pending < max ? pending : Math.floor(max);
+      // The parent's allowance is too small for a worthwhile write: wait for the next turn.
+      if (n < MIN_SEND && n < pending) return 0;
       if (tokens < n) n = Math.floor(tokens);
-      if (n < need && n < pending) return 0; // the parent's allowance is too small for now
+      if (n <= 0) return 0;
       bucket?.take(n);
       node.bytes += n;
       leaf.pass(n);
@@ -313,7 +319,7 @@ export class Scheduler {
 function quantumFor(node: SchedNode): number {
   const rate = node.bucket?.rate;
   if (rate === undefined) return 64 * 1024;
-  const q = rate / 2000;
+  const q = Math.ceil(rate / 2000);
   return q > BASE_QUANTUM ? q : BASE_QUANTUM;
 }
 

@@ -3,7 +3,10 @@ import type { Clock } from '../clock.js';
 import { CustomerMatcher, type Identity } from '../identify/matcher.js';
 import { Admission } from './admission.js';
 import { Scheduler, SchedNode } from './scheduler.js';
-import { ShapingStream } from './stream.js';
+import { ShapedFlow, type ReadHolder } from './flow.js';
+
+/** Connections capped at this rate or more (bytes/s) read 64 KiB at a time, slower ones 16 KiB. */
+const FAST_RATE = 8 * 1024 * 1024;
 
 /** The smallest bucket: 16 KiB, so a slow bucket still passes useful pieces. */
 export const MIN_BURST = 16 * 1024;
@@ -49,7 +52,7 @@ export class CustomerState {
 /** The shaping side of one proxied connection. */
 export class ShapedConnection {
   release: (() => void) | null = null;
-  streams: { up: ShapingStream; down: ShapingStream } | null = null;
+  streams: { up: ShapedFlow; down: ShapedFlow } | null = null;
   constructor(
     public customer: CustomerState,
     readonly identity: Identity,
@@ -229,11 +232,30 @@ export class Shaper {
     return sc;
   }
 
-  /** Build the connection's two shaping stages and hang them under its customer. */
-  stages(sc: ShapedConnection, label: string): { up: ShapingStream; down: ShapingStream } {
+  /**
+   * How much a connection's flow holds before its source stops reading: one
+   * read. Slow connections read 16 KiB at a time, so a thousand idle-ish
+   * connections cost little memory; fast ones 64 KiB, for fewer reads.
+   */
+  readSize(sc: ShapedConnection, dir: Dir): number {
+    const rate = this.tiers.get(sc.customer.tier)!.config.connection[dir];
+    return rate >= FAST_RATE ? 64 * 1024 : 16 * 1024;
+  }
+
+  /** The backend socket's onread, so it reads straight into the down flow. */
+  backendRead(sc: ShapedConnection): { holder: ReadHolder; onread: import('node:net').OnReadOpts } {
+    const holder: ReadHolder = { flow: null, early: [] };
+    return { holder, onread: ShapedFlow.readInto(holder, this.readSize(sc, 'down')) };
+  }
+
+  /** Build the connection's two shaping flows and hang them under its customer. */
+  stages(sc: ShapedConnection, label: string): { up: ShapedFlow; down: ShapedFlow } {
     const cust = sc.customer;
     const tier = this.tiers.get(cust.tier)!.config;
-    const streams = { up: new ShapingStream(this.schedulers.up, label), down: new ShapingStream(this.schedulers.down, label) };
+    const streams = {
+      up: new ShapedFlow(this.schedulers.up, label, this.readSize(sc, 'up')),
+      down: new ShapedFlow(this.schedulers.down, label, this.readSize(sc, 'down')),
+    };
     sc.streams = streams;
     cust.connections.add(sc);
     this.#applyTierToConnection(sc, tier);

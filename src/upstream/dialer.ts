@@ -22,9 +22,10 @@ export function connectTarget(
   port: number,
   timeoutMs: number,
   signal?: AbortSignal,
+  extra?: Partial<net.TcpNetConnectOpts>,
 ): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port, allowHalfOpen: true, noDelay: true, keepAlive: true });
+    const socket = net.connect({ ...extra, host, port, allowHalfOpen: true, noDelay: true, keepAlive: true });
     let timer: NodeJS.Timeout | undefined;
     const done = (err?: Error) => {
       clearTimeout(timer);
@@ -61,6 +62,7 @@ export async function dial(
   ctx: PickContext,
   hooks: DialHooks,
   signal?: AbortSignal,
+  extra?: Partial<net.TcpNetConnectOpts>,
 ): Promise<DialResult> {
   const failures: DialResult['failures'] = [];
   const tried = new Set<Target>();
@@ -75,7 +77,7 @@ export async function dial(
     const target = app.balancer.pick(candidates, ctx);
     tried.add(target);
     try {
-      const socket = await connectTarget(target.host, target.port, app.config.connectTimeout, signal);
+      const socket = await connectTarget(target.host, target.port, app.config.connectTimeout, signal, extra);
       return { socket, target, failures };
     } catch (err) {
       if (signal?.aborted) throw err;

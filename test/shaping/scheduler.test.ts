@@ -37,7 +37,7 @@ class FakeLeaf implements Leaf {
     this.sched.wake(this.node!);
   }
   pass(n: number): void {
-    assert.ok(n > 0 && n <= this.sendable(), `pass(${n}) with ${this.sendable()} sendable`);
+    assert.ok(Number.isInteger(n) && n > 0 && n <= this.sendable(), `pass(${n}) with ${this.sendable()} sendable`);
     this.queued -= n;
     this.chunkLeft -= n;
     this.sent += n;
@@ -205,7 +205,8 @@ test('a rate change takes effect on the next serve', () => {
   const before = leaf.sent;
   run(clock, 100);
   const inFirst100ms = leaf.sent - before;
-  assert.ok(inFirst100ms >= 100_000 * 0.9, `after change: ${inFirst100ms}`);
+  // Leaves send in pieces of half their bucket (25 kB here), so allow one piece of slack.
+  assert.ok(inFirst100ms >= 100_000 - 25_000, `after change: ${inFirst100ms}`);
   assert.ok(inFirst100ms <= 100_000 + 50_000, `after change: ${inFirst100ms}`);
 });
 
