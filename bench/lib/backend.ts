@@ -1,0 +1,70 @@
+/**
+ * Bench backends, run as a child process:
+ *   node dist/bench/lib/backend.js sink source [--bytes N]
+ * listens on a free loopback port per kind and prints {"sink": port, "source": port}.
+ *   sink:   reads and discards; on the client's FIN answers "<bytes read>\n" and ends
+ *   source: writes N bytes (default: until the client goes away) from one reused buffer, then ends
+ * Exits when its stdin closes (the runner went away).
+ */
+import net from 'node:net';
+import { parseArgs } from 'node:util';
+
+const CHUNK = 64 * 1024;
+const BUF = Buffer.alloc(CHUNK, 0x5a);
+
+type Kind = 'sink' | 'source';
+
+function sink(socket: net.Socket): void {
+  let bytes = 0;
+  socket.on('data', (d: Buffer) => {
+    bytes += d.length;
+  });
+  socket.on('end', () => socket.end(`${bytes}\n`));
+}
+
+function source(socket: net.Socket, limit: number): void {
+  let sent = 0;
+  let gone = false;
+  const pump = () => {
+    while (!gone && sent < limit) {
+      const n = Math.min(CHUNK, limit - sent);
+      sent += n;
+      if (!socket.write(n === CHUNK ? BUF : BUF.subarray(0, n))) return;
+    }
+    if (!gone) socket.end();
+  };
+  socket.on('drain', pump);
+  socket.on('close', () => (gone = true));
+  socket.on('end', () => socket.end());
+  socket.resume(); // discard whatever the client sends
+  pump();
+}
+
+async function listen(kind: Kind, limit: number): Promise<number> {
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    socket.on('error', () => socket.destroy());
+    if (kind === 'sink') sink(socket);
+    else source(socket, limit);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return (server.address() as net.AddressInfo).port;
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({ options: { bytes: { type: 'string' } }, allowPositionals: true });
+  const limit = values.bytes === undefined ? Infinity : Number(values.bytes);
+  if (!(limit >= 0)) throw new Error(`--bytes: "${values.bytes}" is not a byte count`);
+  const ports: Record<string, number> = {};
+  for (const kind of positionals) {
+    if (kind !== 'sink' && kind !== 'source') throw new Error(`unknown backend kind "${kind}" (sink, source)`);
+    ports[kind] = await listen(kind, limit);
+  }
+  process.stdout.write(`${JSON.stringify(ports)}\n`);
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.resume();
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`backend: ${(err as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,55 @@
+/** CPU time and memory of another process, read from Linux's /proc (undefined elsewhere). */
+import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
+
+let ticks: number | undefined;
+function clockTicks(): number {
+  if (ticks === undefined) {
+    try {
+      ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      ticks = 100; // the Linux default
+    }
+  }
+  return ticks;
+}
+
+/** User + system CPU seconds the process has used so far. */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(fields[11]);
+    const stime = Number(fields[12]);
+    return (utime + stime) / clockTicks();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Peak resident set size (VmHWM) in bytes. */
+export function peakRssBytes(pid: number): number | undefined {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(status);
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU seconds the whole machine has been busy so far (all CPUs, idle and iowait left out).
+ * Minus what the bench's own processes used, it shows how much other work ran during a run.
+ */
+export function machineBusySeconds(): number | undefined {
+  try {
+    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+    const [, ...fields] = line.trim().split(/\s+/);
+    const t = fields.slice(0, 8).map(Number); // user nice system idle iowait irq softirq steal
+    return (t.reduce((a, b) => a + b, 0) - t[3]! - t[4]!) / clockTicks();
+  } catch {
+    return undefined;
+  }
+}
