@@ -6,9 +6,9 @@ import { SchedNode, type Leaf, type Scheduler } from './scheduler.js';
  * source socket wait here until the scheduler grants tokens, then go to the
  * destination socket, in order, never copied, altered or dropped.
  *
- * It holds at most `limit` bytes plus one read: once that much waits, the
- * source stops reading (the kernel's window then pushes back on the sender),
- * and it reads again as soon as the queue drains. A slow destination takes
+ * Once `limit` bytes wait, the source stops reading (the kernel's window then
+ * pushes back on the sender), and it reads again when the queue is empty: a
+ * flow holds about one read. A slow destination takes
  * the flow out of the scheduler until it drains. The source's FIN is passed
  * on only after the last queued byte has been written.
  *
@@ -113,7 +113,8 @@ export class ShapedFlow implements Leaf {
       this.waitedMs += this.#scheduler.clock.now() - this.#since;
       if (this.#srcEnded) this.#finish();
     }
-    if (this.#srcPaused && this.#queued < this.limit) {
+    // Read again only once the queue is empty: a flow holds one read at a time.
+    if (this.#srcPaused && this.#queued === 0) {
       this.#srcPaused = false;
       this.#resumeSrc();
     }

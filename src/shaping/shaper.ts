@@ -5,8 +5,8 @@ import { Admission } from './admission.js';
 import { Scheduler, SchedNode } from './scheduler.js';
 import { ShapedFlow, type ReadHolder } from './flow.js';
 
-/** Connections capped at this rate or more (bytes/s) read 64 KiB at a time, slower ones 16 KiB. */
-const FAST_RATE = 8 * 1024 * 1024;
+/** A shaped connection reads (and holds) at most this many bytes at a time, each way. */
+const READ_SIZE = 16 * 1024;
 
 /** The smallest bucket: 16 KiB, so a slow bucket still passes useful pieces. */
 export const MIN_BURST = 16 * 1024;
@@ -234,18 +234,18 @@ export class Shaper {
 
   /**
    * How much a connection's flow holds before its source stops reading: one
-   * read. Slow connections read 16 KiB at a time, so a thousand idle-ish
-   * connections cost little memory; fast ones 64 KiB, for fewer reads.
+   * read of 16 KiB. Fixed, because a connection's share of a shared bucket can
+   * be tiny whatever its own cap, and a thousand of them must stay cheap; at
+   * 1 Gbit/s that is still only ~7,600 reads a second.
    */
-  readSize(sc: ShapedConnection, dir: Dir): number {
-    const rate = this.tiers.get(sc.customer.tier)!.config.connection[dir];
-    return rate >= FAST_RATE ? 64 * 1024 : 16 * 1024;
+  readSize(): number {
+    return READ_SIZE;
   }
 
   /** The backend socket's onread, so it reads straight into the down flow. */
   backendRead(sc: ShapedConnection): { holder: ReadHolder; onread: import('node:net').OnReadOpts } {
     const holder: ReadHolder = { flow: null, early: [] };
-    return { holder, onread: ShapedFlow.readInto(holder, this.readSize(sc, 'down')) };
+    return { holder, onread: ShapedFlow.readInto(holder, this.readSize()) };
   }
 
   /** Build the connection's two shaping flows and hang them under its customer. */
@@ -253,8 +253,8 @@ export class Shaper {
     const cust = sc.customer;
     const tier = this.tiers.get(cust.tier)!.config;
     const streams = {
-      up: new ShapedFlow(this.schedulers.up, label, this.readSize(sc, 'up')),
-      down: new ShapedFlow(this.schedulers.down, label, this.readSize(sc, 'down')),
+      up: new ShapedFlow(this.schedulers.up, label, this.readSize()),
+      down: new ShapedFlow(this.schedulers.down, label, this.readSize()),
     };
     sc.streams = streams;
     cust.connections.add(sc);
