@@ -159,7 +159,7 @@ export class Proxy {
       onTargetFailed: (target, err) => this.health.recordFailure(target, err, true),
       admit: this.shaper.active ? (c) => this.#admit(c) : undefined,
       stages: (c) => (c.shaped ? this.shaper.stages(c.shaped, `conn:${c.id}`) : undefined),
-      backendRead: (c) => (c.shaped ? this.shaper.backendRead(c.shaped) : undefined),
+      backendRead: (c) => (c.shaped ? this.shaper.backendRead() : undefined),
       onClose: (c, summary) => this.#onClose(c, summary),
     });
     this.connections.add(conn);

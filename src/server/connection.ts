@@ -1,35 +1,28 @@
-import type { OnReadOpts, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import diagnostics from 'node:diagnostics_channel';
 import type { AppUpstream } from '../upstream/upstreams.js';
 import type { Target } from '../upstream/target.js';
 import { dial, type DialHooks } from '../upstream/dialer.js';
 import type { ShapedConnection } from '../shaping/shaper.js';
-import type { ReadHolder } from '../shaping/flow.js';
+import type { OwnedRead } from '../shaping/flow.js';
 
 export type Direction = 'up' | 'down';
 
 /** A stage between one socket's reads and the other socket's writes (shaping plugs in here). */
 export interface Stage {
-  /** Take over reading `src` and writing `dst`; `viaOnread`: src already reads into the stage. */
-  connect(src: Socket, dst: Socket, viaOnread: boolean): void;
+  /** Take over reading `src` and writing `dst`; with `read`, src already reads into the stage. */
+  connect(src: Socket, dst: Socket, read?: OwnedRead): void;
   destroy(): void;
 }
 
 /**
  * The stages a connection's data passes through: `up` between client and
  * backend, `down` between backend and client. Absent stages cost nothing: the
- * sockets are piped directly. `backendRead`, when set, makes the backend socket
- * read straight into the down stage (net's onread), `size` bytes at a time.
+ * sockets are piped directly.
  */
 export interface Stages {
   up?: Stage;
-  down?: Stage & { feed(chunk: Buffer): boolean };
-}
-
-/** Read options for the backend socket, decided before dialing. */
-export interface BackendRead {
-  holder: ReadHolder;
-  onread: OnReadOpts;
+  down?: Stage;
 }
 
 export type CloseReason =
@@ -70,8 +63,8 @@ export interface ConnectionDeps extends DialHooks {
   onClose(conn: Connection, summary: ConnectionSummary): void;
   /** Build the stages for this connection once its target is known. */
   stages?(conn: Connection): Stages | undefined;
-  /** How the backend socket should read, for a connection whose down direction is staged. */
-  backendRead?(conn: Connection): BackendRead | undefined;
+  /** A read path for the backend socket straight into the down stage (shaped connections). */
+  backendRead?(conn: Connection): OwnedRead | undefined;
 }
 
 let nextId = 1;
@@ -167,13 +160,9 @@ export class Connection {
       return;
     }
     const { up, down } = this.stages ?? {};
-    if (up) up.connect(this.client, backend, false);
+    if (up) up.connect(this.client, backend);
     else this.client.pipe(backend);
-    if (down && read) {
-      down.connect(backend, this.client, true);
-      read.holder.flow = down as ReadHolder['flow'];
-      for (const chunk of read.holder.early.splice(0)) down.feed(chunk);
-    } else if (down) down.connect(backend, this.client, false);
+    if (down) down.connect(backend, this.client, read);
     else backend.pipe(this.client);
     this.client.resume();
   }

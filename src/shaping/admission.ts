@@ -1,5 +1,13 @@
-import Bottleneck from 'bottleneck';
+import { createRequire } from 'node:module';
+import type BottleneckType from 'bottleneck';
 import type { TierConfig } from '../config/types.js';
+
+// Loaded on first use: a proxy whose tiers set no admission limits does not
+// pay bottleneck's ~6 MB of resident memory.
+let BottleneckClass: typeof BottleneckType | undefined;
+function bottleneck(): typeof BottleneckType {
+  return (BottleneckClass ??= createRequire(import.meta.url)('bottleneck') as typeof BottleneckType);
+}
 
 /**
  * A customer's admission limits — concurrent connections (maxConnections) and
@@ -9,7 +17,7 @@ import type { TierConfig } from '../config/types.js';
  * have to wait is refused at once instead of queued.
  */
 export class Admission {
-  readonly #limiter: Bottleneck;
+  readonly #limiter: BottleneckType;
   readonly maxConnections: number | undefined;
   readonly connectionRate: TierConfig['connectionRate'];
 
@@ -17,6 +25,7 @@ export class Admission {
     this.maxConnections = tier.maxConnections;
     this.connectionRate = tier.connectionRate;
     const rate = tier.connectionRate;
+    const Bottleneck = bottleneck();
     this.#limiter = new Bottleneck({
       maxConcurrent: tier.maxConnections ?? null,
       highWater: 0,

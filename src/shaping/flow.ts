@@ -8,14 +8,14 @@ import { SchedNode, type Leaf, type Scheduler } from './scheduler.js';
  *
  * Once `limit` bytes wait, the source stops reading (the kernel's window then
  * pushes back on the sender), and it reads again when the queue is empty: a
- * flow holds about one read. A slow destination takes
- * the flow out of the scheduler until it drains. The source's FIN is passed
- * on only after the last queued byte has been written.
+ * flow holds about one read. A slow destination takes the flow out of the
+ * scheduler until it drains. The source's FIN is passed on only after the
+ * last queued byte has been written.
  *
- * No stream machinery sits in between: the backend socket of a shaped
- * connection reads straight into buffers this flow owns (see readInto), so a
- * slow connection holds one small read, not a 64 KiB chunk in the socket's
- * buffer plus another here.
+ * The backend socket of a shaped connection reads straight into a buffer the
+ * flow owns (net's onread, see ownedRead): no copy, no garbage per read, and
+ * the buffer is reused only after every write from it has completed. The
+ * client socket (accepted sockets take no onread) is read through 'data'.
  */
 export class ShapedFlow implements Leaf {
   readonly node: SchedNode;
@@ -27,15 +27,22 @@ export class ShapedFlow implements Leaf {
   #dstWants = true;
   #srcPaused = false;
   #resumeSrc: () => void = () => {};
+  /** reads land in a buffer we reuse: wait for our writes from it to complete */
+  #owned = false;
+  #writing = 0;
   #srcEnded = false;
   #done = false;
-  /** ms the queue has been non-empty in total, and since when it is (for shaping-delay figures). */
+  /** ms the queue has been non-empty in total (for shaping-delay figures) */
   waitedMs = 0;
   #since = 0;
   readonly #scheduler: Scheduler;
   readonly #onDrain = () => {
     this.#dstWants = true;
     this.#scheduler.wake(this.node);
+  };
+  readonly #onWritten = () => {
+    this.#writing--;
+    this.#maybeResume();
   };
 
   constructor(
@@ -48,17 +55,27 @@ export class ShapedFlow implements Leaf {
   }
 
   /**
-   * Wire `src` -> this -> `dst`. A source created with `readInto()` as its
-   * onread already feeds us; any other is read through 'data' events.
+   * Wire `src` -> this -> `dst`. With `read` (from ownedRead), src already
+   * reads into the flow's buffer; otherwise it is read through 'data' events.
    */
-  connect(src: Socket, dst: Socket, viaOnread: boolean): void {
+  connect(src: Socket, dst: Socket, read?: OwnedRead): void {
     this.#src = src;
     this.#dst = dst;
     dst.on('drain', this.#onDrain);
-    // A socket paused by its onread callback restarts through read(0) (its
-    // stream was never paused); a 'data' source through resume().
-    this.#resumeSrc = viaOnread ? () => src.read(0) : () => src.resume();
-    if (!viaOnread) {
+    if (read) {
+      // Paused by its onread callback, the socket restarts through read(0):
+      // its stream was never paused.
+      this.#owned = true;
+      this.#resumeSrc = () => src.read(0);
+      read.flow = this;
+      if (read.early) {
+        const early = read.early;
+        read.early = null;
+        this.#srcPaused = true;
+        this.feed(early);
+      }
+    } else {
+      this.#resumeSrc = () => src.resume();
       src.on('data', (chunk: Buffer) => {
         if (!this.feed(chunk)) {
           this.#srcPaused = true;
@@ -91,6 +108,7 @@ export class ShapedFlow implements Leaf {
 
   pass(n: number): void {
     const dst = this.#dst!;
+    const owned = this.#owned;
     let left = n;
     while (left > 0) {
       const chunk = this.#chunks[0]!;
@@ -106,15 +124,24 @@ export class ShapedFlow implements Leaf {
         this.#head += left;
         left = 0;
       }
-      if (!dst.write(piece)) this.#dstWants = false;
+      let more: boolean;
+      if (owned) {
+        this.#writing++;
+        more = dst.write(piece, this.#onWritten);
+      } else more = dst.write(piece);
+      if (!more) this.#dstWants = false;
     }
     this.#queued -= n;
     if (this.#queued === 0) {
       this.waitedMs += this.#scheduler.clock.now() - this.#since;
       if (this.#srcEnded) this.#finish();
     }
-    // Read again only once the queue is empty: a flow holds one read at a time.
-    if (this.#srcPaused && this.#queued === 0) {
+    this.#maybeResume();
+  }
+
+  /** Read again once the queue is empty (and, for an owned buffer, no write still uses it). */
+  #maybeResume(): void {
+    if (this.#srcPaused && this.#queued === 0 && this.#writing === 0 && !this.#done) {
       this.#srcPaused = false;
       this.#resumeSrc();
     }
@@ -131,28 +158,11 @@ export class ShapedFlow implements Leaf {
     this.#dst?.end();
   }
 
-  /**
-   * `onread` options for a socket that should read straight into its flow,
-   * at most `size` bytes at a time. All sockets share one read buffer per
-   * size and each read is copied out at once, so an idle socket holds no
-   * read buffer of its own.
-   */
-  static readInto(holder: ReadHolder, size: number): OnReadOpts {
-    const shared = (READ_BUFFERS[size] ??= Buffer.allocUnsafeSlow(size));
-    return {
-      buffer: shared,
-      callback: (nread: number, buf: Uint8Array) => {
-        const chunk = Buffer.from(buf.subarray(0, nread));
-        const flow = holder.flow;
-        if (!flow) {
-          holder.early.push(chunk); // before the flow is wired: kept for it
-          return true;
-        }
-        if (flow.feed(chunk)) return true;
-        flow.#srcPaused = true;
-        return false; // pauses the socket; pass() resumes it
-      },
-    };
+  /** Called from the onread callback: the read is queued and the socket pauses until it is written. */
+  fromOwnedRead(chunk: Buffer): false {
+    this.#srcPaused = true;
+    this.feed(chunk);
+    return false;
   }
 
   destroy(): void {
@@ -164,10 +174,32 @@ export class ShapedFlow implements Leaf {
   }
 }
 
-const READ_BUFFERS: Record<number, Buffer> = {};
-
-/** Where a socket's onread delivers before and after its flow exists. */
-export interface ReadHolder {
+/**
+ * A backend socket's read path into its down flow: one buffer of `size`
+ * bytes per connection, reused for every read. `onread` goes to net.connect;
+ * the flow is attached once the connection is set up (a read that lands
+ * before that is kept in `early`, and the socket waits).
+ */
+export interface OwnedRead {
+  onread: OnReadOpts;
   flow: ShapedFlow | null;
-  early: Buffer[];
+  early: Buffer | null;
+}
+
+export function ownedRead(size: number): OwnedRead {
+  const buffer = Buffer.allocUnsafeSlow(size);
+  const read: OwnedRead = {
+    flow: null,
+    early: null,
+    onread: {
+      buffer,
+      callback: (nread: number) => {
+        const chunk = buffer.subarray(0, nread);
+        if (read.flow) return read.flow.fromOwnedRead(chunk);
+        read.early = chunk;
+        return false;
+      },
+    },
+  };
+  return read;
 }

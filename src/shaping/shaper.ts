@@ -3,13 +3,16 @@ import type { Clock } from '../clock.js';
 import { CustomerMatcher, type Identity } from '../identify/matcher.js';
 import { Admission } from './admission.js';
 import { Scheduler, SchedNode } from './scheduler.js';
-import { ShapedFlow, type ReadHolder } from './flow.js';
+import { ShapedFlow, ownedRead, type OwnedRead } from './flow.js';
 
 /** A shaped connection reads (and holds) at most this many bytes at a time, each way. */
 const READ_SIZE = 16 * 1024;
 
-/** The smallest bucket: 16 KiB, so a slow bucket still passes useful pieces. */
-export const MIN_BURST = 16 * 1024;
+/**
+ * The smallest bucket: 32 KiB, two of the flows' 16 KiB reads, so a bucket can
+ * pass a whole read at once while keeping half a bucket of slack for a late timer.
+ */
+export const MIN_BURST = 32 * 1024;
 /** Buckets also hold at least this many ms of their rate, so timer lateness costs no throughput. */
 export const MIN_BURST_MS = 10;
 
@@ -242,10 +245,9 @@ export class Shaper {
     return READ_SIZE;
   }
 
-  /** The backend socket's onread, so it reads straight into the down flow. */
-  backendRead(sc: ShapedConnection): { holder: ReadHolder; onread: import('node:net').OnReadOpts } {
-    const holder: ReadHolder = { flow: null, early: [] };
-    return { holder, onread: ShapedFlow.readInto(holder, this.readSize()) };
+  /** The backend socket's read path, straight into the down flow. */
+  backendRead(): OwnedRead {
+    return ownedRead(this.readSize());
   }
 
   /** Build the connection's two shaping flows and hang them under its customer. */
