@@ -111,7 +111,7 @@ async function single(cap: number, seconds: number): Promise<CaseResult> {
       const conns = await openDownloaders(proxy.port, 1);
       try {
         const series = await sampleSeries(() => conns.bytes[0]!, seconds * 1000, 5);
-        const burst = Math.max((cap * rtt) / 1000, 16 * KiB, cap * 0.01);
+        const burst = Math.max((cap * rtt) / 1000, 32 * KiB, cap * 0.01);
         const total = series[series.length - 1]![1];
         const elapsed = series[series.length - 1]![0] / 1000;
         // Conformance: bytes by time t never above cap × t + burst (t from the connect).

@@ -9,7 +9,7 @@ import os from 'node:os';
 import { download, upload } from './lib/client.js';
 import { ready, spawnNodeScript, type Child } from './lib/children.js';
 import { iperfPath, runIperfClient, startIperfServer, type IperfServer } from './lib/iperf.js';
-import { cpuSeconds, machineBusySeconds, peakRssBytes } from './lib/procstat.js';
+import { cpuSeconds, machineBusySeconds, peakRssBytes, tcpMemory } from './lib/procstat.js';
 import { startProxyChild, type ProxyChild } from './lib/proxy-child.js';
 import { listArg, numberArg, sleep, type Args, type Result, type Scenario } from './lib/scenario.js';
 import {
@@ -81,9 +81,12 @@ async function tearDown(s: Setup): Promise<void> {
 async function measure(s: Setup, mode: Mode, direction: Direction, connections: number, ms: number): Promise<Omit<Run, 'round'>> {
   const middle = mode === 'pipe' ? s.pipe : mode === 'proxy' ? s.proxy.child : undefined;
   const before = { middle: middle && cpuSeconds(middle.pid), backend: cpuSeconds(s.backend.pid), machine: machineBusySeconds() };
+  const tcpBefore = tcpMemory();
   const port = s.ports[mode][direction];
   const m = direction === 'up' ? await upload(port, connections, ms) : await download(port, connections, ms);
   const after = { middle: middle && cpuSeconds(middle.pid), backend: cpuSeconds(s.backend.pid), machine: machineBusySeconds() };
+  const tcpAfter = tcpMemory();
+  const tcp = tcpBefore && tcpAfter && tcpAfter.pages > tcpBefore.pages ? tcpAfter : (tcpBefore ?? tcpAfter);
   await sleep(150); // let the closes settle before the next run
 
   const delta = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined ? b - a : undefined);
@@ -100,6 +103,7 @@ async function measure(s: Setup, mode: Mode, direction: Direction, connections: 
     ...(middleCpuSeconds !== undefined ? { middleCpuSeconds } : {}),
     ...(backendCpuSeconds !== undefined ? { backendCpuSeconds } : {}),
     ...(Number.isNaN(otherLoad) ? {} : { otherLoad }),
+    ...(tcp ? { tcpMemory: tcp } : {}),
   };
 }
 

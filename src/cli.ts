@@ -1,4 +1,8 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
+// The bin runs node with a small young generation (2 MB semi-spaces instead of
+// up to 16 MB): a busy proxy makes many short-lived objects (buffer views,
+// write requests) that a scavenge collects cheaply either way, and the smaller
+// young generation keeps ~20 MB off the resident size (shaping bench, case 1).
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from './config/load.js';

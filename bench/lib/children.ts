@@ -14,6 +14,11 @@ import { sleep } from './scenario.js';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const DIST_BENCH_LIB = path.join(ROOT, 'dist/bench/lib');
 export const CLI = path.join(ROOT, 'dist/src/cli.js');
+/** Node flags the shaper-proxy bin runs with (its shebang line), so the bench runs the proxy as users do. */
+export const PROXY_NODE_FLAGS: string[] = (() => {
+  const first = fs.readFileSync(CLI, 'utf8').split('\n', 1)[0] ?? '';
+  return first.replace(/^#!\S*env -S node\s*/, '').split(/\s+/).filter((f) => f.startsWith('--'));
+})();
 
 export interface Child {
   name: string;

@@ -53,3 +53,30 @@ export function machineBusySeconds(): number | undefined {
     return undefined;
   }
 }
+
+export interface TcpMemory {
+  /** Pages all TCP sockets of the machine hold now. */
+  pages: number;
+  /** tcp_mem: below `low` the kernel leaves buffers alone; above `pressure` it shrinks them. */
+  low: number;
+  pressure: number;
+  /** TCP sockets in use. */
+  sockets: number;
+}
+
+/**
+ * The kernel's TCP memory and its limits. Other programs holding much data in socket buffers
+ * (thousands of throttled connections, say) put every TCP socket under memory pressure, and
+ * loopback throughput then collapses while the CPUs sit idle.
+ */
+export function tcpMemory(): TcpMemory | undefined {
+  try {
+    const sockstat = fs.readFileSync('/proc/net/sockstat', 'utf8');
+    const m = /^TCP: inuse (\d+).* mem (\d+)/m.exec(sockstat);
+    const limits = fs.readFileSync('/proc/sys/net/ipv4/tcp_mem', 'utf8').trim().split(/\s+/).map(Number);
+    if (!m || limits.length < 3) return undefined;
+    return { pages: Number(m[2]), low: limits[0]!, pressure: limits[1]!, sockets: Number(m[1]) };
+  } catch {
+    return undefined;
+  }
+}

@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { CLI, freePort, spawnChild, waitForPort, type Child } from './children.js';
+import { CLI, PROXY_NODE_FLAGS, freePort, spawnChild, waitForPort, type Child } from './children.js';
 
 export interface ProxyChild {
   child: Child;
@@ -39,7 +39,7 @@ export async function startProxyChild(
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shaper-bench-'));
   const file = path.join(dir, 'bench.json');
   await fs.writeFile(file, JSON.stringify(config, null, 2));
-  const child = spawnChild('shaper-proxy', process.execPath, [CLI, '--config', file, '--log-level', logLevel]);
+  const child = spawnChild('shaper-proxy', process.execPath, [...PROXY_NODE_FLAGS, CLI, '--config', file, '--log-level', logLevel]);
   const stop = async () => {
     await child.kill();
     await fs.rm(dir, { recursive: true, force: true });

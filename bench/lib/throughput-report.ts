@@ -1,6 +1,7 @@
 /** Turns the throughput scenario's runs into medians, ratios, tables and notes. */
 import os from 'node:os';
 import type { Measurement } from './client.js';
+import type { TcpMemory } from './procstat.js';
 import { median, type Table } from './scenario.js';
 
 export const MODES = ['direct', 'pipe', 'proxy'] as const;
@@ -23,6 +24,8 @@ export interface Run extends Measurement {
   backendCpuSeconds?: number;
   /** Share of the machine's CPU that processes outside the bench used during the run (0..1). */
   otherLoad?: number;
+  /** The most TCP memory in use at the start or end of the run, and the kernel's limits. */
+  tcpMemory?: TcpMemory;
 }
 
 export interface IperfRun {
@@ -36,7 +39,8 @@ export interface Processes {
   peakRssBytes: Record<string, number | undefined>;
 }
 
-const isDisturbed = (r: Run) => (r.otherLoad ?? 0) > DISTURBED_LOAD;
+const tcpMemoryHigh = (r: Run) => r.tcpMemory !== undefined && r.tcpMemory.pages > r.tcpMemory.low;
+const isDisturbed = (r: Run) => (r.otherLoad ?? 0) > DISTURBED_LOAD || tcpMemoryHigh(r);
 const ratio = (a: number, b: number) => (b > 0 ? a / b : NaN);
 export const mb = (bytesPerSecond: number) => (bytesPerSecond / 1e6).toFixed(0);
 const fmtRatio = (r: number) => (Number.isFinite(r) ? r.toFixed(3) : '-');
@@ -113,8 +117,9 @@ export function tables(runs: Run[], summary: SummaryRow[], iperf: IperfRun[], pr
     {
       title:
         'Runs: MB/s; CPU seconds the client, the middle process (pipe or proxy) and the backend used during the run; ' +
-        'other load: share of the machine that other processes used meanwhile',
-      columns: ['round', 'dir', 'conns', 'path', 'MB/s', 'client CPU', 'middle CPU', 'backend CPU', 'other load'],
+        'other load: share of the machine that other processes used meanwhile; TCP mem: what all TCP sockets held, ' +
+        'as a share of the kernel\'s pressure threshold (tcp_mem)',
+      columns: ['round', 'dir', 'conns', 'path', 'MB/s', 'client CPU', 'middle CPU', 'backend CPU', 'other load', 'TCP mem'],
       rows: runs.map((r) => [
         String(r.round + 1),
         r.direction,
@@ -125,6 +130,7 @@ export function tables(runs: Run[], summary: SummaryRow[], iperf: IperfRun[], pr
         fmtSeconds(r.middleCpuSeconds),
         fmtSeconds(r.backendCpuSeconds),
         fmtPercent(r.otherLoad),
+        r.tcpMemory ? fmtPercent(r.tcpMemory.pages / r.tcpMemory.pressure) : '-',
       ]),
     },
     {
@@ -174,9 +180,18 @@ export function notes(runs: Run[], summary: SummaryRow[]): string[] {
   const disturbed = runs.filter(isDisturbed).length;
   if (disturbed > 0) {
     out.push(
-      `other processes took over ${DISTURBED_LOAD * 100}% of the machine during ${disturbed} of ${runs.length} runs ` +
-        '(see "other load"): those are left out of the medians unless every round of a cell was disturbed. ' +
-        'Rerun on a quiet machine before trusting small differences.',
+      `${disturbed} of ${runs.length} runs were disturbed (other processes took over ${DISTURBED_LOAD * 100}% of the machine, ` +
+        'see "other load", or TCP memory was above tcp_mem\'s low mark, see "TCP mem"): they are left out of the medians ' +
+        'unless every round of a cell was disturbed. Rerun on a quiet machine before trusting small differences.',
+    );
+  }
+  const pressured = runs.filter(tcpMemoryHigh);
+  if (pressured.length > 0) {
+    const worst = pressured.reduce((a, b) => (b.tcpMemory!.pages > a.tcpMemory!.pages ? b : a)).tcpMemory!;
+    out.push(
+      `TCP memory: up to ${worst.pages} pages in ${worst.sockets} sockets against tcp_mem ${worst.low}/${worst.pressure}: ` +
+        'another program holds a lot of data in socket buffers (a shaping bench with many throttled connections?); ' +
+        'under that pressure loopback throughput collapses while the CPUs idle.',
     );
   }
   for (const r of summary) {
