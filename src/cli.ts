@@ -8,10 +8,13 @@ import { parseArgs } from 'node:util';
 import { loadConfigFile } from './config/load.js';
 import type { ProxyConfig } from './config/types.js';
 import { isProxyError } from './errors.js';
+import { pino } from 'pino';
 import { createLogger, type Logger } from './log.js';
 import { createProxy } from './index.js';
 import { watchConfigFile } from './server/reload.js';
 import { demoHints, startDemoBackends } from './demo.js';
+import { statsView } from './observe/view.js';
+import { startProfile } from './observe/profile.js';
 
 const USAGE = `Usage: shaper-proxy --config FILE [options]
        shaper-proxy ctl COMMAND [options]   (the admin API for operators; see shaper-proxy ctl --help)
@@ -21,10 +24,12 @@ Options:
   -l, --log-level LEVEL  fatal|error|warn|info|debug|trace|silent (overrides the config and SHAPER_LOG_LEVEL)
       --check            validate the config and exit: 0 if valid, 2 if not (like nginx -t)
       --demo             also start demo backends on the config's loopback targets
+      --profile FILE     record a CPU profile while running; written to FILE at shutdown (Chrome DevTools opens it)
   -v, --version          print the version
   -h, --help             this text
 
-Signals: SIGHUP reloads the config (as does saving the file); SIGINT/SIGTERM drain and exit.
+Signals: SIGHUP reloads the config (as does saving the file); SIGINT/SIGTERM drain and exit;
+SIGUSR1 / SIGUSR2 print the stats (as GET /stats) as one JSON line on stdout.
 `;
 
 function version(): string {
@@ -58,6 +63,7 @@ async function main(argv: string[]): Promise<void> {
         'log-level': { type: 'string', short: 'l' },
         check: { type: 'boolean', default: false },
         demo: { type: 'boolean', default: false },
+        profile: { type: 'string' },
         version: { type: 'boolean', short: 'v', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -122,6 +128,7 @@ async function main(argv: string[]): Promise<void> {
     }
   };
 
+  const profile = args.profile ? await startProfile(args.profile) : undefined;
   let stopDemo: (() => Promise<void>) | undefined;
   let stopping = false;
   let unwatch = () => {};
@@ -135,6 +142,10 @@ async function main(argv: string[]): Promise<void> {
     unwatch();
     await proxy.shutdown();
     await stopDemo?.();
+    if (profile && args.profile) {
+      await profile.stop();
+      log.info({ file: args.profile }, 'CPU profile written');
+    }
     log.flush();
     setImmediate(() => process.exit(0));
   };
@@ -142,11 +153,26 @@ async function main(argv: string[]): Promise<void> {
   process.on('SIGHUP', () => void reload('SIGHUP'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  // Stats on demand without disturbing traffic: seed 002 used SIGUSR1, seed 003 SIGUSR2.
+  const dump = () => writeLine(log, JSON.stringify(statsView(proxy)));
+  process.on('SIGUSR1', dump);
+  process.on('SIGUSR2', dump);
 
   if (args.demo) stopDemo = await startDemoBackends(config, log);
   await proxy.start();
   if (args.demo) process.stderr.write(demoHints(config, proxy.adminPort));
   unwatch = watchConfigFile(file, () => void reload('file changed'));
+}
+
+/**
+ * One line on stdout, in order with the log lines: through pino's own
+ * destination when stdout is a pipe or file (so a long line is never
+ * interleaved with a log write), straight to the terminal otherwise.
+ */
+function writeLine(log: Logger, line: string): void {
+  const stream = (log as unknown as Record<symbol, { write?: (s: string) => void } | undefined>)[pino.symbols.streamSym];
+  if (!process.stdout.isTTY && stream?.write) stream.write(`${line}\n`);
+  else process.stdout.write(`${line}\n`);
 }
 
 /**

@@ -11,6 +11,9 @@ import { Router } from './admin/router.js';
 import { Shaper } from './shaping/shaper.js';
 import { registerAdminApi, type AdminApi } from './admin/api.js';
 import { RuntimeChanges } from './admin/runtime.js';
+import { Observer } from './observe/observer.js';
+import { statsView } from './observe/view.js';
+import { createMetrics, type Metrics } from './observe/metrics.js';
 
 export interface ProxyDeps {
   log: Logger;
@@ -53,6 +56,9 @@ export class Proxy {
   readonly connections = new Set<Connection>();
   readonly router = new Router();
   readonly shaper: Shaper;
+  /** Counters, histograms and rates, for /stats, /metrics and the signal dumps. */
+  readonly observer: Observer;
+  readonly metrics: Metrics;
   readonly #listeners = new Map<string, PortListener>();
   #admin: AdminServer | undefined;
   #adminKey = '';
@@ -70,9 +76,18 @@ export class Proxy {
     this.upstreams.apply(config.apps);
     this.health = new HealthChecker(this.upstreams, config.health, this.log);
     this.shaper = new Shaper(config, this.clock);
+    this.observer = new Observer(this);
+    this.metrics = createMetrics(this);
     this.router
       .on('GET', '/health', () => ({ status: this.#stopping ? 'stopping' : 'ok' }))
-      .on('GET', '/status', () => this.status());
+      .on('GET', '/status', () => this.status())
+      .on('GET', '/stats', (req) => statsView(this, req.query.get('history') === '1'))
+      .on('GET', '/metrics', async (_req, res) => {
+        const body = await this.metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
+        res.end(body);
+        return undefined;
+      });
     this.#api = registerAdminApi(this);
   }
 
@@ -80,6 +95,7 @@ export class Proxy {
     await this.runtime.load(this.baseConfig);
     this.config = this.runtime.effective(this.baseConfig);
     this.shaper.apply(this.config);
+    await this.observer.start();
     this.#api.start();
     this.health.start();
     this.#syncListeners();
@@ -97,6 +113,7 @@ export class Proxy {
     this.config = this.runtime.rebase(this.baseConfig, config);
     this.baseConfig = config;
     this.shaper.apply(this.config);
+    this.observer.reconfigured();
     this.log.level = config.log.level;
     this.health.configure(config.health);
     this.#syncListeners();
@@ -160,9 +177,13 @@ export class Proxy {
       admit: this.shaper.active ? (c) => this.#admit(c) : undefined,
       stages: (c) => (c.shaped ? this.shaper.stages(c.shaped, `conn:${c.id}`) : undefined),
       backendRead: (c) => (c.shaped ? this.shaper.backendRead() : undefined),
+      onConnected: (c, ms) => this.observer.connected(c, ms),
+      onFirstByte: (c, ms) => this.observer.firstByte(c, ms),
+      analyzer: (c) => this.observer.analyzer(c),
       onClose: (c, summary) => this.#onClose(c, summary),
     });
     this.connections.add(conn);
+    this.observer.opened();
     void conn.start();
   }
 
@@ -179,6 +200,7 @@ export class Proxy {
   #onClose(conn: Connection, summary: ConnectionSummary): void {
     this.connections.delete(conn);
     if (conn.shaped) this.shaper.release(conn.shaped);
+    this.observer.closed(conn, summary);
     this.closedByReason.set(summary.reason, (this.closedByReason.get(summary.reason) ?? 0) + 1);
     if (summary.reason === 'no_target') this.log.warn(summary, 'connection closed');
     else this.log.info(summary, 'connection closed');
@@ -198,6 +220,15 @@ export class Proxy {
       attempts: l.listen.attempts,
       ...(l.listen.lastError ? { lastError: l.listen.lastError } : {}),
     }));
+  }
+
+  get stats() {
+    return this.observer.stats;
+  }
+
+  /** Each connection's current rate each way (sampled once a second). */
+  get sampler() {
+    return this.#api.sampler;
   }
 
   /** The bound port of the admin server, once it listens. */
@@ -252,6 +283,7 @@ export class Proxy {
     this.shaper.stop();
     await this.#admin?.close();
     await this.runtime.flush();
+    await this.observer.stop();
     this.log.info({ drained: open - left, closed: left }, 'shutdown complete');
     return { drained: open - left, closed: left };
   }

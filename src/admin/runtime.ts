@@ -4,6 +4,7 @@
  * (so a config reload keeps them), re-validated every time they are overlaid, and written to a
  * state file (temp file + fsync + rename) so a restart re-applies them.
  */
+import { writeFileAtomic } from '../atomic-file.js';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ConfigError, parseCustomerBody, parseTierBody } from '../config/load.js';
@@ -129,37 +130,12 @@ export function cloneRuntime(state: RuntimeState): RuntimeState {
 
 // ---- the state file ------------------------------------------------------------------------------
 
-let tmpSeq = 0;
-
-/** Writes `state` to `file` atomically: a temp file beside it, fsync, rename, fsync of the directory. */
+/** Writes `state` to `file` atomically (see writeFileAtomic). */
 export async function saveRuntime(file: string, state: RuntimeState): Promise<void> {
-  const text = `${JSON.stringify(state, null, 2)}\n`;
-  const dir = dirname(file);
-  const tmp = join(dir, `.${basename(file)}.${process.pid}.${++tmpSeq}.tmp`);
   try {
-    await mkdir(dir, { recursive: true });
-    const fh = await open(tmp, 'w', 0o644);
-    try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
+    await writeFileAtomic(file, `${JSON.stringify(state, null, 2)}\n`);
   } catch (err) {
-    await unlink(tmp).catch(() => {});
     throw new ProxyError('SHAPER_ERR_STATE', `cannot write the state file ${file}: ${errorText(err)}`, { cause: err });
-  }
-  // So the rename itself survives a crash. Not every platform can open a directory: best effort.
-  try {
-    const d = await open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
-  } catch {
-    // the data is written; only the directory entry's durability is unconfirmed
   }
 }
 

@@ -13,6 +13,18 @@ export interface Stage {
   /** Take over reading `src` and writing `dst`; with `read`, src already reads into the stage. */
   connect(src: Socket, dst: Socket, read?: OwnedRead): void;
   destroy(): void;
+  /** Sees every chunk from the source (analysers); never keeps or changes it. */
+  observe: ((chunk: Buffer) => void) | null;
+  /** Called once, at the first byte from the source. */
+  onFirstByte: (() => void) | null;
+  /** ms bytes waited in the stage, in total */
+  readonly waitedMs: number;
+}
+
+/** Watches the bytes of a connection without touching them (the Foo analyser). */
+export interface Analyzer {
+  client(chunk: Buffer): void;
+  server(chunk: Buffer): void;
 }
 
 /**
@@ -65,6 +77,12 @@ export interface ConnectionDeps extends DialHooks {
   stages?(conn: Connection): Stages | undefined;
   /** A read path for the backend socket straight into the down stage (shaped connections). */
   backendRead?(conn: Connection): OwnedRead | undefined;
+  /** The backend accepted, `ms` after dialing began (failovers included). */
+  onConnected?(conn: Connection, ms: number): void;
+  /** The backend's first byte arrived, `ms` after it accepted. */
+  onFirstByte?(conn: Connection, ms: number): void;
+  /** An analyser for this connection's bytes, if its app wants one. */
+  analyzer?(conn: Connection): Analyzer | null;
 }
 
 let nextId = 1;
@@ -125,6 +143,7 @@ export class Connection {
       }
     }
     const read = this.deps.backendRead?.(this);
+    const dialStart = performance.now();
     let result;
     try {
       result = await dial(
@@ -143,6 +162,8 @@ export class Connection {
       return;
     }
     const backend = result.socket;
+    const connectedAt = performance.now();
+    this.deps.onConnected?.(this, connectedAt - dialStart);
     this.backend = backend;
     this.target = result.target;
     result.target.active++;
@@ -164,6 +185,21 @@ export class Connection {
     else this.client.pipe(backend);
     if (down) down.connect(backend, this.client, read);
     else backend.pipe(this.client);
+    const onFirstByte = this.deps.onFirstByte;
+    if (onFirstByte) {
+      const first = () => onFirstByte(this, performance.now() - connectedAt);
+      if (down) down.onFirstByte = first;
+      else backend.once('data', first);
+    }
+    const analyzer = this.deps.analyzer?.(this);
+    if (analyzer) {
+      const client = (chunk: Buffer) => analyzer.client(chunk);
+      const server = (chunk: Buffer) => analyzer.server(chunk);
+      if (up) up.observe = client;
+      else this.client.on('data', client);
+      if (down) down.observe = server;
+      else backend.on('data', server);
+    }
     this.client.resume();
   }
 
@@ -200,6 +236,12 @@ export class Connection {
 
   get bytesDown(): number {
     return this.client.bytesWritten;
+  }
+
+  /** ms this connection's bytes waited in its shaping stages, both ways (undefined: unshaped). */
+  get shaperWaitMs(): number | undefined {
+    if (!this.stages) return undefined;
+    return (this.stages.up?.waitedMs ?? 0) + (this.stages.down?.waitedMs ?? 0);
   }
 
   summary(): ConnectionSummary {

@@ -34,6 +34,10 @@ export class ShapedFlow implements Leaf {
   #done = false;
   /** ms the queue has been non-empty in total (for shaping-delay figures) */
   waitedMs = 0;
+  /** Sees every chunk as it arrives (the Foo analyser); must not keep or change it. */
+  observe: ((chunk: Buffer) => void) | null = null;
+  /** Called once, at the first byte from the source. */
+  onFirstByte: (() => void) | null = null;
   #since = 0;
   readonly #scheduler: Scheduler;
   readonly #onDrain = () => {
@@ -89,6 +93,12 @@ export class ShapedFlow implements Leaf {
   /** Queue bytes from the source; false when it should stop reading for now. */
   feed(chunk: Buffer): boolean {
     if (this.#done) return false;
+    if (this.onFirstByte) {
+      const first = this.onFirstByte;
+      this.onFirstByte = null;
+      first();
+    }
+    this.observe?.(chunk);
     if (this.#queued === 0) this.#since = this.#scheduler.clock.now();
     this.#chunks.push(chunk);
     this.#queued += chunk.length;

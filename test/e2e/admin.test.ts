@@ -36,7 +36,7 @@ async function backend(t: TestContext, kind: 'echo' | 'source', sourceBytes?: nu
 
 async function tempDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'shaper-admin-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 }));
   return dir;
 }
 
@@ -251,7 +251,8 @@ test('changes go to the state file (atomically) and a new proxy on the same file
     customers: { bob: { tier: 'platinum', match: { sources: ['10.9.0.0/16'] } }, acme: null },
     configTiers: ['free', 'gold'],
   });
-  assert.deepEqual(await readdir(dir), ['proxy.state.json']); // no temp files left
+  // No temp files left (the counters file may sit beside the state file).
+  assert.deepEqual((await readdir(dir)).filter((f) => f !== 'proxy.stats.json'), ['proxy.state.json']);
 
   const second = await start(t, cfg());
   const byName = Object.fromEntries((await api(second, 'GET', '/tiers')).body.map((x: { name: string }) => [x.name, x]));

@@ -31,7 +31,7 @@ test('a capped download takes at least its due time and arrives intact', async (
   const ms = Date.now() - started;
   s.destroy();
   assert.equal(sha256(got), sha256(pattern(size)));
-  // Burst is max(rate × rtt, 16 KiB) = 50 kB: the rest goes at 1 MB/s.
+  // Burst is max(rate × rtt, 32 KiB) = 50 kB: the rest goes at 1 MB/s.
   assert.ok(ms >= ((size - 50_000) / 1_000_000) * 1000 * 0.97, `took ${ms} ms`);
 });
 
@@ -49,7 +49,8 @@ test('a capped upload with a half-close: every byte reaches the backend before t
   const answer = (await roundTrip(proxy.portOf('web'), data)).toString();
   const ms = Date.now() - started;
   assert.equal(answer, `${sha256(data)} ${data.length}\n`);
-  assert.ok(ms >= ((data.length - 20_000) / 400_000) * 1000 * 0.97, `took ${ms} ms`);
+  // Burst: max(400 kB/s × 50 ms, 32 KiB) = 32 KiB.
+  assert.ok(ms >= ((data.length - 32_768) / 400_000) * 1000 * 0.97, `took ${ms} ms`);
 });
 
 test('connections of one customer share its cap; each direction is shaped on its own', async (t) => {

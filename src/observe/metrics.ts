@@ -1,0 +1,223 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Proxy } from '../index.js';
+import { LATENCY_KINDS } from './stats.js';
+import { openBytes } from './view.js';
+
+export interface Metrics {
+  registry: Registry;
+}
+
+const QUANTILES: [number, number][] = [
+  [0.5, 50],
+  [0.9, 90],
+  [0.99, 99],
+  [0.999, 99.9],
+];
+
+/**
+ * Every metric the proxy exports, declared here and nowhere else. Values are
+ * read from the proxy's own state when Prometheus scrapes (collect()), so the
+ * data path pays nothing for them. Latencies are exported as Prometheus
+ * summaries computed from the hdr histograms (quantiles in seconds).
+ */
+export function createMetrics(proxy: Proxy): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'shaper_process_' });
+  const stats = () => proxy.stats;
+
+  new Gauge({
+    name: 'shaper_connections_active',
+    help: 'Open proxied connections, by app',
+    labelNames: ['app'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const a of proxy.config.apps) this.set({ app: a.name }, 0);
+      for (const c of proxy.connections) this.inc({ app: c.appName });
+    },
+  });
+
+  let lastTotal = 0;
+  new Counter({
+    name: 'shaper_connections_total',
+    help: 'Connections accepted',
+    registers: [registry],
+    collect() {
+      const t = stats().connectionsTotal;
+      if (t > lastTotal) this.inc(t - lastTotal);
+      lastTotal = t;
+    },
+  });
+
+  const lastReason = new Map<string, number>();
+  new Counter({
+    name: 'shaper_connections_closed_total',
+    help: 'Connections closed, by reason (done, client_error, backend_error, idle_timeout, no_target, rejected, shutdown, ...)',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      for (const [reason, n] of stats().byReason) {
+        const d = n - (lastReason.get(reason) ?? 0);
+        if (d > 0) this.inc({ reason }, d);
+        lastReason.set(reason, n);
+      }
+    },
+  });
+
+  let lastRejected = 0;
+  new Counter({
+    name: 'shaper_connections_rejected_total',
+    help: 'Connections refused by customer limits (maxConnections, connectionRate)',
+    registers: [registry],
+    collect() {
+      const r = stats().rejected;
+      if (r > lastRejected) this.inc(r - lastRejected);
+      lastRejected = r;
+    },
+  });
+
+  const lastBytes = { up: 0, down: 0 };
+  new Counter({
+    name: 'shaper_bytes_total',
+    help: 'Bytes proxied: up = client to backend, down = backend to client',
+    labelNames: ['direction'],
+    registers: [registry],
+    collect() {
+      const open = openBytes(proxy);
+      const s = stats();
+      const now = { up: s.closedBytesUp + open.up, down: s.closedBytesDown + open.down };
+      for (const d of ['up', 'down'] as const) {
+        if (now[d] > lastBytes[d]) this.inc({ direction: d }, now[d] - lastBytes[d]);
+        lastBytes[d] = now[d];
+      }
+    },
+  });
+
+  new Gauge({
+    name: 'shaper_tier_rate_bytes',
+    help: 'Bytes per second through each tier over the last second',
+    labelNames: ['tier', 'direction'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [tier, r] of stats().tierRates) {
+        this.set({ tier, direction: 'down' }, r.down);
+        this.set({ tier, direction: 'up' }, r.up);
+      }
+    },
+  });
+
+  new Gauge({
+    name: 'shaper_tier_cap_bytes',
+    help: "Each tier's total cap in bytes per second (+Inf: unlimited)",
+    labelNames: ['tier', 'direction'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const t of Object.values(proxy.config.tiers)) {
+        this.set({ tier: t.name, direction: 'down' }, t.total.down);
+        this.set({ tier: t.name, direction: 'up' }, t.total.up);
+      }
+    },
+  });
+
+  new Gauge({
+    name: 'shaper_tier_connections',
+    help: 'Open connections in each tier',
+    labelNames: ['tier'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const t of Object.keys(proxy.config.tiers)) this.set({ tier: t }, 0);
+      for (const c of proxy.shaper.customers.values()) this.inc({ tier: c.tier }, c.connections.size);
+    },
+  });
+
+  new Gauge({
+    name: 'shaper_target_up',
+    help: 'Backend health: 1 healthy, 0 unhealthy',
+    labelNames: ['app', 'target'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [app, up] of proxy.upstreams.apps) for (const t of up.targets) this.set({ app, target: t.address }, t.healthy ? 1 : 0);
+    },
+  });
+
+  new Gauge({
+    name: 'shaper_target_active_connections',
+    help: 'Connections open to each backend',
+    labelNames: ['app', 'target'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [app, up] of proxy.upstreams.apps) for (const t of up.targets) this.set({ app, target: t.address }, t.active);
+    },
+  });
+
+  new Counter({
+    name: 'shaper_foo_messages_total',
+    help: 'Foo protocol messages seen, by type (req, ack, nak, invalid)',
+    labelNames: ['type'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const f = stats().foo.toJSON();
+      this.inc({ type: 'req' }, f.msg_req);
+      this.inc({ type: 'ack' }, f.msg_ack);
+      this.inc({ type: 'nak' }, f.msg_nak);
+      this.inc({ type: 'invalid' }, f.msg_invalid);
+    },
+  });
+
+  new Gauge({
+    name: 'shaper_foo_rate',
+    help: 'Foo requests and responses per second over moving windows',
+    labelNames: ['kind', 'window'],
+    registers: [registry],
+    collect() {
+      const f = stats().foo.toJSON();
+      this.set({ kind: 'request', window: '1s' }, f.request_rate_1s);
+      this.set({ kind: 'request', window: '10s' }, f.request_rate_10s);
+      this.set({ kind: 'response', window: '1s' }, f.response_rate_1s);
+      this.set({ kind: 'response', window: '10s' }, f.response_rate_10s);
+    },
+  });
+
+  registry.registerMetric(latencySummary(proxy) as never);
+  return { registry };
+}
+
+/**
+ * `shaper_latency_seconds`: a Prometheus summary per kind (connect, ttfb,
+ * duration, shaperWait, foo) and app or tier, its quantiles read from the
+ * hdr histograms at scrape time.
+ */
+function latencySummary(proxy: Proxy) {
+  const name = 'shaper_latency_seconds';
+  return {
+    name,
+    help: 'Latencies from hdr histograms: connect (backend connect), ttfb (first backend byte after connect), duration, shaperWait (time bytes waited in the shaper), foo (REQ to ACK/NAK)',
+    type: 'summary',
+    aggregator: 'sum',
+    collectorType: 'summary',
+    reset() {},
+    async get() {
+      const values: { labels: Record<string, string | number>; value: number; metricName?: string }[] = [];
+      const s = proxy.stats;
+      for (const [scope, map] of [['app', s.byApp], ['tier', s.byTier]] as const) {
+        for (const [key, hs] of map) {
+          for (const kind of LATENCY_KINDS) {
+            const h = hs[kind];
+            if (h.count === 0) continue;
+            const labels = { kind, [scope]: key };
+            for (const [q, p] of QUANTILES) values.push({ labels: { ...labels, quantile: q }, value: h.at(p) / 1000 });
+            values.push({ metricName: `${name}_sum`, labels, value: h.sum / 1000 });
+            values.push({ metricName: `${name}_count`, labels, value: h.count });
+          }
+        }
+      }
+      return { name, help: this.help, type: 'summary', values, aggregator: 'sum' };
+    },
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * The dashboard page (`GET /`) in headless Chromium, driven by playwright-core: it loads with no
+ * console errors and no request leaving the admin server, and a tier's down rate moves while a
+ * download flows through the proxy. Leaves a screenshot in bench/results/dashboard.png.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import type net from 'node:net';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { TierConfig } from '../../src/config/types.js';
+import { app, config, connect, ROOT, startBackend, startProxy, waitFor, type Backend } from '../helpers.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+// How Chromium must start on these machines: no sandbox as root, and no background traffic
+// (the network is closed; its own connections would only be refused). Playwright adds a fresh
+// --user-data-dir of its own.
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const SCREENSHOT = join(ROOT, 'bench/results/dashboard.png');
+
+const U = Infinity;
+function tier(name: string, c: Partial<TierConfig> = {}): TierConfig {
+  return { name, rtt: 50, weight: 1, connection: { down: U, up: U }, customer: { down: U, up: U }, total: { down: U, up: U }, ...c };
+}
+
+/** Poll the page until `fn` is truthy (state that changes with the page's once-a-second polling). */
+async function until<T>(fn: () => Promise<T>, ms: number, what: string): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const figure = (page: Page, tierName: string, field: string) => page.locator(`[data-tier="${tierName}"][data-field="${field}"]`).first();
+
+test('the dashboard shows a tier\'s down rate moving while a download flows, with no console errors', async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    t.skip('chromium not installed (.ci/run installs it)');
+    return;
+  }
+  let backend: Backend | undefined;
+  let proxy: Awaited<ReturnType<typeof startProxy>> | undefined;
+  let browser: Browser | undefined;
+  let download: net.Socket | undefined;
+  t.after(async () => {
+    await browser?.close();
+    download?.destroy();
+    await proxy?.stop();
+    await backend?.close();
+  });
+
+  backend = await startBackend('source', { sourceBytes: 50_000_000 });
+  const free = tier('free', { total: { down: 2_000_000, up: U } }); // 16 Mbit/s
+  proxy = await startProxy(
+    config([app('web', [backend.address])], { admin: { host: '127.0.0.1', port: 0 }, tiers: { free }, defaultTier: 'free' }),
+    [backend],
+  );
+  const adminPort = await waitFor(() => proxy!.adminPort, 3000, 'admin port');
+  const origin = `http://127.0.0.1:${adminPort}`;
+
+  for (const path of ['/', '/dashboard']) {
+    const res = await fetch(origin + path);
+    assert.equal(res.status, 200, path);
+    assert.equal(res.headers.get('content-type'), 'text/html; charset=utf-8');
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    assert.match(await res.text(), /^<!doctype html>/);
+  }
+
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const errors: string[] = [];
+  const foreign: string[] = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') errors.push(`console: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
+  page.on('request', (req) => {
+    if (!req.url().startsWith(origin + '/')) foreign.push(req.url());
+  });
+
+  await page.goto(origin + '/');
+  await until(() => figure(page, 'free', 'rateDown').count(), 10_000, 'the free tier\'s card (is GET /stats there?)');
+
+  download = await connect(proxy.portOf('web'));
+  download.on('error', () => {});
+  download.resume(); // read and drop: the tier's cap paces it
+
+  const rateDown = figure(page, 'free', 'rateDown');
+  const value = async () => Number((await rateDown.getAttribute('data-value')) || 0);
+  const first = await until(async () => (await value()) || 0, 10_000, 'a non-zero down rate');
+  assert.match((await rateDown.textContent())!, /^\d[\d.]* (bit|kbit|Mbit|Gbit)\/s$/);
+  // The raw figure (bytes/s): the text may read "16.0 Mbit/s" twice in a row at the cap.
+  await until(async () => { const v = await value(); return v > 0 && v !== first; }, 10_000, `the down rate to move from ${first} B/s`);
+  // At least two samples in the chart, so the line is drawn.
+  await until(async () => ((await figure(page, 'free', 'chart').locator('path.line').getAttribute('d')) ?? '').includes('L'), 10_000, 'a line in the chart');
+
+  assert.equal(await figure(page, 'free', 'capDown').textContent(), '16.0 Mbit/s (2.00 MB/s)');
+  assert.match((await page.locator('#active').textContent())!, /^[1-9]\d*$/);
+  assert.equal(await page.locator('#banner').isHidden(), true);
+  assert.equal(await page.locator('[data-target] .dot.healthy').count(), 1);
+
+  await mkdir(join(ROOT, 'bench/results'), { recursive: true });
+  await page.screenshot({ path: SCREENSHOT, fullPage: true });
+
+  assert.deepEqual(errors, []);
+  assert.deepEqual(foreign, []);
+});
