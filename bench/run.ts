@@ -12,9 +12,10 @@ import { ROOT } from './lib/children.js';
 import { formatTable, type Scenario } from './lib/scenario.js';
 import { throughput } from './throughput.js';
 import { shaping } from './shaping.js';
+import { observe } from './observe.js';
 
 /** Add a scenario: one file in bench/ exporting a Scenario, one line here. */
-const SCENARIOS: Record<string, Scenario> = Object.fromEntries([throughput, shaping].map((s) => [s.name, s]));
+const SCENARIOS: Record<string, Scenario> = Object.fromEntries([throughput, shaping, observe].map((s) => [s.name, s]));
 
 const RESULTS = path.join(ROOT, 'bench/results');
 

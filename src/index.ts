@@ -177,9 +177,10 @@ export class Proxy {
       admit: this.shaper.active ? (c) => this.#admit(c) : undefined,
       stages: (c) => (c.shaped ? this.shaper.stages(c.shaped, `conn:${c.id}`) : undefined),
       backendRead: (c) => (c.shaped ? this.shaper.backendRead() : undefined),
-      onConnected: (c, ms) => this.observer.connected(c, ms),
-      onFirstByte: (c, ms) => this.observer.firstByte(c, ms),
-      analyzer: (c) => this.observer.analyzer(c),
+      ...(this.config.observe.latency
+        ? { onConnected: (c: Connection, ms: number) => this.observer.connected(c, ms), onFirstByte: (c: Connection, ms: number) => this.observer.firstByte(c, ms) }
+        : {}),
+      analyzer: this.config.observe.foo ? (c) => this.observer.analyzer(c) : undefined,
       onClose: (c, summary) => this.#onClose(c, summary),
     });
     this.connections.add(conn);

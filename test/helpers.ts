@@ -126,6 +126,7 @@ export function config(apps: AppConfig[], extra: Partial<ProxyConfig> = {}): Pro
     admin: null,
     log: { level: 'silent' },
     drainTimeout: 1000,
+    observe: { latency: true, foo: true },
     tiers: {},
     global: { down: Infinity, up: Infinity },
     customers: [],

@@ -4,6 +4,7 @@
  * listens on a free loopback port per kind and prints {"sink": port, "source": port}.
  *   sink:   reads and discards; on the client's FIN answers "<bytes read>\n" and ends
  *   source: writes N bytes (default: until the client goes away) from one reused buffer, then ends
+ *   foo:    answers every Foo "REQ <seq> <data>" line with "ACK <seq> <data>"
  * Exits when its stdin closes (the runner went away).
  */
 import net from 'node:net';
@@ -12,7 +13,21 @@ import { parseArgs } from 'node:util';
 const CHUNK = 64 * 1024;
 const BUF = Buffer.alloc(CHUNK, 0x5a);
 
-type Kind = 'sink' | 'source';
+type Kind = 'sink' | 'source' | 'foo';
+
+function foo(socket: net.Socket): void {
+  let carry = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (d: string) => {
+    const text = carry + d;
+    const lines = text.split('\n');
+    carry = lines.pop()!;
+    let out = '';
+    for (const line of lines) if (line.startsWith('REQ ')) out += `ACK ${line.slice(4)}\n`;
+    if (out) socket.write(out);
+  });
+  socket.on('end', () => socket.end());
+}
 
 function sink(socket: net.Socket): void {
   let bytes = 0;
@@ -44,6 +59,7 @@ async function listen(kind: Kind, limit: number): Promise<number> {
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     socket.on('error', () => socket.destroy());
     if (kind === 'sink') sink(socket);
+    else if (kind === 'foo') foo(socket);
     else source(socket, limit);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -56,7 +72,7 @@ async function main(): Promise<void> {
   if (!(limit >= 0)) throw new Error(`--bytes: "${values.bytes}" is not a byte count`);
   const ports: Record<string, number> = {};
   for (const kind of positionals) {
-    if (kind !== 'sink' && kind !== 'source') throw new Error(`unknown backend kind "${kind}" (sink, source)`);
+    if (kind !== 'sink' && kind !== 'source' && kind !== 'foo') throw new Error(`unknown backend kind "${kind}" (sink, source, foo)`);
     ports[kind] = await listen(kind, limit);
   }
   process.stdout.write(`${JSON.stringify(ports)}\n`);

@@ -124,6 +124,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     admin: isAdminOff(admin.listen) ? null : parseHostPort(admin.listen, true),
     log: { level: (top['log'] as { level: string }).level },
     drainTimeout: parseDuration(top['drainTimeout']),
+    observe: top['observe'] as { latency: boolean; foo: boolean },
     ...shaping,
   };
 }

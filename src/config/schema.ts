@@ -96,6 +96,10 @@ const duration =
     if (ms > MAX_TIMER_MS) throw new Error(`${show(v)} is too long (at most "24d")`);
   };
 
+const bool: Check = (v) => {
+  if (typeof v !== 'boolean') throw new Error(`must be true or false (got ${show(v)})`);
+};
+
 const intBetween =
   (min: number, max = Infinity): Check =>
   (v) => {
@@ -283,6 +287,10 @@ export const TOP_SCHEMA: GroupSpec = {
   },
   log: {
     level: { doc: 'Log level.', default: 'info', check: oneOf(LOG_LEVELS), env: 'SHAPER_LOG_LEVEL' },
+  },
+  observe: {
+    latency: { doc: 'Record per-connection latency histograms (connect, ttfb, duration, shaper wait).', default: true, check: bool },
+    foo: { doc: 'Analyse apps with protocol "foo" (counters, rates, request latency).', default: true, check: bool },
   },
   drainTimeout: {
     doc: 'On shutdown, how long open connections may finish before they are closed.',

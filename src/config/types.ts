@@ -40,6 +40,8 @@ export interface ProxyConfig extends ShapingConfig {
   log: { level: string };
   /** ms connections may drain on shutdown before they are closed */
   drainTimeout: number;
+  /** what is measured per connection: latency histograms, Foo analysis */
+  observe: { latency: boolean; foo: boolean };
   /** Where the file came from, for reload. */
   source?: string;
 }

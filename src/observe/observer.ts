@@ -5,6 +5,7 @@ import { stateFileFor } from '../admin/runtime.js';
 import { writeFileAtomic } from '../atomic-file.js';
 import { FooAnalyzer } from './foo.js';
 import { Stats, type SavedCounters } from './stats.js';
+import { useWebAssemblyHistograms } from './histogram.js';
 import { openBytes } from './view.js';
 
 const SAMPLE_MS = 1000;
@@ -34,6 +35,7 @@ export class Observer {
   }
 
   async start(): Promise<void> {
+    await useWebAssemblyHistograms();
     this.#file = statsFileFor(this.proxy);
     if (this.#file) await this.#restore(this.#file);
     this.#last = Date.now();
@@ -89,6 +91,7 @@ export class Observer {
     clearInterval(this.#timer);
     this.#timer = undefined;
     await this.save();
+    this.stats.destroy(); // frees the histograms' WebAssembly memory
   }
 
   /** The config changed: forget apps and tiers that left it. */
@@ -112,7 +115,7 @@ export class Observer {
   }
 
   closed(conn: Connection, summary: ConnectionSummary): void {
-    this.stats.closed(summary, conn.shaperWaitMs);
+    this.stats.closed(summary, conn.shaperWaitMs, this.proxy.config.observe.latency);
   }
 
   analyzer(conn: Connection): Analyzer | null {

@@ -74,11 +74,13 @@ export class Stats {
     this.connectionsTotal++;
   }
 
-  closed(s: ConnectionSummary, shaperWaitMs: number | undefined): void {
+  /** `latency` false: count only, no histograms (observe.latency off). */
+  closed(s: ConnectionSummary, shaperWaitMs: number | undefined, latency = true): void {
     this.byReason.set(s.reason, (this.byReason.get(s.reason) ?? 0) + 1);
     if (s.reason === 'rejected') this.rejected++;
     this.closedBytesUp += s.bytesUp;
     this.closedBytesDown += s.bytesDown;
+    if (!latency) return;
     if (s.reason !== 'rejected' && s.reason !== 'no_target') this.record('duration', s.app, s.tier, s.durationMs);
     if (shaperWaitMs !== undefined) this.record('shaperWait', s.app, s.tier, shaperWaitMs);
   }

@@ -205,6 +205,7 @@ test('JSON, YAML and TOML files of the same config give the same result', async 
       admin: { host: '127.0.0.1', port: 9901 },
       log: { level: 'warn' },
       drainTimeout: 60_000,
+      observe: { latency: true, foo: true },
       tiers: {},
       global: { down: Infinity, up: Infinity },
       customers: [],
@@ -365,7 +366,7 @@ test('the shaping keys are read and the reserved cluster key is accepted and ign
   );
   assert.equal(config.apps.length, 1);
   assert.deepEqual(Object.keys(config).sort(), [
-    'admin', 'apps', 'customers', 'defaultTier', 'drainTimeout', 'global', 'health', 'log', 'stateFile', 'tiers',
+    'admin', 'apps', 'customers', 'defaultTier', 'drainTimeout', 'global', 'health', 'log', 'observe', 'stateFile', 'tiers',
   ]);
   assert.equal(config.tiers['gold']!.connection.down, 1_250_000);
 });

@@ -1,0 +1,134 @@
+/**
+ * The cost of observability: the proxy with latency histograms and Foo analysis on vs off
+ * (config `observe`), alternating rounds, each proxy in its own process:
+ *   - unshaped bulk download through a tcp app (per-connection latency hooks only);
+ *   - Foo ping-pong (REQ -> ACK, one outstanding per connection) through a foo app (the
+ *     analyser parses every message both ways and records each request's latency).
+ */
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { CLI, PROXY_NODE_FLAGS, freePort, ready, spawnChild, spawnNodeScript, waitForPort } from './lib/children.js';
+import { download } from './lib/client.js';
+import { LatencyHistogram } from '../src/observe/histogram.js';
+import { median, numberArg, type Args, type Result, type Scenario } from './lib/scenario.js';
+
+async function startProxy(on: boolean, targets: { source: number; foo: number }) {
+  const bulk = await freePort();
+  const fooPort = await freePort();
+  const config = {
+    apps: [
+      { name: 'bulk', ports: [bulk], targets: [`127.0.0.1:${targets.source}`] },
+      { name: 'foo', ports: [fooPort], targets: [`127.0.0.1:${targets.foo}`], protocol: 'foo' },
+    ],
+    bind: '127.0.0.1',
+    admin: 'off',
+    health: { interval: '1h' },
+    log: { level: 'warn' },
+    drainTimeout: '0s',
+    observe: { latency: on, foo: on },
+  };
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shaper-bench-'));
+  const file = path.join(dir, 'observe.json');
+  await fs.writeFile(file, JSON.stringify(config));
+  const child = spawnChild('shaper-proxy', process.execPath, [...PROXY_NODE_FLAGS, CLI, '--config', file]);
+  await waitForPort(fooPort, child);
+  return {
+    bulk,
+    foo: fooPort,
+    async stop() {
+      await child.kill();
+      await fs.rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `n` connections, each sending one REQ at a time and waiting for its ACK, for `ms`. */
+async function pingPong(port: number, n: number, ms: number): Promise<{ rps: number; p50: number; p99: number }> {
+  const hist = new LatencyHistogram();
+  let done = 0;
+  const end = performance.now() + ms;
+  await Promise.all(
+    Array.from({ length: n }, () =>
+      new Promise<void>((resolve, reject) => {
+        const s = net.connect({ port, host: '127.0.0.1', noDelay: true });
+        let seq = 0;
+        let sentAt = 0;
+        let carry = '';
+        const send = () => {
+          if (performance.now() >= end) {
+            s.destroy();
+            resolve();
+            return;
+          }
+          seq++;
+          sentAt = performance.now();
+          s.write(`REQ ${seq} ping\n`);
+        };
+        s.setEncoding('latin1');
+        s.on('connect', send);
+        s.on('error', reject);
+        s.on('data', (d: string) => {
+          carry += d;
+          if (!carry.endsWith('\n')) return;
+          carry = '';
+          hist.record(performance.now() - sentAt);
+          done++;
+          send();
+        });
+      }),
+    ),
+  );
+  const r = { rps: done / (ms / 1000), p50: hist.at(50), p99: hist.at(99) };
+  hist.destroy();
+  return r;
+}
+
+export const observe: Scenario = {
+  name: 'observe',
+  describe: 'the cost of latency histograms and Foo analysis: throughput and Foo ping-pong with observe on vs off',
+  options: {
+    rounds: { type: 'string', default: '3', description: 'alternating rounds of off/on' },
+    seconds: { type: 'string', default: '3', description: 'seconds per measurement' },
+    connections: { type: 'string', default: '8', description: 'ping-pong connections' },
+  },
+  async run(args: Args): Promise<Result> {
+    const rounds = numberArg(args, 'rounds');
+    const ms = numberArg(args, 'seconds') * 1000;
+    const n = numberArg(args, 'connections');
+    const backend = spawnNodeScript('backend', 'backend', ['source', 'foo']);
+    const runs: { on: boolean; mbs: number; rps: number; p50: number; p99: number }[] = [];
+    try {
+      const targets = await ready<{ source: number; foo: number }>(backend);
+      for (let r = 0; r < rounds; r++) {
+        for (const on of [false, true]) {
+          const proxy = await startProxy(on, targets);
+          try {
+            const d = await download(proxy.bulk, 1, ms);
+            const p = await pingPong(proxy.foo, n, ms);
+            runs.push({ on, mbs: d.bytesPerSecond / 1e6, ...p });
+          } finally {
+            await proxy.stop();
+          }
+        }
+      }
+    } finally {
+      await backend.kill();
+    }
+    const med = (on: boolean, k: 'mbs' | 'rps' | 'p50' | 'p99') => median(runs.filter((x) => x.on === on).map((x) => x[k]));
+    const f = (x: number, d = 1) => x.toFixed(d);
+    const rows = [
+      ['bulk download MB/s (tcp app)', f(med(false, 'mbs'), 0), f(med(true, 'mbs'), 0), f(med(true, 'mbs') / med(false, 'mbs'), 3)],
+      [`Foo ping-pong req/s (${n} conns)`, f(med(false, 'rps'), 0), f(med(true, 'rps'), 0), f(med(true, 'rps') / med(false, 'rps'), 3)],
+      ['Foo ping-pong p50 ms', f(med(false, 'p50'), 3), f(med(true, 'p50'), 3), f(med(true, 'p50') / med(false, 'p50'), 3)],
+      ['Foo ping-pong p99 ms', f(med(false, 'p99'), 3), f(med(true, 'p99'), 3), f(med(true, 'p99') / med(false, 'p99'), 3)],
+    ];
+    return {
+      params: { rounds, seconds: ms / 1000, connections: n },
+      tables: [{ title: `Observability on vs off (median of ${rounds} alternating rounds)`, columns: ['measure', 'off', 'on', 'on/off'], rows }],
+      notes: ['Target: on is at most 5 % slower (throughput and req/s ratios ≥ 0.95).'],
+      data: runs,
+    };
+  },
+};
