@@ -125,7 +125,8 @@ export function demoHints(config: ProxyConfig, adminPort: number | undefined): s
     }
   }
   if (adminPort) {
-    lines.push(`  status:    curl -s http://${config.admin!.host}:${adminPort}/status`);
+    lines.push(`  dashboard: http://${config.admin!.host}:${adminPort}/`);
+    lines.push(`  status:    curl -s http://${config.admin!.host}:${adminPort}/stats     (or /status, /metrics)`);
   }
   lines.push('  Stop with Ctrl+C (graceful drain).', '');
   return lines.join('\n');
