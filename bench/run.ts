@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * The bench runner:  node dist/bench/run.js <scenario> [--flags]   (npm run bench -- <scenario> ...)
  * Runs one scenario, prints its tables and writes the full result as JSON to
