@@ -66,7 +66,7 @@ export class LatencyHistogram {
     if (h.totalCount === 0) return { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0 };
     return {
       count: h.totalCount,
-      mean: r(h.mean / 1000),
+      mean: r(this.sum / h.totalCount),
       p50: r(this.at(50)),
       p90: r(this.at(90)),
       p99: r(this.at(99)),

@@ -27,7 +27,6 @@ export class Observer {
   readonly stats: Stats;
   #timer: NodeJS.Timeout | undefined;
   #last = 0;
-  #saving = false;
   #file: string | null = null;
 
   constructor(private readonly proxy: Proxy) {
@@ -74,17 +73,33 @@ export class Observer {
     void this.save();
   }
 
-  async save(): Promise<void> {
-    if (!this.#file || this.#saving) return;
-    this.#saving = true;
-    const file = this.#file;
-    try {
-      await writeFileAtomic(file, `${JSON.stringify(this.stats.counters(openBytes(this.proxy)))}\n`);
-    } catch (err) {
-      this.proxy.log.warn({ file, error: (err as Error).message }, 'cannot save the counters');
-    } finally {
-      this.#saving = false;
+  #inFlight: Promise<void> | null = null;
+  #again = false;
+
+  /**
+   * Save the counters. A save asked for while one is being written runs right
+   * after it (never dropped), and the returned promise covers that one too.
+   */
+  save(): Promise<void> {
+    if (!this.#file) return Promise.resolve();
+    if (this.#inFlight) {
+      this.#again = true;
+      return this.#inFlight;
     }
+    this.#inFlight = (async () => {
+      do {
+        this.#again = false;
+        const file = this.#file;
+        if (!file) break;
+        try {
+          await writeFileAtomic(file, `${JSON.stringify(this.stats.counters(openBytes(this.proxy)))}\n`);
+        } catch (err) {
+          this.proxy.log.warn({ file, error: (err as Error).message }, 'cannot save the counters');
+        }
+      } while (this.#again);
+      this.#inFlight = null;
+    })();
+    return this.#inFlight;
   }
 
   async stop(): Promise<void> {
