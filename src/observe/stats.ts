@@ -134,6 +134,18 @@ export class Stats {
     return out;
   }
 
+  /** All apps merged, per kind (temporary histograms, freed after use). */
+  totalLatency(): Partial<Record<LatencyKind, Summary>> {
+    const out: Partial<Record<LatencyKind, Summary>> = {};
+    for (const k of LATENCY_KINDS) {
+      const sum = new LatencyHistogram();
+      for (const h of this.byApp.values()) if (h[k].count > 0) sum.add(h[k]);
+      if (sum.count > 0) out[k] = sum.summary();
+      sum.destroy();
+    }
+    return out;
+  }
+
   counters(bytesOpen: { up: number; down: number }): SavedCounters {
     return {
       version: 1,

@@ -76,6 +76,7 @@ export function statsView(proxy: Proxy, withHistory = false): Record<string, unk
       byReason: Object.fromEntries(stats.byReason),
     },
     bytes: { up: stats.closedBytesUp + open.up, down: stats.closedBytesDown + open.down },
+    latency: stats.totalLatency(),
     tiers,
     apps,
     customers,

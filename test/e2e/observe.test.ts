@@ -399,7 +399,7 @@ test('shapes of /stats (and ?history=1), /health and /status', async (t) => {
   assert.equal(target.total, 2);
 
   const doc = await stats(proxy);
-  assert.deepEqual(Object.keys(doc).sort(), ['apps', 'bytes', 'connections', 'customers', 'foo', 'tiers', 'uptimeSeconds']);
+  assert.deepEqual(Object.keys(doc).sort(), ['apps', 'bytes', 'connections', 'customers', 'foo', 'latency', 'tiers', 'uptimeSeconds']);
   assert.ok(Number.isInteger(doc.uptimeSeconds) && doc.uptimeSeconds >= 0);
   assert.deepEqual(Object.keys(doc.connections).sort(), ['active', 'byReason', 'rejected', 'total']);
   assert.deepEqual(doc.connections, { active: 1, total: 2, rejected: 0, byReason: { done: 1 } });
@@ -481,7 +481,7 @@ test('SIGUSR1 and SIGUSR2 print the stats as JSON; a SIGTERM restart keeps the c
     c.proc.kill(signal);
     await waitFor(() => dumps(c).length > before, 5000, `the ${signal} dump`);
     const doc = dumps(c)[before]!;
-    assert.deepEqual(Object.keys(doc).sort(), ['apps', 'bytes', 'connections', 'customers', 'foo', 'tiers', 'uptimeSeconds']);
+    assert.deepEqual(Object.keys(doc).sort(), ['apps', 'bytes', 'connections', 'customers', 'foo', 'latency', 'tiers', 'uptimeSeconds']);
     return doc;
   };
   const serve = async () => {
