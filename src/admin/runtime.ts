@@ -4,9 +4,8 @@
  * (so a config reload keeps them), re-validated every time they are overlaid, and written to a
  * state file (temp file + fsync + rename) so a restart re-applies them.
  */
+import { readFile, rename } from 'node:fs/promises';
 import { writeFileAtomic } from '../atomic-file.js';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import { ConfigError, parseCustomerBody, parseTierBody } from '../config/load.js';
 import { isPlainObject } from '../config/fly.js';
 import { RESERVED_NAMES } from '../config/schema.js';
