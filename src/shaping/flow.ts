@@ -23,7 +23,6 @@ export class ShapedFlow implements Leaf {
   #head = 0;
   #queued = 0;
   #dst: Socket | null = null;
-  #src: Socket | null = null;
   #dstWants = true;
   #srcPaused = false;
   #resumeSrc: () => void = () => {};
@@ -63,7 +62,6 @@ export class ShapedFlow implements Leaf {
    * reads into the flow's buffer; otherwise it is read through 'data' events.
    */
   connect(src: Socket, dst: Socket, read?: OwnedRead): void {
-    this.#src = src;
     this.#dst = dst;
     dst.on('drain', this.#onDrain);
     if (read) {
