@@ -14,9 +14,12 @@ import { formatTable, type Scenario } from './lib/scenario.js';
 import { throughput } from './throughput.js';
 import { shaping } from './shaping.js';
 import { observe } from './observe.js';
+import { caps } from './caps.js';
+import { load } from './load.js';
+import { peers } from './peers.js';
 
 /** Add a scenario: one file in bench/ exporting a Scenario, one line here. */
-const SCENARIOS: Record<string, Scenario> = Object.fromEntries([throughput, shaping, observe].map((s) => [s.name, s]));
+const SCENARIOS: Record<string, Scenario> = Object.fromEntries([throughput, shaping, observe, peers, load, caps].map((s) => [s.name, s]));
 
 const RESULTS = path.join(ROOT, 'bench/results');
 
@@ -108,8 +111,9 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).then(
-  // Exit explicitly: a stray socket or timer must not keep the runner alive.
-  () => process.exit(0),
+  // Exit explicitly: a stray socket or timer must not keep the runner alive. A scenario whose
+  // checks failed sets process.exitCode = 1 after producing its report (e.g. caps).
+  () => process.exit(process.exitCode ?? 0),
   (err: unknown) => {
     process.stderr.write(`bench: ${(err as Error).message}\n`);
     process.exit(1);

@@ -1,0 +1,92 @@
+/**
+ * The proxy under test for the caps bench: the user's config with every app pointed at the caps
+ * backend, its ports (and the customers' match.ports) moved to free ports, admin on a free port,
+ * written to a temp file and run as a child process like the bin runs it.
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fromFlyFormat, isPlainObject } from '../../../src/config/fly.js';
+import { CLI, PROXY_NODE_FLAGS, freePort, spawnChild, waitForPort, type Child } from '../children.js';
+
+type Raw = Record<string, unknown>;
+
+/** The config file parsed as written (JSON, YAML or TOML), before validation. */
+export async function readRawConfig(file: string): Promise<Raw> {
+  const text = (await fs.readFile(file, 'utf8')).replace(/^\uFEFF/, '');
+  const ext = path.extname(file).toLowerCase();
+  let raw: unknown;
+  if (ext === '.yaml' || ext === '.yml') raw = (await import('yaml')).parse(text);
+  else if (ext === '.toml') raw = (await import('smol-toml')).parse(text);
+  else raw = JSON.parse(text);
+  raw = fromFlyFormat(raw);
+  if (!isPlainObject(raw)) throw new Error(`${file}: not a config object`);
+  return raw;
+}
+
+/**
+ * Pure: `raw` with every app's targets replaced by `target`, each port p by portMap(p), binds on
+ * 127.0.0.1, admin on `adminPort`, customers' match.ports mapped too; no health noise, no state
+ * file, warn-level logs.
+ */
+export function rewriteConfig(raw: Raw, target: string, portMap: Map<number, number>, adminPort: number): Raw {
+  const mapPort = (p: unknown) => (typeof p === 'number' && portMap.has(p) ? portMap.get(p)! : p);
+  const apps = Array.isArray(raw['apps']) ? raw['apps'] : [];
+  const out: Raw = {
+    ...raw,
+    apps: apps.map((a: unknown) => {
+      if (!isPlainObject(a)) return a;
+      const { bind: _bind, ...app } = a;
+      return { ...app, ports: Array.isArray(app['ports']) ? app['ports'].map(mapPort) : app['ports'], targets: [target] };
+    }),
+    bind: '127.0.0.1',
+    admin: { listen: `127.0.0.1:${adminPort}` },
+    health: { ...(isPlainObject(raw['health']) ? raw['health'] : {}), interval: '1h' },
+    log: { level: 'warn' },
+    drainTimeout: '0s',
+  };
+  delete out['stateFile'];
+  if (Array.isArray(raw['customers'])) {
+    out['customers'] = raw['customers'].map((c: unknown) => {
+      if (!isPlainObject(c) || !isPlainObject(c['match']) || !Array.isArray(c['match']['ports'])) return c;
+      return { ...c, match: { ...c['match'], ports: c['match']['ports'].map(mapPort) } };
+    });
+  }
+  return out;
+}
+
+/** Every port the raw config's apps listen on. */
+export function appPorts(raw: Raw): number[] {
+  const apps = Array.isArray(raw['apps']) ? raw['apps'] : [];
+  return apps.flatMap((a: unknown) => (isPlainObject(a) && Array.isArray(a['ports']) ? a['ports'].filter((p): p is number => typeof p === 'number') : []));
+}
+
+export interface CapsProxy {
+  child: Child;
+  file: string;
+  portMap: Map<number, number>;
+  adminPort: number;
+  stop(): Promise<void>;
+}
+
+export async function startCapsProxy(raw: Raw, target: string): Promise<CapsProxy> {
+  const portMap = new Map<number, number>();
+  for (const p of appPorts(raw)) portMap.set(p, await freePort());
+  const adminPort = await freePort();
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shaper-caps-'));
+  const file = path.join(dir, 'caps.json');
+  await fs.writeFile(file, JSON.stringify(rewriteConfig(raw, target, portMap, adminPort), null, 2));
+  const child = spawnChild('shaper-proxy', process.execPath, [...PROXY_NODE_FLAGS, CLI, '--config', file, '--log-level', 'warn']);
+  const stop = async () => {
+    await child.kill();
+    await fs.rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitForPort(adminPort, child);
+    for (const p of portMap.values()) await waitForPort(p, child);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { child, file, portMap, adminPort, stop };
+}
