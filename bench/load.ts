@@ -5,7 +5,6 @@
  * message rate; a connection-count sweep; drain or stop at once with dropped messages and errors
  * by kind; its own CPU use; a JSON + HTML report with SVG charts. Every run stops by itself.
  */
-import { useWebAssemblyHistograms } from '../src/observe/histogram.js';
 import type { Measurement } from './lib/load/engine.js';
 import { runLoad } from './lib/load/engine.js';
 import { LOAD_OPTIONS, planOf, type LoadPlan } from './lib/load/options.js';
@@ -105,7 +104,6 @@ export const load: Scenario = {
   describe: 'load tester: N connections per app port (--config), ping-pong/burst/delay/download/upload, shaped load, latency percentiles, JSON+HTML report',
   options: LOAD_OPTIONS,
   async run(args: Args): Promise<Result> {
-    await useWebAssemblyHistograms();
     const plan = await planOf(args);
     const startedAt = new Date().toISOString();
     const steps = plan.sweep ?? [plan.connections.max];

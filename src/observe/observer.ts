@@ -5,7 +5,6 @@ import { stateFileFor } from '../admin/runtime.js';
 import { writeFileAtomic } from '../atomic-file.js';
 import { FooAnalyzer } from './foo.js';
 import { Stats, type SavedCounters } from './stats.js';
-import { useWebAssemblyHistograms } from './histogram.js';
 import { openBytes } from './view.js';
 
 const SAMPLE_MS = 1000;
@@ -34,7 +33,6 @@ export class Observer {
   }
 
   async start(): Promise<void> {
-    await useWebAssemblyHistograms();
     this.#file = statsFileFor(this.proxy);
     if (this.#file) await this.#restore(this.#file);
     this.#last = Date.now();
@@ -106,7 +104,7 @@ export class Observer {
     clearInterval(this.#timer);
     this.#timer = undefined;
     await this.save();
-    this.stats.destroy(); // frees the histograms' WebAssembly memory
+    this.stats.destroy();
   }
 
   /** The config changed: forget apps and tiers that left it. */

@@ -4,7 +4,6 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { useWebAssemblyHistograms } from '../../src/observe/histogram.js';
 import { jain } from '../../bench/lib/downloaders.js';
 import { load } from '../../bench/load.js';
 import type { Measurement } from '../../bench/lib/load/engine.js';
@@ -16,7 +15,6 @@ import { connectionsAt, levelAt, parseShape, rateAt, type Shape } from '../../be
 import { LoadStats, errorKind } from '../../bench/lib/load/stats.js';
 import type { Args } from '../../bench/lib/scenario.js';
 
-await useWebAssemblyHistograms();
 
 /** The runner's parsed flags: every default, then `over`. */
 function argsOf(over: Args): Args {
