@@ -83,7 +83,7 @@ export class Proxy {
       .on('GET', '/status', () => this.status())
       .on('GET', '/stats', (req) => statsView(this, req.query.get('history') === '1'))
       .on('GET', '/metrics', async (_req, res) => {
-        const body = await this.metrics.registry.metrics();
+        const body = await this.metrics.scrape();
         res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
         res.end(body);
         return undefined;

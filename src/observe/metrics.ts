@@ -5,6 +5,8 @@ import { openBytes } from './view.js';
 
 export interface Metrics {
   registry: Registry;
+  /** The text exposition (starts the process metrics on the first scrape). */
+  scrape(): Promise<string>;
 }
 
 const QUANTILES: [number, number][] = [
@@ -22,7 +24,10 @@ const QUANTILES: [number, number][] = [
  */
 export function createMetrics(proxy: Proxy): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'shaper_process_' });
+  // Process metrics (CPU, memory, event loop lag, GC) start with the first
+  // scrape: their GC observer runs on every collection, which a proxy that is
+  // never scraped should not pay for.
+  let processMetrics = false;
   const stats = () => proxy.stats;
 
   new Gauge({
@@ -185,7 +190,16 @@ export function createMetrics(proxy: Proxy): Metrics {
   });
 
   registry.registerMetric(latencySummary(proxy) as never);
-  return { registry };
+  return {
+    registry,
+    async scrape() {
+      if (!processMetrics) {
+        processMetrics = true;
+        collectDefaultMetrics({ register: registry, prefix: 'shaper_process_' });
+      }
+      return registry.metrics();
+    },
+  };
 }
 
 /**
