@@ -6,12 +6,11 @@
  *     analyser parses every message both ways and records each request's latency).
  */
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { CLI, PROXY_NODE_FLAGS, freePort, ready, spawnChild, spawnNodeScript, waitForPort } from './lib/children.js';
 import { download } from './lib/client.js';
-import { LatencyHistogram } from '../src/observe/histogram.js';
+import { pingPong } from './lib/peers/measure.js';
 import { median, numberArg, type Args, type Result, type Scenario } from './lib/scenario.js';
 
 async function startProxy(on: boolean, targets: { source: number; foo: number }) {
@@ -42,47 +41,6 @@ async function startProxy(on: boolean, targets: { source: number; foo: number })
       await fs.rm(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** `n` connections, each sending one REQ at a time and waiting for its ACK, for `ms`. */
-async function pingPong(port: number, n: number, ms: number): Promise<{ rps: number; p50: number; p99: number }> {
-  const hist = new LatencyHistogram();
-  let done = 0;
-  const end = performance.now() + ms;
-  await Promise.all(
-    Array.from({ length: n }, () =>
-      new Promise<void>((resolve, reject) => {
-        const s = net.connect({ port, host: '127.0.0.1', noDelay: true });
-        let seq = 0;
-        let sentAt = 0;
-        let carry = '';
-        const send = () => {
-          if (performance.now() >= end) {
-            s.destroy();
-            resolve();
-            return;
-          }
-          seq++;
-          sentAt = performance.now();
-          s.write(`REQ ${seq} ping\n`);
-        };
-        s.setEncoding('latin1');
-        s.on('connect', send);
-        s.on('error', reject);
-        s.on('data', (d: string) => {
-          carry += d;
-          if (!carry.endsWith('\n')) return;
-          carry = '';
-          hist.record(performance.now() - sentAt);
-          done++;
-          send();
-        });
-      }),
-    ),
-  );
-  const r = { rps: done / (ms / 1000), p50: hist.at(50), p99: hist.at(99) };
-  hist.destroy();
-  return r;
 }
 
 export const observe: Scenario = {
