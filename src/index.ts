@@ -194,6 +194,11 @@ export class Proxy {
       this.log.warn({ app: conn.appName, client: conn.clientAddress }, 'connection refused by customer limits');
       return false;
     }
+    if (conn.closed) {
+      // The client left while admission was pending: give the slot back at once.
+      if (verdict) this.shaper.release(verdict);
+      return false;
+    }
     conn.shaped = verdict;
     return true;
   }
