@@ -5,10 +5,7 @@
  *   - Foo ping-pong (REQ -> ACK, one outstanding per connection) through a foo app (the
  *     analyser parses every message both ways and records each request's latency).
  */
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { CLI, PROXY_NODE_FLAGS, freePort, ready, spawnChild, spawnNodeScript, waitForPort } from './lib/children.js';
+import { freePort, ready, spawnNodeScript, startProxyProcess } from './lib/children.js';
 import { download } from './lib/client.js';
 import { pingPong } from './lib/peers/measure.js';
 import { median, numberArg, type Args, type Result, type Scenario } from './lib/scenario.js';
@@ -28,19 +25,8 @@ async function startProxy(on: boolean, targets: { source: number; foo: number })
     drainTimeout: '0s',
     observe: { latency: on, foo: on },
   };
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shaper-bench-'));
-  const file = path.join(dir, 'observe.json');
-  await fs.writeFile(file, JSON.stringify(config));
-  const child = spawnChild('shaper-proxy', process.execPath, [...PROXY_NODE_FLAGS, CLI, '--config', file]);
-  await waitForPort(fooPort, child);
-  return {
-    bulk,
-    foo: fooPort,
-    async stop() {
-      await child.kill();
-      await fs.rm(dir, { recursive: true, force: true });
-    },
-  };
+  const { stop } = await startProxyProcess(config, [bulk, fooPort]);
+  return { bulk, foo: fooPort, stop };
 }
 
 export const observe: Scenario = {

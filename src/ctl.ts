@@ -25,6 +25,7 @@ Commands:
 
 Options:
       --admin URL   the proxy's admin API (default $SHAPER_ADMIN_URL, else ${DEFAULT_ADMIN_URL})
+      --token TOKEN the admin API's token, admin.token (default $SHAPER_ADMIN_TOKEN)
       --json        print the API's JSON instead of a table
   -h, --help        this text
 
@@ -73,6 +74,7 @@ async function ctl(argv: string[], env: NodeJS.ProcessEnv, out: Out): Promise<vo
       strict: true,
       options: {
         admin: { type: 'string' },
+        token: { type: 'string' },
         json: { type: 'boolean', default: false },
         file: { type: 'string' },
         tier: { type: 'string' },
@@ -94,7 +96,9 @@ async function ctl(argv: string[], env: NodeJS.ProcessEnv, out: Out): Promise<vo
   const [command, name, ...extra] = positionals;
   if (command === undefined) throw usage('a command is required');
   if (extra.length > 0) throw usage(`unexpected ${JSON.stringify(extra[0])}`);
-  const api = new AdminClient(adminUrl(opts.admin ?? env['SHAPER_ADMIN_URL'] ?? DEFAULT_ADMIN_URL));
+  const token = opts.token ?? env['SHAPER_ADMIN_TOKEN'];
+  if (token !== undefined && token.trim() === '' && opts.token !== undefined) throw usage('--token: must not be empty');
+  const api = new AdminClient(adminUrl(opts.admin ?? env['SHAPER_ADMIN_URL'] ?? DEFAULT_ADMIN_URL), token?.trim() || undefined);
   const show = (value: unknown, table: () => string): void => out.stdout(opts.json ? `${JSON.stringify(value, null, 2)}\n` : table());
   const only = (allowed: string[]): void => {
     const given = (['file', 'tier', 'source', 'app', 'port', 'delete'] as const).filter((k) => opts[k] !== undefined && opts[k] !== false);
@@ -218,7 +222,10 @@ async function readStdin(): Promise<string> {
 type Row = Record<string, unknown>;
 
 class AdminClient {
-  constructor(readonly base: URL) {}
+  constructor(
+    readonly base: URL,
+    readonly token?: string,
+  ) {}
 
   /** The parsed JSON answer; an error answer or no answer throws a CtlError saying why. */
   async call(method: string, path: string, body?: unknown, notFound?: () => string): Promise<unknown> {
@@ -227,13 +234,24 @@ class AdminClient {
     try {
       res = await fetch(url, {
         method,
-        ...(body !== undefined ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
+        headers: {
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(this.token !== undefined ? { authorization: `Bearer ${this.token}` } : {}),
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         signal: AbortSignal.timeout(10_000),
       });
     } catch (err) {
       throw new CtlError(unreachable(err, this.base.href));
     }
     const text = await res.text();
+    if (res.status === 401) {
+      throw new CtlError(
+        this.token === undefined
+          ? `the admin API at ${this.base.href} needs a token (HTTP 401): give --token TOKEN or set SHAPER_ADMIN_TOKEN to the proxy's admin.token`
+          : `the admin API at ${this.base.href} refused the token (HTTP 401): check --token / SHAPER_ADMIN_TOKEN against the proxy's admin.token`,
+      );
+    }
     let json: unknown;
     try {
       json = JSON.parse(text);

@@ -3,6 +3,7 @@ import type { AppConfig, ProxyConfig } from './config/types.js';
 import type { Logger } from './log.js';
 import { realClock, type Clock } from './clock.js';
 import { RetryingListen } from './server/listen.js';
+import { AcceptPause, isFdExhaustion, SourceLimits, type RefuseReason } from './server/limits.js';
 import { Connection, type ConnectionSummary } from './server/connection.js';
 import { Upstreams } from './upstream/upstreams.js';
 import { HealthChecker } from './upstream/health.js';
@@ -66,6 +67,10 @@ export class Proxy {
   readonly startedAt = Date.now();
   /** Closed-connection counters by reason (metrics build on these). */
   readonly closedByReason = new Map<string, number>();
+  /** Abuse limits (config `limits`) checked at accept. */
+  readonly limits: SourceLimits;
+  /** Backoff of accepting while file descriptors run out (EMFILE / ENFILE). */
+  readonly acceptPause: AcceptPause;
 
   constructor(config: ProxyConfig, deps: ProxyDeps) {
     this.config = config;
@@ -76,6 +81,8 @@ export class Proxy {
     this.upstreams.apply(config.apps);
     this.health = new HealthChecker(this.upstreams, config.health, this.log);
     this.shaper = new Shaper(config, this.clock);
+    this.limits = new SourceLimits(config.limits, this.clock);
+    this.acceptPause = new AcceptPause(this.clock, () => this.log.debug('accepting resumed'));
     this.observer = new Observer(this);
     this.metrics = createMetrics(this);
     this.router
@@ -113,6 +120,7 @@ export class Proxy {
     this.config = this.runtime.rebase(this.baseConfig, config);
     this.baseConfig = config;
     this.shaper.apply(this.config);
+    this.limits.configure(config.limits);
     this.observer.reconfigured();
     this.log.level = config.log.level;
     this.health.configure(config.health);
@@ -148,6 +156,7 @@ export class Proxy {
         (socket) => this.#accept(socket, entry.appName),
       );
       entry.listen = new RetryingListen(server, app.bind, port, this.log.child({ app: app.name }), `app:${app.name}`, this.clock);
+      entry.listen.onExhausted = (err) => this.#exhausted(err, app.name);
       this.#listeners.set(key, entry);
       if (!this.#stopping) void entry.listen.start();
     }
@@ -161,7 +170,7 @@ export class Proxy {
     this.#admin = undefined;
     this.#adminKey = key;
     if (a) {
-      this.#admin = new AdminServer(a.host, a.port, this.router, this.log);
+      this.#admin = new AdminServer(a.host, a.port, this.router, this.log, () => this.config.admin?.token);
       void this.#admin.start();
     }
   }
@@ -170,6 +179,13 @@ export class Proxy {
     const app = this.upstreams.apps.get(appName);
     if (!app || this.#stopping) {
       socket.destroy();
+      return;
+    }
+    // Abuse limits and descriptor exhaustion: refused before any dial.
+    const source = socket.remoteAddress;
+    const refused = this.acceptPause.paused ? 'resource_exhausted' : this.limits.admit(source);
+    if (refused) {
+      this.#refuse(socket, source, refused, appName);
       return;
     }
     const conn = new Connection(socket, app, {
@@ -181,11 +197,31 @@ export class Proxy {
         ? { onConnected: (c: Connection, ms: number) => this.observer.connected(c, ms), onFirstByte: (c: Connection, ms: number) => this.observer.firstByte(c, ms) }
         : {}),
       analyzer: this.config.observe.foo ? (c) => this.observer.analyzer(c) : undefined,
-      onClose: (c, summary) => this.#onClose(c, summary),
+      onClose: (c, summary) => {
+        this.limits.release(source);
+        this.#onClose(c, summary);
+      },
     });
     this.connections.add(conn);
     this.observer.opened();
     void conn.start();
+  }
+
+  #refuse(socket: net.Socket, source: string | undefined, reason: RefuseReason, appName: string): void {
+    socket.on('error', () => {});
+    socket.destroy();
+    this.stats.refuse(reason);
+    if (reason === 'resource_exhausted') return; // logged once per pause episode
+    const log = this.limits.shouldLog(source);
+    if (log) this.log.warn({ app: appName, client: source, reason, suppressed: log.suppressed }, 'connection refused by abuse limits');
+  }
+
+  /** Out of file descriptors (an accept or a dial failed with EMFILE / ENFILE): pause accepting for a while. */
+  #exhausted(err: { code?: string | undefined }, appName: string): void {
+    const pause = this.acceptPause.exhausted();
+    if (pause?.firstOfEpisode) {
+      this.log.error({ app: appName, code: err.code, pauseMs: pause.ms, connections: this.connections.size }, 'out of file descriptors: accepting paused, open connections keep going');
+    }
   }
 
   async #admit(conn: Connection): Promise<boolean> {
@@ -206,6 +242,7 @@ export class Proxy {
   #onClose(conn: Connection, summary: ConnectionSummary): void {
     this.connections.delete(conn);
     if (conn.shaped) this.shaper.release(conn.shaped);
+    if (isFdExhaustion(summary.error)) this.#exhausted({ code: summary.error }, conn.appName);
     this.observer.closed(conn, summary);
     this.closedByReason.set(summary.reason, (this.closedByReason.get(summary.reason) ?? 0) + 1);
     if (summary.reason === 'no_target') this.log.warn(summary, 'connection closed');
@@ -271,6 +308,7 @@ export class Proxy {
   async shutdown(drainTimeout = this.config.drainTimeout): Promise<{ drained: number; closed: number }> {
     this.#stopping = true;
     this.health.stop();
+    this.acceptPause.stop();
     this.#api.stop();
     await Promise.all([...this.#listeners.values()].map((l) => l.listen.close()));
     const open = this.connections.size;

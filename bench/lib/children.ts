@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -149,4 +150,33 @@ export function which(cmd: string): string | undefined {
     }
   }
   return undefined;
+}
+
+export interface ProxyProcess {
+  child: Child;
+  /** the config file the child runs on (in a temp dir removed by stop()) */
+  file: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * shaper-proxy as users run it (the CLI, with the bin's node flags) on `config`, written to a
+ * temp file; resolves once every port of `waitPorts` accepts. stop() kills it and removes the file.
+ */
+export async function startProxyProcess(config: unknown, waitPorts: number[], logLevel = 'warn'): Promise<ProxyProcess> {
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'shaper-bench-'));
+  const file = path.join(dir, 'proxy.json');
+  await fs.promises.writeFile(file, JSON.stringify(config, null, 2));
+  const child = spawnChild('shaper-proxy', process.execPath, [...PROXY_NODE_FLAGS, CLI, '--config', file, '--log-level', logLevel]);
+  const stop = async () => {
+    await child.kill();
+    await fs.promises.rm(dir, { recursive: true, force: true });
+  };
+  try {
+    for (const port of waitPorts) await waitForPort(port, child);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { child, file, stop };
 }

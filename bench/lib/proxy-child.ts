@@ -2,10 +2,7 @@
  * shaper-proxy under test, as users run it: the real CLI in its own process, with a config file
  * written to a temp dir. Each app forwards one listen port to one target, with no shaping.
  */
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { CLI, PROXY_NODE_FLAGS, freePort, spawnChild, waitForPort, type Child } from './children.js';
+import { freePort, startProxyProcess, type Child } from './children.js';
 
 export interface ProxyChild {
   child: Child;
@@ -36,19 +33,7 @@ export async function startProxyChild(
     log: { level: logLevel },
     drainTimeout: '0s',
   };
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shaper-bench-'));
-  const file = path.join(dir, 'bench.json');
-  await fs.writeFile(file, JSON.stringify(config, null, 2));
-  const child = spawnChild('shaper-proxy', process.execPath, [...PROXY_NODE_FLAGS, CLI, '--config', file, '--log-level', logLevel]);
-  const stop = async () => {
-    await child.kill();
-    await fs.rm(dir, { recursive: true, force: true });
-  };
-  try {
-    for (const name of opts.probe ?? Object.keys(apps)) await waitForPort(ports[name]!, child);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+  const probe = (opts.probe ?? Object.keys(apps)).map((name) => ports[name]!);
+  const { child, stop } = await startProxyProcess(config, probe, logLevel);
   return { child, ports, config, stop };
 }

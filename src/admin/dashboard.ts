@@ -448,7 +448,12 @@ function poll() {
   var started = Date.now();
   var ctrl = new AbortController();
   var timer = setTimeout(function () { ctrl.abort(); }, 5000);
-  fetch(haveHistory ? '/stats' : '/stats?history=1', { cache: 'no-store', signal: ctrl.signal })
+  var token = new URLSearchParams(location.search).get('token');
+  fetch(haveHistory ? '/stats' : '/stats?history=1', {
+    cache: 'no-store',
+    signal: ctrl.signal,
+    headers: token ? { authorization: 'Bearer ' + token } : {},
+  })
     .then(function (res) {
       if (!res.ok) throw new Error('HTTP ' + res.status);
       return res.json();

@@ -20,7 +20,14 @@ interface Route {
   handler: Handler;
 }
 
-const MAX_BODY = 64 * 1024;
+export const MAX_BODY = 64 * 1024;
+
+/** A request body over MAX_BODY: answered 413, and the connection closed so the rest is never read. */
+class BodyTooLarge extends ProxyError {
+  constructor() {
+    super('SHAPER_ERR_ADMIN_BAD_REQUEST', `request body over ${MAX_BODY} bytes`);
+  }
+}
 
 /** Just enough routing for a JSON admin API: `GET /tiers/:name`. */
 export class Router {
@@ -53,8 +60,10 @@ export class Router {
       else sendJson(res, 404, { error: `no such path ${url.pathname}`, code: 'SHAPER_ERR_ADMIN_NOT_FOUND' });
     } catch (err) {
       const e = err as ProxyError;
+      if (e instanceof BodyTooLarge && !res.headersSent) res.setHeader('connection', 'close');
       const status =
-        e.code === 'SHAPER_ERR_ADMIN_NOT_FOUND' ? 404
+        e instanceof BodyTooLarge ? 413
+        : e.code === 'SHAPER_ERR_ADMIN_NOT_FOUND' ? 404
         : e.code === 'SHAPER_ERR_ADMIN_BAD_REQUEST' || e.code === 'SHAPER_ERR_CONFIG' || e.code === 'SHAPER_ERR_UNKNOWN_TIER' ? 400
         : 500;
       if (!res.headersSent) sendJson(res, status, { error: e.message, code: e.code });
@@ -76,11 +85,13 @@ function match(pattern: string[], parts: string[]): Record<string, string> | und
 
 async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   if (req.method === 'GET' || req.method === 'HEAD') return undefined;
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > MAX_BODY) throw new BodyTooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new ProxyError('SHAPER_ERR_ADMIN_BAD_REQUEST', `request body over ${MAX_BODY} bytes`);
+    if (size > MAX_BODY) throw new BodyTooLarge();
     chunks.push(chunk as Buffer);
   }
   if (size === 0) return undefined;

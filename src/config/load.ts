@@ -5,12 +5,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
+import { isLoopbackHost } from '../admin/auth.js';
 import { ProxyError } from '../errors.js';
 import { fromFlyFormat, isPlainObject } from './fly.js';
 import {
   APP_SCHEMA,
   APPS_REQUIRED,
   CUSTOMER_SCHEMA,
+  ADMIN_TOKEN_MIN,
   isAdminOff,
   isPort,
   Problems,
@@ -29,6 +31,7 @@ import type {
   CustomerConfig,
   CustomerMatch,
   LevelLimits,
+  LimitsConfig,
   ProxyConfig,
   ShapingConfig,
   TargetConfig,
@@ -105,9 +108,10 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
 
   const top = runSchema(TOP_SCHEMA, adminShorthand(input), '', problems, { env, ignoredKeys: RESERVED_KEYS });
   const apps = Array.isArray(top['apps']) ? top['apps'].map((app: unknown, i) => readApp(app, i, problems)) : [];
-  const admin = top['admin'] as { listen: unknown };
+  const admin = top['admin'] as { listen: unknown; token: unknown };
   checkAppNames(apps, problems);
   checkPorts(apps, admin.listen, problems);
+  checkAdminToken(admin, problems);
   const shaping = readShaping(top, apps, problems);
   if (problems.count > 0) throw new ConfigError(problems.lines);
 
@@ -121,12 +125,41 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
       unhealthyAfter: health['unhealthyAfter'] as number,
       healthyAfter: health['healthyAfter'] as number,
     },
-    admin: isAdminOff(admin.listen) ? null : parseHostPort(admin.listen, true),
+    admin: isAdminOff(admin.listen)
+      ? null
+      : { ...parseHostPort(admin.listen, true), ...(typeof admin.token === 'string' && admin.token !== '' ? { token: admin.token } : {}) },
     log: { level: (top['log'] as { level: string }).level },
     drainTimeout: parseDuration(top['drainTimeout']),
     observe: top['observe'] as { latency: boolean; foo: boolean },
+    ...readLimits(top['limits'] as Record<string, unknown>),
     ...shaping,
   };
+}
+
+/** A token is required unless the admin API listens on loopback only (see src/admin/auth.ts). */
+function checkAdminToken(admin: { listen: unknown; token: unknown }, problems: Problems): void {
+  if (isAdminOff(admin.listen) || problems.has('admin.listen') || problems.has('admin.token') || (typeof admin.token === 'string' && admin.token !== '')) return;
+  let host: string;
+  try {
+    host = parseHostPort(admin.listen, true).host;
+  } catch {
+    return; // reported by the admin.listen check
+  }
+  if (isLoopbackHost(host)) return;
+  problems.add(
+    'admin.token',
+    `required when admin.listen is not a loopback address (${show(admin.listen)}); set a token of at least ${ADMIN_TOKEN_MIN} characters or listen on 127.0.0.1`,
+  );
+}
+
+/** `limits` after the schema checks: keys left null are dropped (no limit); no key set: no `limits` at all. */
+function readLimits(raw: Record<string, unknown>): { limits?: LimitsConfig } {
+  const per = raw['perSource'] as Record<string, unknown>;
+  const limits: LimitsConfig = { perSource: {} };
+  if (per['maxConnections'] !== null) limits.perSource.maxConnections = per['maxConnections'] as number;
+  if (per['acceptRate'] !== null) limits.perSource.acceptRate = parseCountRate(per['acceptRate']);
+  if (raw['maxConnections'] !== null) limits.maxConnections = raw['maxConnections'] as number;
+  return Object.keys(limits.perSource).length > 0 || limits.maxConnections !== undefined ? { limits } : {};
 }
 
 /** `"admin": false` / `null` / `"off"` turn the admin server off; `"admin": "host:port"` is short for {listen}. */

@@ -151,6 +151,14 @@ export const isAdminOff = (v: unknown): boolean => v === null || (typeof v === '
 const adminListen: Check = (v) => {
   if (!isAdminOff(v)) parseHostPort(v, true);
 };
+/** admin.token: the bearer token every admin request must carry; null or "" for none (loopback only). */
+export const ADMIN_TOKEN_MIN = 16;
+const adminToken: Check = (v) => {
+  if (v === '') return;
+  if (typeof v !== 'string' || v.length < ADMIN_TOKEN_MIN) {
+    throw new Error(`must be a string of at least ${ADMIN_TOKEN_MIN} characters, or null for none (got ${typeof v === 'string' ? `${v.length} characters` : show(v)})`);
+  }
+};
 
 const targetAddress: Check = (v) => {
   if (v === null || v === undefined) throw new Error('required, the "host:port" of the backend');
@@ -284,6 +292,13 @@ export const TOP_SCHEMA: GroupSpec = {
       check: adminListen,
       env: 'SHAPER_ADMIN_LISTEN',
     },
+    token: {
+      doc: 'Bearer token the admin API requires on every request; required when admin.listen is not a loopback address.',
+      default: null,
+      nullable: true,
+      check: adminToken,
+      env: 'SHAPER_ADMIN_TOKEN',
+    },
   },
   log: {
     level: { doc: 'Log level.', default: 'info', check: oneOf(LOG_LEVELS), env: 'SHAPER_LOG_LEVEL' },
@@ -291,6 +306,13 @@ export const TOP_SCHEMA: GroupSpec = {
   observe: {
     latency: { doc: 'Record per-connection latency histograms (connect, ttfb, duration, shaper wait).', default: true, check: bool },
     foo: { doc: 'Analyse apps with protocol "foo" (counters, rates, request latency).', default: true, check: bool },
+  },
+  limits: {
+    perSource: {
+      maxConnections: { doc: 'Concurrent connections per source address; null: no limit.', default: null, nullable: true, check: intBetween(1) },
+      acceptRate: { doc: 'New connections accepted per source address, e.g. "50/s"; null: no limit.', default: null, nullable: true, check: countRate },
+    },
+    maxConnections: { doc: 'Concurrent connections through the whole proxy; null: no limit.', default: null, nullable: true, check: intBetween(1) },
   },
   drainTimeout: {
     doc: 'On shutdown, how long open connections may finish before they are closed.',

@@ -36,14 +36,28 @@ export interface ProxyConfig extends ShapingConfig {
   apps: AppConfig[];
   health: HealthConfig;
   /** null: no admin server */
-  admin: { host: string; port: number } | null;
+  admin: { host: string; port: number; /** bearer token required on every admin request */ token?: string } | null;
   log: { level: string };
   /** ms connections may drain on shutdown before they are closed */
   drainTimeout: number;
   /** what is measured per connection: latency histograms, Foo analysis */
   observe: { latency: boolean; foo: boolean };
+  /** abuse limits checked at accept (src/server/limits.ts); absent: none */
+  limits?: LimitsConfig;
   /** Where the file came from, for reload. */
   source?: string;
+}
+
+/** `limits`: every key optional, absent = no limit. */
+export interface LimitsConfig {
+  perSource: {
+    /** concurrent connections per source address */
+    maxConnections?: number;
+    /** accepted connections per source address: `count` per `per` ms */
+    acceptRate?: { count: number; per: number };
+  };
+  /** concurrent connections through the whole proxy */
+  maxConnections?: number;
 }
 
 /** One level's caps, bytes per second (Infinity = unlimited), and optional explicit bursts (bytes). */

@@ -81,6 +81,21 @@ export function createMetrics(proxy: Proxy): Metrics {
     },
   });
 
+  const lastRefused = new Map<string, number>();
+  new Counter({
+    name: 'shaper_connections_refused_total',
+    help: 'Connections refused at accept by the abuse limits, by reason (source_connections, source_rate, global_connections, resource_exhausted)',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      for (const [reason, n] of stats().refused) {
+        const d = n - (lastRefused.get(reason) ?? 0);
+        if (d > 0) this.inc({ reason }, d);
+        lastRefused.set(reason, n);
+      }
+    },
+  });
+
   const lastBytes = { up: 0, down: 0 };
   new Counter({
     name: 'shaper_bytes_total',

@@ -44,6 +44,8 @@ export class Stats {
   connectionsTotal = 0;
   rejected = 0;
   readonly byReason = new Map<string, number>();
+  /** connections refused at accept by the abuse limits, by reason (source_connections, source_rate, global_connections, resource_exhausted) */
+  readonly refused = new Map<string, number>();
   /** bytes of closed connections; open ones are added when read */
   closedBytesUp = 0;
   closedBytesDown = 0;
@@ -68,6 +70,10 @@ export class Stats {
   record(kind: LatencyKind, app: string, tier: string | undefined, ms: number): void {
     this.#hist(this.byApp, app)[kind].record(ms);
     if (tier !== undefined) this.#hist(this.byTier, tier)[kind].record(ms);
+  }
+
+  refuse(reason: string): void {
+    this.refused.set(reason, (this.refused.get(reason) ?? 0) + 1);
   }
 
   opened(): void {

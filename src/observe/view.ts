@@ -74,6 +74,7 @@ export function statsView(proxy: Proxy, withHistory = false): Record<string, unk
       total: stats.connectionsTotal,
       rejected: stats.rejected,
       byReason: Object.fromEntries(stats.byReason),
+      refused: Object.fromEntries(stats.refused),
     },
     bytes: { up: stats.closedBytesUp + open.up, down: stats.closedBytesDown + open.down },
     latency: stats.totalLatency(),

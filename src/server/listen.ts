@@ -18,6 +18,8 @@ export class RetryingListen {
   lastError: string | undefined;
   #timer: Timer | undefined;
   #delay = RETRY_FIRST_MS;
+  /** Called instead of logging when a listening server reports EMFILE / ENFILE (out of descriptors). */
+  onExhausted: ((err: NodeJS.ErrnoException) => void) | undefined;
 
   constructor(
     readonly server: Server,
@@ -64,6 +66,10 @@ export class RetryingListen {
   #onError(err: NodeJS.ErrnoException): void {
     if (this.state === 'closed') return;
     if (this.state === 'listening') {
+      if (this.onExhausted && (err.code === 'EMFILE' || err.code === 'ENFILE')) {
+        this.onExhausted(err);
+        return;
+      }
       this.log.error({ what: this.what, err }, 'listener error');
       return;
     }

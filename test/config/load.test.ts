@@ -348,7 +348,7 @@ test('the admin server can be turned off', () => {
   for (const admin of [false, null, 'off', { listen: null }, { listen: 'off' }]) {
     assert.equal(parseConfig({ apps: [app()], admin }, noEnv).admin, null, JSON.stringify(admin));
   }
-  assert.deepEqual(parseConfig({ apps: [app()], admin: '0.0.0.0:9999' }, noEnv).admin, { host: '0.0.0.0', port: 9999 });
+  assert.deepEqual(parseConfig({ apps: [app()], admin: '127.0.0.2:9999' }, noEnv).admin, { host: '127.0.0.2', port: 9999 });
   assert.match(problemsOf({ apps: [app()], admin: { listen: 'nowhere' } }), /^admin\.listen: "nowhere" is not host:port/);
 });
 

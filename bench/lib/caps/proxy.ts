@@ -4,10 +4,9 @@
  * written to a temp file and run as a child process like the bin runs it.
  */
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { fromFlyFormat, isPlainObject } from '../../../src/config/fly.js';
-import { CLI, PROXY_NODE_FLAGS, freePort, spawnChild, waitForPort, type Child } from '../children.js';
+import { freePort, startProxyProcess, type Child } from '../children.js';
 
 type Raw = Record<string, unknown>;
 
@@ -73,20 +72,6 @@ export async function startCapsProxy(raw: Raw, target: string): Promise<CapsProx
   const portMap = new Map<number, number>();
   for (const p of appPorts(raw)) portMap.set(p, await freePort());
   const adminPort = await freePort();
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shaper-caps-'));
-  const file = path.join(dir, 'caps.json');
-  await fs.writeFile(file, JSON.stringify(rewriteConfig(raw, target, portMap, adminPort), null, 2));
-  const child = spawnChild('shaper-proxy', process.execPath, [...PROXY_NODE_FLAGS, CLI, '--config', file, '--log-level', 'warn']);
-  const stop = async () => {
-    await child.kill();
-    await fs.rm(dir, { recursive: true, force: true });
-  };
-  try {
-    await waitForPort(adminPort, child);
-    for (const p of portMap.values()) await waitForPort(p, child);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+  const { child, file, stop } = await startProxyProcess(rewriteConfig(raw, target, portMap, adminPort), [adminPort, ...portMap.values()]);
   return { child, file, portMap, adminPort, stop };
 }

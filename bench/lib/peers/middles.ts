@@ -9,7 +9,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { CLI, PROXY_NODE_FLAGS, freePort, ready, spawnChild, spawnNodeScript, waitForPort, which, type Child } from '../children.js';
+import { freePort, ready, spawnChild, startProxyProcess, spawnNodeScript, waitForPort, which, type Child } from '../children.js';
 import {
   haproxyCfg,
   haproxyHasBwlim,
@@ -139,21 +139,8 @@ async function up(m: Middle, extra: () => string = () => ''): Promise<Middle> {
 export async function startProxy(backends: Backends, cap: number): Promise<Middle> {
   const r = await routes(backends);
   const config = proxyConfig(r, cap);
-  const dir = await tempDir();
-  const file = path.join(dir, 'peers.json');
-  await fsp.writeFile(file, JSON.stringify(config, null, 2));
-  const child = spawnChild('shaper-proxy', process.execPath, [...PROXY_NODE_FLAGS, CLI, '--config', file, '--log-level', 'warn']);
-  return up({
-    peer: 'proxy',
-    child,
-    source: r.source.listen,
-    foo: r.foo.listen,
-    config,
-    async stop() {
-      await child.kill();
-      await fsp.rm(dir, { recursive: true, force: true });
-    },
-  });
+  const { child, stop } = await startProxyProcess(config, []);
+  return up({ peer: 'proxy', child, source: r.source.listen, foo: r.foo.listen, config, stop });
 }
 
 export async function startPipe(backends: Backends): Promise<Middle> {

@@ -1,0 +1,89 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type net from 'node:net';
+import { app, config, connect, readAll, startBackend, startProxy, waitFor } from '../helpers.js';
+import { statsView } from '../../src/observe/view.js';
+
+/** Connect and read until closed; a refused connection yields nothing (reset counts as closed). */
+async function refusedRead(port: number): Promise<Buffer> {
+  try {
+    const s = await connect(port);
+    s.write('hello');
+    return await readAll(s).finally(() => s.destroy());
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
+
+async function echoes(s: net.Socket, text: string): Promise<void> {
+  const got = new Promise<string>((r) => s.once('data', (d: Buffer) => r(d.toString())));
+  s.write(text);
+  assert.equal(await got, text);
+}
+
+test('perSource.maxConnections 2: the 3rd connection from 127.0.0.1 is refused before any dial, and counted', async (t) => {
+  const backend = await startBackend('echo');
+  const proxy = await startProxy(config([app('web', [backend.address])], { limits: { perSource: { maxConnections: 2 } } }), [backend]);
+  const open: net.Socket[] = [];
+  t.after(async () => {
+    for (const s of open) s.destroy();
+    await proxy.stop();
+    await backend.close();
+  });
+  const port = proxy.portOf('web');
+  for (let i = 0; i < 2; i++) {
+    const s = await connect(port);
+    open.push(s);
+    await echoes(s, `c${i}`);
+  }
+  assert.equal((await refusedRead(port)).length, 0);
+  await waitFor(() => proxy.stats.refused.get('source_connections') === 1, 2000, 'the refusal to be counted');
+  assert.equal(backend.accepted, 2, 'no dial for the refused connection');
+  const doc = statsView(proxy) as { connections: { refused: Record<string, number> } };
+  assert.deepEqual(doc.connections.refused, { source_connections: 1 });
+  // The open ones keep working; closing one lets a new one in.
+  await echoes(open[0]!, 'still');
+  open.shift()!.destroy();
+  await waitFor(() => proxy.limits.connectionsOf('127.0.0.1') === 1, 2000, 'the release');
+  const s = await connect(port);
+  open.push(s);
+  await echoes(s, 'again');
+  const metrics = await proxy.metrics.scrape();
+  assert.match(metrics, /shaper_connections_refused_total\{reason="source_connections"\} 1/);
+});
+
+test('perSource.acceptRate refuses connections beyond the rate', async (t) => {
+  const backend = await startBackend('echo');
+  const proxy = await startProxy(config([app('web', [backend.address])], { limits: { perSource: { acceptRate: { count: 3, per: 60_000 } } } }), [backend]);
+  t.after(async () => {
+    await proxy.stop();
+    await backend.close();
+  });
+  const port = proxy.portOf('web');
+  for (let i = 0; i < 3; i++) {
+    const s = await connect(port);
+    await echoes(s, `r${i}`);
+    s.destroy();
+  }
+  assert.equal((await refusedRead(port)).length, 0);
+  assert.equal((await refusedRead(port)).length, 0);
+  await waitFor(() => proxy.stats.refused.get('source_rate') === 2, 2000, 'the refusals to be counted');
+});
+
+test('global maxConnections refuses beyond the total', async (t) => {
+  const backend = await startBackend('echo');
+  const proxy = await startProxy(config([app('web', [backend.address])], { limits: { perSource: {}, maxConnections: 1 } }), [backend]);
+  const open: net.Socket[] = [];
+  t.after(async () => {
+    for (const s of open) s.destroy();
+    await proxy.stop();
+    await backend.close();
+  });
+  const port = proxy.portOf('web');
+  const s = await connect(port);
+  open.push(s);
+  await echoes(s, 'one');
+  assert.equal((await refusedRead(port)).length, 0);
+  await waitFor(() => proxy.stats.refused.get('global_connections') === 1, 2000, 'the refusal to be counted');
+  assert.equal(proxy.connections.size, 1);
+});
