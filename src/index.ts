@@ -4,7 +4,7 @@ import type { Logger } from './log.js';
 import { realClock, type Clock } from './clock.js';
 import { RetryingListen } from './server/listen.js';
 import { AcceptPause, isFdExhaustion, SourceLimits, type RefuseReason } from './server/limits.js';
-import { Connection, type ConnectionSummary } from './server/connection.js';
+import { Connection, PROXY_HEADER_TIMEOUT_MS, type ConnectionSummary } from './server/connection.js';
 import { Upstreams } from './upstream/upstreams.js';
 import { HealthChecker } from './upstream/health.js';
 import { AdminServer } from './admin/server.js';
@@ -71,6 +71,8 @@ export class Proxy {
   readonly limits: SourceLimits;
   /** Backoff of accepting while file descriptors run out (EMFILE / ENFILE). */
   readonly acceptPause: AcceptPause;
+  /** ms a client on an `acceptProxyProtocol` port has to send its PROXY header. */
+  proxyHeaderTimeoutMs = PROXY_HEADER_TIMEOUT_MS;
 
   constructor(config: ProxyConfig, deps: ProxyDeps) {
     this.config = config;
@@ -197,6 +199,7 @@ export class Proxy {
         ? { onConnected: (c: Connection, ms: number) => this.observer.connected(c, ms), onFirstByte: (c: Connection, ms: number) => this.observer.firstByte(c, ms) }
         : {}),
       analyzer: this.config.observe.foo ? (c) => this.observer.analyzer(c) : undefined,
+      proxyHeaderTimeoutMs: this.proxyHeaderTimeoutMs,
       onClose: (c, summary) => {
         this.limits.release(source);
         this.#onClose(c, summary);

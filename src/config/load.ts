@@ -279,6 +279,9 @@ function toAppConfig({ props, targets }: AppDraft, defaultBind: string): AppConf
     connectTimeout: parseDuration(props['connectTimeout']),
     idleTimeout: parseDuration(props['idleTimeout']),
     protocol: props['protocol'] as AppConfig['protocol'],
+    // Only when on, so configs without them look as before.
+    ...(props['acceptProxyProtocol'] === true ? { acceptProxyProtocol: true } : {}),
+    ...(props['sendProxyProtocol'] ? { sendProxyProtocol: props['sendProxyProtocol'] as 'v1' | 'v2' } : {}),
   };
 }
 

@@ -16,6 +16,7 @@ import { parseCountRate, parseDuration, parseHostPort, parseRate, parseSize } fr
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const PROTOCOLS = ['tcp', 'foo'] as const;
+export const PROXY_PROTOCOL_VERSIONS = ['v1', 'v2'] as const;
 
 /**
  * Top-level keys reserved for features that are on their way (clustering).
@@ -396,6 +397,17 @@ export const APP_SCHEMA: GroupSpec = {
   connectTimeout: { doc: 'Time a target has to accept a connection.', default: '3s', check: duration(true) },
   idleTimeout: { doc: 'Close a connection idle this long; 0 never.', default: '1h', check: duration(false) },
   protocol: { doc: 'What the connections carry.', default: 'tcp', check: oneOf(PROTOCOLS) },
+  acceptProxyProtocol: {
+    doc: 'Every connection starts with a PROXY protocol header (v1 or v2) from a trusted load balancer; its client address is used.',
+    default: false,
+    check: bool,
+  },
+  sendProxyProtocol: {
+    doc: 'Send a PROXY protocol header ("v1" or "v2") with the client address to the target; null: none.',
+    default: null,
+    nullable: true,
+    check: oneOf(PROXY_PROTOCOL_VERSIONS),
+  },
 };
 
 export const TARGET_SCHEMA: GroupSpec = {
@@ -471,7 +483,10 @@ function fitToSpec(
       continue;
     }
     const node = Object.hasOwn(spec, key) ? spec[key] : undefined;
-    if (node === undefined) {
+    if (node === undefined && (key === '' || key.includes('.') || key in Object.prototype)) {
+      // convict would read such a key as a path (or an inherited member) and throw: report it here
+      problems.add(at + (key === '' || key.includes('.') ? JSON.stringify(key) : key), 'unknown key');
+    } else if (node === undefined) {
       out[key] = v; // convict's strict validation reports it
     } else if (isLeaf(node)) {
       if (!isPlainObject(v)) out[key] = v;

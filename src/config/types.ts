@@ -23,6 +23,10 @@ export interface AppConfig {
   /** ms; 0 disables */
   idleTimeout: number;
   protocol: 'tcp' | 'foo';
+  /** Expect a PROXY protocol header (v1 or v2) from a trusted load balancer on every connection. */
+  acceptProxyProtocol?: boolean;
+  /** Send a PROXY protocol header to the target before any client byte. */
+  sendProxyProtocol?: 'v1' | 'v2' | null;
 }
 
 export interface HealthConfig {

@@ -3,6 +3,8 @@
  * whose message says what was expected; the loader prefixes the key path.
  */
 
+const finitePositive = (v: number): boolean => Number.isFinite(v) && v > 0;
+
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** "250ms", "3s", "1.5m", "1h", "2d"; a number is milliseconds. */
@@ -13,8 +15,8 @@ export function parseDuration(value: unknown): number {
   }
   if (typeof value === 'string') {
     const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/i.exec(value);
-    if (m) return Number(m[1]) * DURATION_UNITS[m[2]!.toLowerCase()]!;
-    if (/^\s*\d+(?:\.\d+)?\s*$/.test(value)) return Number(value);
+    if (m && Number.isFinite(Number(m[1]) * DURATION_UNITS[m[2]!.toLowerCase()]!)) return Number(m[1]) * DURATION_UNITS[m[2]!.toLowerCase()]!;
+    if (/^\s*\d+(?:\.\d+)?\s*$/.test(value) && Number.isFinite(Number(value))) return Number(value);
   }
   throw new Error(`${JSON.stringify(value)} is not a duration (use e.g. "250ms", "3s", "1h" or milliseconds)`);
 }
@@ -39,11 +41,11 @@ export function parseRate(value: unknown): number {
     const s = value.trim().toLowerCase();
     if (s === 'unlimited') return Infinity;
     let m = /^(\d+(?:\.\d+)?)\s*([kmgt]?bit)(?:\/s|ps)?$/.exec(s);
-    if (m && Number(m[1]) > 0) return (Number(m[1]) * BIT_UNITS[m[2]!]!) / 8;
+    if (m && finitePositive((Number(m[1]) * BIT_UNITS[m[2]!]!) / 8)) return (Number(m[1]) * BIT_UNITS[m[2]!]!) / 8;
     m = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b)\/s$/.exec(s);
-    if (m && Number(m[1]) > 0) return Number(m[1]) * BYTE_UNITS[m[2]!]!;
+    if (m && finitePositive(Number(m[1]) * BYTE_UNITS[m[2]!]!)) return Number(m[1]) * BYTE_UNITS[m[2]!]!;
     m = /^(\d+(?:\.\d+)?)$/.exec(s);
-    if (m && Number(m[1]) > 0) return Number(m[1]);
+    if (m && finitePositive(Number(m[1]))) return Number(m[1]);
   }
   throw new Error(
     `${JSON.stringify(value)} is not a rate (use bytes/s as a number, "512kbit", "100mbit", "1gbit", "64KB/s", "10MiB/s" or "unlimited")`,
@@ -52,10 +54,11 @@ export function parseRate(value: unknown): number {
 
 /** A byte size: a number of bytes, or "64KB", "1MiB", "512B". */
 export function parseSize(value: unknown): number {
-  if (typeof value === 'number' && Number.isFinite(value) && value > 0) return value;
+  if (typeof value === 'number' && Number.isFinite(value) && value >= 1) return Math.round(value);
   if (typeof value === 'string') {
     const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b)?\s*$/i.exec(value);
-    if (m && Number(m[1]) > 0) return Math.round(Number(m[1]) * (m[2] ? BYTE_UNITS[m[2].toLowerCase()]! : 1));
+    const bytes = m ? Math.round(Number(m[1]) * (m[2] ? BYTE_UNITS[m[2].toLowerCase()]! : 1)) : NaN;
+    if (Number.isFinite(bytes) && bytes >= 1) return bytes;
   }
   throw new Error(`${JSON.stringify(value)} is not a size (use bytes as a number or e.g. "64KiB", "1MB")`);
 }
@@ -65,9 +68,9 @@ export function parseCountRate(value: unknown): { count: number; per: number } {
   if (typeof value === 'number' && Number.isFinite(value) && value > 0) return { count: value, per: 1000 };
   if (typeof value === 'string') {
     const m = /^\s*(\d+)\s*\/\s*(\d+(?:\.\d+)?)?\s*(ms|s|m|h)\s*$/i.exec(value);
-    if (m && Number(m[1]) > 0) {
+    if (m && finitePositive(Number(m[1]))) {
       const per = (m[2] ? Number(m[2]) : 1) * DURATION_UNITS[m[3]!.toLowerCase()]!;
-      if (per > 0) return { count: Number(m[1]), per };
+      if (finitePositive(per)) return { count: Number(m[1]), per };
     }
   }
   throw new Error(`${JSON.stringify(value)} is not a count rate (use e.g. "10/s", "600/m")`);

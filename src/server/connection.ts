@@ -5,6 +5,10 @@ import type { Target } from '../upstream/target.js';
 import { dial, type DialHooks } from '../upstream/dialer.js';
 import type { ShapedConnection } from '../shaping/shaper.js';
 import type { OwnedRead } from '../shaping/flow.js';
+import { encodeProxyHeader, parseProxyHeader, type Endpoint } from '../identify/proxy-protocol.js';
+
+/** A client on an `acceptProxyProtocol` port has this long to send its PROXY header. */
+export const PROXY_HEADER_TIMEOUT_MS = 5000;
 
 export type Direction = 'up' | 'down';
 
@@ -46,7 +50,8 @@ export type CloseReason =
   | 'no_target'
   | 'client_gone'
   | 'shutdown'
-  | 'rejected';
+  | 'rejected'
+  | 'proxy_protocol';
 
 export interface ConnectionSummary {
   id: number;
@@ -83,6 +88,8 @@ export interface ConnectionDeps extends DialHooks {
   onFirstByte?(conn: Connection, ms: number): void;
   /** An analyser for this connection's bytes, if its app wants one. */
   analyzer?(conn: Connection): Analyzer | null;
+  /** ms a PROXY header may take to arrive (default PROXY_HEADER_TIMEOUT_MS). */
+  proxyHeaderTimeoutMs?: number;
 }
 
 let nextId = 1;
@@ -94,8 +101,9 @@ let nextId = 1;
 export class Connection {
   readonly id = nextId++;
   readonly startedAt = Date.now();
-  readonly clientAddress: string;
-  readonly clientPort: number;
+  /** The client: the socket's peer, or the one a PROXY protocol header names (set before admission). */
+  clientAddress: string;
+  clientPort: number;
   readonly localPort: number;
   backend: Socket | undefined;
   target: Target | undefined;
@@ -108,6 +116,8 @@ export class Connection {
   #backendClosed = false;
   #reason: CloseReason = 'done';
   #error: string | undefined;
+  /** The address the client connected to, as a PROXY header gave it. */
+  #proxiedDestination: Endpoint | undefined;
 
   constructor(
     readonly client: Socket,
@@ -134,6 +144,7 @@ export class Connection {
 
   async start(): Promise<void> {
     channels.open.publish(this);
+    if (this.app.config.acceptProxyProtocol && !(await this.#readProxyHeader())) return;
     if (this.deps.admit) {
       const ok = await this.deps.admit(this);
       if (this.closed) return;
@@ -173,6 +184,9 @@ export class Connection {
       this.#backendClosed = true;
       this.#maybeDone();
     });
+    const send = this.app.config.sendProxyProtocol;
+    // Before the pipes: the header must precede every client byte.
+    if (send) backend.write(encodeProxyHeader(send, { address: this.clientAddress, port: this.clientPort }, this.#localEndpoint()));
 
     try {
       this.stages = this.deps.stages?.(this);
@@ -201,6 +215,56 @@ export class Connection {
       else backend.on('data', server);
     }
     this.client.resume();
+  }
+
+  /**
+   * Read the PROXY header off the paused client socket, take its client address, and put the
+   * bytes after it back for the pipes. False when the connection was closed instead (bad or
+   * missing header, timeout, client gone): nothing was dialed.
+   */
+  #readProxyHeader(): Promise<boolean> {
+    const client = this.client;
+    return new Promise((resolve) => {
+      let buf: Buffer | undefined;
+      const finish = (err?: Error, rest?: Buffer): void => {
+        clearTimeout(timer);
+        client.off('readable', onReadable);
+        client.off('end', onEnd);
+        client.off('close', onClose);
+        if (err) this.close('proxy_protocol', err);
+        else if (rest && rest.length > 0) client.unshift(rest);
+        resolve(!this.closed);
+      };
+      const onReadable = (): void => {
+        let chunk: Buffer | null;
+        while ((chunk = client.read() as Buffer | null) !== null) {
+          buf = buf ? Buffer.concat([buf, chunk]) : chunk;
+          const header = parseProxyHeader(buf);
+          if (header.kind === 'need-more') continue;
+          if (header.kind === 'error') return finish(new Error(`PROXY protocol: ${header.reason}`));
+          if (!header.local && header.source) {
+            this.clientAddress = header.source.address;
+            this.clientPort = header.source.port;
+            this.#proxiedDestination = header.destination;
+          }
+          return finish(undefined, buf.subarray(header.length));
+        }
+      };
+      const onEnd = (): void => finish(new Error('PROXY protocol: client ended before the header'));
+      const onClose = (): void => finish();
+      const timer = setTimeout(
+        () => finish(new Error('PROXY protocol: no header in time')),
+        this.deps.proxyHeaderTimeoutMs ?? PROXY_HEADER_TIMEOUT_MS,
+      );
+      client.on('readable', onReadable);
+      client.on('end', onEnd);
+      client.on('close', onClose);
+    });
+  }
+
+  /** Where the client connected to: the PROXY header's destination, else this proxy's address. */
+  #localEndpoint(): Endpoint {
+    return this.#proxiedDestination ?? { address: normaliseAddress(this.client.localAddress ?? ''), port: this.localPort };
   }
 
   #fail(reason: CloseReason, err: Error): void {
