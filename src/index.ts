@@ -65,8 +65,6 @@ export class Proxy {
   #adminKey = '';
   #stopping = false;
   readonly startedAt = Date.now();
-  /** Closed-connection counters by reason (metrics build on these). */
-  readonly closedByReason = new Map<string, number>();
   /** Abuse limits (config `limits`) checked at accept. */
   readonly limits: SourceLimits;
   /** Backoff of accepting while file descriptors run out (EMFILE / ENFILE). */
@@ -247,7 +245,6 @@ export class Proxy {
     if (conn.shaped) this.shaper.release(conn.shaped);
     if (isFdExhaustion(summary.error)) this.#exhausted({ code: summary.error }, conn.appName);
     this.observer.closed(conn, summary);
-    this.closedByReason.set(summary.reason, (this.closedByReason.get(summary.reason) ?? 0) + 1);
     if (summary.reason === 'no_target') this.log.warn(summary, 'connection closed');
     else this.log.info(summary, 'connection closed');
     if (this.#stopping && this.connections.size === 0) this.#drained?.();
@@ -270,6 +267,11 @@ export class Proxy {
 
   get stats() {
     return this.observer.stats;
+  }
+
+  /** Closed connections by reason (the stats' counters, restored across restarts). */
+  get closedByReason(): ReadonlyMap<string, number> {
+    return this.observer.stats.byReason;
   }
 
   /** Each connection's current rate each way (sampled once a second). */
