@@ -385,7 +385,11 @@ test('SIGHUP reload adds a port and keeps open connections', async (t) => {
   assert.ok(!c.logs.some(isMsg('reload failed; the old config stays in force')));
 });
 
-test('a bad reload (SIGHUP) is reported with its key path and the old config stays', async (t) => {
+/**
+ * A CLI proxy on a one-app config file (collect backend), proven to serve: so its signal
+ * handlers and file watcher (installed just after the listeners bind) are in place.
+ */
+async function servingCli(t: TestContext, seed: number) {
   const dir = await tempDir(t);
   const b = await backend(t, 'collect');
   const [port1, port2] = [await freePort(), await freePort()];
@@ -393,9 +397,13 @@ test('a bad reload (SIGHUP) is reported with its key path and the old config sta
   await writeJson(file, proxyConfig([{ name: 'web', ports: [port1], targets: [b.address] }]));
   const c = startCli(t, file);
   await c.waitLog(listeningOn(port1), 10_000);
-  const data = pattern(1000, 9);
-  // Served, so the signal handlers (installed just after the listeners bind) are in place.
+  const data = pattern(1000, seed);
   assert.equal((await roundTrip(port1, data)).toString(), collected(data));
+  return { b, port1, port2, file, c, data };
+}
+
+test('a bad reload (SIGHUP) is reported with its key path and the old config stays', async (t) => {
+  const { port1, port2, file, c, data } = await servingCli(t, 9);
 
   // Invalid (a target without a port), and it would add a port: nothing of it may apply.
   await writeJson(file, proxyConfig([{ name: 'web', ports: [port1, port2], targets: ['127.0.0.1'] }]));
@@ -410,16 +418,7 @@ test('a bad reload (SIGHUP) is reported with its key path and the old config sta
 });
 
 test('saving a valid config reloads it without a signal', async (t) => {
-  const dir = await tempDir(t);
-  const b = await backend(t, 'collect');
-  const [port1, port2] = [await freePort(), await freePort()];
-  const file = path.join(dir, 'proxy.json');
-  await writeJson(file, proxyConfig([{ name: 'web', ports: [port1], targets: [b.address] }]));
-  const c = startCli(t, file);
-  await c.waitLog(listeningOn(port1), 10_000);
-  const data = pattern(1000, 10);
-  // Served, so the file watcher (installed just after the listeners bind) is in place.
-  assert.equal((await roundTrip(port1, data)).toString(), collected(data));
+  const { b, port1, port2, file, c, data } = await servingCli(t, 10);
 
   await writeJson(file, proxyConfig([{ name: 'web', ports: [port1, port2], targets: [b.address] }]));
   await c.waitLog(isMsg('config reloaded'), 5000, "'config reloaded' after the file changed");

@@ -4,6 +4,8 @@
  * SIGUSR1 / SIGUSR2 dumps, the Foo counters from the fixture exchange, counters that survive a
  * restart and a corrupt counters file.
  */
+import type { Summary } from '../../src/observe/histogram.js';
+import type { LatencyKind } from '../../src/observe/stats.js';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -100,16 +102,7 @@ function promText(text: string) {
 
 // ---- the documents ---------------------------------------------------------------------------
 
-interface Summary {
-  count: number;
-  mean: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  p999: number;
-  max: number;
-}
-type Latency = Partial<Record<'connect' | 'ttfb' | 'duration' | 'shaperWait' | 'foo', Summary>>;
+type Latency = Partial<Record<LatencyKind, Summary>>;
 interface StatsDoc {
   uptimeSeconds: number;
   connections: { active: number; total: number; rejected: number; byReason: Record<string, number> };
