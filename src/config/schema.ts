@@ -466,6 +466,9 @@ function toConvict(spec: GroupSpec, at: string, problems: Problems, env: NodeJS.
  * An object at an `objects` leaf is checked here too and, when good, kept in `wholes` for
  * runSchema to put back into convict's result.
  */
+/** Keys that read plainly in a key path (others are quoted). */
+const PLAIN_KEY = /^[A-Za-z0-9_$-]+$/;
+
 function fitToSpec(
   value: Record<string, unknown>,
   spec: GroupSpec,
@@ -483,9 +486,10 @@ function fitToSpec(
       continue;
     }
     const node = Object.hasOwn(spec, key) ? spec[key] : undefined;
-    if (node === undefined && (key === '' || key.includes('.') || key in Object.prototype)) {
-      // convict would read such a key as a path (or an inherited member) and throw: report it here
-      problems.add(at + (key === '' || key.includes('.') ? JSON.stringify(key) : key), 'unknown key');
+    if (node === undefined && (!PLAIN_KEY.test(key) || key in Object.prototype)) {
+      // convict would read such a key as a path (or an inherited member) and throw, and a key path
+      // with it would be unreadable: report it here, quoted like tiers["gold plus"].
+      problems.add(PLAIN_KEY.test(key) ? at + key : `${at.replace(/\.$/, '')}[${JSON.stringify(key)}]`, 'unknown key');
     } else if (node === undefined) {
       out[key] = v; // convict's strict validation reports it
     } else if (isLeaf(node)) {
