@@ -4,6 +4,7 @@
  * key path, in a single ConfigError.
  */
 import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { isLoopbackHost } from '../admin/auth.js';
 import { ProxyError } from '../errors.js';
@@ -28,6 +29,7 @@ import {
 import type {
   AppConfig,
   BalanceKind,
+  ClusterConfig,
   CustomerConfig,
   CustomerMatch,
   LevelLimits,
@@ -112,6 +114,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   checkAppNames(apps, problems);
   checkPorts(apps, admin.listen, problems);
   checkAdminToken(admin, problems);
+  checkCluster(input, top['cluster'] as Record<string, unknown>, problems);
   const shaping = readShaping(top, apps, problems);
   if (problems.count > 0) throw new ConfigError(problems.lines);
 
@@ -132,6 +135,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     drainTimeout: parseDuration(top['drainTimeout']),
     observe: top['observe'] as { latency: boolean; foo: boolean },
     ...readLimits(top['limits'] as Record<string, unknown>),
+    ...readCluster(top['cluster'] as Record<string, unknown>),
     ...shaping,
   };
 }
@@ -160,6 +164,39 @@ function readLimits(raw: Record<string, unknown>): { limits?: LimitsConfig } {
   if (per['acceptRate'] !== null) limits.perSource.acceptRate = parseCountRate(per['acceptRate']);
   if (raw['maxConnections'] !== null) limits.maxConnections = raw['maxConnections'] as number;
   return Object.keys(limits.perSource).length > 0 || limits.maxConnections !== undefined ? { limits } : {};
+}
+
+/** A `cluster` block needs its Redis; heartbeats must come more often than members time out. */
+function checkCluster(input: Record<string, unknown>, cluster: Record<string, unknown>, problems: Problems): void {
+  const written = input['cluster'];
+  if (cluster['redis'] === null) {
+    if (isPlainObject(written) && Object.keys(written).length > 0 && !problems.has('cluster.redis')) {
+      problems.add('cluster.redis', 'required when "cluster" is set, the Redis URL of the fleet, e.g. "redis://127.0.0.1:6379" (leave "cluster" out to run alone)');
+    }
+    return;
+  }
+  if (problems.has('cluster.rebalanceInterval') || problems.has('cluster.memberTimeout')) return;
+  const every = parseDuration(cluster['rebalanceInterval']);
+  const timeout = parseDuration(cluster['memberTimeout']);
+  if (timeout < 2 * every) {
+    problems.add('cluster.memberTimeout', `must be at least twice cluster.rebalanceInterval (${every}ms), or one late heartbeat drops an instance from the fleet (got ${timeout}ms)`);
+  }
+}
+
+/** `cluster` after the schema checks; no `cluster.redis`: no cluster at all. */
+function readCluster(raw: Record<string, unknown>): { cluster?: ClusterConfig } {
+  if (raw['redis'] === null) return {};
+  return {
+    cluster: {
+      redis: raw['redis'] as string,
+      instance: (raw['instance'] as string | null) ?? `${hostname()}-${process.pid}`,
+      fallbackShare: raw['fallbackShare'] as number | null,
+      rebalanceInterval: parseDuration(raw['rebalanceInterval']),
+      memberTimeout: parseDuration(raw['memberTimeout']),
+      redisTimeout: parseDuration(raw['redisTimeout']),
+      prefix: raw['prefix'] as string,
+    },
+  };
 }
 
 /** `"admin": false` / `null` / `"off"` turn the admin server off; `"admin": "host:port"` is short for {listen}. */

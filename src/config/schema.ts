@@ -19,11 +19,11 @@ export const PROTOCOLS = ['tcp', 'foo'] as const;
 export const PROXY_PROTOCOL_VERSIONS = ['v1', 'v2'] as const;
 
 /**
- * Top-level keys reserved for features that are on their way (clustering).
- * They are accepted and ignored for now so configs written for the next version still load;
- * when a feature lands, move its key into TOP_SCHEMA.
+ * Top-level keys reserved for features that are on their way. They are accepted and ignored
+ * so configs written for the next version still load; when a feature lands, its key moves
+ * into TOP_SCHEMA (as `cluster` did).
  */
-export const RESERVED_KEYS: readonly string[] = ['cluster'];
+export const RESERVED_KEYS: readonly string[] = [];
 
 export const APPS_REQUIRED = 'required, a list of apps (each with name, ports, targets)';
 
@@ -268,6 +268,41 @@ const matchPortList = matchList('ports', '[5001]', 'ports', (x) => {
   }
 });
 
+/** cluster.redis: a redis:// or rediss:// URL (user, password and database number allowed). */
+const redisUrl: Check = (v) => {
+  let url: URL | undefined;
+  try {
+    url = typeof v === 'string' ? new URL(v) : undefined;
+  } catch {
+    // reported below
+  }
+  if (!url || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') {
+    throw new Error(`${show(v)} is not a Redis URL (use e.g. "redis://127.0.0.1:6379", "rediss://:password@redis.internal:6380/2")`);
+  }
+};
+
+/** cluster.instance: how this instance is named in Redis and on /status. */
+const instanceId: Check = (v) => {
+  if (typeof v !== 'string' || !/^[A-Za-z0-9._:@-]{1,64}$/.test(v)) {
+    throw new Error(`${show(v)} is not an instance id (1 to 64 letters, digits, ".", "_", ":", "@" and "-"; leave it out for hostname-pid)`);
+  }
+};
+
+const fraction: Check = (v) => {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > 1) throw new Error(`must be a number more than 0 and at most 1, a fraction of each cap (got ${show(v)})`);
+};
+
+const keyPrefix: Check = (v) => {
+  if (typeof v !== 'string' || v.length > 64 || /\s/.test(v)) throw new Error(`${show(v)} is not a key prefix (up to 64 characters, no spaces, e.g. "shaper:")`);
+};
+
+const durationBetween =
+  (minMs: number, maxMs: number): Check =>
+  (v) => {
+    const ms = parseDuration(v);
+    if (ms < minMs || ms > maxMs) throw new Error(`must be from ${minMs}ms to ${maxMs}ms (got ${show(v)})`);
+  };
+
 const filePath: Check = (v) => {
   if (typeof v !== 'string' || v.trim() === '' || v.includes('\0')) {
     throw new Error(`${show(v)} is not a file path (use e.g. "/var/lib/shaper-proxy/state.json", or null)`);
@@ -314,6 +349,26 @@ export const TOP_SCHEMA: GroupSpec = {
       acceptRate: { doc: 'New connections accepted per source address, e.g. "50/s"; null: no limit.', default: null, nullable: true, check: countRate },
     },
     maxConnections: { doc: 'Concurrent connections through the whole proxy; null: no limit.', default: null, nullable: true, check: intBetween(1) },
+  },
+  cluster: {
+    redis: {
+      doc: 'Redis URL of the fleet; null: this instance runs alone (no Redis at all).',
+      default: null,
+      nullable: true,
+      check: redisUrl,
+      env: 'SHAPER_CLUSTER_REDIS',
+    },
+    instance: { doc: 'This instance\'s id in the fleet; null: hostname-pid.', default: null, nullable: true, check: instanceId, env: 'SHAPER_CLUSTER_INSTANCE' },
+    fallbackShare: {
+      doc: 'While Redis is unreachable, the fraction of each fleet-wide cap this instance uses; null: its last known share.',
+      default: null,
+      nullable: true,
+      check: fraction,
+    },
+    rebalanceInterval: { doc: 'How often demand is exchanged and shares recomputed.', default: '200ms', check: durationBetween(20, 5000) },
+    memberTimeout: { doc: 'An instance with no heartbeat for this long is out of the fleet (its demand and connections no longer count).', default: '1s', check: durationBetween(100, 60000) },
+    redisTimeout: { doc: 'A Redis command slower than this counts as Redis being unreachable.', default: '500ms', check: durationBetween(10, 10000) },
+    prefix: { doc: 'Prefix of every Redis key and channel of the fleet (several fleets can share one Redis).', default: 'shaper:', check: keyPrefix },
   },
   drainTimeout: {
     doc: 'On shutdown, how long open connections may finish before they are closed.',

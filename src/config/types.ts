@@ -48,8 +48,25 @@ export interface ProxyConfig extends ShapingConfig {
   observe: { latency: boolean; foo: boolean };
   /** abuse limits checked at accept (src/server/limits.ts); absent: none */
   limits?: LimitsConfig;
+  /** fleet mode (src/cluster/); absent: this instance runs alone */
+  cluster?: ClusterConfig;
   /** Where the file came from, for reload. */
   source?: string;
+}
+
+/** `cluster`: several instances sharing customer, tier and global caps through Redis. */
+export interface ClusterConfig {
+  redis: string;
+  instance: string;
+  /** fraction of each fleet-wide cap used while Redis is unreachable; null: the last known share */
+  fallbackShare: number | null;
+  /** ms between demand exchanges */
+  rebalanceInterval: number;
+  /** ms without a heartbeat after which an instance is out of the fleet */
+  memberTimeout: number;
+  /** ms a Redis command may take before Redis counts as unreachable */
+  redisTimeout: number;
+  prefix: string;
 }
 
 /** `limits`: every key optional, absent = no limit. */

@@ -352,7 +352,7 @@ test('the admin server can be turned off', () => {
   assert.match(problemsOf({ apps: [app()], admin: { listen: 'nowhere' } }), /^admin\.listen: "nowhere" is not host:port/);
 });
 
-test('the shaping keys are read and the reserved cluster key is accepted and ignored', () => {
+test('the shaping keys are read; a cluster block without redis adds nothing', () => {
   const config = parseConfig(
     {
       apps: [app()],
@@ -360,7 +360,7 @@ test('the shaping keys are read and the reserved cluster key is accepted and ign
       customers: [{ id: 'acme', tier: 'gold' }],
       defaultTier: 'gold',
       global: { down: '1gbit' },
-      cluster: { peers: [] },
+      cluster: {},
     },
     noEnv,
   );

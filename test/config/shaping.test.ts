@@ -418,7 +418,35 @@ test('the challenge format still loads, with no shaping', () => {
   assert.equal(config.defaultTier, null);
 });
 
-test('cluster stays reserved: accepted and ignored', () => {
-  const config = parseConfig({ apps, cluster: { peers: ['a:1'] } }, noEnv);
-  assert.ok(!Object.hasOwn(config, 'cluster'));
+test('cluster: absent or with no redis means running alone; set, it is read with its defaults', () => {
+  assert.ok(!Object.hasOwn(parseConfig({ apps }, noEnv), 'cluster'));
+  assert.ok(!Object.hasOwn(parseConfig({ apps, cluster: {} }, noEnv), 'cluster'));
+  const config = parseConfig({ apps, cluster: { redis: 'redis://127.0.0.1:6379', instance: 'a' } }, noEnv);
+  assert.deepEqual(config.cluster, {
+    redis: 'redis://127.0.0.1:6379',
+    instance: 'a',
+    fallbackShare: null,
+    rebalanceInterval: 200,
+    memberTimeout: 1000,
+    redisTimeout: 500,
+    prefix: 'shaper:',
+  });
+  const named = parseConfig({ apps, cluster: { redis: 'redis://h:1' } }, noEnv).cluster!;
+  assert.match(named.instance, new RegExp(`-${process.pid}$`));
+  const fromEnv = parseConfig({ apps }, { SHAPER_CLUSTER_REDIS: 'rediss://:pw@h:6380/2', SHAPER_CLUSTER_INSTANCE: 'b-1' }).cluster!;
+  assert.equal(fromEnv.redis, 'rediss://:pw@h:6380/2');
+  assert.equal(fromEnv.instance, 'b-1');
+});
+
+test('cluster errors name the key path', () => {
+  const problems = (cluster: unknown) => problemsOf({ apps, cluster });
+  assert.deepEqual(problems({ instance: 'a' }), [
+    'cluster.redis: required when "cluster" is set, the Redis URL of the fleet, e.g. "redis://127.0.0.1:6379" (leave "cluster" out to run alone)',
+  ]);
+  assert.match(problems({ redis: 'http://h:1' })[0]!, /^cluster\.redis: "http:\/\/h:1" is not a Redis URL/);
+  assert.match(problems({ redis: 'redis://h:1', fallbackShare: 0 })[0]!, /^cluster\.fallbackShare: must be a number more than 0 and at most 1/);
+  assert.match(problems({ redis: 'redis://h:1', instance: 'a b' })[0]!, /^cluster\.instance: "a b" is not an instance id/);
+  assert.match(problems({ redis: 'redis://h:1', rebalanceInterval: '1s' })[0]!, /^cluster\.memberTimeout: must be at least twice cluster\.rebalanceInterval/);
+  assert.match(problems({ redis: 'redis://h:1', rebalanceInterval: '5ms' })[0]!, /^cluster\.rebalanceInterval: must be from 20ms to 5000ms/);
+  assert.match(problems({ redis: 'redis://h:1', peers: [] })[0]!, /^cluster\.peers: unknown key/);
 });
