@@ -9,12 +9,13 @@ import { Upstreams } from './upstream/upstreams.js';
 import { HealthChecker } from './upstream/health.js';
 import { AdminServer } from './admin/server.js';
 import { Router } from './admin/router.js';
-import { Shaper } from './shaping/shaper.js';
+import { Shaper, type AdmissionFactory } from './shaping/shaper.js';
 import { registerAdminApi, type AdminApi } from './admin/api.js';
-import { RuntimeChanges } from './admin/runtime.js';
+import { cloneRuntime, RuntimeChanges, type RuntimeState } from './admin/runtime.js';
 import { Observer } from './observe/observer.js';
 import { statsView } from './observe/view.js';
 import { createMetrics, type Metrics } from './observe/metrics.js';
+import { Fleet } from './cluster/fleet.js';
 
 export interface ProxyDeps {
   log: Logger;
@@ -57,6 +58,8 @@ export class Proxy {
   readonly connections = new Set<Connection>();
   readonly router = new Router();
   readonly shaper: Shaper;
+  /** Fleet mode (config `cluster`): caps shared with the other instances through Redis; null: alone. */
+  readonly fleet: Fleet | null = null;
   /** Counters, histograms and rates, for /stats, /metrics and the signal dumps. */
   readonly observer: Observer;
   readonly metrics: Metrics;
@@ -80,7 +83,19 @@ export class Proxy {
     this.clock = deps.clock ?? realClock;
     this.upstreams.apply(config.apps);
     this.health = new HealthChecker(this.upstreams, config.health, this.log);
-    this.shaper = new Shaper(config, this.clock);
+    if (config.cluster) {
+      const proxy = this;
+      this.fleet = new Fleet(config.cluster, {
+        get shaper() {
+          return proxy.shaper;
+        },
+        log: this.log,
+        runtime: () => this.runtime.state,
+        adopt: (state) => this.#adoptRuntime(state),
+        connections: () => this.connections.size,
+      });
+    }
+    this.shaper = new Shaper(config, this.clock, this.fleetAdmission());
     this.limits = new SourceLimits(config.limits, this.clock);
     this.acceptPause = new AcceptPause(this.clock, () => this.log.debug('accepting resumed'));
     this.observer = new Observer(this);
@@ -98,10 +113,26 @@ export class Proxy {
     this.#api = registerAdminApi(this);
   }
 
+  /** In fleet mode, customers' admission limits hold across the fleet (Fleet.admissionFor). */
+  private fleetAdmission(): AdmissionFactory | undefined {
+    if (!this.config.cluster) return undefined;
+    return (customer, tier) => this.fleet!.admissionFor(customer, tier);
+  }
+
+  /** Tiers and customers changed on another instance of the fleet: in force here at once, and saved. */
+  #adoptRuntime(state: Pick<RuntimeState, 'tiers' | 'customers'>): void {
+    const next = { ...cloneRuntime(this.runtime.state), tiers: state.tiers, customers: state.customers };
+    this.config = this.runtime.effective(this.baseConfig, next);
+    this.shaper.apply(this.config);
+    this.runtime.persist().catch((err: unknown) => this.log.error({ error: String(err) }, 'could not save the runtime state'));
+  }
+
   async start(): Promise<void> {
     await this.runtime.load(this.baseConfig);
     this.config = this.runtime.effective(this.baseConfig);
     this.shaper.apply(this.config);
+    // Before any listener: the first connections already count fleet-wide (Redis is waited for at most redisTimeout).
+    await this.fleet?.start();
     await this.observer.start();
     this.#api.start();
     this.health.start();
@@ -116,6 +147,12 @@ export class Proxy {
 
   /** Apply a new, already validated config without dropping connections. */
   reload(config: ProxyConfig): void {
+    if (JSON.stringify(config.cluster ?? null) !== JSON.stringify(this.baseConfig.cluster ?? null)) {
+      // The fleet's Redis, id and keys are fixed for the life of the process.
+      this.log.warn('cluster settings changed: they take effect at the next restart; the rest of the config is reloaded');
+      config = { ...config, ...(this.baseConfig.cluster ? { cluster: this.baseConfig.cluster } : {}) };
+      if (!this.baseConfig.cluster) delete config.cluster;
+    }
     const { added, removed } = this.upstreams.apply(config.apps);
     this.config = this.runtime.rebase(this.baseConfig, config);
     this.baseConfig = config;
@@ -289,6 +326,7 @@ export class Proxy {
     return {
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       connections: this.connections.size,
+      ...(this.fleet ? { cluster: this.fleet.view() } : {}),
       apps: this.config.apps.map((app) => ({
         name: app.name,
         balance: app.balance,
@@ -330,6 +368,7 @@ export class Proxy {
     const left = this.connections.size;
     for (const c of [...this.connections]) c.close('shutdown');
     this.shaper.stop();
+    await this.fleet?.stop();
     await this.#admin?.close();
     await this.runtime.flush();
     await this.observer.stop();

@@ -145,6 +145,7 @@ export function registerAdminApi(proxy: Proxy): AdminApi {
       const next = cloneRuntime(proxy.runtime.state);
       next.tiers[name] = req.body;
       await commit(next);
+      await proxy.fleet?.publish('tiers', name, req.body);
       return tierView(tierNamed(name));
     })
     .on('GET', '/customers', () => [
@@ -172,6 +173,7 @@ export function registerAdminApi(proxy: Proxy): AdminApi {
       const next = cloneRuntime(proxy.runtime.state);
       next.customers[id] = stored;
       await commit(next);
+      await proxy.fleet?.publish('customers', id, stored);
       return customerView(proxy.config.customers.find((c) => c.id === id)!);
     })
     .on('DELETE', '/customers/:id', async (req) => {
@@ -188,6 +190,7 @@ export function registerAdminApi(proxy: Proxy): AdminApi {
       if (proxy.baseConfig.customers.some((c) => c.id === id)) next.customers[id] = null;
       else delete next.customers[id];
       await commit(next);
+      await proxy.fleet?.publish('customers', id, next.customers[id]);
       return { deleted: id };
     })
     .on('GET', '/connections', () => [...proxy.connections].map((c) => connectionView(c, sampler)));

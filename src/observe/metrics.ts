@@ -1,5 +1,6 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Proxy } from '../index.js';
+import type { Fleet } from '../cluster/fleet.js';
 import { LATENCY_KINDS } from './stats.js';
 import { openBytes } from './view.js';
 
@@ -204,6 +205,7 @@ export function createMetrics(proxy: Proxy): Metrics {
     },
   });
 
+  if (proxy.fleet) clusterMetrics(proxy.fleet, registry);
   registry.registerMetric(latencySummary(proxy) as never);
   return {
     registry,
@@ -215,6 +217,61 @@ export function createMetrics(proxy: Proxy): Metrics {
       return registry.metrics();
     },
   };
+}
+
+/** Fleet mode only (config `cluster`). */
+function clusterMetrics(fleet: Fleet, registry: Registry): void {
+  new Gauge({
+    name: 'shaper_cluster_redis_up',
+    help: '1 while this instance reaches the fleet\'s Redis; 0 while it runs on its fallback share',
+    registers: [registry],
+    collect() {
+      this.set(fleet.link.up ? 1 : 0);
+    },
+  });
+  let lastErrors = 0;
+  new Counter({
+    name: 'shaper_cluster_redis_errors_total',
+    help: 'Redis commands of the fleet that failed or timed out',
+    registers: [registry],
+    collect() {
+      const e = fleet.link.errors;
+      if (e > lastErrors) this.inc(e - lastErrors);
+      lastErrors = e;
+    },
+  });
+  new Gauge({
+    name: 'shaper_cluster_members',
+    help: 'Instances of the fleet with a heartbeat within memberTimeout, this one included',
+    registers: [registry],
+    collect() {
+      this.set(fleet.liveMembers);
+    },
+  });
+  let lastRebalances = 0;
+  new Counter({
+    name: 'shaper_cluster_rebalances_total',
+    help: 'Demand exchanges with the fleet that set this instance\'s shares',
+    registers: [registry],
+    collect() {
+      if (fleet.rebalances > lastRebalances) this.inc(fleet.rebalances - lastRebalances);
+      lastRebalances = fleet.rebalances;
+    },
+  });
+  new Gauge({
+    name: 'shaper_cluster_share',
+    help: 'Fraction of a fleet-wide tier total or global cap this instance uses, by level, tier and direction (customers\' shares are on /status)',
+    labelNames: ['level', 'tier', 'dir'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of fleet.shares) {
+        const [level, a, b] = s.scope.split(':');
+        if (level === 'global') this.set({ level, tier: '', dir: a! }, s.share);
+        else if (level === 'tier') this.set({ level, tier: a!, dir: b! }, s.share);
+      }
+    },
+  });
 }
 
 /**

@@ -9,6 +9,20 @@ function bottleneck(): typeof BottleneckType {
   return (BottleneckClass ??= createRequire(import.meta.url)('bottleneck') as typeof BottleneckType);
 }
 
+/** What the shaper asks of a customer's admission limits (local, or fleet-wide in src/cluster/). */
+export interface AdmissionGate {
+  /** Resolves to the release of an admitted connection, or null when a limit refuses it. */
+  admit(): Promise<(() => void) | null>;
+  /** Same limits as `tier`? (then a tier change keeps the counts) */
+  matches(tier: TierConfig): boolean;
+  stop(): void;
+}
+
+/** Same admission limits? */
+export function sameLimits(a: Pick<TierConfig, 'maxConnections' | 'connectionRate'>, b: Pick<TierConfig, 'maxConnections' | 'connectionRate'>): boolean {
+  return a.maxConnections === b.maxConnections && a.connectionRate?.count === b.connectionRate?.count && a.connectionRate?.per === b.connectionRate?.per;
+}
+
 /**
  * A customer's admission limits — concurrent connections (maxConnections) and
  * new connections per interval (connectionRate) — on a bottleneck limiter.
@@ -16,7 +30,7 @@ function bottleneck(): typeof BottleneckType {
  * closes; with highWater 0 and the OVERFLOW strategy, a connection that would
  * have to wait is refused at once instead of queued.
  */
-export class Admission {
+export class Admission implements AdmissionGate {
   readonly #limiter: BottleneckType;
   readonly maxConnections: number | undefined;
   readonly connectionRate: TierConfig['connectionRate'];
@@ -41,11 +55,7 @@ export class Admission {
 
   /** Same limits as `tier`? (then a tier change keeps the counts) */
   matches(tier: TierConfig): boolean {
-    return (
-      this.maxConnections === tier.maxConnections &&
-      this.connectionRate?.count === tier.connectionRate?.count &&
-      this.connectionRate?.per === tier.connectionRate?.per
-    );
+    return sameLimits(this, tier);
   }
 
   /**

@@ -1,7 +1,7 @@
 import type { CustomerConfig, LevelLimits, ShapingConfig, TierConfig } from '../config/types.js';
 import type { Clock } from '../clock.js';
 import { CustomerMatcher, type Identity } from '../identify/matcher.js';
-import { Admission } from './admission.js';
+import { Admission, type AdmissionGate } from './admission.js';
 import { Scheduler, SchedNode } from './scheduler.js';
 import { ShapedFlow, ownedRead, type OwnedRead } from './flow.js';
 
@@ -41,7 +41,7 @@ export interface TierState {
 
 export class CustomerState {
   readonly connections = new Set<ShapedConnection>();
-  admission: Admission | null = null;
+  admission: AdmissionGate | null = null;
   lastActive = Date.now();
   constructor(
     readonly id: string,
@@ -51,6 +51,25 @@ export class CustomerState {
     readonly nodes: Pair,
   ) {}
 }
+
+/** A cap shared by a fleet (cluster mode): a customer's, a tier's total, or the global one, in one direction. */
+export type ShareLevel = 'customer' | 'tier' | 'global';
+
+export interface Scope {
+  level: ShareLevel;
+  /** customer id or tier name; "" for global */
+  name: string;
+  dir: Dir;
+  /** stable text form, e.g. "customer:acme:down" (Redis key suffix, map key) */
+  key: string;
+}
+
+export function scopeKey(level: ShareLevel, name: string, dir: Dir): string {
+  return level === 'global' ? `global:${dir}` : `${level}:${name}:${dir}`;
+}
+
+/** Builds the admission gate of a customer in a tier (the default: a local bottleneck limiter). */
+export type AdmissionFactory = (customerId: string, tier: TierConfig) => AdmissionGate | null;
 
 /** The shaping side of one proxied connection. */
 export class ShapedConnection {
@@ -75,10 +94,18 @@ export class Shaper {
   config: ShapingConfig;
   #matcher: CustomerMatcher;
   #maxRtt = 50;
+  /**
+   * Fleet mode: the fraction of a shared cap (by scope key) this instance may use; a scope not
+   * here uses `defaultShare`. Connection caps are never shared.
+   */
+  readonly #shares = new Map<string, number>();
+  defaultShare = 1;
+  readonly #admissionFor: AdmissionFactory;
 
-  constructor(config: ShapingConfig, clock: Clock) {
+  constructor(config: ShapingConfig, clock: Clock, admissionFor: AdmissionFactory = (_id, tier) => Admission.for(tier)) {
     this.schedulers = { up: new Scheduler(clock, 'global'), down: new Scheduler(clock, 'global') };
     this.config = config;
+    this.#admissionFor = admissionFor;
     this.#matcher = new CustomerMatcher(config.customers);
     this.apply(config);
   }
@@ -94,7 +121,7 @@ export class Shaper {
     this.#matcher = new CustomerMatcher(config.customers);
     const rtts = Object.values(config.tiers).map((t) => t.rtt);
     this.#maxRtt = rtts.length ? Math.max(...rtts) : 50;
-    this.#setLimits(this.schedulers.up.root, this.schedulers.down.root, config.global, this.#maxRtt);
+    this.#setLimits(this.schedulers.up.root, this.schedulers.down.root, config.global, this.#maxRtt, 'global', '');
 
     for (const tier of Object.values(config.tiers)) this.setTier(tier);
 
@@ -128,7 +155,7 @@ export class Shaper {
     }
     state.config = tier;
     for (const d of DIRS) state.nodes[d].weight = tier.weight;
-    this.#setLimits(state.nodes.up, state.nodes.down, tier.total, tier.rtt);
+    this.#setLimits(state.nodes.up, state.nodes.down, tier.total, tier.rtt, 'tier', tier.name);
     for (const cust of this.customers.values()) if (cust.tier === tier.name) this.#applyTierToCustomer(cust, tier);
   }
 
@@ -170,11 +197,11 @@ export class Shaper {
   }
 
   #applyTierToCustomer(cust: CustomerState, tier: TierConfig): void {
-    this.#setLimits(cust.nodes.up, cust.nodes.down, tier.customer, tier.rtt);
+    this.#setLimits(cust.nodes.up, cust.nodes.down, tier.customer, tier.rtt, 'customer', cust.id);
     if (!cust.admission || !cust.admission.matches(tier)) {
       // Connections admitted under the old limits keep their release; new ones count afresh.
       cust.admission?.stop();
-      cust.admission = Admission.for(tier);
+      cust.admission = this.#admissionFor(cust.id, tier);
     }
     for (const sc of cust.connections) this.#applyTierToConnection(sc, tier);
   }
@@ -186,6 +213,7 @@ export class Shaper {
   /** A configured customer left the config: its connections fall back to defaultTier or the global bucket alone. */
   #dropCustomer(cust: CustomerState): void {
     this.customers.delete(cust.id);
+    this.#forgetShares(cust.id);
     cust.admission?.stop();
     const fallback = this.config.defaultTier && this.tiers.has(this.config.defaultTier) ? this.config.defaultTier : null;
     for (const sc of cust.connections) {
@@ -210,9 +238,90 @@ export class Shaper {
     return this.customers.get(address) ?? this.#createCustomer(address, tierName, false);
   }
 
-  #setLimits(up: SchedNode, down: SchedNode, limits: LevelLimits, rtt: number): void {
-    this.schedulers.up.setLimits(up, limits.up, burstFor(limits.up, rtt, limits.burstUp));
-    this.schedulers.down.setLimits(down, limits.down, burstFor(limits.down, rtt, limits.burstDown));
+  #setLimits(up: SchedNode, down: SchedNode, limits: LevelLimits, rtt: number, level?: ShareLevel, name = ''): void {
+    this.#setLimit('up', up, limits.up, rtt, limits.burstUp, level, name);
+    this.#setLimit('down', down, limits.down, rtt, limits.burstDown, level, name);
+  }
+
+  /** One direction of one node; a shared cap is scaled by this instance's share of it (burst too). */
+  #setLimit(dir: Dir, node: SchedNode, rate: number, rtt: number, burst: number | undefined, level: ShareLevel | undefined, name: string): void {
+    const share = level && Number.isFinite(rate) ? this.shareOf(scopeKey(level, name, dir)) : 1;
+    const mine = rate * share;
+    const size = burst === undefined || share === 1 ? burstFor(mine, rtt, burst) : Math.max(burst * share, MIN_BURST);
+    this.schedulers[dir].setLimits(node, mine, size);
+  }
+
+  // ---- fleet mode (src/cluster/) -----------------------------------------------------------------
+
+  /** This instance's fraction of the scope's fleet-wide cap. */
+  shareOf(key: string): number {
+    return this.#shares.get(key) ?? this.defaultShare;
+  }
+
+  /** Sets this instance's fraction of a shared cap; the node's bucket follows at once. */
+  setShare(scope: Scope, share: number): void {
+    if (this.#shares.get(scope.key) === share) return;
+    this.#shares.set(scope.key, share);
+    this.#reapply(scope);
+  }
+
+  /** Every scope back to `defaultShare` (e.g. 1 when the fleet is left). */
+  resetShares(defaultShare: number): void {
+    this.defaultShare = defaultShare;
+    this.#shares.clear();
+    this.apply(this.config);
+  }
+
+  /** Sets the share of every scope that has one to `share`, and the default (Redis is away and fallbackShare is set). */
+  setAllShares(share: number): void {
+    this.defaultShare = share;
+    for (const key of this.#shares.keys()) this.#shares.set(key, share);
+    this.apply(this.config);
+  }
+
+  #forgetShares(customer: string): void {
+    for (const dir of DIRS) this.#shares.delete(scopeKey('customer', customer, dir));
+  }
+
+  #reapply(scope: Scope): void {
+    const { level, name, dir } = scope;
+    if (level === 'global') {
+      const limits = this.config.global;
+      this.#setLimit(dir, this.schedulers[dir].root, limits[dir], this.#maxRtt, dir === 'up' ? limits.burstUp : limits.burstDown, 'global', '');
+      return;
+    }
+    const tier = level === 'tier' ? this.tiers.get(name) : this.tiers.get(this.customers.get(name)?.tier ?? '');
+    if (!tier) return;
+    const node = level === 'tier' ? tier.nodes[dir] : this.customers.get(name)!.nodes[dir];
+    const limits = level === 'tier' ? tier.config.total : tier.config.customer;
+    this.#setLimit(dir, node, limits[dir], tier.config.rtt, dir === 'up' ? limits.burstUp : limits.burstDown, level, name);
+  }
+
+  /**
+   * This instance's demand on each shared cap: how many of its connections want more than they
+   * get (their flow holds bytes the destination would take now). Only scopes whose cap is
+   * finite are counted; `out` is cleared and refilled.
+   */
+  demand(out: Map<string, { scope: Scope; count: number }>): void {
+    out.clear();
+    const add = (level: ShareLevel, name: string, dir: Dir, count: number) => {
+      const key = scopeKey(level, name, dir);
+      const entry = out.get(key);
+      if (entry) entry.count += count;
+      else out.set(key, { scope: { level, name, dir, key }, count });
+    };
+    const global = this.config.global;
+    for (const cust of this.customers.values()) {
+      const tier = this.tiers.get(cust.tier)?.config;
+      if (!tier) continue;
+      for (const dir of DIRS) {
+        let wanting = 0;
+        for (const sc of cust.connections) if (sc.streams && sc.streams[dir].sendable() > 0) wanting++;
+        if (Number.isFinite(tier.customer[dir])) add('customer', cust.id, dir, wanting);
+        if (Number.isFinite(tier.total[dir])) add('tier', tier.name, dir, wanting);
+        if (Number.isFinite(global[dir])) add('global', '', dir, wanting);
+      }
+    }
   }
 
   /**
@@ -280,6 +389,7 @@ export class Shaper {
     for (const cust of [...this.customers.values()]) {
       if (!cust.configured && cust.connections.size === 0 && cust.lastActive < cutoff) {
         this.customers.delete(cust.id);
+        this.#forgetShares(cust.id);
         cust.admission?.stop();
         for (const d of DIRS) this.schedulers[d].detach(cust.nodes[d]);
       }

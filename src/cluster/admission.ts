@@ -1,0 +1,100 @@
+import type { TierConfig } from '../config/types.js';
+import { sameLimits, type AdmissionGate } from '../shaping/admission.js';
+import type { RedisLink } from './link.js';
+import { ADMIT, RELEASE } from './scripts.js';
+
+/** What a customer's fleet admission needs from the fleet. */
+export interface AdmissionContext {
+  link: RedisLink;
+  instance: string;
+  memberTimeout: number;
+  keys: { members: string; admission(customer: string): string; rate(customer: string): string };
+  /** The customer's connections admitted here and not yet released (shared by the customer's gates over tier changes). */
+  held(customer: string): { count: number };
+  /** Fraction of a limit this instance uses on its own while Redis is away. */
+  fallbackShare(): number;
+  now(): number;
+}
+
+/**
+ * A customer's maxConnections and connectionRate across the fleet: each admission is one
+ * ADMIT script run in Redis (counts of the live instances, one rate window), each close one
+ * RELEASE. The fleet's heartbeat rewrites this instance's count every tick, so a lost release
+ * or a Redis restart heals within a tick.
+ *
+ * While Redis is away (or slower than redisTimeout), the instance admits on its own up to its
+ * fallback share of each limit (at least one connection), counting the connections it holds.
+ */
+export class FleetAdmission implements AdmissionGate {
+  readonly maxConnections: number | undefined;
+  readonly connectionRate: TierConfig['connectionRate'];
+  #windowStart = 0;
+  #windowCount = 0;
+  readonly #held: { count: number };
+
+  constructor(
+    readonly customer: string,
+    tier: TierConfig,
+    private readonly ctx: AdmissionContext,
+  ) {
+    this.maxConnections = tier.maxConnections;
+    this.connectionRate = tier.connectionRate;
+    this.#held = ctx.held(customer);
+  }
+
+  matches(tier: TierConfig): boolean {
+    return sameLimits(this, tier);
+  }
+
+  async admit(): Promise<(() => void) | null> {
+    const { link, keys, instance, memberTimeout } = this.ctx;
+    const rate = this.connectionRate;
+    const verdict = link.up
+      ? await link.eval(ADMIT, [keys.members, keys.admission(this.customer), keys.rate(this.customer)], [
+          instance,
+          memberTimeout,
+          this.maxConnections ?? -1,
+          rate ? rate.count : -1,
+          rate ? rate.per : 0,
+        ])
+      : undefined;
+    let fleet: boolean;
+    if (verdict === undefined) {
+      if (!this.#admitAlone()) return null;
+      fleet = false;
+    } else {
+      if (verdict !== 1) return null;
+      fleet = true;
+    }
+    const held = this.#held;
+    held.count++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      held.count--;
+      if (fleet && link.up) void link.eval(RELEASE, [keys.admission(this.customer)], [instance]);
+    };
+  }
+
+  /** Redis is away: this instance's fallback share of each limit, counted here. */
+  #admitAlone(): boolean {
+    const share = this.ctx.fallbackShare();
+    if (this.maxConnections !== undefined && this.#held.count >= Math.max(1, Math.floor(this.maxConnections * share))) return false;
+    const rate = this.connectionRate;
+    if (rate) {
+      const now = this.ctx.now();
+      if (now - this.#windowStart >= rate.per) {
+        this.#windowStart = now;
+        this.#windowCount = 0;
+      }
+      if (this.#windowCount >= Math.max(1, Math.floor(rate.count * share))) return false;
+      this.#windowCount++;
+    }
+    return true;
+  }
+
+  stop(): void {
+    // Nothing runs here; connections admitted under these limits keep their release.
+  }
+}

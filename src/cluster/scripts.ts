@@ -1,0 +1,135 @@
+/**
+ * The fleet's Lua scripts. Each runs atomically in Redis, uses Redis's own clock (TIME), so the
+ * instances' clocks never need to agree, and costs one round trip.
+ */
+import type { Script } from './link.js';
+
+/**
+ * One instance's heartbeat, several times a second. Records the heartbeat and the instance's
+ * info, writes its demand per scope (connections that want more than they get) and its open
+ * connections per customer with admission limits, and returns what the instance needs to set
+ * its shares: the fleet's demand per scope, the members with the age of their heartbeat, and
+ * the version of the runtime changes.
+ *
+ * KEYS: members, info, runtime version, n demand hashes, m admission hashes
+ * ARGV: instance, info JSON, memberTimeout ms, n, n demands, m counts
+ * Reply: { now ms, version, { instance, age ms, info JSON, ... }, { fleet demand per scope } }
+ *
+ * A demand field is "count:time"; one older than memberTimeout is ignored and removed, so a
+ * scope an instance stopped reporting, or an instance that died, stops counting by itself.
+ */
+export const TICK: Script = {
+  name: 'tick',
+  lua: `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local me = ARGV[1]
+local ttl = tonumber(ARGV[3])
+local n = tonumber(ARGV[4])
+redis.call('HSET', KEYS[1], me, now)
+redis.call('HSET', KEYS[2], me, ARGV[2])
+local members = {}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local age = now - tonumber(all[i + 1])
+  if age > 60000 then
+    redis.call('HDEL', KEYS[1], all[i])
+    redis.call('HDEL', KEYS[2], all[i])
+  else
+    members[#members + 1] = all[i]
+    members[#members + 1] = age
+    members[#members + 1] = redis.call('HGET', KEYS[2], all[i]) or '{}'
+  end
+end
+local sums = {}
+for i = 1, n do
+  local key = KEYS[3 + i]
+  local d = tonumber(ARGV[4 + i])
+  if d > 0 then redis.call('HSET', key, me, d .. ':' .. now) else redis.call('HDEL', key, me) end
+  local sum = 0
+  local fields = redis.call('HGETALL', key)
+  for j = 1, #fields, 2 do
+    local v = fields[j + 1]
+    local at = string.find(v, ':', 1, true)
+    local ts = at and tonumber(string.sub(v, at + 1)) or 0
+    if now - ts <= ttl then sum = sum + tonumber(string.sub(v, 1, at - 1)) else redis.call('HDEL', key, fields[j]) end
+  end
+  if sum > 0 then redis.call('PEXPIRE', key, ttl * 10) end
+  sums[i] = sum
+end
+local m = #KEYS - 3 - n
+for i = 1, m do
+  local c = tonumber(ARGV[4 + n + i])
+  if c > 0 then
+    redis.call('HSET', KEYS[3 + n + i], me, c)
+    redis.call('PEXPIRE', KEYS[3 + n + i], 86400000)
+  else
+    redis.call('HDEL', KEYS[3 + n + i], me)
+  end
+end
+return { now, redis.call('GET', KEYS[3]) or '0', members, sums }
+`,
+};
+
+/**
+ * Admit one connection of a customer, fleet-wide: refused (0) when the live instances' open
+ * connections reach maxConnections, refused (-1) when connectionRate's window is used up,
+ * else counted (1). Counts of instances whose heartbeat is older than memberTimeout no longer
+ * count (a dead instance's connections are gone with it); the caller's own always count.
+ *
+ * KEYS: members, admission hash, rate key
+ * ARGV: instance, memberTimeout ms, maxConnections (-1: none), rate count (-1: none), rate window ms
+ */
+export const ADMIT: Script = {
+  name: 'admit',
+  lua: `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local me = ARGV[1]
+local ttl = tonumber(ARGV[2])
+local max = tonumber(ARGV[3])
+if max >= 0 then
+  local total = 0
+  local counts = redis.call('HGETALL', KEYS[2])
+  for i = 1, #counts, 2 do
+    local who = counts[i]
+    local hb = redis.call('HGET', KEYS[1], who)
+    if who == me or (hb and now - tonumber(hb) <= ttl) then total = total + tonumber(counts[i + 1]) end
+  end
+  if total >= max then return 0 end
+end
+local rate = tonumber(ARGV[4])
+if rate >= 0 then
+  local used = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if used >= rate then return -1 end
+  if redis.call('INCR', KEYS[3]) == 1 then redis.call('PEXPIRE', KEYS[3], ARGV[5]) end
+end
+redis.call('HINCRBY', KEYS[2], me, 1)
+redis.call('PEXPIRE', KEYS[2], 86400000)
+return 1
+`,
+};
+
+/** A connection admitted by ADMIT closed. KEYS: admission hash; ARGV: instance. */
+export const RELEASE: Script = {
+  name: 'release',
+  lua: `
+if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 1
+`,
+};
+
+/**
+ * An admin API change, for the whole fleet: set (or delete) one runtime entry, bump the
+ * version, and tell the others. KEYS: the entries' hash, version key; ARGV: field, JSON value
+ * ("" deletes the entry), channel, instance. Reply: the new version.
+ */
+export const CHANGE: Script = {
+  name: 'change',
+  lua: `
+if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+local v = redis.call('INCR', KEYS[2])
+redis.call('PUBLISH', ARGV[3], v .. ' ' .. ARGV[4])
+return v
+`,
+};
