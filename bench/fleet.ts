@@ -11,6 +11,14 @@ import { ready, spawnChild, spawnNodeScript, freePort, startProxyProcess, waitFo
 import { diff, jain, openDownloaders, sum, type Downloaders } from './lib/downloaders.js';
 import { listArg, numberArg, sleep, type Args, type Result, type Scenario } from './lib/scenario.js';
 import { parseRate } from '../src/config/units.js';
+import { Redis } from 'ioredis';
+
+/** Redis's own counters: commands processed and CPU seconds used, for sizing. */
+async function redisLoad(redis: Redis): Promise<{ commands: number; cpu: number; memory: number }> {
+  const info = await redis.info();
+  const num = (key: string) => Number(new RegExp(`^${key}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN);
+  return { commands: num('total_commands_processed'), cpu: num('used_cpu_sys') + num('used_cpu_user'), memory: num('used_memory') };
+}
 
 const MiB = 1024 * 1024;
 const NAMES = ['a', 'b', 'c', 'd', 'e'];
@@ -65,11 +73,15 @@ export const fleet: Scenario = {
     const children: Child[] = [];
     const proxies: ProxyProcess[] = [];
     const conns: Downloaders[] = [];
+    const closers: (() => Promise<void>)[] = [];
     try {
       const redisPort = await freePort();
       const redis = spawnChild('redis-server', redisBin, ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
       children.push(redis);
       await waitForPort(redisPort, redis);
+      const probe = new Redis(redisPort, '127.0.0.1', { lazyConnect: true });
+      await probe.connect();
+      closers.push(async () => void probe.disconnect());
       const backend = spawnNodeScript('backend', 'backend', ['source']);
       children.push(backend);
       const target = `127.0.0.1:${(await ready<{ source: number }>(backend)).source}`;
@@ -107,11 +119,14 @@ export const fleet: Scenario = {
         await sleep(50);
       }
       await sleep(warmup * 1000);
+      const load0 = await redisLoad(probe);
       const before = conns.map((c) => c.snapshot());
       const start = performance.now();
       await sleep(seconds * 1000);
       const after = conns.map((c) => c.snapshot());
       const elapsed = (performance.now() - start) / 1000;
+      const load1 = await redisLoad(probe);
+      const redisUse = { commandsPerSecond: (load1.commands - load0.commands) / elapsed, cpuPercent: ((load1.cpu - load0.cpu) / elapsed) * 100, memoryBytes: load1.memory };
       const per = conns.map((_, i) => diff(after[i]!, before[i]!));
       const all = new Float64Array(per.flatMap((p) => [...p]));
       const total = sum(all) / elapsed;
@@ -189,11 +204,13 @@ export const fleet: Scenario = {
         ],
         notes: [
           `redis-server ${redisBin}, rebalanceInterval ${String(args['rebalance'])}; the bench, Redis, the source backend and ${instances.length} proxies share this machine's cores.`,
+          `Redis during phase 1: ${redisUse.commandsPerSecond.toFixed(0)} commands/s (the bench's own INFO calls included), ${redisUse.cpuPercent.toFixed(1)}% of a core, ${(redisUse.memoryBytes / MiB).toFixed(2)} MiB used.`,
           'The takeover time counts from the moment the idle instance\'s clients close: its proxy sees the closes, its next heartbeat reports no demand, and the others\' next heartbeats raise their shares.',
         ],
         data: {
           total,
           error,
+          redis: redisUse,
           jain: fairness,
           perInstance: instances.map((inst, i) => ({ name: inst.name, connections: split[i], rate: sum(per[i]!) / elapsed, shares: shares1[i]!.shares })),
           perConnection: [...all].map((b) => b / elapsed),
@@ -206,6 +223,7 @@ export const fleet: Scenario = {
     } finally {
       for (const c of conns) c.close();
       for (const p of proxies) await p.stop();
+      for (const close of closers) await close();
       for (const c of children) await c.kill();
     }
   },

@@ -18,9 +18,10 @@ import { caps } from './caps.js';
 import { load } from './load.js';
 import { peers } from './peers.js';
 import { fleet } from './fleet.js';
+import { admission } from './admission.js';
 
 /** Add a scenario: one file in bench/ exporting a Scenario, one line here. */
-const SCENARIOS: Record<string, Scenario> = Object.fromEntries([throughput, shaping, observe, peers, load, caps, fleet].map((s) => [s.name, s]));
+const SCENARIOS: Record<string, Scenario> = Object.fromEntries([throughput, shaping, observe, peers, load, caps, fleet, admission].map((s) => [s.name, s]));
 
 const RESULTS = path.join(ROOT, 'bench/results');
 
