@@ -108,7 +108,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   const input = fromFlyFormat(raw);
   if (!isPlainObject(input)) throw new ConfigError([`apps: ${APPS_REQUIRED}`]);
 
-  const top = runSchema(TOP_SCHEMA, adminShorthand(input), '', problems, { env, ignoredKeys: RESERVED_KEYS });
+  const top = runSchema(TOP_SCHEMA, clusterOff(adminShorthand(input)), '', problems, { env, ignoredKeys: RESERVED_KEYS });
   const apps = Array.isArray(top['apps']) ? top['apps'].map((app: unknown, i) => readApp(app, i, problems)) : [];
   const admin = top['admin'] as { listen: unknown; token: unknown };
   checkAppNames(apps, problems);
@@ -164,6 +164,13 @@ function readLimits(raw: Record<string, unknown>): { limits?: LimitsConfig } {
   if (per['acceptRate'] !== null) limits.perSource.acceptRate = parseCountRate(per['acceptRate']);
   if (raw['maxConnections'] !== null) limits.maxConnections = raw['maxConnections'] as number;
   return Object.keys(limits.perSource).length > 0 || limits.maxConnections !== undefined ? { limits } : {};
+}
+
+/** `"cluster": null` or `false`: running alone, as with no `cluster` at all. */
+function clusterOff(input: Record<string, unknown>): Record<string, unknown> {
+  if (input['cluster'] !== null && input['cluster'] !== false) return input;
+  const { cluster: _off, ...rest } = input;
+  return rest;
 }
 
 /** A `cluster` block needs its Redis; heartbeats must come more often than members time out. */
