@@ -5,6 +5,7 @@
  *      total against the cap, and Jain's index across all 100 connections.
  *   2. c's connections go away (it goes idle): how long until a and b together move the whole cap
  *      (bytes: a 250 ms window at ≥ 97 % of the cap; shares: /status of a and b summing to 1).
+ *   3. a tier change through a's admin API: how long until every other instance serves it.
  * Everything runs on loopback: redis-server, the source backend and the proxies as children.
  */
 import { ready, spawnChild, spawnNodeScript, freePort, startProxyProcess, waitForPort, which, type Child, type ProxyProcess } from './lib/children.js';
@@ -170,6 +171,28 @@ export const fleet: Scenario = {
       const last = series[series.length - 1]!;
       const tailRate = ((last[1] - series[tailFrom]![1]) * 1000) / (last[0] - series[tailFrom]![0]);
 
+      // ---- phase 3: an admin change on one instance, seen by the others ------------------------------
+      const propagation: number[] = [];
+      for (let round = 0; round < 10; round++) {
+        const down = round % 2 === 0 ? Math.round(cap / 2) : cap;
+        const at = performance.now();
+        const put = await fetch(`http://127.0.0.1:${instances[0]!.admin}/tiers/plan`, { method: 'PUT', body: JSON.stringify({ customer: { down } }) });
+        if (!put.ok) throw new Error(`PUT /tiers/plan: ${put.status} ${await put.text()}`);
+        const seen = await Promise.all(
+          instances.slice(1).map(async (inst) => {
+            for (;;) {
+              const tier = (await (await fetch(`http://127.0.0.1:${inst.admin}/tiers/plan`)).json()) as { customer: { down: number } };
+              if (tier.customer.down === down) return performance.now() - at;
+              if (performance.now() - at > 5000) return Infinity;
+              await sleep(2);
+            }
+          }),
+        );
+        propagation.push(Math.max(...seen));
+      }
+      const worstPropagation = Math.max(...propagation);
+      const medianPropagation = [...propagation].sort((x, y) => x - y)[propagation.length >> 1]!;
+
       const rows = instances.map((inst, i) => {
         const bytes = sum(per[i]!) / elapsed;
         const view = shares1[i]!.shares.find((s) => s.scope === 'customer:acme:down');
@@ -177,7 +200,8 @@ export const fleet: Scenario = {
       });
       const pass1 = Math.abs(error) <= tolerance && fairness >= jainMin;
       const pass2 = takeoverMs !== null && takeoverMs <= takeoverMax * 1000 && Math.abs(tailRate / cap - 1) <= tolerance;
-      if (!pass1 || !pass2) process.exitCode = 1;
+      const pass3 = worstPropagation <= 1000;
+      if (!pass1 || !pass2 || !pass3) process.exitCode = 1;
       return {
         params: { cap, split, seconds, warmup, rebalance: args['rebalance'], tolerance, jainMin, takeoverMax },
         tables: [
@@ -199,6 +223,7 @@ export const fleet: Scenario = {
                 takeoverMs !== null && takeoverMs <= takeoverMax * 1000 ? 'PASS' : 'FAIL',
               ],
               ['then, 1–3 s after', `${mbs(cap)} ±${(tolerance * 100).toFixed(0)}%`, `${mbs(tailRate)} (${pct(tailRate / cap - 1)})`, Math.abs(tailRate / cap - 1) <= tolerance ? 'PASS' : 'FAIL'],
+              ['tier change on a, seen by all others (10 PUTs)', '≤ 1 s', `median ${medianPropagation.toFixed(1)} ms, worst ${worstPropagation.toFixed(1)} ms`, pass3 ? 'PASS' : 'FAIL'],
             ],
           },
         ],
@@ -217,6 +242,7 @@ export const fleet: Scenario = {
           takeoverMs,
           sharesTakeoverMs: sharesAt,
           tailRate,
+          propagationMs: propagation,
           series,
         },
       };

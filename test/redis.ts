@@ -18,22 +18,25 @@ export class RedisServer {
   #proc: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly extraArgs: string[] = [],
+  ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
   /** Starts one on a free port; the test context stops it afterwards. */
-  static async start(t: TestContext): Promise<RedisServer> {
-    const server = new RedisServer(await freePort());
+  static async start(t: TestContext, extraArgs: string[] = []): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), extraArgs);
     t.after(() => server.stop());
     await server.start();
     return server;
   }
 
   async start(): Promise<void> {
-    const proc = spawn(REDIS_SERVER, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], {
+    const proc = spawn(REDIS_SERVER, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', ...this.extraArgs], {
       stdio: 'ignore',
     });
     this.#proc = proc;

@@ -131,7 +131,9 @@ export class Fleet {
     await this.link.open();
     // Subscribed once; ioredis subscribes again after every reconnect.
     this.link.sub.subscribe(this.keys.channel).catch(() => {});
-    this.#timer = setInterval(() => void this.tick(), this.config.rebalanceInterval);
+    this.#timer = setInterval(() => {
+      this.tick().catch((err: unknown) => this.deps.log.error({ error: String(err) }, 'cluster: heartbeat failed'));
+    }, this.config.rebalanceInterval);
     this.#timer.unref();
     if (this.link.up) await this.tick();
   }

@@ -8,6 +8,7 @@ import { silentLogger } from '../../src/log.js';
 import { RedisLink } from '../../src/cluster/link.js';
 import { ADMIT, RELEASE, TICK } from '../../src/cluster/scripts.js';
 import { haveRedis, RedisServer } from '../redis.js';
+import { waitFor } from '../helpers.js';
 
 const K = { members: 't:members', info: 't:info', version: 't:runtime:version', adm: 't:admission:acme', rate: 't:rate:acme' };
 
@@ -85,4 +86,24 @@ test('RedisLink: a dead Redis makes eval resolve undefined at once, and up false
   assert.ok(Date.now() - started < 1000);
   assert.equal(l.up, false);
   assert.equal(changes, 1);
+});
+
+test('RedisLink: a Redis slower than the timeout counts as away, and it is back with the next answer', async (t) => {
+  if (!haveRedis()) return t.skip('redis-server not installed (.ci/run installs it)');
+  const redis = await RedisServer.start(t, ['--enable-debug-command', 'yes']);
+  const l = new RedisLink(redis.url, 200, silentLogger());
+  t.after(() => l.close());
+  await l.open();
+  const blocker = new RedisLink(redis.url, 5000, silentLogger());
+  t.after(() => blocker.close());
+  await blocker.open();
+  const sleeping = blocker.run((r) => r.call('DEBUG', 'SLEEP', '1'));
+  await new Promise((r) => setTimeout(r, 50));
+  const started = Date.now();
+  assert.equal(await admit(l, 'a', 5), undefined, 'a command Redis does not answer within redisTimeout fails');
+  assert.ok(Date.now() - started < 900, 'without waiting for Redis');
+  assert.equal(l.up, false);
+  await sleeping;
+  await waitFor(async () => (await admit(l, 'a', 5)) === 1, 3000, 'redis answering again');
+  assert.equal(l.up, true);
 });
