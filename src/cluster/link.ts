@@ -76,7 +76,8 @@ export class RedisLink {
 
   /** Starts connecting; resolves once connected or after the timeout (traffic never waits longer). */
   async open(): Promise<void> {
-    const connected = Promise.all([this.cmd.connect(), this.sub.connect()]).catch((err: unknown) => this.#note(err));
+    // The 'error' events carry the cause (ECONNREFUSED ...); connect()'s own rejection only says "closed".
+    const connected = Promise.all([this.cmd.connect(), this.sub.connect()]).catch((err: unknown) => this.#lastError || this.#note(err));
     await Promise.race([connected, new Promise((r) => setTimeout(r, Math.max(this.timeoutMs, 1000)).unref())]);
     if (!this.#up) this.#set(false, this.#lastError || 'not reachable', true);
   }
