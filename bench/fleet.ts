@@ -50,7 +50,8 @@ export const fleet: Scenario = {
   name: 'fleet',
   describe: 'a customer cap shared by 3 instances through Redis: total vs cap, Jain over 100 connections split 10/20/70, idle instance\'s share taken over',
   options: {
-    cap: { type: 'string', default: '10MiB/s', description: 'the customer\'s fleet-wide down cap' },
+    cap: { type: 'string', default: '10MiB/s', description: 'the fleet-wide down cap' },
+    level: { type: 'string', default: 'customer', description: 'which cap is shared: customer (one customer), tier (a tier total, a customer per instance) or global' },
     split: { type: 'string', default: '10,20,70', description: 'connections per instance (one instance per number)' },
     seconds: { type: 'string', default: '10', description: 'measured window of phase 1' },
     warmup: { type: 'string', default: '2', description: 'seconds after every connection flows, before the window' },
@@ -68,6 +69,9 @@ export const fleet: Scenario = {
     const jainMin = numberArg(args, 'jain-min');
     const takeoverMax = numberArg(args, 'takeover-max');
     if (split.length < 2 || split.length > NAMES.length) throw new Error(`--split: from 2 to ${NAMES.length} instances`);
+    const level = String(args['level']);
+    if (!['customer', 'tier', 'global'].includes(level)) throw new Error(`--level: "${level}" is not customer, tier or global`);
+    const scope = level === 'customer' ? 'customer:acme:down' : level === 'tier' ? 'tier:plan:down' : 'global:down';
     const redisBin = which('redis-server');
     if (!redisBin) throw new Error('redis-server is not installed (Debian: apt-get install redis-server)');
 
@@ -97,8 +101,10 @@ export const fleet: Scenario = {
             admin: { listen: `127.0.0.1:${admin}` },
             observe: { latency: false, foo: false },
             apps: [{ name: 'web', ports: [port], targets: [target] }],
-            tiers: { plan: { customer: { down: cap } } },
-            customers: [{ id: 'acme', tier: 'plan', match: {} }],
+            // tier: each instance's clients are a customer of their own, so only the tier total is shared
+            tiers: { plan: level === 'customer' ? { customer: { down: cap } } : level === 'tier' ? { total: { down: cap } } : {} },
+            ...(level === 'global' ? { global: { down: cap } } : {}),
+            customers: [{ id: level === 'tier' ? `acme-${name}` : 'acme', tier: 'plan', match: {} }],
             cluster: { redis: `redis://127.0.0.1:${redisPort}`, instance: name, rebalanceInterval: String(args['rebalance']) },
           },
           [port, admin],
@@ -146,7 +152,7 @@ export const fleet: Scenario = {
       const pollShares = (async () => {
         while (performance.now() - idleAt < 3000) {
           const views = await Promise.all(busy.map((i) => status(instances[i]!.admin)));
-          const s = views.reduce((acc, v) => acc + (v.shares.find((x) => x.scope === 'customer:acme:down')?.share ?? 0), 0);
+          const s = views.reduce((acc, v) => acc + (v.shares.find((x) => x.scope === scope)?.share ?? 0), 0);
           if (s >= 0.999) {
             sharesAt = performance.now() - idleAt;
             return;
@@ -174,15 +180,17 @@ export const fleet: Scenario = {
       // ---- phase 3: an admin change on one instance, seen by the others ------------------------------
       const propagation: number[] = [];
       for (let round = 0; round < 10; round++) {
-        const down = round % 2 === 0 ? Math.round(cap / 2) : cap;
+        // Only the connection cap changes, far above a connection's share: the traffic stays as it was.
+        const down = round % 2 === 0 ? Math.round(cap * 0.9) : cap;
+        const shared = level === 'customer' ? { customer: { down: cap } } : level === 'tier' ? { total: { down: cap } } : {};
         const at = performance.now();
-        const put = await fetch(`http://127.0.0.1:${instances[0]!.admin}/tiers/plan`, { method: 'PUT', body: JSON.stringify({ customer: { down } }) });
+        const put = await fetch(`http://127.0.0.1:${instances[0]!.admin}/tiers/plan`, { method: 'PUT', body: JSON.stringify({ ...shared, connection: { down } }) });
         if (!put.ok) throw new Error(`PUT /tiers/plan: ${put.status} ${await put.text()}`);
         const seen = await Promise.all(
           instances.slice(1).map(async (inst) => {
             for (;;) {
-              const tier = (await (await fetch(`http://127.0.0.1:${inst.admin}/tiers/plan`)).json()) as { customer: { down: number } };
-              if (tier.customer.down === down) return performance.now() - at;
+              const tier = (await (await fetch(`http://127.0.0.1:${inst.admin}/tiers/plan`)).json()) as { connection: { down: number } };
+              if (tier.connection.down === down) return performance.now() - at;
               if (performance.now() - at > 5000) return Infinity;
               await sleep(2);
             }
@@ -195,7 +203,7 @@ export const fleet: Scenario = {
 
       const rows = instances.map((inst, i) => {
         const bytes = sum(per[i]!) / elapsed;
-        const view = shares1[i]!.shares.find((s) => s.scope === 'customer:acme:down');
+        const view = shares1[i]!.shares.find((s) => s.scope === scope);
         return [inst.name, String(split[i]), mbs(bytes), `${((bytes / total) * 100).toFixed(1)}%`, view ? view.share.toFixed(3) : '-', mbs(bytes / split[i]!)];
       });
       const pass1 = Math.abs(error) <= tolerance && fairness >= jainMin;
@@ -203,10 +211,10 @@ export const fleet: Scenario = {
       const pass3 = worstPropagation <= 1000;
       if (!pass1 || !pass2 || !pass3) process.exitCode = 1;
       return {
-        params: { cap, split, seconds, warmup, rebalance: args['rebalance'], tolerance, jainMin, takeoverMax },
+        params: { level, cap, split, seconds, warmup, rebalance: args['rebalance'], tolerance, jainMin, takeoverMax },
         tables: [
           {
-            title: `Phase 1: ${sum(split)} connections of one customer over ${instances.length} instances, cap ${mbs(cap)} fleet-wide, ${elapsed.toFixed(1)} s`,
+            title: `Phase 1: ${sum(split)} connections over ${instances.length} instances, ${level} cap ${mbs(cap)} fleet-wide, ${elapsed.toFixed(1)} s`,
             columns: ['instance', 'connections', 'rate', 'of total', 'share (/status)', 'per connection'],
             rows,
           },

@@ -104,6 +104,8 @@ export class Fleet {
   /** admin changes made while Redis was away, pushed when it is back */
   readonly #pending = new Map<string, { hash: RuntimeHash; field: string; value: unknown }>();
   readonly #startedAt = new Date().toISOString();
+  #duplicateLogged = false;
+  #duplicateSeen = 0;
 
   constructor(
     readonly config: ClusterConfig,
@@ -177,8 +179,9 @@ export class Fleet {
       const info = JSON.stringify({ host: hostname(), pid: process.pid, connections: this.deps.connections(), startedAt: this.#startedAt });
       const keys = [this.keys.members, this.keys.info, this.keys.version, ...scopes.map((s) => this.keys.demand(s.scope.key)), ...counts.map(([c]) => this.keys.admission(c))];
       const args = [this.instance, info, this.config.memberTimeout, scopes.length, ...scopes.map((s) => s.count), ...counts.map(([, n]) => n)];
-      const reply = (await this.link.eval(TICK, keys, args)) as [number, string, (string | number)[], number[]] | undefined;
+      const reply = (await this.link.eval(TICK, keys, args)) as [number, string, (string | number)[], number[], string, number] | undefined;
       if (!reply || this.#stopped) return;
+      this.#checkUnique(reply[4], reply[5]);
       this.rebalances++;
       this.#lastRebalance = Date.now();
       this.#readMembers(reply[2]);
@@ -198,6 +201,25 @@ export class Fleet {
     } finally {
       this.#ticking = false;
     }
+  }
+
+  /** Two processes under one instance id would overwrite each other's counts: say so, once. */
+  #checkUnique(previous: string, ageMs: number): void {
+    if (this.#duplicateLogged || previous === '' || ageMs > this.config.memberTimeout) return;
+    let other: { pid?: number; host?: string; startedAt?: string } = {};
+    try {
+      other = JSON.parse(previous) as typeof other;
+    } catch {
+      return;
+    }
+    if (other.startedAt === this.#startedAt && other.pid === process.pid && other.host === hostname()) return;
+    // Once can be this instance's own predecessor (a restart within memberTimeout); twice is another process.
+    if (++this.#duplicateSeen < 2) return;
+    this.#duplicateLogged = true;
+    this.deps.log.error(
+      { instance: this.instance, other: { host: other.host, pid: other.pid, startedAt: other.startedAt } },
+      'cluster: another running process uses this instance id; give every instance its own cluster.instance (or leave it out for hostname-pid)',
+    );
   }
 
   #readMembers(flat: (string | number)[]): void {

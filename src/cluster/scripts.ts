@@ -13,7 +13,9 @@ import type { Script } from './link.js';
  *
  * KEYS: members, info, runtime version, n demand hashes, m admission hashes
  * ARGV: instance, info JSON, memberTimeout ms, n, n demands, m counts
- * Reply: { now ms, version, { instance, age ms, info JSON, ... }, { fleet demand per scope } }
+ * Reply: { now ms, version, { instance, age ms, info JSON, ... }, { fleet demand per scope },
+ *          this instance's info as it was before this call, and the age of that heartbeat }
+ * (the last two tell an instance that another process runs under the same id)
  *
  * A demand field is "count:time"; one older than memberTimeout is ignored and removed, so a
  * scope an instance stopped reporting, or an instance that died, stops counting by itself.
@@ -26,6 +28,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local me = ARGV[1]
 local ttl = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
+local prevInfo = redis.call('HGET', KEYS[2], me) or ''
+local prevBeat = tonumber(redis.call('HGET', KEYS[1], me) or '0')
 redis.call('HSET', KEYS[1], me, now)
 redis.call('HSET', KEYS[2], me, ARGV[2])
 local members = {}
@@ -67,7 +71,7 @@ for i = 1, m do
     redis.call('HDEL', KEYS[3 + n + i], me)
   end
 end
-return { now, redis.call('GET', KEYS[3]) or '0', members, sums }
+return { now, redis.call('GET', KEYS[3]) or '0', members, sums, prevInfo, now - prevBeat }
 `,
 };
 

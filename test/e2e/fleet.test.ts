@@ -236,3 +236,14 @@ test('Redis killed mid-transfer: traffic goes on alone, logged once; Redis back:
   assert.equal(da.closed || db.closed || echoAlone.closed, false);
   assert.ok(a.child.logs.some((l) => l['msg'] === 'cluster: connected to redis, sharing caps with the fleet'));
 });
+
+test('two processes under one instance id: the mistake is logged', async (t) => {
+  if (!haveRedis()) return t.skip(NO_REDIS);
+  const dir = await tempDir(t);
+  const redis = await RedisServer.start(t);
+  const echo = await startBackend('echo');
+  t.after(() => echo.close());
+  const [one, two] = await Promise.all([member(t, dir, 'same', redis, {}, echo.address), member(t, dir, 'same', redis, {}, echo.address)]);
+  const said = (c: Child) => c.logs.some((l) => String(l['msg']).startsWith('cluster: another running process uses this instance id'));
+  await waitFor(() => said(one.child) || said(two.child), 5000, 'the duplicate id logged');
+});
