@@ -38,3 +38,23 @@ test('a malformed %-escape in the path is a 400, not a 500', async (t) => {
   }
   assert.equal(called, false);
 });
+
+test('the admin server answers a request its HTTP parser refuses with a JSON error, not a bare 400', async (t) => {
+  const { AdminServer } = await import('../../src/admin/server.js');
+  const { silentLogger } = await import('../../src/log.js');
+  const admin = new AdminServer('127.0.0.1', 0, new Router().on('PUT', '/tiers/:name', () => ({})), silentLogger());
+  await admin.start();
+  t.after(() => admin.close());
+  const net = await import('node:net');
+  const answer = await new Promise<string>((resolve, reject) => {
+    const s = net.connect(admin.port!, '127.0.0.1', () => s.end(Buffer.from('PUT /tiers/\xfc HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}', 'latin1')));
+    let got = '';
+    s.on('data', (d: Buffer) => (got += d.toString()));
+    s.on('close', () => resolve(got));
+    s.on('error', reject);
+  });
+  assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { error: string; code: string };
+  assert.equal(body.code, 'SHAPER_ERR_ADMIN_BAD_REQUEST');
+  assert.match(body.error, /malformed HTTP request \(HPE_/);
+});
