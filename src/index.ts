@@ -3,7 +3,7 @@ import type { AppConfig, ProxyConfig } from './config/types.js';
 import type { Logger } from './log.js';
 import { realClock, type Clock } from './clock.js';
 import { RetryingListen } from './server/listen.js';
-import { AcceptPause, isFdExhaustion, SourceLimits, type RefuseReason } from './server/limits.js';
+import { AcceptPause, descriptorBudget, descriptorUse, isFdExhaustion, SourceLimits, type RefuseReason } from './server/limits.js';
 import { Connection, PROXY_HEADER_TIMEOUT_MS, type ConnectionSummary } from './server/connection.js';
 import { Upstreams } from './upstream/upstreams.js';
 import { HealthChecker } from './upstream/health.js';
@@ -99,6 +99,7 @@ export class Proxy {
   }
 
   async start(): Promise<void> {
+    this.#budgetDescriptors();
     await this.runtime.load(this.baseConfig);
     this.config = this.runtime.effective(this.baseConfig);
     this.shaper.apply(this.config);
@@ -185,6 +186,7 @@ export class Proxy {
     const source = socket.remoteAddress;
     const refused = this.acceptPause.paused ? 'resource_exhausted' : this.limits.admit(source);
     if (refused) {
+      if (refused === 'resource_exhausted' && !this.acceptPause.paused) this.#exhausted({ code: 'descriptor_budget' }, appName);
       this.#refuse(socket, source, refused, appName);
       return;
     }
@@ -217,11 +219,31 @@ export class Proxy {
     if (log) this.log.warn({ app: appName, client: source, reason, suppressed: log.suppressed }, 'connection refused by abuse limits');
   }
 
-  /** Out of file descriptors (an accept or a dial failed with EMFILE / ENFILE): pause accepting for a while. */
+  /**
+   * Out of file descriptors (the descriptor budget is full, or an accept or a dial failed with
+   * EMFILE / ENFILE): pause accepting for a while; logged once per episode.
+   */
   #exhausted(err: { code?: string | undefined }, appName: string): void {
     const pause = this.acceptPause.exhausted();
     if (pause?.firstOfEpisode) {
-      this.log.error({ app: appName, code: err.code, pauseMs: pause.ms, connections: this.connections.size }, 'out of file descriptors: accepting paused, open connections keep going');
+      this.log.error(
+        { app: appName, code: err.code, pauseMs: pause.ms, connections: this.connections.size, budget: this.limits.budget, fdLimit: this.#fdLimit },
+        'out of file descriptors: accepting paused, open connections keep going',
+      );
+    }
+  }
+
+  #fdLimit: number | undefined;
+
+  /** Sizes the descriptor budget once, from the limit and what is open before the first listener. */
+  #budgetDescriptors(): void {
+    const use = descriptorUse();
+    if (!use) return;
+    this.#fdLimit = use.limit;
+    this.limits.budget = descriptorBudget(use);
+    const max = this.baseConfig.limits?.maxConnections;
+    if (max === undefined || max > this.limits.budget) {
+      this.log.info({ fdLimit: use.limit, fdOpen: use.open, budget: this.limits.budget }, 'connections beyond the descriptor budget will be refused (raise ulimit -n for more)');
     }
   }
 

@@ -51,7 +51,9 @@ export type CloseReason =
   | 'client_gone'
   | 'shutdown'
   | 'rejected'
-  | 'proxy_protocol';
+  | 'proxy_protocol'
+  /** the dial to the backend found no file descriptor left (EMFILE / ENFILE) */
+  | 'resource_exhausted';
 
 export interface ConnectionSummary {
   id: number;
@@ -165,7 +167,8 @@ export class Connection {
         read ? { onread: read.onread } : undefined,
       );
     } catch (err) {
-      this.close(this.closed ? this.#reason : 'no_target', err as Error);
+      const code = (err as NodeJS.ErrnoException).code;
+      this.close(this.closed ? this.#reason : code === 'EMFILE' || code === 'ENFILE' ? 'resource_exhausted' : 'no_target', err as Error);
       return;
     }
     if (this.closed) {
