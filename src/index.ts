@@ -4,7 +4,7 @@ import type { Logger } from './log.js';
 import { realClock, type Clock } from './clock.js';
 import { RetryingListen } from './server/listen.js';
 import { AcceptPause, descriptorBudget, descriptorUse, isFdExhaustion, SourceLimits, type RefuseReason } from './server/limits.js';
-import { Connection, PROXY_HEADER_TIMEOUT_MS, type ConnectionSummary } from './server/connection.js';
+import { Connection, PROXY_HEADER_TIMEOUT_MS, type ConnectionDeps, type ConnectionSummary } from './server/connection.js';
 import { Upstreams } from './upstream/upstreams.js';
 import { HealthChecker } from './upstream/health.js';
 import { AdminServer } from './admin/server.js';
@@ -108,6 +108,7 @@ export class Proxy {
     this.health.start();
     this.#syncListeners();
     this.#syncAdmin();
+    this.#syncIdleSweep();
     // Wait for the ports that can bind now; busy ones keep retrying behind.
     await Promise.race([
       Promise.all([...this.#listeners.values()].map((l) => l.listen.start())),
@@ -127,6 +128,7 @@ export class Proxy {
     this.health.configure(config.health);
     this.#syncListeners();
     this.#syncAdmin();
+    this.#syncIdleSweep();
     for (const address of added) {
       const t = this.upstreams.byAddress.get(address);
       if (t) void this.health.check(t);
@@ -163,6 +165,27 @@ export class Proxy {
     }
   }
 
+  #idleSweep: { timer: NodeJS.Timeout; everyMs: number } | undefined;
+
+  /**
+   * One timer sweeps every connection for idleness (Connection.sweepIdle), every quarter of the
+   * shortest idleTimeout, between 10 ms and 1 s: a per-socket timeout cost ~0.4 KB a connection.
+   */
+  #syncIdleSweep(): void {
+    const timeouts = this.config.apps.map((a) => a.idleTimeout).filter((ms) => ms > 0);
+    const everyMs = timeouts.length > 0 ? Math.min(1000, Math.max(10, Math.floor(Math.min(...timeouts) / 4))) : 0;
+    if (everyMs === (this.#idleSweep?.everyMs ?? 0)) return;
+    clearInterval(this.#idleSweep?.timer);
+    this.#idleSweep = undefined;
+    if (everyMs === 0) return;
+    const timer = setInterval(() => {
+      const now = Date.now();
+      for (const c of this.connections) c.sweepIdle(now);
+    }, everyMs);
+    timer.unref();
+    this.#idleSweep = { timer, everyMs };
+  }
+
   #syncAdmin(): void {
     const a = this.config.admin;
     const key = a ? `${a.host}:${a.port}` : '';
@@ -190,24 +213,41 @@ export class Proxy {
       this.#refuse(socket, source, refused, appName);
       return;
     }
-    const conn = new Connection(socket, app, {
-      onTargetFailed: (target, err) => this.health.recordFailure(target, err, true),
-      admit: this.shaper.active ? (c) => this.#admit(c) : undefined,
-      stages: (c) => (c.shaped ? this.shaper.stages(c.shaped, `conn:${c.id}`) : undefined),
-      backendRead: (c) => (c.shaped ? this.shaper.backendRead() : undefined),
-      ...(this.config.observe.latency
-        ? { onConnected: (c: Connection, ms: number) => this.observer.connected(c, ms), onFirstByte: (c: Connection, ms: number) => this.observer.firstByte(c, ms) }
-        : {}),
-      analyzer: this.config.observe.foo ? (c) => this.observer.analyzer(c) : undefined,
-      proxyHeaderTimeoutMs: this.proxyHeaderTimeoutMs,
-      onClose: (c, summary) => {
-        this.limits.release(source);
-        this.#onClose(c, summary);
-      },
-    });
+    const conn = new Connection(socket, app, this.#connectionDeps());
     this.connections.add(conn);
     this.observer.opened();
     void conn.start();
+  }
+
+  #deps: { shaped: boolean; latency: boolean; foo: boolean; headerMs: number; deps: ConnectionDeps } | undefined;
+
+  /**
+   * What connections get from the proxy: one object shared by all of them, rebuilt only when a
+   * setting it depends on changed. (Built per connection, its closures cost ~0.5 KB each.)
+   */
+  #connectionDeps(): ConnectionDeps {
+    const shaped = this.shaper.active;
+    const { latency, foo } = this.config.observe;
+    const headerMs = this.proxyHeaderTimeoutMs;
+    const d = this.#deps;
+    if (d && d.shaped === shaped && d.latency === latency && d.foo === foo && d.headerMs === headerMs) return d.deps;
+    const deps: ConnectionDeps = {
+      onTargetFailed: (target, err) => this.health.recordFailure(target, err, true),
+      admit: shaped ? (c) => this.#admit(c) : undefined,
+      stages: (c) => (c.shaped ? this.shaper.stages(c.shaped, `conn:${c.id}`) : undefined),
+      backendRead: (c) => (c.shaped ? this.shaper.backendRead() : undefined),
+      ...(latency
+        ? { onConnected: (c: Connection, ms: number) => this.observer.connected(c, ms), onFirstByte: (c: Connection, ms: number) => this.observer.firstByte(c, ms) }
+        : {}),
+      analyzer: foo ? (c) => this.observer.analyzer(c) : undefined,
+      proxyHeaderTimeoutMs: headerMs,
+      onClose: (c, summary) => {
+        this.limits.release(c.peerAddress);
+        this.#onClose(c, summary);
+      },
+    };
+    this.#deps = { shaped, latency, foo, headerMs, deps };
+    return deps;
   }
 
   #refuse(socket: net.Socket, source: string | undefined, reason: RefuseReason, appName: string): void {
@@ -351,6 +391,8 @@ export class Proxy {
     }
     const left = this.connections.size;
     for (const c of [...this.connections]) c.close('shutdown');
+    clearInterval(this.#idleSweep?.timer);
+    this.#idleSweep = undefined;
     this.shaper.stop();
     await this.#admin?.close();
     await this.runtime.flush();
