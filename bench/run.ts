@@ -19,9 +19,10 @@ import { load } from './load.js';
 import { peers } from './peers.js';
 import { fleet } from './fleet.js';
 import { admission } from './admission.js';
+import { conns } from './conns.js';
 
 /** Add a scenario: one file in bench/ exporting a Scenario, one line here. */
-const SCENARIOS: Record<string, Scenario> = Object.fromEntries([throughput, shaping, observe, peers, load, caps, fleet, admission].map((s) => [s.name, s]));
+const SCENARIOS: Record<string, Scenario> = Object.fromEntries([throughput, shaping, observe, peers, load, caps, conns, fleet, admission].map((s) => [s.name, s]));
 
 const RESULTS = path.join(ROOT, 'bench/results');
 

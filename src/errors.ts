@@ -12,6 +12,7 @@ export const ErrorCodes = {
   SHAPER_ERR_ADMIN_BAD_REQUEST: 'An admin API request body or parameter is invalid.',
   SHAPER_ERR_ADMIN_AUTH: 'An admin API request had no token or a wrong one (admin.token is set).',
   SHAPER_ERR_ADMIN_NOT_FOUND: 'An admin API path or object does not exist.',
+  SHAPER_ERR_ADMIN_METHOD: 'An admin API path does not take this method; the Allow header lists the ones it takes.',
   SHAPER_ERR_UNKNOWN_TIER: 'A customer or request names a tier that does not exist.',
   SHAPER_ERR_ADMISSION: 'A connection was refused by a customer limit (maxConnections, connectionRate).',
   SHAPER_ERR_STATE: 'The state file could not be read or written.',

@@ -3,8 +3,8 @@ import type { AppConfig, ProxyConfig } from './config/types.js';
 import type { Logger } from './log.js';
 import { realClock, type Clock } from './clock.js';
 import { RetryingListen } from './server/listen.js';
-import { AcceptPause, isFdExhaustion, SourceLimits, type RefuseReason } from './server/limits.js';
-import { Connection, PROXY_HEADER_TIMEOUT_MS, type ConnectionSummary } from './server/connection.js';
+import { AcceptPause, descriptorBudget, descriptorUse, isFdExhaustion, SourceLimits, type RefuseReason } from './server/limits.js';
+import { Connection, PROXY_HEADER_TIMEOUT_MS, type ConnectionDeps, type ConnectionSummary } from './server/connection.js';
 import { Upstreams } from './upstream/upstreams.js';
 import { HealthChecker } from './upstream/health.js';
 import { AdminServer } from './admin/server.js';
@@ -128,6 +128,7 @@ export class Proxy {
   }
 
   async start(): Promise<void> {
+    this.#budgetDescriptors();
     await this.runtime.load(this.baseConfig);
     this.config = this.runtime.effective(this.baseConfig);
     this.shaper.apply(this.config);
@@ -138,6 +139,7 @@ export class Proxy {
     this.health.start();
     this.#syncListeners();
     this.#syncAdmin();
+    this.#syncIdleSweep();
     // Wait for the ports that can bind now; busy ones keep retrying behind.
     await Promise.race([
       Promise.all([...this.#listeners.values()].map((l) => l.listen.start())),
@@ -163,6 +165,7 @@ export class Proxy {
     this.health.configure(config.health);
     this.#syncListeners();
     this.#syncAdmin();
+    this.#syncIdleSweep();
     for (const address of added) {
       const t = this.upstreams.byAddress.get(address);
       if (t) void this.health.check(t);
@@ -199,6 +202,27 @@ export class Proxy {
     }
   }
 
+  #idleSweep: { timer: NodeJS.Timeout; everyMs: number } | undefined;
+
+  /**
+   * One timer sweeps every connection for idleness (Connection.sweepIdle), every quarter of the
+   * shortest idleTimeout, between 10 ms and 1 s: a per-socket timeout cost ~0.4 KB a connection.
+   */
+  #syncIdleSweep(): void {
+    const timeouts = this.config.apps.map((a) => a.idleTimeout).filter((ms) => ms > 0);
+    const everyMs = timeouts.length > 0 ? Math.min(1000, Math.max(10, Math.floor(Math.min(...timeouts) / 4))) : 0;
+    if (everyMs === (this.#idleSweep?.everyMs ?? 0)) return;
+    clearInterval(this.#idleSweep?.timer);
+    this.#idleSweep = undefined;
+    if (everyMs === 0) return;
+    const timer = setInterval(() => {
+      const now = Date.now();
+      for (const c of this.connections) c.sweepIdle(now);
+    }, everyMs);
+    timer.unref();
+    this.#idleSweep = { timer, everyMs };
+  }
+
   #syncAdmin(): void {
     const a = this.config.admin;
     const key = a ? `${a.host}:${a.port}` : '';
@@ -222,27 +246,45 @@ export class Proxy {
     const source = socket.remoteAddress;
     const refused = this.acceptPause.paused ? 'resource_exhausted' : this.limits.admit(source);
     if (refused) {
+      if (refused === 'resource_exhausted' && !this.acceptPause.paused) this.#exhausted({ code: 'descriptor_budget' }, appName);
       this.#refuse(socket, source, refused, appName);
       return;
     }
-    const conn = new Connection(socket, app, {
-      onTargetFailed: (target, err) => this.health.recordFailure(target, err, true),
-      admit: this.shaper.active ? (c) => this.#admit(c) : undefined,
-      stages: (c) => (c.shaped ? this.shaper.stages(c.shaped, `conn:${c.id}`) : undefined),
-      backendRead: (c) => (c.shaped ? this.shaper.backendRead() : undefined),
-      ...(this.config.observe.latency
-        ? { onConnected: (c: Connection, ms: number) => this.observer.connected(c, ms), onFirstByte: (c: Connection, ms: number) => this.observer.firstByte(c, ms) }
-        : {}),
-      analyzer: this.config.observe.foo ? (c) => this.observer.analyzer(c) : undefined,
-      proxyHeaderTimeoutMs: this.proxyHeaderTimeoutMs,
-      onClose: (c, summary) => {
-        this.limits.release(source);
-        this.#onClose(c, summary);
-      },
-    });
+    const conn = new Connection(socket, app, this.#connectionDeps());
     this.connections.add(conn);
     this.observer.opened();
     void conn.start();
+  }
+
+  #deps: { shaped: boolean; latency: boolean; foo: boolean; headerMs: number; deps: ConnectionDeps } | undefined;
+
+  /**
+   * What connections get from the proxy: one object shared by all of them, rebuilt only when a
+   * setting it depends on changed. (Built per connection, its closures cost ~0.5 KB each.)
+   */
+  #connectionDeps(): ConnectionDeps {
+    const shaped = this.shaper.active;
+    const { latency, foo } = this.config.observe;
+    const headerMs = this.proxyHeaderTimeoutMs;
+    const d = this.#deps;
+    if (d && d.shaped === shaped && d.latency === latency && d.foo === foo && d.headerMs === headerMs) return d.deps;
+    const deps: ConnectionDeps = {
+      onTargetFailed: (target, err) => this.health.recordFailure(target, err, true),
+      admit: shaped ? (c) => this.#admit(c) : undefined,
+      stages: (c) => (c.shaped ? this.shaper.stages(c.shaped, `conn:${c.id}`) : undefined),
+      backendRead: (c) => (c.shaped ? this.shaper.backendRead() : undefined),
+      ...(latency
+        ? { onConnected: (c: Connection, ms: number) => this.observer.connected(c, ms), onFirstByte: (c: Connection, ms: number) => this.observer.firstByte(c, ms) }
+        : {}),
+      analyzer: foo ? (c) => this.observer.analyzer(c) : undefined,
+      proxyHeaderTimeoutMs: headerMs,
+      onClose: (c, summary) => {
+        this.limits.release(c.peerAddress);
+        this.#onClose(c, summary);
+      },
+    };
+    this.#deps = { shaped, latency, foo, headerMs, deps };
+    return deps;
   }
 
   #refuse(socket: net.Socket, source: string | undefined, reason: RefuseReason, appName: string): void {
@@ -254,11 +296,31 @@ export class Proxy {
     if (log) this.log.warn({ app: appName, client: source, reason, suppressed: log.suppressed }, 'connection refused by abuse limits');
   }
 
-  /** Out of file descriptors (an accept or a dial failed with EMFILE / ENFILE): pause accepting for a while. */
+  /**
+   * Out of file descriptors (the descriptor budget is full, or an accept or a dial failed with
+   * EMFILE / ENFILE): pause accepting for a while; logged once per episode.
+   */
   #exhausted(err: { code?: string | undefined }, appName: string): void {
     const pause = this.acceptPause.exhausted();
     if (pause?.firstOfEpisode) {
-      this.log.error({ app: appName, code: err.code, pauseMs: pause.ms, connections: this.connections.size }, 'out of file descriptors: accepting paused, open connections keep going');
+      this.log.error(
+        { app: appName, code: err.code, pauseMs: pause.ms, connections: this.connections.size, budget: this.limits.budget, fdLimit: this.#fdLimit },
+        'out of file descriptors: accepting paused, open connections keep going',
+      );
+    }
+  }
+
+  #fdLimit: number | undefined;
+
+  /** Sizes the descriptor budget once, from the limit and what is open before the first listener. */
+  #budgetDescriptors(): void {
+    const use = descriptorUse();
+    if (!use) return;
+    this.#fdLimit = use.limit;
+    this.limits.budget = descriptorBudget(use);
+    const max = this.baseConfig.limits?.maxConnections;
+    if (max === undefined || max > this.limits.budget) {
+      this.log.info({ fdLimit: use.limit, fdOpen: use.open, budget: this.limits.budget }, 'connections beyond the descriptor budget will be refused (raise ulimit -n for more)');
     }
   }
 
@@ -367,6 +429,8 @@ export class Proxy {
     }
     const left = this.connections.size;
     for (const c of [...this.connections]) c.close('shutdown');
+    clearInterval(this.#idleSweep?.timer);
+    this.#idleSweep = undefined;
     this.shaper.stop();
     await this.fleet?.stop();
     await this.#admin?.close();

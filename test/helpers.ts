@@ -213,9 +213,17 @@ export interface Child {
   kill(): Promise<void>;
 }
 
-/** Run the CLI as a real child process; `kill()` is safe to call in a finally. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Child {
-  const proc = spawn(process.execPath, [CLI, ...args], {
+/**
+ * Run the CLI as a real child process; `kill()` is safe to call in a finally. `fdLimit`: run it
+ * under `ulimit -n` (through sh, which then execs node, so the pid is node's).
+ */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { fdLimit?: number } = {}): Child {
+  const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+  const [command, argv] =
+    opts.fdLimit === undefined
+      ? [process.execPath, [CLI, ...args]]
+      : ['sh', ['-c', `ulimit -n ${opts.fdLimit} && exec ${[process.execPath, CLI, ...args].map(quote).join(' ')}`]];
+  const proc = spawn(command, argv, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

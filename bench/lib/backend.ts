@@ -5,6 +5,8 @@
  *   sink:   reads and discards; on the client's FIN answers "<bytes read>\n" and ends
  *   source: writes N bytes (default: until the client goes away) from one reused buffer, then ends
  *   foo:    answers every Foo "REQ <seq> <data>" line with "ACK <seq> <data>"
+ *   echo:   sends back what it reads; ends when the client ends
+ *   paced:  like source, but at most --rate bytes/s per connection (one timer for all of them)
  * Exits when its stdin closes (the runner went away).
  */
 import net from 'node:net';
@@ -13,7 +15,26 @@ import { parseArgs } from 'node:util';
 const CHUNK = 64 * 1024;
 const BUF = Buffer.alloc(CHUNK, 0x5a);
 
-type Kind = 'sink' | 'source' | 'foo';
+const KINDS = ['sink', 'source', 'foo', 'echo', 'paced'] as const;
+type Kind = (typeof KINDS)[number];
+
+function echo(socket: net.Socket): void {
+  socket.pipe(socket);
+}
+
+/** Sockets of the paced kind, topped up every PACE_MS by one shared timer. */
+const paced = new Set<net.Socket>();
+const PACE_MS = 50;
+function startPacing(rate: number): void {
+  const perTick = Math.max(1, Math.round((rate * PACE_MS) / 1000));
+  const chunk = Buffer.alloc(Math.min(perTick, CHUNK), 0x5a);
+  setInterval(() => {
+    for (const s of paced) {
+      if (s.writableNeedDrain) continue; // the reader is slow: skip this tick rather than buffer
+      for (let left = perTick; left > 0; left -= chunk.length) s.write(left >= chunk.length ? chunk : chunk.subarray(0, left));
+    }
+  }, PACE_MS).unref();
+}
 
 function foo(socket: net.Socket): void {
   let carry = '';
@@ -60,20 +81,29 @@ async function listen(kind: Kind, limit: number): Promise<number> {
     socket.on('error', () => socket.destroy());
     if (kind === 'sink') sink(socket);
     else if (kind === 'foo') foo(socket);
-    else source(socket, limit);
+    else if (kind === 'echo') echo(socket);
+    else if (kind === 'paced') {
+      paced.add(socket);
+      socket.on('close', () => paced.delete(socket));
+      socket.on('end', () => socket.end());
+      socket.resume();
+    } else source(socket, limit);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return (server.address() as net.AddressInfo).port;
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({ options: { bytes: { type: 'string' } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({ options: { bytes: { type: 'string' }, rate: { type: 'string' } }, allowPositionals: true });
   const limit = values.bytes === undefined ? Infinity : Number(values.bytes);
   if (!(limit >= 0)) throw new Error(`--bytes: "${values.bytes}" is not a byte count`);
+  const rate = values.rate === undefined ? 65_536 : Number(values.rate);
+  if (!(rate > 0)) throw new Error(`--rate: "${values.rate}" is not a rate in bytes/s`);
   const ports: Record<string, number> = {};
   for (const kind of positionals) {
-    if (kind !== 'sink' && kind !== 'source' && kind !== 'foo') throw new Error(`unknown backend kind "${kind}" (sink, source, foo)`);
-    ports[kind] = await listen(kind, limit);
+    if (!(KINDS as readonly string[]).includes(kind)) throw new Error(`unknown backend kind "${kind}" (${KINDS.join(', ')})`);
+    ports[kind] = await listen(kind as Kind, limit);
+    if (kind === 'paced') startPacing(rate);
   }
   process.stdout.write(`${JSON.stringify(ports)}\n`);
   process.stdin.on('end', () => process.exit(0));

@@ -47,7 +47,22 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-export function spawnChild(name: string, command: string, args: string[]): Child {
+export interface SpawnOptions {
+  /**
+   * Run under `ulimit -n` this many descriptors, or 'hard' for the hard limit (through sh,
+   * which then execs the command, so the pid stays the command's).
+   */
+  fdLimit?: number | 'hard';
+}
+
+const shQuote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+
+export function spawnChild(name: string, command: string, args: string[], opts: SpawnOptions = {}): Child {
+  if (opts.fdLimit !== undefined) {
+    const n = opts.fdLimit === 'hard' ? '"$(ulimit -Hn)"' : String(opts.fdLimit);
+    args = ['-c', `ulimit -n ${n} && exec ${[command, ...args].map(shQuote).join(' ')}`];
+    command = 'sh';
+  }
   // stdin stays open as a pipe: our own children exit when it closes (the runner died).
   const proc = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   if (proc.pid === undefined) throw new Error(`${name}: could not spawn ${command}`);
@@ -93,8 +108,8 @@ export function spawnChild(name: string, command: string, args: string[]): Child
 }
 
 /** Run one of the bench's own child scripts (dist/bench/lib/<script>.js) with node. */
-export function spawnNodeScript(name: string, script: string, args: string[]): Child {
-  return spawnChild(name, process.execPath, [path.join(DIST_BENCH_LIB, `${script}.js`), ...args]);
+export function spawnNodeScript(name: string, script: string, args: string[], opts: SpawnOptions = {}): Child {
+  return spawnChild(name, process.execPath, [path.join(DIST_BENCH_LIB, `${script}.js`), ...args], opts);
 }
 
 /** Resolves with the child's first stdout line, or rejects when it exits or takes longer than `ms`. */
@@ -163,11 +178,11 @@ export interface ProxyProcess {
  * shaper-proxy as users run it (the CLI, with the bin's node flags) on `config`, written to a
  * temp file; resolves once every port of `waitPorts` accepts. stop() kills it and removes the file.
  */
-export async function startProxyProcess(config: unknown, waitPorts: number[], logLevel = 'warn'): Promise<ProxyProcess> {
+export async function startProxyProcess(config: unknown, waitPorts: number[], logLevel = 'warn', opts: SpawnOptions = {}): Promise<ProxyProcess> {
   const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'shaper-bench-'));
   const file = path.join(dir, 'proxy.json');
   await fs.promises.writeFile(file, JSON.stringify(config, null, 2));
-  const child = spawnChild('shaper-proxy', process.execPath, [...PROXY_NODE_FLAGS, CLI, '--config', file, '--log-level', logLevel]);
+  const child = spawnChild('shaper-proxy', process.execPath, [...PROXY_NODE_FLAGS, CLI, '--config', file, '--log-level', logLevel], opts);
   const stop = async () => {
     await child.kill();
     await fs.promises.rm(dir, { recursive: true, force: true });

@@ -80,3 +80,34 @@ export function tcpMemory(): TcpMemory | undefined {
     return undefined;
   }
 }
+
+/** Resident set size now (VmRSS) in bytes. */
+export function rssBytes(pid: number): number | undefined {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Open file descriptors of the process. */
+export function openFds(pid: number): number | undefined {
+  try {
+    return fs.readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The soft and hard limits on open files of a process (Max open files in /proc/PID/limits). */
+export function fdLimits(pid: number | 'self' = 'self'): { soft: number; hard: number } | undefined {
+  try {
+    const m = /^Max open files\s+(\S+)\s+(\S+)/m.exec(fs.readFileSync(`/proc/${pid}/limits`, 'utf8'));
+    if (!m) return undefined;
+    const n = (v: string) => (v === 'unlimited' ? Infinity : Number(v));
+    return { soft: n(m[1]!), hard: n(m[2]!) };
+  } catch {
+    return undefined;
+  }
+}

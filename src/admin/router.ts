@@ -41,13 +41,15 @@ export class Router {
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? '/', 'http://admin');
-      const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
-      let pathMatched = false;
+      const parts = url.pathname.split('/').filter(Boolean).map(decodePart);
+      const allowed: string[] = [];
       for (const route of this.#routes) {
         const params = match(route.parts, parts);
         if (!params) continue;
-        pathMatched = true;
-        if (route.method !== req.method) continue;
+        if (route.method !== req.method) {
+          allowed.push(route.method);
+          continue;
+        }
         const body = await readJsonBody(req);
         const out = await route.handler(
           { method: req.method, path: url.pathname, params, query: url.searchParams, body, raw: req },
@@ -56,14 +58,17 @@ export class Router {
         if (out !== undefined && !res.headersSent) sendJson(res, 200, out);
         return;
       }
-      if (pathMatched) sendJson(res, 405, { error: `method ${req.method} not allowed on ${url.pathname}` });
-      else sendJson(res, 404, { error: `no such path ${url.pathname}`, code: 'SHAPER_ERR_ADMIN_NOT_FOUND' });
+      if (allowed.length > 0) {
+        res.setHeader('allow', [...new Set(allowed)].join(', '));
+        sendJson(res, 405, { error: `method ${req.method} not allowed on ${url.pathname} (allowed: ${[...new Set(allowed)].join(', ')})`, code: 'SHAPER_ERR_ADMIN_METHOD' });
+      } else sendJson(res, 404, { error: `no such path ${url.pathname}`, code: 'SHAPER_ERR_ADMIN_NOT_FOUND' });
     } catch (err) {
       const e = err as ProxyError;
       if (e instanceof BodyTooLarge && !res.headersSent) res.setHeader('connection', 'close');
       const status =
         e instanceof BodyTooLarge ? 413
         : e.code === 'SHAPER_ERR_ADMIN_NOT_FOUND' ? 404
+        : e.code === 'SHAPER_ERR_ADMIN_METHOD' ? 405
         : e.code === 'SHAPER_ERR_ADMIN_BAD_REQUEST' || e.code === 'SHAPER_ERR_CONFIG' || e.code === 'SHAPER_ERR_UNKNOWN_TIER' ? 400
         : 500;
       if (!res.headersSent) sendJson(res, status, { error: e.message, code: e.code });
@@ -81,6 +86,15 @@ function match(pattern: string[], parts: string[]): Record<string, string> | und
     else if (p !== parts[i]) return undefined;
   }
   return params;
+}
+
+/** A path segment with its %-escapes decoded; a malformed escape is the client's mistake (400), not ours. */
+function decodePart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new ProxyError('SHAPER_ERR_ADMIN_BAD_REQUEST', `malformed %-escape in the path segment ${JSON.stringify(part)}`);
+  }
 }
 
 async function readJsonBody(req: IncomingMessage): Promise<unknown> {

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.js';
 import { RetryingListen } from '../server/listen.js';
 import { authorized, sendUnauthorized } from './auth.js';
@@ -15,6 +16,7 @@ export class AdminServer {
       if (!authorized(req, token())) sendUnauthorized(req, res);
       else void router.handle(req, res);
     });
+    this.server.on('clientError', answerClientError);
     this.server.keepAliveTimeout = 5_000;
     this.server.requestTimeout = 10_000;
     this.listen = new RetryingListen(this.server, host, port, log, 'admin');
@@ -32,4 +34,24 @@ export class AdminServer {
     await this.listen.close();
     this.server.closeAllConnections();
   }
+}
+
+/**
+ * A request node's HTTP parser refused (a raw non-ASCII byte in the path, a malformed header,
+ * headers too large, too slow): answered like every other admin error, a JSON body with a code,
+ * instead of node's bare 400; then the connection is closed, as it must be after a parse error.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, text] =
+    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout']
+    : [400, 'Bad Request'];
+  const body = `${JSON.stringify({ error: `malformed HTTP request (${err.code ?? err.message})`, code: 'SHAPER_ERR_ADMIN_BAD_REQUEST' }, null, 2)}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }

@@ -58,7 +58,7 @@ export function createMetrics(proxy: Proxy): Metrics {
   const lastReason = new Map<string, number>();
   new Counter({
     name: 'shaper_connections_closed_total',
-    help: 'Connections closed, by reason (done, client_error, backend_error, idle_timeout, no_target, rejected, proxy_protocol, shutdown, ...)',
+    help: 'Connections closed, by reason (done, client_error, backend_error, idle_timeout, no_target, rejected, proxy_protocol, resource_exhausted, shutdown, ...)',
     labelNames: ['reason'],
     registers: [registry],
     collect() {

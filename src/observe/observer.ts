@@ -72,6 +72,8 @@ export class Observer {
   }
 
   #inFlight: Promise<void> | null = null;
+  /** The last save failed: its warning is logged once per failing spell, not once a second. */
+  #saveFailing = false;
   #again = false;
 
   /**
@@ -91,8 +93,12 @@ export class Observer {
         if (!file) break;
         try {
           await writeFileAtomic(file, `${JSON.stringify(this.stats.counters(openBytes(this.proxy)))}\n`);
+          if (this.#saveFailing) this.proxy.log.info({ file }, 'counters saved again');
+          this.#saveFailing = false;
         } catch (err) {
-          this.proxy.log.warn({ file, error: (err as Error).message }, 'cannot save the counters');
+          // Once per failing spell, not once a second (out of descriptors, a full disk).
+          if (!this.#saveFailing) this.proxy.log.warn({ file, error: (err as Error).message }, 'cannot save the counters (not logged again until a save succeeds)');
+          this.#saveFailing = true;
         }
       } while (this.#again);
       this.#inFlight = null;

@@ -87,7 +87,7 @@ export class Stats {
     this.closedBytesUp += s.bytesUp;
     this.closedBytesDown += s.bytesDown;
     if (!latency) return;
-    if (s.reason !== 'rejected' && s.reason !== 'no_target' && s.reason !== 'proxy_protocol') this.record('duration', s.app, s.tier, s.durationMs);
+    if (s.reason !== 'rejected' && s.reason !== 'no_target' && s.reason !== 'proxy_protocol' && s.reason !== 'resource_exhausted') this.record('duration', s.app, s.tier, s.durationMs);
     if (shaperWaitMs !== undefined) this.record('shaperWait', s.app, s.tier, shaperWaitMs);
   }
 

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { realClock, type Clock, type Timer } from '../clock.js';
 import type { LimitsConfig } from '../config/types.js';
@@ -45,6 +46,11 @@ export class SourceLimits {
   readonly #logged = new Map<string, { at: number; suppressed: number }>();
   #total = 0;
   #lastSweep: number;
+  /**
+   * Connections the file-descriptor limit leaves room for (see descriptorBudget); beyond it
+   * new connections are refused as `resource_exhausted`. undefined: no budget (not Linux).
+   */
+  budget: number | undefined;
 
   constructor(
     config: AbuseLimitsConfig | undefined,
@@ -87,6 +93,7 @@ export class SourceLimits {
     const key = sourceKey(address);
     const { perSource, maxConnections } = this.#config;
     if (maxConnections !== undefined && this.#total >= maxConnections) return 'global_connections';
+    if (this.budget !== undefined && this.#total >= this.budget) return 'resource_exhausted';
     const rate = perSource.acceptRate;
     let s = this.#sources.get(key);
     if (!s) s = { conns: 0, tokens: rate?.count ?? 0, at: now };
@@ -156,6 +163,33 @@ export class SourceLimits {
     this.#refill(s, rate, now);
     return s.tokens >= rate.count;
   }
+}
+
+/** The process's file-descriptor limit (soft RLIMIT_NOFILE) and how many are open now; undefined off Linux. */
+export function descriptorUse(): { limit: number; open: number } | undefined {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+    if (!m) return undefined; // "unlimited"
+    return { limit: Number(m[1]), open: fs.readdirSync('/proc/self/fd').length };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * How many proxied connections fit under the descriptor limit: each holds two (client and
+ * backend); `open` are in use already (stdio, epoll, listeners), and a spare of 1 % (at least 16)
+ * stays for the admin API, health checks and file writes.
+ *
+ * Why a budget rather than reacting to EMFILE: at accept libuv hides it. Out of descriptors, it
+ * closes a reserve descriptor, accepts and closes every pending connection, and reopens the
+ * reserve, so the listener reports no error; the proxy would only see dials fail, and not even
+ * that when the last descriptor went to an accept. Refusing at the budget keeps the refusals
+ * ours: counted, logged once, and the proxy resumes on its own as connections close.
+ */
+export function descriptorBudget(use: { limit: number; open: number }): number {
+  const spare = Math.max(16, Math.ceil(use.limit / 100));
+  return Math.max(0, Math.floor((use.limit - use.open - spare) / 2));
 }
 
 /** Error codes that mean the process (or system) is out of file descriptors. */

@@ -82,6 +82,9 @@ export async function dial(
     } catch (err) {
       if (signal?.aborted) throw err;
       const e = err as NodeJS.ErrnoException;
+      // Out of file descriptors is this process's problem, not the target's: no failover
+      // (every dial would fail alike), and the target's health is left alone.
+      if (e.code === 'EMFILE' || e.code === 'ENFILE') throw err;
       failures.push({ target: target.address, error: e.code ?? e.message });
       hooks.onTargetFailed(target, e);
     }

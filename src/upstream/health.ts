@@ -53,7 +53,9 @@ export class HealthChecker {
       socket.destroy();
       this.recordSuccess(t);
     } catch (err) {
-      if (!this.#aborter.signal.aborted) this.recordFailure(t, err as Error, false);
+      // Out of descriptors says nothing about the target.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (!this.#aborter.signal.aborted && code !== 'EMFILE' && code !== 'ENFILE') this.recordFailure(t, err as Error, false);
     } finally {
       this.#inFlight.delete(t);
       t.lastCheck = Date.now();

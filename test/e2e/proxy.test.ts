@@ -215,6 +215,9 @@ test('idle connections are closed by the idle timeout', async (t) => {
   });
   const s = await connect(proxy.portOf('web'));
   s.on('error', () => {});
+  await waitFor(() => proxy.connections.size === 1, 2000, 'the connection');
+  // One sweep for all connections, no timer per socket (memory: see bench conns).
+  assert.equal([...proxy.connections][0]!.client.timeout, undefined);
   assert.equal((await readAll(s)).length, 0); // closed by the proxy, without a byte
   s.destroy();
   await waitFor(() => proxy.closedByReason.get('idle_timeout') === 1, 2000, 'idle close');

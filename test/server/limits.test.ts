@@ -146,3 +146,23 @@ test('AcceptPause: 100 ms doubling to 2 s, resumes by itself, resets after a cal
   assert.ok(!p.paused);
   assert.equal(clock.pendingTimers, 0);
 });
+
+test('descriptorBudget: two descriptors per connection, what is open already and a spare of 1 % (at least 16) left out', async () => {
+  const { descriptorBudget, descriptorUse } = await import('../../src/server/limits.js');
+  assert.equal(descriptorBudget({ limit: 64, open: 20 }), 14);
+  assert.equal(descriptorBudget({ limit: 20_000, open: 20 }), 9890);
+  assert.equal(descriptorBudget({ limit: 65_536, open: 30 }), 32_425);
+  assert.equal(descriptorBudget({ limit: 32, open: 20 }), 0);
+  const use = descriptorUse();
+  if (process.platform === 'linux') assert.ok(use && use.limit > 0 && use.open > 0 && use.open <= use.limit, JSON.stringify(use));
+});
+
+test('SourceLimits.budget refuses as resource_exhausted once that many are open, until one closes', () => {
+  const l = new SourceLimits(undefined, new ManualClock());
+  l.budget = 2;
+  assert.equal(l.admit('10.0.0.1'), null);
+  assert.equal(l.admit('10.0.0.2'), null);
+  assert.equal(l.admit('10.0.0.3'), 'resource_exhausted');
+  l.release('10.0.0.1');
+  assert.equal(l.admit('10.0.0.3'), null);
+});
