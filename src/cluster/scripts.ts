@@ -4,6 +4,10 @@
  */
 import type { Script } from './link.js';
 
+/** Lua: `now`, Redis's clock in ms. */
+const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
 /**
  * One instance's heartbeat, several times a second. Records the heartbeat and the instance's
  * info, writes its demand per scope (connections that want more than they get) and its open
@@ -23,8 +27,7 @@ import type { Script } from './link.js';
 export const TICK: Script = {
   name: 'tick',
   lua: `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+${NOW}
 local me = ARGV[1]
 local ttl = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
@@ -87,8 +90,7 @@ return { now, redis.call('GET', KEYS[3]) or '0', members, sums, prevInfo, now - 
 export const ADMIT: Script = {
   name: 'admit',
   lua: `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+${NOW}
 local me = ARGV[1]
 local ttl = tonumber(ARGV[2])
 local max = tonumber(ARGV[3])

@@ -71,6 +71,28 @@ async function member(t: TestContext, dir: string, name: string, redis: RedisSer
   return m;
 }
 
+interface TestFleet {
+  redis: RedisServer;
+  members: Member[];
+  /** One more instance on the same Redis and config. */
+  add(name: string): Promise<Member>;
+}
+
+/** A redis-server and one instance per name, all on `shaping` and `target`; everything stopped after the test. */
+async function fleet(t: TestContext, names: string[], shaping: Record<string, unknown>, target: string): Promise<TestFleet> {
+  const dir = await tempDir(t);
+  const redis = await RedisServer.start(t);
+  const add = (name: string) => member(t, dir, name, redis, shaping, target);
+  return { redis, members: await Promise.all(names.map(add)), add };
+}
+
+/** An echo backend closed after the test; its address. */
+async function echoTarget(t: TestContext): Promise<string> {
+  const echo = await startBackend('echo');
+  t.after(() => echo.close());
+  return echo.address;
+}
+
 /** A backend that streams bytes to every client until it goes away. */
 async function streamer(t: TestContext): Promise<string> {
   const chunk = Buffer.alloc(64 * 1024, 7);
@@ -128,12 +150,8 @@ async function admitted(port: number, sockets: net.Socket[]): Promise<boolean> {
 
 test('maxConnections holds across the fleet, and a closed connection frees its slot for any instance', async (t) => {
   if (!haveRedis()) return t.skip(NO_REDIS);
-  const dir = await tempDir(t);
-  const redis = await RedisServer.start(t);
-  const echo = await startBackend('echo');
-  t.after(() => echo.close());
   const shaping = { tiers: { gold: { maxConnections: 4 } }, customers: [{ id: 'acme', tier: 'gold', match: {} }] };
-  const [a, b] = await Promise.all([member(t, dir, 'a', redis, shaping, echo.address), member(t, dir, 'b', redis, shaping, echo.address)]);
+  const [a, b] = (await fleet(t, ['a', 'b'], shaping, await echoTarget(t))).members as [Member, Member];
   await waitFor(async () => (await a.cluster()).members.filter((m) => m.live).length === 2, 5000, 'two members');
 
   const open: net.Socket[] = [];
@@ -152,11 +170,8 @@ test('maxConnections holds across the fleet, and a closed connection frees its s
 
 test('each instance gets a share of the customer cap in proportion to its connections that want more', async (t) => {
   if (!haveRedis()) return t.skip(NO_REDIS);
-  const dir = await tempDir(t);
-  const redis = await RedisServer.start(t);
-  const target = await streamer(t);
   const shaping = { tiers: { gold: { customer: { down: '256KiB/s' } } }, customers: [{ id: 'acme', tier: 'gold', match: {} }] };
-  const [a, b] = await Promise.all([member(t, dir, 'a', redis, shaping, target), member(t, dir, 'b', redis, shaping, target)]);
+  const [a, b] = (await fleet(t, ['a', 'b'], shaping, await streamer(t))).members as [Member, Member];
 
   const downloads = [await download(t, a.port), ...(await Promise.all([1, 2, 3].map(() => download(t, b.port))))];
   await waitFor(async () => near(shareOf(await a.cluster(), 'customer:acme:down'), 0.25) && near(shareOf(await b.cluster(), 'customer:acme:down'), 0.75), 5000, 'shares 1/4 and 3/4');
@@ -173,15 +188,12 @@ test('each instance gets a share of the customer cap in proportion to its connec
 
 test('an admin change on one instance reaches the others, and stays in Redis for an instance that starts later', async (t) => {
   if (!haveRedis()) return t.skip(NO_REDIS);
-  const dir = await tempDir(t);
-  const redis = await RedisServer.start(t);
-  const echo = await startBackend('echo');
-  t.after(() => echo.close());
   const shaping = {
     tiers: { free: { connection: { down: '1mbit' } }, gold: { connection: { down: '100mbit' } } },
     customers: [{ id: 'acme', tier: 'free', match: {} }],
   };
-  const [a, b] = await Promise.all([member(t, dir, 'a', redis, shaping, echo.address), member(t, dir, 'b', redis, shaping, echo.address)]);
+  const f = await fleet(t, ['a', 'b'], shaping, await echoTarget(t));
+  const [a, b] = f.members as [Member, Member];
 
   const put = await a.send('PUT', '/tiers/gold', { connection: { down: '200mbit' }, maxConnections: 50 });
   assert.equal(put.status, 200);
@@ -195,7 +207,7 @@ test('an admin change on one instance reaches the others, and stays in Redis for
   assert.equal((await a.send('DELETE', '/customers/beta', undefined)).status, 200);
   await waitFor(async () => (await b.send('GET', '/customers/beta', undefined)).status === 404, 3000, 'the deletion on b');
 
-  const c = await member(t, dir, 'c', redis, shaping, echo.address);
+  const c = await f.add('c');
   await waitFor(async () => ((await c.get('/customers/acme')) as { tier: string }).tier === 'gold', 3000, 'c adopts the fleet\'s changes');
   assert.equal(((await c.get('/tiers/gold')) as { maxConnections: number }).maxConnections, 50);
   await c.child.waitLog((l: Log) => l['msg'] === 'cluster: tiers and customers updated from the fleet');
@@ -203,11 +215,9 @@ test('an admin change on one instance reaches the others, and stays in Redis for
 
 test('Redis killed mid-transfer: traffic goes on alone, logged once; Redis back: the fleet shares again', async (t) => {
   if (!haveRedis()) return t.skip(NO_REDIS);
-  const dir = await tempDir(t);
-  const redis = await RedisServer.start(t);
-  const target = await streamer(t);
   const shaping = { tiers: { gold: { customer: { down: '512KiB/s' } } }, customers: [{ id: 'acme', tier: 'gold', match: {} }] };
-  const [a, b] = await Promise.all([member(t, dir, 'a', redis, shaping, target), member(t, dir, 'b', redis, shaping, target)]);
+  const { redis, members } = await fleet(t, ['a', 'b'], shaping, await streamer(t));
+  const [a, b] = members as [Member, Member];
   const da = await download(t, a.port);
   const db = await download(t, b.port);
   await waitFor(async () => near(shareOf(await a.cluster(), 'customer:acme:down'), 0.5), 5000, 'a shares half');
@@ -239,11 +249,7 @@ test('Redis killed mid-transfer: traffic goes on alone, logged once; Redis back:
 
 test('two processes under one instance id: the mistake is logged', async (t) => {
   if (!haveRedis()) return t.skip(NO_REDIS);
-  const dir = await tempDir(t);
-  const redis = await RedisServer.start(t);
-  const echo = await startBackend('echo');
-  t.after(() => echo.close());
-  const [one, two] = await Promise.all([member(t, dir, 'same', redis, {}, echo.address), member(t, dir, 'same', redis, {}, echo.address)]);
+  const [one, two] = (await fleet(t, ['same', 'same'], {}, await echoTarget(t))).members as [Member, Member];
   const said = (c: Child) => c.logs.some((l) => String(l['msg']).startsWith('cluster: another running process uses this instance id'));
   await waitFor(() => said(one.child) || said(two.child), 5000, 'the duplicate id logged');
 });
