@@ -78,7 +78,8 @@ export class Fleet {
     version: string;
     channel: string;
     runtime: Record<RuntimeHash, string>;
-    demand(scope: string): string;
+    /** an instance's demand hash (scope -> wanting connections) */
+    demand(instance: string): string;
     admission(customer: string): string;
     rate(customer: string): string;
   };
@@ -89,8 +90,8 @@ export class Fleet {
   #ticking = false;
   #stopped = false;
   readonly #demand = new Map<string, { scope: Scope; count: number }>();
-  /** scopes reported with demand > 0 by the last tick (reported once more at 0 when they go idle) */
-  #reported = new Map<string, Scope>();
+  /** scopes reported with demand > 0 by the last tick (their share is set once more when they go idle) */
+  #reported = new Set<string>();
   #shareViews: ShareView[] = [];
   #members: MemberView[] = [];
   #liveMembers = 1;
@@ -119,7 +120,7 @@ export class Fleet {
       version: `${p}runtime:version`,
       channel: `${p}control`,
       runtime: { tiers: `${p}runtime:tiers`, customers: `${p}runtime:customers` },
-      demand: (scope) => `${p}demand:${scope}`,
+      demand: (instance) => `${p}demand:${instance}`,
       admission: (customer) => `${p}admission:${customer}`,
       rate: (customer) => `${p}rate:${customer}`,
     };
@@ -167,34 +168,47 @@ export class Fleet {
     try {
       const shaper = this.deps.shaper;
       shaper.demand(this.#demand);
+      // Scopes with demand are sent; those that just went idle get their (probe) share once more.
       const scopes: { scope: Scope; count: number }[] = [];
-      for (const entry of this.#demand.values()) if (entry.count > 0 || this.#reported.has(entry.scope.key)) scopes.push(entry);
-      // A scope that went away altogether (its customer left) is reported idle once more too.
-      for (const [key, scope] of this.#reported) if (!this.#demand.has(key)) scopes.push({ scope, count: 0 });
+      const pairs: (string | number)[] = [];
+      for (const entry of this.#demand.values()) {
+        if (entry.count > 0) pairs.push(entry.scope.key, entry.count);
+        if (entry.count > 0 || this.#reported.has(entry.scope.key)) scopes.push(entry);
+      }
       const counts: [string, number][] = [];
       for (const [customer, held] of this.#held) {
         if (held.count > 0 || this.#heldReported.has(customer)) counts.push([customer, held.count]);
         else this.#held.delete(customer);
       }
       const info = JSON.stringify({ host: hostname(), pid: process.pid, connections: this.deps.connections(), startedAt: this.#startedAt });
-      const keys = [this.keys.members, this.keys.info, this.keys.version, ...scopes.map((s) => this.keys.demand(s.scope.key)), ...counts.map(([c]) => this.keys.admission(c))];
-      const args = [this.instance, info, this.config.memberTimeout, scopes.length, ...scopes.map((s) => s.count), ...counts.map(([, n]) => n)];
-      const reply = (await this.link.eval(TICK, keys, args)) as [number, string, (string | number)[], number[], string, number] | undefined;
+      const keys = [this.keys.members, this.keys.info, this.keys.version, this.keys.demand(this.instance), ...counts.map(([c]) => this.keys.admission(c))];
+      const args = [this.instance, info, this.config.memberTimeout, this.keys.demand(''), pairs.length / 2, ...pairs, ...counts.map(([, n]) => n)];
+      const reply = (await this.link.eval(TICK, keys, args)) as [number, string, (string | number)[], (string | string[])[], string, number] | undefined;
       if (!reply || this.#stopped) return;
       this.#checkUnique(reply[4], reply[5]);
       this.rebalances++;
       this.#lastRebalance = Date.now();
       this.#readMembers(reply[2]);
       shaper.defaultShare = 1 / this.#liveMembers;
+      const fleet = new Map<string, number>();
+      for (const { scope, count } of scopes) fleet.set(scope.key, count);
+      const others = reply[3];
+      for (let i = 1; i < others.length; i += 2) {
+        const fields = others[i] as string[];
+        for (let j = 0; j + 1 < fields.length; j += 2) {
+          const sum = fleet.get(fields[j]!);
+          if (sum !== undefined) fleet.set(fields[j]!, sum + Number(fields[j + 1]));
+        }
+      }
       const views: ShareView[] = [];
-      this.#reported = new Map();
-      scopes.forEach(({ scope, count }, i) => {
-        const fleet = Number(reply[3][i]);
-        const share = shareFor(count, fleet, this.#liveMembers);
+      this.#reported = new Set();
+      for (const { scope, count } of scopes) {
+        const total = fleet.get(scope.key)!;
+        const share = shareFor(count, total, this.#liveMembers);
         shaper.setShare(scope, share);
-        if (count > 0) this.#reported.set(scope.key, scope);
-        views.push({ scope: scope.key, demand: count, fleetDemand: fleet, share });
-      });
+        if (count > 0) this.#reported.add(scope.key);
+        views.push({ scope: scope.key, demand: count, fleetDemand: total, share });
+      }
       this.#shareViews = views;
       this.#heldReported = new Set(counts.filter(([, n]) => n > 0).map(([c]) => c));
       if (Number(reply[1]) !== this.#version) this.#queueSync();
@@ -368,8 +382,7 @@ export class Fleet {
     if (this.link.up) {
       const k = this.keys;
       await this.link.run((r) => {
-        const m = r.multi().hdel(k.members, this.instance).hdel(k.info, this.instance);
-        for (const key of this.#reported.keys()) m.hdel(k.demand(key), this.instance);
+        const m = r.multi().hdel(k.members, this.instance).hdel(k.info, this.instance).del(k.demand(this.instance));
         for (const customer of this.#held.keys()) m.hdel(k.admission(customer), this.instance);
         return m.exec();
       });

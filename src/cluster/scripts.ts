@@ -10,19 +10,20 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /**
  * One instance's heartbeat, several times a second. Records the heartbeat and the instance's
- * info, writes its demand per scope (connections that want more than they get) and its open
- * connections per customer with admission limits, and returns what the instance needs to set
- * its shares: the fleet's demand per scope, the members with the age of their heartbeat, and
- * the version of the runtime changes.
+ * info, replaces its demand hash (scope -> connections that want more than they get; only scopes
+ * with demand), writes its open connections per customer with admission limits, and returns
+ * what the instance needs to set its shares: the members with the age of their heartbeat, the
+ * demand hashes of the other live members, and the version of the runtime changes.
  *
- * KEYS: members, info, runtime version, n demand hashes, m admission hashes
- * ARGV: instance, info JSON, memberTimeout ms, n, n demands, m counts
- * Reply: { now ms, version, { instance, age ms, info JSON, ... }, { fleet demand per scope },
+ * KEYS: members, info, runtime version, this instance's demand hash, m admission hashes
+ * ARGV: instance, info JSON, memberTimeout ms, demand key prefix, n, n pairs (scope, count), m counts
+ * Reply: { now ms, version, { instance, age ms, info JSON, ... }, { instance, { scope, count, ... }, ... },
  *          this instance's info as it was before this call, and the age of that heartbeat }
  * (the last two tell an instance that another process runs under the same id)
  *
- * A demand field is "count:time"; one older than memberTimeout is ignored and removed, so a
- * scope an instance stopped reporting, or an instance that died, stops counting by itself.
+ * One hash per instance, replaced whole, keeps the work in Redis to bulk commands (about 0.1 µs
+ * a field) instead of a Lua loop per scope: an instance that stops reporting a scope, or dies,
+ * stops counting by itself (only live members' hashes are read; a dead one's expires).
  */
 export const TICK: Script = {
   name: 'tick',
@@ -30,12 +31,14 @@ export const TICK: Script = {
 ${NOW}
 local me = ARGV[1]
 local ttl = tonumber(ARGV[3])
-local n = tonumber(ARGV[4])
+local prefix = ARGV[4]
+local n = tonumber(ARGV[5])
 local prevInfo = redis.call('HGET', KEYS[2], me) or ''
 local prevBeat = tonumber(redis.call('HGET', KEYS[1], me) or '0')
 redis.call('HSET', KEYS[1], me, now)
 redis.call('HSET', KEYS[2], me, ARGV[2])
 local members = {}
+local live = {}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   local age = now - tonumber(all[i + 1])
@@ -46,35 +49,35 @@ for i = 1, #all, 2 do
     members[#members + 1] = all[i]
     members[#members + 1] = age
     members[#members + 1] = redis.call('HGET', KEYS[2], all[i]) or '{}'
+    if age <= ttl and all[i] ~= me then live[#live + 1] = all[i] end
   end
 end
-local sums = {}
-for i = 1, n do
-  local key = KEYS[3 + i]
-  local d = tonumber(ARGV[4 + i])
-  if d > 0 then redis.call('HSET', key, me, d .. ':' .. now) else redis.call('HDEL', key, me) end
-  local sum = 0
-  local fields = redis.call('HGETALL', key)
-  for j = 1, #fields, 2 do
-    local v = fields[j + 1]
-    local at = string.find(v, ':', 1, true)
-    local ts = at and tonumber(string.sub(v, at + 1)) or 0
-    if now - ts <= ttl then sum = sum + tonumber(string.sub(v, 1, at - 1)) else redis.call('HDEL', key, fields[j]) end
+redis.call('DEL', KEYS[4])
+for i = 0, n - 1, 500 do
+  local args = {}
+  for j = i, math.min(i + 499, n - 1) do
+    args[#args + 1] = ARGV[6 + 2 * j]
+    args[#args + 1] = ARGV[7 + 2 * j]
   end
-  if sum > 0 then redis.call('PEXPIRE', key, ttl * 10) end
-  sums[i] = sum
+  redis.call('HSET', KEYS[4], unpack(args))
 end
-local m = #KEYS - 3 - n
-for i = 1, m do
-  local c = tonumber(ARGV[4 + n + i])
+if n > 0 then redis.call('PEXPIRE', KEYS[4], ttl * 3) end
+local others = {}
+for i = 1, #live do
+  others[#others + 1] = live[i]
+  others[#others + 1] = redis.call('HGETALL', prefix .. live[i])
+end
+local base = 5 + 2 * n
+for i = 1, #KEYS - 4 do
+  local c = tonumber(ARGV[base + i])
   if c > 0 then
-    redis.call('HSET', KEYS[3 + n + i], me, c)
-    redis.call('PEXPIRE', KEYS[3 + n + i], 86400000)
+    redis.call('HSET', KEYS[4 + i], me, c)
+    redis.call('PEXPIRE', KEYS[4 + i], 86400000)
   else
-    redis.call('HDEL', KEYS[3 + n + i], me)
+    redis.call('HDEL', KEYS[4 + i], me)
   end
 end
-return { now, redis.call('GET', KEYS[3]) or '0', members, sums, prevInfo, now - prevBeat }
+return { now, redis.call('GET', KEYS[3]) or '0', members, others, prevInfo, now - prevBeat }
 `,
 };
 

@@ -57,21 +57,28 @@ test('ADMIT: connectionRate is one window for the whole fleet', async (t) => {
   assert.ok(ttl > 0 && ttl <= 60_000);
 });
 
-test('TICK: heartbeat, demand summed over fresh entries, members with their age, admission counts written', async (t) => {
+test('TICK: heartbeat, this instance\'s demand hash replaced, the live others\' hashes returned, admission counts written', async (t) => {
   const l = await link(t);
   if (!l) return;
-  const d = 't:demand:customer:acme:down';
-  await l.run((r) => r.hset(d, 'b', '30:' + (Date.now() + 60_000), 'gone', '50:1'));
-  const reply = (await l.eval(TICK, [K.members, K.info, K.version, d, K.adm], ['a', '{"pid":1}', 1000, 1, 10, 4])) as [number, string, (string | number)[], number[]];
+  const tick = (who: string, pairs: (string | number)[], counts: number[] = []) =>
+    l.eval(TICK, [K.members, K.info, K.version, `t:demand:${who}`, ...counts.map(() => K.adm)], [who, `{"pid":"${who}"}`, 1000, 't:demand:', pairs.length / 2, ...pairs, ...counts]) as Promise<
+      [number, string, (string | number)[], (string | string[])[], string, number]
+    >;
+  await tick('b', ['customer:acme:down', 30, 'tier:gold:down', 30]);
+  await l.run((r) => r.hset(K.members, 'gone', 1).then(() => r.hset('t:demand:gone', 'customer:acme:down', 50)));
+  const reply = await tick('a', ['customer:acme:down', 10], [4]);
   assert.equal(reply[1], '0');
-  assert.deepEqual(reply[2].filter((_, i) => i % 3 !== 1), ['a', '{"pid":1}']);
-  assert.deepEqual(reply[3], [40], 'ours (10) + b (30); the stale entry is dropped');
-  assert.equal(await l.run((r) => r.hexists(d, 'gone')), 0);
+  assert.deepEqual(reply[2].filter((_, i) => i % 3 !== 1), ['b', '{"pid":"b"}', 'a', '{"pid":"a"}'], 'members seen within 60 s, with their info (a long-gone one is dropped)');
+  assert.deepEqual(reply[3], ['b', ['customer:acme:down', '30', 'tier:gold:down', '30']], 'only live others\' demand');
   assert.equal(await l.run((r) => r.hget(K.adm, 'a')), '4');
-  // idle: our entry goes, the count of 0 too
-  const idle = (await l.eval(TICK, [K.members, K.info, K.version, d, K.adm], ['a', '{}', 1000, 1, 0, 0])) as [number, string, unknown[], number[]];
-  assert.deepEqual(idle[3], [30]);
+  assert.equal(reply[4], '', 'no earlier heartbeat under this id');
+  // idle: our hash goes, the count of 0 too
+  await tick('a', [], [0]);
+  assert.equal(await l.run((r) => r.exists('t:demand:a')), 0);
   assert.equal(await l.run((r) => r.hexists(K.adm, 'a')), 0);
+  const again = await tick('a', []);
+  assert.equal(again[4], '{"pid":"a"}', 'the info this id had before');
+  assert.ok(again[5] >= 0 && again[5] < 1000);
 });
 
 test('RedisLink: a dead Redis makes eval resolve undefined at once, and up false', async (t) => {

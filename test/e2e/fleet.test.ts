@@ -138,9 +138,14 @@ const near = (x: number | undefined, want: number, tol = 0.02) => x !== undefine
 async function admitted(port: number, sockets: net.Socket[]): Promise<boolean> {
   const s = await connect(port);
   s.on('error', () => {});
-  const got = await new Promise<boolean>((resolve) => {
-    s.once('data', () => resolve(true));
-    s.once('close', () => resolve(false));
+  const got = await new Promise<boolean>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`port ${port}: neither an echo nor a close within 5 s`)), 5000);
+    const refused = () => (clearTimeout(timer), resolve(false));
+    s.once('data', () => (clearTimeout(timer), resolve(true)));
+    // A refusal is a FIN when the proxy closes before our bytes arrive (the RST for them then goes
+    // unseen by a half-open socket), an RST otherwise.
+    s.once('end', refused);
+    s.once('close', refused);
     s.write('hello\n');
   });
   if (got) sockets.push(s);
