@@ -22,6 +22,7 @@ Commands:
                                 create a customer or replace its match
   customer ID --delete          delete a customer
   connections                   list the proxied connections
+  fleet                         the fleet (config "cluster"): Redis, members, this instance's shares
 
 Options:
       --admin URL   the proxy's admin API (default $SHAPER_ADMIN_URL, else ${DEFAULT_ADMIN_URL})
@@ -163,6 +164,14 @@ async function ctl(argv: string[], env: NodeJS.ProcessEnv, out: Out): Promise<vo
       show(customer, () => `customer ${id} saved\n${customersTable([customer])}`);
       return;
     }
+    case 'fleet': {
+      only([]);
+      if (name !== undefined) throw usage(`unexpected ${JSON.stringify(name)}`);
+      const status = (await api.call('GET', '/status')) as Row;
+      const cluster = status['cluster'] as Row | undefined;
+      show(cluster ?? null, () => (cluster ? fleetText(cluster) : 'this proxy runs alone (its config has no "cluster")\n'));
+      return;
+    }
     default:
       throw usage(`unknown command ${JSON.stringify(command)}`);
   }
@@ -286,6 +295,25 @@ export function table(head: string[], rows: string[][]): string {
   const line = (cells: string[]): string =>
     cells.map((c, i) => (right[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return `${[line(head), ...rows.map(line)].join('\n')}\n`;
+}
+
+function fleetText(cluster: Row): string {
+  const redis = level(cluster, 'redis');
+  const head = `instance ${text(cluster['instance'])}, redis ${text(redis['url'])} ${text(redis['state'])} since ${text(redis['since'])}${
+    cluster['fallback'] ? ' (fallback shares in force)' : ''
+  }, ${text(cluster['rebalances'])} rebalances\n\n`;
+  const members = ((cluster['members'] ?? []) as Row[]).map((m) => [
+    `${text(m['instance'])}${m['self'] ? ' (this one)' : ''}`,
+    m['live'] ? 'live' : 'gone',
+    `${text(m['heartbeatAgeMs'])}ms`,
+    text(m['host']),
+    text(m['pid']),
+    text(m['connections']),
+  ]);
+  const shares = ((cluster['shares'] ?? []) as Row[]).map((x) => [text(x['scope']), text(x['demand']), text(x['fleetDemand']), Number(x['share']).toFixed(3)]);
+  return `${head}${table(['member', 'state', 'heartbeat', 'host', 'pid', 'connections'], members)}\n${
+    shares.length ? table(['shared cap', 'demand here', 'fleet demand', 'share'], shares) : 'no shared cap is in demand here\n'
+  }`;
 }
 
 /** bytes/s -> "100mbit", "1.5gbit", "800kbit", "unlimited". */
