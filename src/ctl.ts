@@ -310,9 +310,16 @@ function fleetText(cluster: Row): string {
     text(m['pid']),
     text(m['connections']),
   ]);
-  const shares = ((cluster['shares'] ?? []) as Row[]).map((x) => [text(x['scope']), text(x['demand']), text(x['fleetDemand']), Number(x['share']).toFixed(3)]);
+  const shares = ((cluster['shares'] ?? []) as Row[]).map((x) => [
+    text(x['scope']),
+    text(x['demand']),
+    text(x['held']),
+    text(x['fleetDemand']),
+    text(x['fleetHeld']),
+    Number(x['share']).toFixed(3),
+  ]);
   return `${head}${table(['member', 'state', 'heartbeat', 'host', 'pid', 'connections'], members)}\n${
-    shares.length ? table(['shared cap', 'demand here', 'fleet demand', 'share'], shares) : 'no shared cap is in demand here\n'
+    shares.length ? table(['shared cap', 'wanting here', 'held here', 'wanting in fleet', 'held in fleet', 'share'], shares) : 'no shared cap is in demand here\n'
   }`;
 }
 

@@ -17,7 +17,7 @@ import { hostname } from 'node:os';
 import type { ClusterConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { RuntimeState } from '../admin/runtime.js';
-import type { Scope, Shaper } from '../shaping/shaper.js';
+import type { Demand, Shaper, Wants } from '../shaping/shaper.js';
 import type { TierConfig } from '../config/types.js';
 import { FleetAdmission } from './admission.js';
 import { RedisLink } from './link.js';
@@ -51,6 +51,9 @@ export interface ShareView {
   demand: number;
   /** the same, summed over the fleet */
   fleetDemand: number;
+  /** of `demand`, those held back below this cap by a cap of their own (connection, customer or tier) */
+  held: number;
+  fleetHeld: number;
   /** fraction of the fleet-wide cap this instance uses */
   share: number;
 }
@@ -89,9 +92,9 @@ export class Fleet {
   #timer: NodeJS.Timeout | undefined;
   #ticking = false;
   #stopped = false;
-  readonly #demand = new Map<string, { scope: Scope; count: number }>();
-  /** scopes reported with demand > 0 by the last tick (their share is set once more when they go idle) */
-  #reported = new Set<string>();
+  readonly #demand = new Map<string, Demand>();
+  /** scopes reported with demand by the last tick (their share is set once more when they go idle) */
+  #reported = new Map<string, Demand>();
   #shareViews: ShareView[] = [];
   #members: MemberView[] = [];
   #liveMembers = 1;
@@ -168,13 +171,11 @@ export class Fleet {
     try {
       const shaper = this.deps.shaper;
       shaper.demand(this.#demand);
-      // Scopes with demand are sent; those that just went idle get their (probe) share once more.
-      const scopes: { scope: Scope; count: number }[] = [];
-      const pairs: (string | number)[] = [];
-      for (const entry of this.#demand.values()) {
-        if (entry.count > 0) pairs.push(entry.scope.key, entry.count);
-        if (entry.count > 0 || this.#reported.has(entry.scope.key)) scopes.push(entry);
-      }
+      // Scopes with demand are sent; one that just went idle gets its (probe) share once more.
+      const pairs: string[] = [];
+      for (const d of this.#demand.values()) pairs.push(d.scope.key, `${d.count},${d.cappedCount},${Math.round(d.cappedRate)}`);
+      const scopes: Demand[] = [...this.#demand.values()];
+      for (const [key, gone] of this.#reported) if (!this.#demand.has(key)) scopes.push({ ...gone, count: 0, cappedCount: 0, cappedRate: 0 });
       const counts: [string, number][] = [];
       for (const [customer, held] of this.#held) {
         if (held.count > 0 || this.#heldReported.has(customer)) counts.push([customer, held.count]);
@@ -190,24 +191,28 @@ export class Fleet {
       this.#lastRebalance = Date.now();
       this.#readMembers(reply[2]);
       shaper.defaultShare = 1 / this.#liveMembers;
-      const fleet = new Map<string, number>();
-      for (const { scope, count } of scopes) fleet.set(scope.key, count);
+      const fleet = new Map<string, Wants>();
+      for (const d of scopes) fleet.set(d.scope.key, { count: d.count, cappedCount: d.cappedCount, cappedRate: d.cappedRate });
       const others = reply[3];
       for (let i = 1; i < others.length; i += 2) {
         const fields = others[i] as string[];
         for (let j = 0; j + 1 < fields.length; j += 2) {
           const sum = fleet.get(fields[j]!);
-          if (sum !== undefined) fleet.set(fields[j]!, sum + Number(fields[j + 1]));
+          if (!sum) continue;
+          const [count, cappedCount, cappedRate] = fields[j + 1]!.split(',').map(Number);
+          sum.count += count || 0;
+          sum.cappedCount += cappedCount || 0;
+          sum.cappedRate += cappedRate || 0;
         }
       }
       const views: ShareView[] = [];
-      this.#reported = new Set();
-      for (const { scope, count } of scopes) {
-        const total = fleet.get(scope.key)!;
-        const share = shareFor(count, total, this.#liveMembers);
-        shaper.setShare(scope, share);
-        if (count > 0) this.#reported.add(scope.key);
-        views.push({ scope: scope.key, demand: count, fleetDemand: total, share });
+      this.#reported = new Map();
+      for (const d of scopes) {
+        const total = fleet.get(d.scope.key)!;
+        const share = shareFor(d, total, d.cap, this.#liveMembers);
+        shaper.setShare(d.scope, share);
+        if (d.count + d.cappedCount > 0) this.#reported.set(d.scope.key, d);
+        views.push({ scope: d.scope.key, demand: d.count + d.cappedCount, fleetDemand: total.count + total.cappedCount, held: d.cappedCount, fleetHeld: total.cappedCount, share });
       }
       this.#shareViews = views;
       this.#heldReported = new Set(counts.filter(([, n]) => n > 0).map(([c]) => c));
@@ -392,16 +397,35 @@ export class Fleet {
 }
 
 /**
- * This instance's fraction of a cap: its share of the fleet's wanting connections. An instance
- * with none keeps a probe share, what one connection would get (so a new connection starts at
- * once, overshooting by at most that for one tick); when nobody wants anything the live
- * members split the cap evenly.
+ * This instance's fraction of a shared cap of `cap` bytes/s, from its demand and the fleet's
+ * (its own included). Connections held back by a cap of their own keep what they take; the rest
+ * of the cap is split by the connections free to take any share, so each of those gets the same
+ * across the fleet (max-min fairness one level deep). When the held ones alone fill the cap, it
+ * is split by all wanting connections. An instance with no demand keeps a probe share (what one
+ * more free connection would get), so a new connection starts at once, overshooting by at most
+ * that for one tick; when nobody wants more, the live members split the rest evenly.
  */
-export function shareFor(mine: number, fleet: number, liveMembers: number): number {
-  if (mine > 0) return mine / Math.max(fleet, mine);
-  if (fleet > 0) return 1 / (fleet + 1);
-  return 1 / Math.max(1, liveMembers);
+export function shareFor(mine: Wants, fleet: Wants, cap: number, liveMembers: number): number {
+  const live = Math.max(1, liveMembers);
+  const wanting = mine.count + mine.cappedCount;
+  const fleetWanting = Math.max(fleet.count + fleet.cappedCount, wanting);
+  if (!(cap > 0) || !Number.isFinite(cap)) return 1;
+  const heldRate = Math.max(fleet.cappedRate, mine.cappedRate) * HELD_HEADROOM;
+  if (heldRate >= cap) return wanting > 0 ? wanting / fleetWanting : fleetWanting > 0 ? 1 / (fleetWanting + 1) : 1 / live;
+  const free = cap - heldRate;
+  const freeCount = Math.max(fleet.count, mine.count);
+  let rate: number;
+  if (wanting > 0) rate = mine.cappedRate * HELD_HEADROOM + (freeCount > 0 ? (free * mine.count) / freeCount : free / live);
+  else rate = freeCount > 0 ? free / (freeCount + 1) : free / live;
+  return Math.min(1, rate / cap);
 }
+
+/**
+ * Connections held by caps of their own get this much more than those caps add up to, so the
+ * shared bucket never becomes what holds them back (they would then count as free, and the
+ * split would swing between the two readings from one heartbeat to the next).
+ */
+export const HELD_HEADROOM = 1.1;
 
 function parseEntries(raw: Record<string, string>): Record<string, unknown> {
   const out: Record<string, unknown> = {};

@@ -50,6 +50,10 @@ export class SchedNode {
   detached = false;
   /** bytes passed through this node, ever (for rate displays and tests) */
   bytes = 0;
+  /** `bytes` when the fleet's demand was last sampled (Shaper.demand) */
+  sampledBytes = 0;
+  /** bytes/s moved, averaged over about a second of those samples */
+  sampledRate = 0;
 
   constructor(label: string, leaf: Leaf | null = null) {
     this.label = label;

@@ -68,6 +68,59 @@ export function scopeKey(level: ShareLevel, name: string, dir: Dir): string {
   return level === 'global' ? `global:${dir}` : `${level}:${name}:${dir}`;
 }
 
+/** Connections that want more than they get: free to take any share, or held below by a cap of their own. */
+export interface Wants {
+  count: number;
+  cappedCount: number;
+  /** bytes/s the held ones would take */
+  cappedRate: number;
+}
+
+/** A scope's demand (Shaper.demand), with the scope's whole cap in bytes/s. */
+export interface Demand extends Wants {
+  scope: Scope;
+  cap: number;
+}
+
+function addWants(to: Wants, w: Wants): void {
+  to.count += w.count;
+  to.cappedCount += w.cappedCount;
+  to.cappedRate += w.cappedRate;
+}
+
+function addDemand(out: Map<string, Demand>, level: ShareLevel, name: string, dir: Dir, cap: number, w: Wants): void {
+  const key = scopeKey(level, name, dir);
+  const entry = out.get(key);
+  if (entry) addWants(entry, w);
+  else out.set(key, { scope: { level, name, dir, key }, cap, count: w.count, cappedCount: w.cappedCount, cappedRate: w.cappedRate });
+}
+
+/** A node moving at least this fraction of its own cap is held back by it (see Shaper.demand). */
+export const HELD_AT = 0.9;
+
+/** Time constant (s) of a node's sampled rate: longer than the gaps between a capped node's batches. */
+const RATE_WINDOW_S = 1;
+
+/**
+ * Whether `node`'s own cap holds it back: it waits for its own tokens now, or its rate over about
+ * the last second reached HELD_AT of its cap (a capped node sends in batches, and between them may
+ * wait on its parent too, so neither reading alone is steady). Updates the node's sample.
+ */
+function atOwnCap(node: SchedNode, seconds: number): boolean {
+  if (seconds > 0) {
+    const rate = (node.bytes - node.sampledBytes) / seconds;
+    node.sampledRate += (1 - Math.exp(-seconds / RATE_WINDOW_S)) * (rate - node.sampledRate);
+  }
+  node.sampledBytes = node.bytes;
+  if (node.bucket === null) return false;
+  return node.parked || node.sampledRate >= HELD_AT * node.bucket.rate;
+}
+
+/** Seen from above `node`, which its own cap holds back: all of `w` is held, at that cap's rate. */
+function heldAt(node: SchedNode, w: Wants): Wants {
+  return { count: 0, cappedCount: w.count + w.cappedCount, cappedRate: node.bucket!.rate };
+}
+
 /** Builds the admission gate of a customer in a tier (the default: a local bottleneck limiter). */
 export type AdmissionFactory = (customerId: string, tier: TierConfig) => AdmissionGate | null;
 
@@ -101,6 +154,8 @@ export class Shaper {
   readonly #shares = new Map<string, number>();
   defaultShare = 1;
   readonly #admissionFor: AdmissionFactory;
+  /** clock time of the last demand() sample */
+  #sampledAt: number | undefined;
 
   constructor(config: ShapingConfig, clock: Clock, admissionFor: AdmissionFactory = (_id, tier) => Admission.for(tier)) {
     this.schedulers = { up: new Scheduler(clock, 'global'), down: new Scheduler(clock, 'global') };
@@ -298,28 +353,52 @@ export class Shaper {
   }
 
   /**
-   * This instance's demand on each shared cap: how many of its connections want more than they
-   * get (their flow holds bytes the destination would take now). Only scopes whose cap is
-   * finite are counted; `out` is cleared and refilled.
+   * This instance's demand on each shared cap, for fleet mode: how many of its connections want
+   * more than they get (their flow holds bytes the destination would take now), split into those
+   * that would take any share (`count`) and those held back below the scope by a cap of their own
+   * (`cappedCount`, together wanting `cappedRate` bytes/s): a connection whose own bucket holds it
+   * back (see atOwnCap), and for the tier and global caps a customer (or tier) whose bucket does.
+   * Only scopes whose cap is finite are counted; `out` is cleared and refilled.
    */
-  demand(out: Map<string, { scope: Scope; count: number }>): void {
+  demand(out: Map<string, Demand>): void {
     out.clear();
-    const add = (level: ShareLevel, name: string, dir: Dir, count: number) => {
-      const key = scopeKey(level, name, dir);
-      const entry = out.get(key);
-      if (entry) entry.count += count;
-      else out.set(key, { scope: { level, name, dir, key }, count });
-    };
+    const now = this.schedulers.down.clock.now();
+    const seconds = this.#sampledAt === undefined ? 0 : (now - this.#sampledAt) / 1000;
+    this.#sampledAt = now;
     const global = this.config.global;
+    const tierSums = new Map<string, Record<Dir, Wants>>();
     for (const cust of this.customers.values()) {
-      const tier = this.tiers.get(cust.tier)?.config;
+      const tier = this.tiers.get(cust.tier);
       if (!tier) continue;
       for (const dir of DIRS) {
-        let wanting = 0;
-        for (const sc of cust.connections) if (sc.streams && sc.streams[dir].sendable() > 0) wanting++;
-        if (Number.isFinite(tier.customer[dir])) add('customer', cust.id, dir, wanting);
-        if (Number.isFinite(tier.total[dir])) add('tier', tier.name, dir, wanting);
-        if (Number.isFinite(global[dir])) add('global', '', dir, wanting);
+        const w: Wants = { count: 0, cappedCount: 0, cappedRate: 0 };
+        for (const sc of cust.connections) {
+          const flow = sc.streams?.[dir];
+          if (!flow) continue;
+          const held = atOwnCap(flow.node, seconds);
+          if (flow.sendable() <= 0) continue;
+          if (held) {
+            w.cappedCount++;
+            w.cappedRate += flow.node.bucket!.rate;
+          } else w.count++;
+        }
+        const custHeld = atOwnCap(cust.nodes[dir], seconds);
+        if (w.count + w.cappedCount === 0) continue;
+        const limits = tier.config.customer;
+        if (Number.isFinite(limits[dir])) addDemand(out, 'customer', cust.id, dir, limits[dir], w);
+        let sums = tierSums.get(tier.config.name);
+        if (!sums) tierSums.set(tier.config.name, (sums = { up: { count: 0, cappedCount: 0, cappedRate: 0 }, down: { count: 0, cappedCount: 0, cappedRate: 0 } }));
+        addWants(sums[dir], custHeld ? heldAt(cust.nodes[dir], w) : w);
+      }
+    }
+    for (const tier of this.tiers.values()) {
+      const sums = tierSums.get(tier.config.name);
+      for (const dir of DIRS) {
+        const tierHeld = atOwnCap(tier.nodes[dir], seconds);
+        const w = sums?.[dir];
+        if (!w || w.count + w.cappedCount === 0) continue;
+        if (Number.isFinite(tier.config.total[dir])) addDemand(out, 'tier', tier.config.name, dir, tier.config.total[dir], w);
+        if (Number.isFinite(global[dir])) addDemand(out, 'global', '', dir, global[dir], tierHeld ? heldAt(tier.nodes[dir], w) : w);
       }
     }
   }

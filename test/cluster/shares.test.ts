@@ -8,17 +8,42 @@ import { PassThrough } from 'node:stream';
 import type { Socket } from 'node:net';
 import { ManualClock } from '../../src/clock.js';
 import { parseConfig } from '../../src/config/load.js';
-import { redactUrl, shareFor } from '../../src/cluster/fleet.js';
-import { scopeKey, Shaper, type Scope, type ShapedConnection } from '../../src/shaping/shaper.js';
+import { HELD_HEADROOM, redactUrl, shareFor } from '../../src/cluster/fleet.js';
+import { scopeKey, Shaper, type Demand, type Scope, type ShapedConnection, type Wants } from '../../src/shaping/shaper.js';
 
-test('shareFor: wanting connections split the cap; an idle instance keeps one connection\'s share; an idle fleet splits evenly', () => {
-  assert.equal(shareFor(10, 100, 3), 0.1);
-  assert.equal(shareFor(70, 100, 3), 0.7);
-  assert.equal(shareFor(5, 5, 2), 1);
-  assert.equal(shareFor(3, 0, 2), 1, 'a fleet figure older than our own demand never gives more than all of it');
-  assert.equal(shareFor(0, 30, 3), 1 / 31);
-  assert.equal(shareFor(0, 0, 4), 0.25);
-  assert.equal(shareFor(0, 0, 0), 1);
+const MB = 1_000_000;
+const near = (x: number, want: number) => assert.ok(Math.abs(x - want) < 1e-12, `${x} is not ${want}`);
+const w = (count: number, cappedCount = 0, cappedRate = 0): Wants => ({ count, cappedCount, cappedRate });
+
+test('shareFor: connections free to take any share split the cap evenly across the fleet', () => {
+  assert.equal(shareFor(w(10), w(100), 10 * MB, 3), 0.1);
+  assert.equal(shareFor(w(70), w(100), 10 * MB, 3), 0.7);
+  assert.equal(shareFor(w(5), w(5), 10 * MB, 2), 1);
+  assert.equal(shareFor(w(3), w(0), 10 * MB, 2), 1, 'a fleet figure older than our own demand never gives more than all of it');
+});
+
+test('shareFor: connections held by a cap of their own keep what they take (and a little more), the rest is split by the free ones', () => {
+  const H = HELD_HEADROOM;
+  // a: 5 connections held at 100 kB/s each; b: 9 free ones; a 10 MB/s cap
+  const fleet = w(9, 5, 0.5 * MB);
+  const a = shareFor(w(0, 5, 0.5 * MB), fleet, 10 * MB, 2);
+  const b = shareFor(w(9), fleet, 10 * MB, 2);
+  near(a, (0.5 * H) / 10);
+  near(b, (10 - 0.5 * H) / 10);
+  near(a + b, 1);
+  // both kinds on one instance: its held ones plus its free ones' part of the rest
+  near(shareFor(w(3, 5, 0.5 * MB), w(12, 5, 0.5 * MB), 10 * MB, 2), (0.5 * H + ((10 - 0.5 * H) * 3) / 12) / 10);
+  // only held connections anywhere: they keep theirs, the rest is split evenly
+  near(shareFor(w(0, 2, 2 * MB), w(0, 3, 3 * MB), 10 * MB, 2), (2 * H + (10 - 3 * H) / 2) / 10);
+  // the held ones alone would take more than the cap: by connections
+  assert.equal(shareFor(w(0, 4, 8 * MB), w(2, 8, 16 * MB), 10 * MB, 2), 0.4);
+});
+
+test('shareFor: an idle instance keeps one free connection\'s share; an idle fleet splits evenly', () => {
+  assert.equal(shareFor(w(0), w(30), 10 * MB, 3), 1 / 31);
+  near(shareFor(w(0), w(9, 5, 0.5 * MB), 10 * MB, 2), (10 - 0.5 * HELD_HEADROOM) / 10 / 10);
+  assert.equal(shareFor(w(0), w(0), 10 * MB, 4), 0.25);
+  assert.equal(shareFor(w(0), w(0), 10 * MB, 0), 1);
 });
 
 test('redactUrl hides the password only', () => {
@@ -28,11 +53,11 @@ test('redactUrl hides the password only', () => {
 
 const MiB = 1024 * 1024;
 
-function shaper() {
+function shaper(gold: Record<string, unknown> = { connection: { down: '4MiB/s' }, customer: { down: '10MiB/s' }, total: { down: '20MiB/s' } }) {
   const config = parseConfig(
     {
       apps: [{ name: 'web', ports: [1], targets: ['127.0.0.1:2'] }],
-      tiers: { gold: { connection: { down: '4MiB/s' }, customer: { down: '10MiB/s' }, total: { down: '20MiB/s' } } },
+      tiers: { gold },
       global: { down: '40MiB/s' },
       customers: [{ id: 'acme', tier: 'gold', match: {} }],
     },
@@ -83,24 +108,56 @@ test('a share scales the customer, tier and global buckets (rate and burst); con
   s.stop();
 });
 
+const wants = (d: Demand | undefined) => d && [d.count, d.cappedCount, d.cappedRate];
+
 test('demand counts the connections that hold bytes they could send, per shared cap and direction', async () => {
-  const { shaper: s } = shaper();
+  const { clock, shaper: s } = shaper({ customer: { down: '10MiB/s' }, total: { down: '20MiB/s' } });
   const busy = await connection(s, 1);
   await connection(s, 2); // idle: nothing to send
-  const out = new Map<string, { scope: Scope; count: number }>();
+  const out = new Map<string, Demand>();
   s.demand(out);
-  assert.deepEqual([...out].map(([k, v]) => [k, v.count]).sort(), [
-    ['customer:acme:down', 0],
-    ['global:down', 0],
-    ['tier:gold:down', 0],
-  ], 'only directions with a finite cap are scopes');
+  assert.deepEqual([...out.keys()], [], 'nobody wants anything');
 
-  // More than the bucket holds: the rest waits for tokens, the connection wants more than it gets.
+  // More than the buckets hold: the rest waits for the customer's tokens.
   busy.streams!.down.feed(Buffer.alloc(8 * MiB));
   s.demand(out);
-  assert.equal(out.get('customer:acme:down')!.count, 1);
-  assert.equal(out.get('tier:gold:down')!.count, 1);
-  assert.equal(out.get('global:down')!.count, 1);
-  assert.equal(out.get('customer:acme:up'), undefined);
+  clock.advance(200);
+  s.demand(out);
+  assert.deepEqual(wants(out.get('customer:acme:down')), [1, 0, 0]);
+  // seen from the tier and the whole proxy, the customer's own cap is what holds it back
+  assert.deepEqual(wants(out.get('tier:gold:down')), [0, 1, 10 * MiB]);
+  assert.deepEqual(wants(out.get('global:down')), [0, 1, 10 * MiB]);
+  assert.equal(out.get('customer:acme:up'), undefined, 'only directions with a finite cap are scopes');
+  assert.equal(out.get('customer:acme:down')!.cap, 10 * MiB);
+  s.stop();
+});
+
+test('demand: a connection moving at its own connection cap is counted as held, with that cap', async () => {
+  const { clock, shaper: s } = shaper();
+  const capped = await connection(s, 1);
+  capped.streams!.down.feed(Buffer.alloc(8 * MiB));
+  const out = new Map<string, Demand>();
+  s.demand(out);
+  clock.advance(200);
+  s.demand(out);
+  assert.deepEqual(wants(out.get('customer:acme:down')), [0, 1, 4 * MiB]);
+  assert.deepEqual(wants(out.get('tier:gold:down')), [0, 1, 4 * MiB]);
+  assert.deepEqual(wants(out.get('global:down')), [0, 1, 4 * MiB]);
+  s.stop();
+});
+
+test('demand: connections below their own cap because the customer\'s is smaller are free, not held', async () => {
+  const { clock, shaper: s } = shaper({ connection: { down: '4MiB/s' }, customer: { down: '1MiB/s' } });
+  const one = await connection(s, 1);
+  const two = await connection(s, 2);
+  one.streams!.down.feed(Buffer.alloc(8 * MiB));
+  two.streams!.down.feed(Buffer.alloc(8 * MiB));
+  const out = new Map<string, Demand>();
+  for (let i = 0; i < 10; i++) {
+    s.demand(out);
+    clock.advance(200);
+  }
+  s.demand(out);
+  assert.deepEqual(wants(out.get('customer:acme:down')), [2, 0, 0]);
   s.stop();
 });

@@ -190,7 +190,7 @@ test('each instance gets a share of the customer cap in proportion to its connec
   assert.match(ctl.stdout, /^instance b, redis redis:\/\/127\.0\.0\.1:\d+\/? up since /);
   assert.match(ctl.stdout, /^b \(this one\)\s+live\s+\d+ms/m);
   assert.match(ctl.stdout, /^a\s+live/m);
-  assert.match(ctl.stdout, /^customer:acme:down\s+3\s+4\s+0\.750$/m);
+  assert.match(ctl.stdout, /^customer:acme:down\s+3\s+0\s+4\s+0\s+0\.750$/m);
 
   // b's downloads stop wanting: a takes the whole cap.
   for (const d of downloads.slice(1)) d.socket.destroy();
