@@ -5,6 +5,8 @@ import { realClock, type Clock } from './clock.js';
 import { RetryingListen } from './server/listen.js';
 import { AcceptPause, isFdExhaustion, SourceLimits, type RefuseReason } from './server/limits.js';
 import { Connection, PROXY_HEADER_TIMEOUT_MS, type ConnectionSummary } from './server/connection.js';
+import { TlsContexts } from './server/tls.js';
+import { isProxyError } from './errors.js';
 import { Upstreams } from './upstream/upstreams.js';
 import { HealthChecker } from './upstream/health.js';
 import { AdminServer } from './admin/server.js';
@@ -71,6 +73,8 @@ export class Proxy {
   readonly acceptPause: AcceptPause;
   /** ms a client on an `acceptProxyProtocol` port has to send its PROXY header. */
   proxyHeaderTimeoutMs = PROXY_HEADER_TIMEOUT_MS;
+  /** The TLS contexts of the apps with `tls`, rebuilt from the files on every (re)load. */
+  readonly tls: TlsContexts;
 
   constructor(config: ProxyConfig, deps: ProxyDeps) {
     this.config = config;
@@ -79,6 +83,8 @@ export class Proxy {
     this.runtime = new RuntimeChanges(this.log);
     this.clock = deps.clock ?? realClock;
     this.upstreams.apply(config.apps);
+    this.tls = new TlsContexts(this.log);
+    this.tls.apply(config.apps);
     this.health = new HealthChecker(this.upstreams, config.health, this.log);
     this.shaper = new Shaper(config, this.clock);
     this.limits = new SourceLimits(config.limits, this.clock);
@@ -117,6 +123,7 @@ export class Proxy {
   /** Apply a new, already validated config without dropping connections. */
   reload(config: ProxyConfig): void {
     const { added, removed } = this.upstreams.apply(config.apps);
+    this.tls.apply(config.apps);
     this.config = this.runtime.rebase(this.baseConfig, config);
     this.baseConfig = config;
     this.shaper.apply(this.config);
@@ -188,11 +195,17 @@ export class Proxy {
       this.#refuse(socket, source, refused, appName);
       return;
     }
+    const tls = this.tls.get(appName);
     const conn = new Connection(socket, app, {
-      onTargetFailed: (target, err) => this.health.recordFailure(target, err, true),
+      onTargetFailed: (target, err) => {
+        if (isProxyError(err, 'SHAPER_ERR_TARGET_TLS')) this.stats.targetTlsFailed();
+        this.health.recordFailure(target, err, true);
+      },
       admit: this.shaper.active ? (c) => this.#admit(c) : undefined,
       stages: (c) => (c.shaped ? this.shaper.stages(c.shaped, `conn:${c.id}`) : undefined),
-      backendRead: (c) => (c.shaped ? this.shaper.backendRead() : undefined),
+      // A TLS socket takes no onread: its down flow reads through 'data' (TLS allocates per read anyway).
+      backendRead: (c) => (c.shaped && !c.app.config.targetTls ? this.shaper.backendRead() : undefined),
+      ...(tls ? { tls } : {}),
       ...(this.config.observe.latency
         ? { onConnected: (c: Connection, ms: number) => this.observer.connected(c, ms), onFirstByte: (c: Connection, ms: number) => this.observer.firstByte(c, ms) }
         : {}),
@@ -226,7 +239,12 @@ export class Proxy {
   }
 
   async #admit(conn: Connection): Promise<boolean> {
-    const verdict = await this.shaper.admit({ clientAddress: conn.clientAddress, app: conn.appName, port: conn.localPort });
+    const verdict = await this.shaper.admit({
+      clientAddress: conn.clientAddress,
+      app: conn.appName,
+      port: conn.localPort,
+      ...(conn.serverName !== undefined ? { sni: conn.serverName } : {}),
+    });
     if (verdict === 'rejected') {
       this.log.warn({ app: conn.appName, client: conn.clientAddress }, 'connection refused by customer limits');
       return false;

@@ -6,6 +6,7 @@ import { dial, type DialHooks } from '../upstream/dialer.js';
 import type { ShapedConnection } from '../shaping/shaper.js';
 import type { OwnedRead } from '../shaping/flow.js';
 import { encodeProxyHeader, parseProxyHeader, type Endpoint } from '../identify/proxy-protocol.js';
+import { serverHandshake, type ServerTls } from './tls.js';
 
 /** A client on an `acceptProxyProtocol` port has this long to send its PROXY header. */
 export const PROXY_HEADER_TIMEOUT_MS = 5000;
@@ -51,7 +52,8 @@ export type CloseReason =
   | 'client_gone'
   | 'shutdown'
   | 'rejected'
-  | 'proxy_protocol';
+  | 'proxy_protocol'
+  | 'tls_handshake';
 
 export interface ConnectionSummary {
   id: number;
@@ -60,6 +62,8 @@ export interface ConnectionSummary {
   target: string | undefined;
   customer?: string;
   tier?: string;
+  /** the TLS server name the client asked for (apps with `tls`) */
+  sni?: string;
   bytesUp: number;
   bytesDown: number;
   durationMs: number;
@@ -90,6 +94,8 @@ export interface ConnectionDeps extends DialHooks {
   analyzer?(conn: Connection): Analyzer | null;
   /** ms a PROXY header may take to arrive (default PROXY_HEADER_TIMEOUT_MS). */
   proxyHeaderTimeoutMs?: number;
+  /** Terminate TLS with this context (the app's `tls`, as in force at accept). */
+  tls?: ServerTls;
 }
 
 let nextId = 1;
@@ -101,6 +107,13 @@ let nextId = 1;
 export class Connection {
   readonly id = nextId++;
   readonly startedAt = Date.now();
+  /**
+   * The client as the rest of the proxy sees it: the accepted socket, or on a `tls` app the TLS
+   * socket over it once the handshake is done (so bytes and shaping are the plaintext's).
+   */
+  client: Socket;
+  /** The TLS server name the client sent (SNI), on `tls` apps. */
+  serverName: string | undefined;
   /** The client: the socket's peer, or the one a PROXY protocol header names (set before admission). */
   clientAddress: string;
   clientPort: number;
@@ -119,23 +132,32 @@ export class Connection {
   /** The address the client connected to, as a PROXY header gave it. */
   #proxiedDestination: Endpoint | undefined;
 
+  /** The accepted socket (differs from `client` once TLS is terminated). */
+  readonly #raw: Socket;
+  readonly #onClientError = (err: NodeJS.ErrnoException): void => this.#fail('client_error', err);
+  /** While the TLS handshake runs, its outcome decides the close reason. */
+  #handshaking = false;
+  readonly #onClientClose = (): void => {
+    this.#clientClosed = true;
+    if (this.#handshaking) return;
+    if (!this.backend) this.close('client_gone');
+    else this.#maybeDone();
+  };
+  readonly #onIdle = (): void => this.close('idle_timeout');
+
   constructor(
-    readonly client: Socket,
+    client: Socket,
     readonly app: AppUpstream,
     private readonly deps: ConnectionDeps,
   ) {
+    this.client = client;
+    this.#raw = client;
     this.clientAddress = normaliseAddress(client.remoteAddress ?? '');
     this.clientPort = client.remotePort ?? 0;
     this.localPort = client.localPort ?? 0;
-    client.on('error', (err: NodeJS.ErrnoException) => this.#fail('client_error', err));
-    client.on('close', () => {
-      this.#clientClosed = true;
-      if (!this.backend) this.close('client_gone');
-      else this.#maybeDone();
-    });
-    if (app.config.idleTimeout > 0) {
-      client.setTimeout(app.config.idleTimeout, () => this.close('idle_timeout'));
-    }
+    client.on('error', this.#onClientError);
+    client.on('close', this.#onClientClose);
+    if (app.config.idleTimeout > 0) client.setTimeout(app.config.idleTimeout, this.#onIdle);
   }
 
   get appName(): string {
@@ -145,6 +167,7 @@ export class Connection {
   async start(): Promise<void> {
     channels.open.publish(this);
     if (this.app.config.acceptProxyProtocol && !(await this.#readProxyHeader())) return;
+    if (this.deps.tls && !(await this.#terminateTls(this.deps.tls))) return;
     if (this.deps.admit) {
       const ok = await this.deps.admit(this);
       if (this.closed) return;
@@ -155,15 +178,15 @@ export class Connection {
     }
     const read = this.deps.backendRead?.(this);
     const dialStart = performance.now();
+    const send = this.app.config.sendProxyProtocol;
     let result;
     try {
-      result = await dial(
-        this.app,
-        { clientAddress: this.clientAddress },
-        this.deps,
-        this.#aborter.signal,
-        read ? { onread: read.onread } : undefined,
-      );
+      result = await dial(this.app, { clientAddress: this.clientAddress }, this.deps, this.#aborter.signal, {
+        ...(read ? { onread: read.onread } : {}),
+        // Written by the dialer before TLS and before any client byte.
+        ...(send ? { preamble: encodeProxyHeader(send, { address: this.clientAddress, port: this.clientPort }, this.#localEndpoint()) } : {}),
+        ...(this.app.config.targetTls ? { tls: this.app.config.targetTls } : {}),
+      });
     } catch (err) {
       this.close(this.closed ? this.#reason : 'no_target', err as Error);
       return;
@@ -184,9 +207,6 @@ export class Connection {
       this.#backendClosed = true;
       this.#maybeDone();
     });
-    const send = this.app.config.sendProxyProtocol;
-    // Before the pipes: the header must precede every client byte.
-    if (send) backend.write(encodeProxyHeader(send, { address: this.clientAddress, port: this.clientPort }, this.#localEndpoint()));
 
     try {
       this.stages = this.deps.stages?.(this);
@@ -262,6 +282,38 @@ export class Connection {
     });
   }
 
+  /**
+   * The TLS handshake on the (paused) accepted socket; from here on `client` is the TLS socket.
+   * False when the connection was closed instead: nothing was dialed. A client that leaves without
+   * sending a byte is `client_gone` (a balancer's TCP check), anything else `tls_handshake`.
+   */
+  async #terminateTls(tls: ServerTls): Promise<boolean> {
+    const raw = this.#raw;
+    this.#handshaking = true;
+    const result = await serverHandshake(raw, tls);
+    this.#handshaking = false;
+    if (!result.ok) {
+      this.close(result.gone ? 'client_gone' : 'tls_handshake', result.error);
+      return false;
+    }
+    const socket = result.socket;
+    if (this.closed || this.#clientClosed) {
+      socket.destroy();
+      this.close('client_gone');
+      return false;
+    }
+    this.client = socket;
+    this.serverName = typeof socket.servername === 'string' && socket.servername !== '' ? socket.servername : undefined;
+    socket.on('error', this.#onClientError);
+    socket.on('close', this.#onClientClose);
+    // Idle time is the TLS socket's: the raw one no longer sees its reads.
+    if (this.app.config.idleTimeout > 0) {
+      raw.setTimeout(0);
+      socket.setTimeout(this.app.config.idleTimeout, this.#onIdle);
+    }
+    return true;
+  }
+
   /** Where the client connected to: the PROXY header's destination, else this proxy's address. */
   #localEndpoint(): Endpoint {
     return this.#proxiedDestination ?? { address: normaliseAddress(this.client.localAddress ?? ''), port: this.localPort };
@@ -284,6 +336,10 @@ export class Connection {
     this.#aborter.abort();
     this.client.setTimeout(0);
     this.client.destroy();
+    if (this.client !== this.#raw) {
+      this.#raw.setTimeout(0);
+      this.#raw.destroy();
+    }
     this.backend?.destroy();
     this.stages?.up?.destroy();
     this.stages?.down?.destroy();
@@ -293,7 +349,7 @@ export class Connection {
     this.deps.onClose(this, summary);
   }
 
-  /** Bytes the client sent that reached the proxy, and bytes written back to it. */
+  /** Bytes the client sent that reached the proxy, and bytes written back to it (plaintext under TLS). */
   get bytesUp(): number {
     return this.client.bytesRead;
   }
@@ -313,6 +369,7 @@ export class Connection {
       id: this.id,
       app: this.appName,
       ...(this.shaped ? { customer: this.shaped.customer.id, tier: this.shaped.customer.tier } : {}),
+      ...(this.serverName !== undefined ? { sni: this.serverName } : {}),
       client: `${this.clientAddress}:${this.clientPort}`,
       target: this.target?.address,
       bytesUp: this.bytesUp,
