@@ -184,7 +184,9 @@ export class Proxy {
 
   #accept(socket: net.Socket, appName: string): void {
     const app = this.upstreams.apps.get(appName);
-    if (!app || this.#stopping) {
+    const tls = this.tls.get(appName);
+    // Never plaintext on a TLS port (should its certificate not have loaded).
+    if (!app || this.#stopping || (app.config.tls && !tls)) {
       socket.destroy();
       return;
     }
@@ -195,7 +197,6 @@ export class Proxy {
       this.#refuse(socket, source, refused, appName);
       return;
     }
-    const tls = this.tls.get(appName);
     const conn = new Connection(socket, app, {
       onTargetFailed: (target, err) => {
         if (isProxyError(err, 'SHAPER_ERR_TARGET_TLS')) this.stats.targetTlsFailed();

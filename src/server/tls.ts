@@ -41,7 +41,14 @@ export class TlsContexts {
         old.handshakeTimeout = tls.handshakeTimeout;
         continue;
       }
-      const context = createSecureContext({ cert: tls.cert.pem, key: tls.key.pem, minVersion: tls.minVersion });
+      let context: SecureContext;
+      try {
+        context = createSecureContext({ cert: tls.cert.pem, key: tls.key.pem, minVersion: tls.minVersion });
+      } catch (err) {
+        // The loader checked the files with this very call; should OpenSSL still refuse, keep what serves now.
+        this.log.error({ app: app.name, cert: tls.cert.path, error: (err as Error).message }, 'TLS certificate not usable; the previous one stays');
+        continue;
+      }
       this.#byApp.set(app.name, { context, handshakeTimeout: tls.handshakeTimeout, config: tls });
       this.#logCertificate(app.name, tls);
     }
