@@ -4,7 +4,7 @@ import type { Logger } from './log.js';
 import { realClock, type Clock } from './clock.js';
 import { RetryingListen } from './server/listen.js';
 import { AcceptPause, isFdExhaustion, SourceLimits, type RefuseReason } from './server/limits.js';
-import { Connection, PROXY_HEADER_TIMEOUT_MS, type ConnectionSummary } from './server/connection.js';
+import { Connection, PROXY_HEADER_TIMEOUT_MS, SNI_PREREAD_TIMEOUT_MS, type ConnectionSummary } from './server/connection.js';
 import { TlsContexts } from './server/tls.js';
 import { isProxyError } from './errors.js';
 import { Upstreams } from './upstream/upstreams.js';
@@ -73,6 +73,8 @@ export class Proxy {
   readonly acceptPause: AcceptPause;
   /** ms a client on an `acceptProxyProtocol` port has to send its PROXY header. */
   proxyHeaderTimeoutMs = PROXY_HEADER_TIMEOUT_MS;
+  /** ms a client on an `sniPreread` port has to send its ClientHello. */
+  sniPrereadTimeoutMs = SNI_PREREAD_TIMEOUT_MS;
   /** The TLS contexts of the apps with `tls`, rebuilt from the files on every (re)load. */
   readonly tls: TlsContexts;
 
@@ -212,6 +214,7 @@ export class Proxy {
         : {}),
       analyzer: this.config.observe.foo ? (c) => this.observer.analyzer(c) : undefined,
       proxyHeaderTimeoutMs: this.proxyHeaderTimeoutMs,
+      sniPrereadTimeoutMs: this.sniPrereadTimeoutMs,
       onClose: (c, summary) => {
         this.limits.release(source);
         this.#onClose(c, summary);

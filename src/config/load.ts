@@ -207,6 +207,9 @@ function readApp(app: unknown, index: number, problems: Problems, baseDir: strin
   const good = (key: string): boolean => !problems.lines.some((l) => l.startsWith(`${at}.${key}`));
   const tls = isPlainObject(props['tls']) && good('tls') ? readServerTls(props['tls'], `${at}.tls`, baseDir, problems) : undefined;
   const targetTls = good('targetTls') ? readTargetTls(props['targetTls'], `${at}.targetTls`, baseDir, problems) : undefined;
+  if (props['sniPreread'] === true && isPlainObject(props['tls'])) {
+    problems.add(`${at}.sniPreread`, 'is for apps that pass TLS through; with "tls" the server name comes from the handshake (leave sniPreread out)');
+  }
   return { at, props, targets: readTargets(props['targets'], `${at}.targets`, problems), tls, targetTls };
 }
 
@@ -301,6 +304,7 @@ function toAppConfig({ props, targets, tls, targetTls }: AppDraft, defaultBind: 
     ...(props['sendProxyProtocol'] ? { sendProxyProtocol: props['sendProxyProtocol'] as 'v1' | 'v2' } : {}),
     ...(tls ? { tls } : {}),
     ...(targetTls ? { targetTls } : {}),
+    ...(props['sniPreread'] === true ? { sniPreread: true } : {}),
   };
 }
 

@@ -502,6 +502,11 @@ export const APP_SCHEMA: GroupSpec = {
     objects: true,
     check: serverTls,
   },
+  sniPreread: {
+    doc: "Read the TLS server name (SNI) from the client's ClientHello for customer matching, without terminating TLS (apps without tls).",
+    default: false,
+    check: bool,
+  },
   targetTls: {
     doc: 'Speak TLS to the targets: true, or {"ca": FILE, "servername": NAME, "rejectUnauthorized": true}.',
     default: false,

@@ -32,6 +32,8 @@ export interface AppConfig {
   tls?: ServerTlsConfig;
   /** Speak TLS to the targets. */
   targetTls?: TargetTlsConfig;
+  /** Read the SNI of the client's ClientHello without terminating TLS (apps without `tls`). */
+  sniPreread?: boolean;
 }
 
 export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;

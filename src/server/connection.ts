@@ -7,9 +7,12 @@ import type { ShapedConnection } from '../shaping/shaper.js';
 import type { OwnedRead } from '../shaping/flow.js';
 import { encodeProxyHeader, parseProxyHeader, type Endpoint } from '../identify/proxy-protocol.js';
 import { serverHandshake, type ServerTls } from './tls.js';
+import { parseClientHello } from '../identify/client-hello.js';
 
 /** A client on an `acceptProxyProtocol` port has this long to send its PROXY header. */
 export const PROXY_HEADER_TIMEOUT_MS = 5000;
+/** A client on an `sniPreread` port has this long to send its ClientHello; then it goes on without a name. */
+export const SNI_PREREAD_TIMEOUT_MS = 5000;
 
 export type Direction = 'up' | 'down';
 
@@ -96,6 +99,8 @@ export interface ConnectionDeps extends DialHooks {
   proxyHeaderTimeoutMs?: number;
   /** Terminate TLS with this context (the app's `tls`, as in force at accept). */
   tls?: ServerTls;
+  /** ms a ClientHello may take to arrive on an `sniPreread` app (default SNI_PREREAD_TIMEOUT_MS). */
+  sniPrereadTimeoutMs?: number;
 }
 
 let nextId = 1;
@@ -167,7 +172,9 @@ export class Connection {
   async start(): Promise<void> {
     channels.open.publish(this);
     if (this.app.config.acceptProxyProtocol && !(await this.#readProxyHeader())) return;
-    if (this.deps.tls && !(await this.#terminateTls(this.deps.tls))) return;
+    if (this.deps.tls) {
+      if (!(await this.#terminateTls(this.deps.tls))) return;
+    } else if (this.app.config.sniPreread && !(await this.#prereadSni())) return;
     if (this.deps.admit) {
       const ok = await this.deps.admit(this);
       if (this.closed) return;
@@ -312,6 +319,46 @@ export class Connection {
       socket.setTimeout(this.app.config.idleTimeout, this.#onIdle);
     }
     return true;
+  }
+
+  /**
+   * Peek at the ClientHello on the paused socket for its server name (nginx's ssl_preread) and put
+   * every byte back for the pipes: TLS passes through untouched. Not TLS, or nothing in time: go on
+   * without a name. False when the client left first (nothing was dialed).
+   */
+  #prereadSni(): Promise<boolean> {
+    const client = this.client;
+    return new Promise((resolve) => {
+      let buf: Buffer | undefined;
+      const finish = (serverName?: string): void => {
+        clearTimeout(timer);
+        client.off('readable', onReadable);
+        client.off('end', onEnd);
+        client.off('close', onClose);
+        if (buf && !this.closed) client.unshift(buf);
+        this.serverName = serverName;
+        resolve(!this.closed);
+      };
+      const onReadable = (): void => {
+        let chunk: Buffer | null;
+        while ((chunk = client.read() as Buffer | null) !== null) {
+          buf = buf ? Buffer.concat([buf, chunk]) : chunk;
+          const hello = parseClientHello(buf);
+          if (hello.kind === 'need-more') continue;
+          return finish(hello.kind === 'ok' ? hello.serverName : undefined);
+        }
+      };
+      // A client that ends before a whole ClientHello cannot be speaking TLS to the target.
+      const onEnd = (): void => {
+        this.close('client_gone');
+        finish();
+      };
+      const onClose = (): void => finish();
+      const timer = setTimeout(() => finish(), this.deps.sniPrereadTimeoutMs ?? SNI_PREREAD_TIMEOUT_MS);
+      client.on('readable', onReadable);
+      client.on('end', onEnd);
+      client.on('close', onClose);
+    });
   }
 
   /** Where the client connected to: the PROXY header's destination, else this proxy's address. */

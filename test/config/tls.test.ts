@@ -83,3 +83,9 @@ test('match.sni: a single name or a list', () => {
   });
   assert.deepEqual(config.customers.map((c) => c.match.sni), [['*.example.com'], ['x.test', 'Y.test']]);
 });
+
+test('sniPreread: for apps that pass TLS through, not together with tls', () => {
+  assert.equal(parseConfig(web({ sniPreread: true }), {}).apps[0]!.sniPreread, true);
+  assert.equal(parseConfig(web({}), {}).apps[0]!.sniPreread, undefined);
+  assert.match(problems(web({ sniPreread: true, tls: { cert: 'server.pem', key: 'server-key.pem' } }))[0]!, /^apps\[0\]\.sniPreread: is for apps that pass TLS through/);
+});

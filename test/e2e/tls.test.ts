@@ -265,3 +265,41 @@ test('acceptProxyProtocol + tls: the PROXY header comes first, then TLS; its add
   assert.equal(conn.serverName, 'api.example.com');
   assert.equal(conn.shaped?.customer.id, 'acme');
 });
+
+test('sniPreread: TLS passes through to the target untouched while its SNI picks the customer; plain bytes pass too', async (t) => {
+  const target = await tlsBackend(t);
+  const echo = await backend(t, 'echo');
+  const proxy = await start(
+    t,
+    config([app('passthrough', [target.address], { sniPreread: true }), app('mixed', [echo.address], { sniPreread: true })], {
+      tiers: { gold: tier('gold') },
+      customers: [{ id: 'backend-owner', tier: 'gold', match: { sni: ['*.test'] } }],
+    }),
+    [echo],
+  );
+  proxy.sniPrereadTimeoutMs = 200;
+  // The client verifies the target's own certificate: the proxy never terminated TLS.
+  const s = await tlsConnect(proxy.portOf('passthrough'), { servername: 'backend.test' });
+  assert.equal(s.getPeerCertificate().subject.CN, 'backend.test');
+  const conn = [...proxy.connections][0]!;
+  assert.equal(conn.serverName, 'backend.test');
+  assert.equal(conn.shaped?.customer.id, 'backend-owner');
+  const data = pattern(300_000, 26);
+  const answer = readAll(s);
+  s.end(data);
+  assert.equal((await answer).toString(), collected(data));
+  s.destroy();
+  await waitFor(() => proxy.connections.size === 0, 3000, 'the connection to close');
+
+  // Plain bytes on an sniPreread port: no name, nothing held back.
+  const plain = pattern(10_000, 27);
+  assert.equal(sha256(await roundTrip(proxy.portOf('mixed'), plain)), sha256(plain));
+  // A client that sends nothing is dialed after the preread timeout and then served.
+  const quiet = await connect(proxy.portOf('mixed'));
+  t.after(() => quiet.destroy());
+  await waitFor(() => [...proxy.connections].some((c) => c.target !== undefined), 3000, 'the dial after the preread timeout');
+  const back = readAll(quiet);
+  quiet.end('late');
+  assert.equal((await back).toString(), 'late');
+  assert.equal(proxy.closedByReason.get('tls_handshake'), undefined);
+});
