@@ -8,6 +8,7 @@ import type { OwnedRead } from '../shaping/flow.js';
 import { encodeProxyHeader, parseProxyHeader, type Endpoint } from '../identify/proxy-protocol.js';
 import { serverHandshake, type ServerTls } from './tls.js';
 import { parseClientHello } from '../identify/client-hello.js';
+import { peek } from './peek.js';
 
 /** A client on an `acceptProxyProtocol` port has this long to send its PROXY header. */
 export const PROXY_HEADER_TIMEOUT_MS = 5000;
@@ -249,44 +250,28 @@ export class Connection {
    * bytes after it back for the pipes. False when the connection was closed instead (bad or
    * missing header, timeout, client gone): nothing was dialed.
    */
-  #readProxyHeader(): Promise<boolean> {
-    const client = this.client;
-    return new Promise((resolve) => {
-      let buf: Buffer | undefined;
-      const finish = (err?: Error, rest?: Buffer): void => {
-        clearTimeout(timer);
-        client.off('readable', onReadable);
-        client.off('end', onEnd);
-        client.off('close', onClose);
-        if (err) this.close('proxy_protocol', err);
-        else if (rest && rest.length > 0) client.unshift(rest);
-        resolve(!this.closed);
-      };
-      const onReadable = (): void => {
-        let chunk: Buffer | null;
-        while ((chunk = client.read() as Buffer | null) !== null) {
-          buf = buf ? Buffer.concat([buf, chunk]) : chunk;
-          const header = parseProxyHeader(buf);
-          if (header.kind === 'need-more') continue;
-          if (header.kind === 'error') return finish(new Error(`PROXY protocol: ${header.reason}`));
-          if (!header.local && header.source) {
-            this.clientAddress = header.source.address;
-            this.clientPort = header.source.port;
-            this.#proxiedDestination = header.destination;
-          }
-          return finish(undefined, buf.subarray(header.length));
-        }
-      };
-      const onEnd = (): void => finish(new Error('PROXY protocol: client ended before the header'));
-      const onClose = (): void => finish();
-      const timer = setTimeout(
-        () => finish(new Error('PROXY protocol: no header in time')),
-        this.deps.proxyHeaderTimeoutMs ?? PROXY_HEADER_TIMEOUT_MS,
-      );
-      client.on('readable', onReadable);
-      client.on('end', onEnd);
-      client.on('close', onClose);
-    });
+  async #readProxyHeader(): Promise<boolean> {
+    const peeked = await peek(
+      this.client,
+      (buf) => {
+        const header = parseProxyHeader(buf);
+        return header.kind === 'need-more' ? undefined : { value: header, used: header.kind === 'ok' ? header.length : buf.length };
+      },
+      this.deps.proxyHeaderTimeoutMs ?? PROXY_HEADER_TIMEOUT_MS,
+    );
+    const fail = (why: string): void => this.close('proxy_protocol', new Error(`PROXY protocol: ${why}`));
+    if (peeked.kind === 'end') fail('client ended before the header');
+    else if (peeked.kind === 'timeout') fail('no header in time');
+    else if (peeked.kind === 'answer') {
+      const header = peeked.value;
+      if (header.kind === 'error') fail(header.reason);
+      else if (header.kind === 'ok' && !header.local && header.source) {
+        this.clientAddress = header.source.address;
+        this.clientPort = header.source.port;
+        this.#proxiedDestination = header.destination;
+      }
+    }
+    return !this.closed;
   }
 
   /**
@@ -326,39 +311,19 @@ export class Connection {
    * every byte back for the pipes: TLS passes through untouched. Not TLS, or nothing in time: go on
    * without a name. False when the client left first (nothing was dialed).
    */
-  #prereadSni(): Promise<boolean> {
-    const client = this.client;
-    return new Promise((resolve) => {
-      let buf: Buffer | undefined;
-      const finish = (serverName?: string): void => {
-        clearTimeout(timer);
-        client.off('readable', onReadable);
-        client.off('end', onEnd);
-        client.off('close', onClose);
-        if (buf && !this.closed) client.unshift(buf);
-        this.serverName = serverName;
-        resolve(!this.closed);
-      };
-      const onReadable = (): void => {
-        let chunk: Buffer | null;
-        while ((chunk = client.read() as Buffer | null) !== null) {
-          buf = buf ? Buffer.concat([buf, chunk]) : chunk;
-          const hello = parseClientHello(buf);
-          if (hello.kind === 'need-more') continue;
-          return finish(hello.kind === 'ok' ? hello.serverName : undefined);
-        }
-      };
-      // A client that ends before a whole ClientHello cannot be speaking TLS to the target.
-      const onEnd = (): void => {
-        this.close('client_gone');
-        finish();
-      };
-      const onClose = (): void => finish();
-      const timer = setTimeout(() => finish(), this.deps.sniPrereadTimeoutMs ?? SNI_PREREAD_TIMEOUT_MS);
-      client.on('readable', onReadable);
-      client.on('end', onEnd);
-      client.on('close', onClose);
-    });
+  async #prereadSni(): Promise<boolean> {
+    const peeked = await peek(
+      this.client,
+      (buf) => {
+        const hello = parseClientHello(buf);
+        return hello.kind === 'need-more' ? undefined : { value: hello.kind === 'ok' ? hello.serverName : undefined, used: 0 };
+      },
+      this.deps.sniPrereadTimeoutMs ?? SNI_PREREAD_TIMEOUT_MS,
+    );
+    if (peeked.kind === 'answer') this.serverName = peeked.value;
+    // A client that ends before a whole ClientHello cannot be speaking TLS to the target.
+    else if (peeked.kind === 'end') this.close('client_gone');
+    return !this.closed;
   }
 
   /** Where the client connected to: the PROXY header's destination, else this proxy's address. */
