@@ -9,6 +9,8 @@ export const ErrorCodes = {
   SHAPER_ERR_UNIT: 'A duration, rate or size could not be parsed.',
   SHAPER_ERR_NO_TARGET: 'No target of the app accepted the connection.',
   SHAPER_ERR_CONNECT_TIMEOUT: 'A target did not accept within connectTimeout.',
+  SHAPER_ERR_TARGET_TLS: 'The TLS handshake with a target failed (untrusted certificate, wrong name, protocol); the dial fails over.',
+  SHAPER_ERR_TLS_HANDSHAKE: "A client's TLS handshake failed, or did not finish within tls.handshakeTimeout.",
   SHAPER_ERR_ADMIN_BAD_REQUEST: 'An admin API request body or parameter is invalid.',
   SHAPER_ERR_ADMIN_AUTH: 'An admin API request had no token or a wrong one (admin.token is set).',
   SHAPER_ERR_ADMIN_NOT_FOUND: 'An admin API path or object does not exist.',

@@ -4,7 +4,9 @@ import type { Logger } from './log.js';
 import { realClock, type Clock } from './clock.js';
 import { RetryingListen } from './server/listen.js';
 import { AcceptPause, descriptorBudget, descriptorUse, isFdExhaustion, SourceLimits, type RefuseReason } from './server/limits.js';
-import { Connection, PROXY_HEADER_TIMEOUT_MS, type ConnectionDeps, type ConnectionSummary } from './server/connection.js';
+import { Connection, PROXY_HEADER_TIMEOUT_MS, SNI_PREREAD_TIMEOUT_MS, type ConnectionDeps, type ConnectionSummary } from './server/connection.js';
+import { TlsContexts } from './server/tls.js';
+import { isProxyError } from './errors.js';
 import { Upstreams } from './upstream/upstreams.js';
 import { HealthChecker } from './upstream/health.js';
 import { AdminServer } from './admin/server.js';
@@ -74,6 +76,10 @@ export class Proxy {
   readonly acceptPause: AcceptPause;
   /** ms a client on an `acceptProxyProtocol` port has to send its PROXY header. */
   proxyHeaderTimeoutMs = PROXY_HEADER_TIMEOUT_MS;
+  /** ms a client on an `sniPreread` port has to send its ClientHello. */
+  sniPrereadTimeoutMs = SNI_PREREAD_TIMEOUT_MS;
+  /** The TLS contexts of the apps with `tls`, rebuilt from the files on every (re)load. */
+  readonly tls: TlsContexts;
 
   constructor(config: ProxyConfig, deps: ProxyDeps) {
     this.config = config;
@@ -82,6 +88,8 @@ export class Proxy {
     this.runtime = new RuntimeChanges(this.log);
     this.clock = deps.clock ?? realClock;
     this.upstreams.apply(config.apps);
+    this.tls = new TlsContexts(this.log);
+    this.tls.apply(config.apps);
     this.health = new HealthChecker(this.upstreams, config.health, this.log);
     if (config.cluster) {
       const proxy = this;
@@ -156,6 +164,7 @@ export class Proxy {
       if (!this.baseConfig.cluster) delete config.cluster;
     }
     const { added, removed } = this.upstreams.apply(config.apps);
+    this.tls.apply(config.apps);
     this.config = this.runtime.rebase(this.baseConfig, config);
     this.baseConfig = config;
     this.shaper.apply(this.config);
@@ -238,7 +247,9 @@ export class Proxy {
 
   #accept(socket: net.Socket, appName: string): void {
     const app = this.upstreams.apps.get(appName);
-    if (!app || this.#stopping) {
+    const tls = this.tls.get(appName);
+    // Never plaintext on a TLS port (should its certificate not have loaded).
+    if (!app || this.#stopping || (app.config.tls && !tls)) {
       socket.destroy();
       return;
     }
@@ -256,7 +267,7 @@ export class Proxy {
     void conn.start();
   }
 
-  #deps: { shaped: boolean; latency: boolean; foo: boolean; headerMs: number; deps: ConnectionDeps } | undefined;
+  #deps: { shaped: boolean; latency: boolean; foo: boolean; headerMs: number; prereadMs: number; deps: ConnectionDeps } | undefined;
 
   /**
    * What connections get from the proxy: one object shared by all of them, rebuilt only when a
@@ -266,24 +277,32 @@ export class Proxy {
     const shaped = this.shaper.active;
     const { latency, foo } = this.config.observe;
     const headerMs = this.proxyHeaderTimeoutMs;
+    const prereadMs = this.sniPrereadTimeoutMs;
     const d = this.#deps;
-    if (d && d.shaped === shaped && d.latency === latency && d.foo === foo && d.headerMs === headerMs) return d.deps;
+    if (d && d.shaped === shaped && d.latency === latency && d.foo === foo && d.headerMs === headerMs && d.prereadMs === prereadMs) return d.deps;
     const deps: ConnectionDeps = {
-      onTargetFailed: (target, err) => this.health.recordFailure(target, err, true),
+      onTargetFailed: (target, err) => {
+        if (isProxyError(err, 'SHAPER_ERR_TARGET_TLS')) this.stats.targetTlsFailed();
+        this.health.recordFailure(target, err, true);
+      },
       admit: shaped ? (c) => this.#admit(c) : undefined,
       stages: (c) => (c.shaped ? this.shaper.stages(c.shaped, `conn:${c.id}`) : undefined),
-      backendRead: (c) => (c.shaped ? this.shaper.backendRead() : undefined),
+      // A TLS socket takes no onread: its down flow reads through 'data' (TLS allocates per read anyway).
+      backendRead: (c) => (c.shaped && !c.app.config.targetTls ? this.shaper.backendRead() : undefined),
+      // The app's certificates as they are when the connection starts (a reload swaps them).
+      tlsFor: (c) => this.tls.get(c.appName),
       ...(latency
         ? { onConnected: (c: Connection, ms: number) => this.observer.connected(c, ms), onFirstByte: (c: Connection, ms: number) => this.observer.firstByte(c, ms) }
         : {}),
       analyzer: foo ? (c) => this.observer.analyzer(c) : undefined,
       proxyHeaderTimeoutMs: headerMs,
+      sniPrereadTimeoutMs: prereadMs,
       onClose: (c, summary) => {
         this.limits.release(c.peerAddress);
         this.#onClose(c, summary);
       },
     };
-    this.#deps = { shaped, latency, foo, headerMs, deps };
+    this.#deps = { shaped, latency, foo, headerMs, prereadMs, deps };
     return deps;
   }
 
@@ -325,7 +344,12 @@ export class Proxy {
   }
 
   async #admit(conn: Connection): Promise<boolean> {
-    const verdict = await this.shaper.admit({ clientAddress: conn.clientAddress, app: conn.appName, port: conn.localPort });
+    const verdict = await this.shaper.admit({
+      clientAddress: conn.clientAddress,
+      app: conn.appName,
+      port: conn.localPort,
+      ...(conn.serverName !== undefined ? { sni: conn.serverName } : {}),
+    });
     if (verdict === 'rejected') {
       this.log.warn({ app: conn.appName, client: conn.clientAddress }, 'connection refused by customer limits');
       return false;

@@ -1,15 +1,41 @@
 import net from 'node:net';
+import tls from 'node:tls';
+import fs from 'node:fs';
 import crypto from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import type { AppConfig, ProxyConfig } from '../src/config/types.js';
+import type { AppConfig, ProxyConfig, ServerTlsConfig } from '../src/config/types.js';
+import { PemFile } from '../src/config/tls.js';
 import { createProxy, type Proxy } from '../src/index.js';
 import { silentLogger } from '../src/log.js';
 
 /** The repo root, from dist/test/helpers.js. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = path.join(ROOT, 'dist/src/cli.js');
+
+/** TEST ONLY certificates (test/fixtures/tls/README.md). */
+export const TLS_DIR = path.join(ROOT, 'test/fixtures/tls');
+export const TEST_CA = fs.readFileSync(path.join(TLS_DIR, 'ca.pem'));
+
+/** A fixture file as the config loader reads it, e.g. pemFile('server-key'). */
+export function pemFile(name: string): PemFile {
+  const file = path.join(TLS_DIR, `${name}.pem`);
+  return new PemFile(file, fs.readFileSync(file));
+}
+
+/** An app's `tls` with the fixture cert `name` ("server", "server2"). */
+export function serverTls(name = 'server', extra: Partial<ServerTlsConfig> = {}): ServerTlsConfig {
+  return { cert: pemFile(name), key: pemFile(`${name}-key`), minVersion: 'TLSv1.2', handshakeTimeout: 10_000, ...extra };
+}
+
+/** A TLS client trusting the test CA; resolves once the handshake is done. */
+export function tlsConnect(port: number, opts: tls.ConnectionOptions = {}): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca: TEST_CA, allowHalfOpen: true, ...opts } as tls.ConnectionOptions, () => resolve(s));
+    s.once('error', reject);
+  });
+}
 
 export type BackendKind = 'echo' | 'sink' | 'source' | 'collect';
 

@@ -64,6 +64,8 @@ export interface ConnectionView {
   target: string | null;
   customer: string | null;
   tier: string | null;
+  /** the TLS server name the client sent (apps with tls), or null */
+  sni: string | null;
   /** ISO time */
   started: string;
   durationMs: number;
@@ -232,6 +234,7 @@ function connectionView(c: Connection, sampler: RateSampler): ConnectionView {
     target: c.target?.address ?? null,
     customer: c.shaped?.customer.id ?? null,
     tier: c.shaped?.customer.tier ?? null,
+    sni: c.serverName ?? null,
     started: new Date(c.startedAt).toISOString(),
     durationMs: now - c.startedAt,
     bytesUp: c.bytesUp,

@@ -40,6 +40,8 @@ import type {
   TierConfig,
 } from './types.js';
 import { UNLIMITED } from './types.js';
+import type { ServerTlsConfig, TargetTlsConfig } from './types.js';
+import { readServerTls, readTargetTls } from './tls.js';
 import { parseCountRate, parseDuration, parseHostPort, parseRate, parseSize } from './units.js';
 
 /** SHAPER_ERR_CONFIG with the problem lines also as an array, for tests and the admin API. */
@@ -92,7 +94,8 @@ export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = proc
     throw new ProxyError('SHAPER_ERR_CONFIG_READ', `${file}${where}: not valid ${parser.kind}: ${message}`, { cause: err });
   }
   try {
-    const config = parseConfig(raw, env);
+    // Paths in the config (TLS files, stateFile) are relative to the config file.
+    const config = parseConfig(raw, env, { baseDir: dirname(file) });
     // A relative stateFile is relative to the config file, not to wherever the proxy was started.
     if (config.stateFile !== null && !isAbsolute(config.stateFile)) config.stateFile = resolve(dirname(file), config.stateFile);
     return { ...config, source: file };
@@ -102,14 +105,22 @@ export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = proc
   }
 }
 
-/** Validates and normalises an already parsed config; throws ConfigError listing every problem. */
-export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): ProxyConfig {
+export interface ParseOptions {
+  /** What relative file paths (TLS certificates and keys) are relative to; default the working directory. */
+  baseDir?: string;
+}
+
+/**
+ * Validates and normalises an already parsed config; throws ConfigError listing every problem.
+ * The TLS files it names are read (synchronously: a few KB at start or reload) and checked.
+ */
+export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, { baseDir = process.cwd() }: ParseOptions = {}): ProxyConfig {
   const problems = new Problems();
   const input = fromFlyFormat(raw);
   if (!isPlainObject(input)) throw new ConfigError([`apps: ${APPS_REQUIRED}`]);
 
   const top = runSchema(TOP_SCHEMA, clusterOff(adminShorthand(input)), '', problems, { env, ignoredKeys: RESERVED_KEYS });
-  const apps = Array.isArray(top['apps']) ? top['apps'].map((app: unknown, i) => readApp(app, i, problems)) : [];
+  const apps = Array.isArray(top['apps']) ? top['apps'].map((app: unknown, i) => readApp(app, i, problems, baseDir)) : [];
   const admin = top['admin'] as { listen: unknown; token: unknown };
   checkAppNames(apps, problems);
   checkPorts(apps, admin.listen, problems);
@@ -225,16 +236,25 @@ interface AppDraft {
   at: string;
   props: Record<string, unknown>;
   targets: TargetConfig[];
+  tls: ServerTlsConfig | undefined;
+  targetTls: TargetTlsConfig | undefined;
 }
 
-function readApp(app: unknown, index: number, problems: Problems): AppDraft | undefined {
+function readApp(app: unknown, index: number, problems: Problems, baseDir: string): AppDraft | undefined {
   const at = `apps[${index}]`;
   if (!isPlainObject(app)) {
     problems.add(at, `must be an object with name, ports and targets (got ${show(app)})`);
     return undefined;
   }
   const props = runSchema(APP_SCHEMA, app, `${at}.`, problems);
-  return { at, props, targets: readTargets(props['targets'], `${at}.targets`, problems) };
+  // The files only when their settings are good: a problem is reported once.
+  const good = (key: string): boolean => !problems.lines.some((l) => l.startsWith(`${at}.${key}`));
+  const tls = isPlainObject(props['tls']) && good('tls') ? readServerTls(props['tls'], `${at}.tls`, baseDir, problems) : undefined;
+  const targetTls = good('targetTls') ? readTargetTls(props['targetTls'], `${at}.targetTls`, baseDir, problems) : undefined;
+  if (props['sniPreread'] === true && isPlainObject(props['tls'])) {
+    problems.add(`${at}.sniPreread`, 'is for apps that pass TLS through; with "tls" the server name comes from the handshake (leave sniPreread out)');
+  }
+  return { at, props, targets: readTargets(props['targets'], `${at}.targets`, problems), tls, targetTls };
 }
 
 function readTargets(list: unknown, at: string, problems: Problems): TargetConfig[] {
@@ -313,7 +333,7 @@ function checkPorts(apps: (AppDraft | undefined)[], adminListen: unknown, proble
   }
 }
 
-function toAppConfig({ props, targets }: AppDraft, defaultBind: string): AppConfig {
+function toAppConfig({ props, targets, tls, targetTls }: AppDraft, defaultBind: string): AppConfig {
   return {
     name: props['name'] as string,
     ports: props['ports'] as number[],
@@ -326,6 +346,9 @@ function toAppConfig({ props, targets }: AppDraft, defaultBind: string): AppConf
     // Only when on, so configs without them look as before.
     ...(props['acceptProxyProtocol'] === true ? { acceptProxyProtocol: true } : {}),
     ...(props['sendProxyProtocol'] ? { sendProxyProtocol: props['sendProxyProtocol'] as 'v1' | 'v2' } : {}),
+    ...(tls ? { tls } : {}),
+    ...(targetTls ? { targetTls } : {}),
+    ...(props['sniPreread'] === true ? { sniPreread: true } : {}),
   };
 }
 
@@ -451,7 +474,7 @@ function readCustomer(
   const props = runSchema(CUSTOMER_SCHEMA, input, `${at}.`, problems);
   const id = props['id'];
   if (typeof props['tier'] === 'string') checkTier(`${at}.tier`, props['tier']);
-  const m = props['match'] as { sources: unknown; apps: unknown; ports: unknown };
+  const m = props['match'] as { sources: unknown; apps: unknown; ports: unknown; sni: unknown };
   if (Array.isArray(m.apps) && !problems.has(`${at}.match.apps`)) {
     m.apps.forEach((app: unknown, j) => {
       const path = `${at}.match.apps[${j}]`;
@@ -463,6 +486,7 @@ function readCustomer(
   if (m.sources !== null) match.sources = m.sources as string[];
   if (m.apps !== null) match.apps = m.apps as string[];
   if (m.ports !== null) match.ports = m.ports as number[];
+  if (m.sni !== null) match.sni = typeof m.sni === 'string' ? [m.sni] : (m.sni as string[]);
   return { id, customer: { id: id as string, tier: props['tier'] as string, match } };
 }
 

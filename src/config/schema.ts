@@ -10,8 +10,9 @@
 import { isIP } from 'node:net';
 import convict from 'convict';
 import { parseCidr } from '../identify/cidr.js';
+import { sniPatternProblem } from '../identify/sni.js';
 import { isPlainObject } from './fly.js';
-import { BALANCE_KINDS } from './types.js';
+import { BALANCE_KINDS, TLS_VERSIONS } from './types.js';
 import { parseCountRate, parseDuration, parseHostPort, parseRate, parseSize } from './units.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -309,6 +310,91 @@ const filePath: Check = (v) => {
   }
 };
 
+/** `match.sni`: one server name pattern or a list of them. */
+const sniList: Check = (v, report) => {
+  const one = (x: unknown, sub?: string): void => {
+    const problem = sniPatternProblem(x);
+    if (problem !== undefined) report(problem, sub);
+  };
+  if (typeof v === 'string') return one(v);
+  matchList('server names', '["api.example.com", "*.example.com"]', 'sni', (x) => {
+    const problem = sniPatternProblem(x);
+    if (problem !== undefined) throw new Error(problem);
+  })(v, report);
+};
+
+// ---- TLS checks (the files are read by the loader, src/config/tls.ts) ----------------------------
+
+interface KeySpec {
+  required?: string;
+  check: (v: unknown) => void;
+}
+
+/** A plain object with the given keys, each checked; unknown keys are reported with a "did you mean". */
+const objectWith =
+  (keys: Record<string, KeySpec>, example: string): Check =>
+  (v, report) => {
+    if (!isPlainObject(v)) throw new Error(`must be an object like ${example} (got ${show(v)})`);
+    const names = Object.keys(keys);
+    for (const [name, spec] of Object.entries(keys)) {
+      if (spec.required !== undefined && (v[name] === undefined || v[name] === null)) report(`required, ${spec.required}`, `.${name}`);
+    }
+    for (const [key, value] of Object.entries(v)) {
+      const spec = Object.hasOwn(keys, key) ? keys[key] : undefined;
+      if (!spec) {
+        const hint = suggest(key, names);
+        report(hint ? `unknown key (did you mean "${hint}"?)` : `unknown key (known keys: ${names.join(', ')})`, PLAIN_KEY.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`);
+        continue;
+      }
+      if (value === undefined || (value === null && spec.required === undefined)) continue;
+      try {
+        spec.check(value);
+      } catch (err) {
+        report(err instanceof Error ? err.message : String(err), `.${key}`);
+      }
+    }
+  };
+
+const pemPath = (what: string): KeySpec['check'] => (v) => {
+  if (typeof v !== 'string' || v.trim() === '' || v.includes('\0')) throw new Error(`${show(v)} is not a file path (the ${what}, PEM; relative to the config file)`);
+};
+
+const throwing = (check: Check): KeySpec['check'] => (v) =>
+  check(v, (msg) => {
+    throw new Error(msg);
+  });
+
+const serverTls: Check = (v, report) => {
+  if (v === null) return;
+  objectWith(
+    {
+      cert: { required: 'the certificate file (PEM, the chain after the leaf)', check: pemPath('certificate chain') },
+      key: { required: 'the private key file (PEM, unencrypted)', check: pemPath('private key') },
+      minVersion: { check: throwing(oneOf(TLS_VERSIONS)) },
+      handshakeTimeout: { check: throwing(duration(true)) },
+    },
+    '{"cert": "certs/web.pem", "key": "certs/web-key.pem"}',
+  )(v, report);
+};
+
+const SERVERNAME = /^[A-Za-z0-9._-]+$/;
+const targetTls: Check = (v, report) => {
+  if (v === null || typeof v === 'boolean') return;
+  if (!isPlainObject(v)) throw new Error(`must be true, false or an object like {"ca": "certs/ca.pem", "servername": "backend.internal"} (got ${show(v)})`);
+  objectWith(
+    {
+      ca: { check: pemPath('CA certificate(s) trusted besides the system CAs') },
+      servername: {
+        check: (x) => {
+          if (typeof x !== 'string' || !SERVERNAME.test(x)) throw new Error(`${show(x)} is not a host name (e.g. "backend.internal")`);
+        },
+      },
+      rejectUnauthorized: { check: throwing(bool) },
+    },
+    '{"ca": "certs/ca.pem"}',
+  )(v, report);
+};
+
 // ---- specs ---------------------------------------------------------------------------------
 
 export const TOP_SCHEMA: GroupSpec = {
@@ -436,6 +522,7 @@ export const CUSTOMER_SCHEMA: GroupSpec = {
     sources: { doc: 'Source CIDRs.', default: null, nullable: true, check: cidrList },
     apps: { doc: 'Names of apps.', default: null, nullable: true, check: appNameList },
     ports: { doc: 'Listening ports.', default: null, nullable: true, check: matchPortList },
+    sni: { doc: 'TLS server names ("api.example.com", "*.example.com") of apps with tls.', default: null, nullable: true, check: sniList },
   },
 };
 
@@ -462,6 +549,25 @@ export const APP_SCHEMA: GroupSpec = {
     default: null,
     nullable: true,
     check: oneOf(PROXY_PROTOCOL_VERSIONS),
+  },
+  tls: {
+    doc: 'Terminate TLS: {"cert": FILE, "key": FILE, "minVersion": "TLSv1.2", "handshakeTimeout": "10s"}; null: plain TCP.',
+    default: null,
+    nullable: true,
+    objects: true,
+    check: serverTls,
+  },
+  sniPreread: {
+    doc: "Read the TLS server name (SNI) from the client's ClientHello for customer matching, without terminating TLS (apps without tls).",
+    default: false,
+    check: bool,
+  },
+  targetTls: {
+    doc: 'Speak TLS to the targets: true, or {"ca": FILE, "servername": NAME, "rejectUnauthorized": true}.',
+    default: false,
+    nullable: true,
+    objects: true,
+    check: targetTls,
   },
 };
 

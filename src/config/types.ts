@@ -1,4 +1,5 @@
 /** The validated, normalised configuration every other module consumes. */
+import type { PemFile } from './tls.js';
 
 export type BalanceKind = 'round-robin' | 'least-conn' | 'weighted-least-conn' | 'ip-hash';
 export const BALANCE_KINDS: readonly BalanceKind[] = ['round-robin', 'least-conn', 'weighted-least-conn', 'ip-hash'];
@@ -27,6 +28,32 @@ export interface AppConfig {
   acceptProxyProtocol?: boolean;
   /** Send a PROXY protocol header to the target before any client byte. */
   sendProxyProtocol?: 'v1' | 'v2' | null;
+  /** Terminate TLS on the app's ports (after any PROXY header, before customer matching). */
+  tls?: ServerTlsConfig;
+  /** Speak TLS to the targets. */
+  targetTls?: TargetTlsConfig;
+  /** Read the SNI of the client's ClientHello without terminating TLS (apps without `tls`). */
+  sniPreread?: boolean;
+}
+
+export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+export type TlsVersion = (typeof TLS_VERSIONS)[number];
+
+/** `apps[].tls`: the files are read (and checked) by the loader, so a reload re-reads them. */
+export interface ServerTlsConfig {
+  cert: PemFile;
+  key: PemFile;
+  minVersion: TlsVersion;
+  /** ms a client has to finish its handshake */
+  handshakeTimeout: number;
+}
+
+/** `apps[].targetTls`: verify the targets' certificates against the system CAs plus `ca`. */
+export interface TargetTlsConfig {
+  ca?: PemFile;
+  /** SNI and the name the certificate must carry; default the target's host (no SNI for an IP) */
+  servername?: string;
+  rejectUnauthorized: boolean;
 }
 
 export interface HealthConfig {
@@ -111,6 +138,8 @@ export interface CustomerMatch {
   sources?: string[];
   apps?: string[];
   ports?: number[];
+  /** TLS server names (SNI) of apps that terminate TLS: exact or "*.example.com", any case */
+  sni?: string[];
 }
 
 export interface CustomerConfig {

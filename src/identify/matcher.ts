@@ -1,5 +1,6 @@
 import type { CustomerConfig } from '../config/types.js';
 import { CidrSet } from './cidr.js';
+import { SniPatterns } from './sni.js';
 
 /** What is known about a connection when it is matched to a customer. */
 export interface Identity {
@@ -7,6 +8,8 @@ export interface Identity {
   app: string;
   /** the proxy port the client connected to */
   port: number;
+  /** the TLS server name the client asked for (apps with `tls` only) */
+  sni?: string;
 }
 
 interface CompiledCustomer {
@@ -14,10 +17,12 @@ interface CompiledCustomer {
   sources: CidrSet | null;
   apps: Set<string> | null;
   ports: Set<number> | null;
+  sni: SniPatterns | null;
 }
 
 /**
- * Finds the first customer whose given match criteria all hold. Criteria are
+ * Finds the first customer whose given match criteria all hold (in config order: no criterion
+ * outranks another, so list the narrower customers first). Criteria are
  * compiled once per config (CIDR sets, name and port sets), so a match is a
  * few set lookups per customer.
  */
@@ -30,6 +35,7 @@ export class CustomerMatcher {
       sources: c.match.sources?.length ? new CidrSet(c.match.sources) : null,
       apps: c.match.apps?.length ? new Set(c.match.apps) : null,
       ports: c.match.ports?.length ? new Set(c.match.ports) : null,
+      sni: c.match.sni?.length ? new SniPatterns(c.match.sni) : null,
     }));
   }
 
@@ -39,6 +45,8 @@ export class CustomerMatcher {
       if (c.apps && !c.apps.has(who.app)) continue;
       if (c.ports && !c.ports.has(who.port)) continue;
       if (c.sources && !c.sources.has(who.clientAddress)) continue;
+      // No server name (a plain-TCP app, or a client that sent none) never matches an `sni` list.
+      if (c.sni && !c.sni.matches(who.sni)) continue;
       return c.id;
     }
     return undefined;

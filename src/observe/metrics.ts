@@ -58,7 +58,7 @@ export function createMetrics(proxy: Proxy): Metrics {
   const lastReason = new Map<string, number>();
   new Counter({
     name: 'shaper_connections_closed_total',
-    help: 'Connections closed, by reason (done, client_error, backend_error, idle_timeout, no_target, rejected, proxy_protocol, resource_exhausted, shutdown, ...)',
+    help: 'Connections closed, by reason (done, client_error, backend_error, idle_timeout, no_target, rejected, proxy_protocol, tls_handshake, resource_exhausted, shutdown, ...)',
     labelNames: ['reason'],
     registers: [registry],
     collect() {
@@ -66,6 +66,22 @@ export function createMetrics(proxy: Proxy): Metrics {
         const d = n - (lastReason.get(reason) ?? 0);
         if (d > 0) this.inc({ reason }, d);
         lastReason.set(reason, n);
+      }
+    },
+  });
+
+  const lastTls = { client: 0, target: 0 };
+  new Counter({
+    name: 'shaper_tls_handshake_failures_total',
+    help: 'Failed TLS handshakes: side="client" on apps with tls (each closes its connection, reason tls_handshake), side="target" with targetTls (each a failed dial, failed over)',
+    labelNames: ['side'],
+    registers: [registry],
+    collect() {
+      const s = stats();
+      const now = { client: s.byReason.get('tls_handshake') ?? 0, target: s.targetTlsFailures };
+      for (const side of ['client', 'target'] as const) {
+        this.inc({ side }, Math.max(0, now[side] - lastTls[side]));
+        lastTls[side] = now[side];
       }
     },
   });

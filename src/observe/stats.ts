@@ -28,6 +28,8 @@ export interface SavedCounters {
   bytesUp: number;
   bytesDown: number;
   foo: Record<string, number>;
+  /** absent in files from before TLS */
+  targetTlsFailures?: number;
 }
 
 const HISTORY = 300;
@@ -43,6 +45,8 @@ export class Stats {
   readonly byTier = new Map<string, Histograms>();
   connectionsTotal = 0;
   rejected = 0;
+  /** failed TLS handshakes with targets (each a failed dial); the clients' are close reason `tls_handshake` */
+  targetTlsFailures = 0;
   readonly byReason = new Map<string, number>();
   /** connections refused at accept by the abuse limits, by reason (source_connections, source_rate, global_connections, resource_exhausted) */
   readonly refused = new Map<string, number>();
@@ -76,6 +80,10 @@ export class Stats {
     this.refused.set(reason, (this.refused.get(reason) ?? 0) + 1);
   }
 
+  targetTlsFailed(): void {
+    this.targetTlsFailures++;
+  }
+
   opened(): void {
     this.connectionsTotal++;
   }
@@ -87,7 +95,9 @@ export class Stats {
     this.closedBytesUp += s.bytesUp;
     this.closedBytesDown += s.bytesDown;
     if (!latency) return;
-    if (s.reason !== 'rejected' && s.reason !== 'no_target' && s.reason !== 'proxy_protocol' && s.reason !== 'resource_exhausted') this.record('duration', s.app, s.tier, s.durationMs);
+    if (s.reason !== 'rejected' && s.reason !== 'no_target' && s.reason !== 'proxy_protocol' && s.reason !== 'tls_handshake' && s.reason !== 'resource_exhausted') {
+      this.record('duration', s.app, s.tier, s.durationMs);
+    }
     if (shaperWaitMs !== undefined) this.record('shaperWait', s.app, s.tier, shaperWaitMs);
   }
 
@@ -162,6 +172,7 @@ export class Stats {
       bytesUp: this.closedBytesUp + bytesOpen.up,
       bytesDown: this.closedBytesDown + bytesOpen.down,
       foo: this.foo.toJSON() as unknown as Record<string, number>,
+      targetTlsFailures: this.targetTlsFailures,
     };
   }
 
@@ -170,6 +181,7 @@ export class Stats {
     const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
     this.connectionsTotal += n(saved.connectionsTotal);
     this.rejected += n(saved.rejected);
+    this.targetTlsFailures += n(saved.targetTlsFailures);
     if (saved.byReason && typeof saved.byReason === 'object') {
       for (const [k, v] of Object.entries(saved.byReason)) this.byReason.set(k, (this.byReason.get(k) ?? 0) + n(v));
     }

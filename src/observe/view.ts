@@ -75,6 +75,7 @@ export function statsView(proxy: Proxy, withHistory = false): Record<string, unk
       rejected: stats.rejected,
       byReason: Object.fromEntries(stats.byReason),
       refused: Object.fromEntries(stats.refused),
+      tlsHandshakeFailures: { client: stats.byReason.get('tls_handshake') ?? 0, target: stats.targetTlsFailures },
     },
     bytes: { up: stats.closedBytesUp + open.up, down: stats.closedBytesDown + open.down },
     latency: stats.totalLatency(),

@@ -6,9 +6,14 @@ import { dial, type DialHooks } from '../upstream/dialer.js';
 import type { ShapedConnection } from '../shaping/shaper.js';
 import type { OwnedRead } from '../shaping/flow.js';
 import { encodeProxyHeader, parseProxyHeader, type Endpoint } from '../identify/proxy-protocol.js';
+import { serverHandshake, type ServerTls } from './tls.js';
+import { parseClientHello } from '../identify/client-hello.js';
+import { peek } from './peek.js';
 
 /** A client on an `acceptProxyProtocol` port has this long to send its PROXY header. */
 export const PROXY_HEADER_TIMEOUT_MS = 5000;
+/** A client on an `sniPreread` port has this long to send its ClientHello; then it goes on without a name. */
+export const SNI_PREREAD_TIMEOUT_MS = 5000;
 
 export type Direction = 'up' | 'down';
 
@@ -53,7 +58,8 @@ export type CloseReason =
   | 'rejected'
   | 'proxy_protocol'
   /** the dial to the backend found no file descriptor left (EMFILE / ENFILE) */
-  | 'resource_exhausted';
+  | 'resource_exhausted'
+  | 'tls_handshake';
 
 export interface ConnectionSummary {
   id: number;
@@ -62,6 +68,8 @@ export interface ConnectionSummary {
   target: string | undefined;
   customer?: string;
   tier?: string;
+  /** the TLS server name the client asked for (apps with `tls`) */
+  sni?: string;
   bytesUp: number;
   bytesDown: number;
   durationMs: number;
@@ -92,6 +100,11 @@ export interface ConnectionDeps extends DialHooks {
   analyzer?(conn: Connection): Analyzer | null;
   /** ms a PROXY header may take to arrive (default PROXY_HEADER_TIMEOUT_MS). */
   proxyHeaderTimeoutMs?: number;
+  /** Terminate TLS with this context (the app's `tls`, as in force at accept). */
+  /** The TLS to terminate on the connection's app, if it has any. */
+  tlsFor?: (c: Connection) => ServerTls | undefined;
+  /** ms a ClientHello may take to arrive on an `sniPreread` app (default SNI_PREREAD_TIMEOUT_MS). */
+  sniPrereadTimeoutMs?: number;
 }
 
 let nextId = 1;
@@ -103,6 +116,13 @@ let nextId = 1;
 export class Connection {
   readonly id = nextId++;
   readonly startedAt = Date.now();
+  /**
+   * The client as the rest of the proxy sees it: the accepted socket, or on a `tls` app the TLS
+   * socket over it once the handshake is done (so bytes and shaping are the plaintext's).
+   */
+  client: Socket;
+  /** The TLS server name the client sent (SNI), on `tls` apps. */
+  serverName: string | undefined;
   /** The client: the socket's peer, or the one a PROXY protocol header names (set before admission). */
   clientAddress: string;
   clientPort: number;
@@ -124,22 +144,31 @@ export class Connection {
 
   /** The client socket's own peer address, as accepted (before any PROXY header). */
   readonly peerAddress: string | undefined;
+  /** The accepted socket (differs from `client` once TLS is terminated). */
+  readonly #raw: Socket;
+  readonly #onClientError = (err: NodeJS.ErrnoException): void => this.#fail('client_error', err);
+  /** While the TLS handshake runs, its outcome decides the close reason. */
+  #handshaking = false;
+  readonly #onClientClose = (): void => {
+    this.#clientClosed = true;
+    if (this.#handshaking) return;
+    if (!this.backend) this.close('client_gone');
+    else this.#maybeDone();
+  };
 
   constructor(
-    readonly client: Socket,
+    client: Socket,
     readonly app: AppUpstream,
     private readonly deps: ConnectionDeps,
   ) {
+    this.client = client;
+    this.#raw = client;
     this.peerAddress = client.remoteAddress;
     this.clientAddress = normaliseAddress(client.remoteAddress ?? '');
     this.clientPort = client.remotePort ?? 0;
     this.localPort = client.localPort ?? 0;
-    client.on('error', (err: NodeJS.ErrnoException) => this.#fail('client_error', err));
-    client.on('close', () => {
-      this.#clientClosed = true;
-      if (!this.backend) this.close('client_gone');
-      else this.#maybeDone();
-    });
+    client.on('error', this.#onClientError);
+    client.on('close', this.#onClientClose);
   }
 
   /** client bytes read + written at the last idle sweep, and since when that count stands */
@@ -149,7 +178,7 @@ export class Connection {
   /**
    * The proxy's idle sweep (one timer for all connections, instead of a timer per socket):
    * closes the connection once the client has neither sent nor been sent a byte for the app's
-   * idleTimeout.
+   * idleTimeout. With TLS terminated, `client` is the TLS socket from the handshake on.
    */
   sweepIdle(now: number): void {
     const timeout = this.app.config.idleTimeout;
@@ -168,6 +197,15 @@ export class Connection {
   async start(): Promise<void> {
     channels.open.publish(this);
     if (this.app.config.acceptProxyProtocol && !(await this.#readProxyHeader())) return;
+    const tls = this.deps.tlsFor?.(this);
+    if (this.app.config.tls && !tls) {
+      // Never plaintext on a TLS port (its certificates went away while the PROXY header came).
+      this.close('tls_handshake');
+      return;
+    }
+    if (tls) {
+      if (!(await this.#terminateTls(tls))) return;
+    } else if (this.app.config.sniPreread && !(await this.#prereadSni())) return;
     if (this.deps.admit) {
       const ok = await this.deps.admit(this);
       if (this.closed) return;
@@ -178,15 +216,15 @@ export class Connection {
     }
     const read = this.deps.backendRead?.(this);
     const dialStart = performance.now();
+    const send = this.app.config.sendProxyProtocol;
     let result;
     try {
-      result = await dial(
-        this.app,
-        { clientAddress: this.clientAddress },
-        this.deps,
-        this.#aborter!.signal,
-        read ? { onread: read.onread } : undefined,
-      );
+      result = await dial(this.app, { clientAddress: this.clientAddress }, this.deps, this.#aborter!.signal, {
+        ...(read ? { onread: read.onread } : {}),
+        // Written by the dialer before TLS and before any client byte.
+        ...(send ? { preamble: encodeProxyHeader(send, { address: this.clientAddress, port: this.clientPort }, this.#localEndpoint()) } : {}),
+        ...(this.app.config.targetTls ? { tls: this.app.config.targetTls } : {}),
+      });
     } catch (err) {
       this.#aborter = undefined;
       const code = (err as NodeJS.ErrnoException).code;
@@ -210,9 +248,6 @@ export class Connection {
       this.#backendClosed = true;
       this.#maybeDone();
     });
-    const send = this.app.config.sendProxyProtocol;
-    // Before the pipes: the header must precede every client byte.
-    if (send) backend.write(encodeProxyHeader(send, { address: this.clientAddress, port: this.clientPort }, this.#localEndpoint()));
 
     try {
       this.stages = this.deps.stages?.(this);
@@ -248,44 +283,75 @@ export class Connection {
    * bytes after it back for the pipes. False when the connection was closed instead (bad or
    * missing header, timeout, client gone): nothing was dialed.
    */
-  #readProxyHeader(): Promise<boolean> {
-    const client = this.client;
-    return new Promise((resolve) => {
-      let buf: Buffer | undefined;
-      const finish = (err?: Error, rest?: Buffer): void => {
-        clearTimeout(timer);
-        client.off('readable', onReadable);
-        client.off('end', onEnd);
-        client.off('close', onClose);
-        if (err) this.close('proxy_protocol', err);
-        else if (rest && rest.length > 0) client.unshift(rest);
-        resolve(!this.closed);
-      };
-      const onReadable = (): void => {
-        let chunk: Buffer | null;
-        while ((chunk = client.read() as Buffer | null) !== null) {
-          buf = buf ? Buffer.concat([buf, chunk]) : chunk;
-          const header = parseProxyHeader(buf);
-          if (header.kind === 'need-more') continue;
-          if (header.kind === 'error') return finish(new Error(`PROXY protocol: ${header.reason}`));
-          if (!header.local && header.source) {
-            this.clientAddress = header.source.address;
-            this.clientPort = header.source.port;
-            this.#proxiedDestination = header.destination;
-          }
-          return finish(undefined, buf.subarray(header.length));
-        }
-      };
-      const onEnd = (): void => finish(new Error('PROXY protocol: client ended before the header'));
-      const onClose = (): void => finish();
-      const timer = setTimeout(
-        () => finish(new Error('PROXY protocol: no header in time')),
-        this.deps.proxyHeaderTimeoutMs ?? PROXY_HEADER_TIMEOUT_MS,
-      );
-      client.on('readable', onReadable);
-      client.on('end', onEnd);
-      client.on('close', onClose);
-    });
+  async #readProxyHeader(): Promise<boolean> {
+    const peeked = await peek(
+      this.client,
+      (buf) => {
+        const header = parseProxyHeader(buf);
+        return header.kind === 'need-more' ? undefined : { value: header, used: header.kind === 'ok' ? header.length : buf.length };
+      },
+      this.deps.proxyHeaderTimeoutMs ?? PROXY_HEADER_TIMEOUT_MS,
+    );
+    const fail = (why: string): void => this.close('proxy_protocol', new Error(`PROXY protocol: ${why}`));
+    if (peeked.kind === 'end') fail('client ended before the header');
+    else if (peeked.kind === 'timeout') fail('no header in time');
+    else if (peeked.kind === 'answer') {
+      const header = peeked.value;
+      if (header.kind === 'error') fail(header.reason);
+      else if (header.kind === 'ok' && !header.local && header.source) {
+        this.clientAddress = header.source.address;
+        this.clientPort = header.source.port;
+        this.#proxiedDestination = header.destination;
+      }
+    }
+    return !this.closed;
+  }
+
+  /**
+   * The TLS handshake on the (paused) accepted socket; from here on `client` is the TLS socket.
+   * False when the connection was closed instead: nothing was dialed. A client that leaves without
+   * sending a byte is `client_gone` (a balancer's TCP check), anything else `tls_handshake`.
+   */
+  async #terminateTls(tls: ServerTls): Promise<boolean> {
+    const raw = this.#raw;
+    this.#handshaking = true;
+    const result = await serverHandshake(raw, tls);
+    this.#handshaking = false;
+    if (!result.ok) {
+      this.close(result.gone ? 'client_gone' : 'tls_handshake', result.error);
+      return false;
+    }
+    const socket = result.socket;
+    if (this.closed || this.#clientClosed) {
+      socket.destroy();
+      this.close('client_gone');
+      return false;
+    }
+    this.client = socket;
+    this.serverName = typeof socket.servername === 'string' && socket.servername !== '' ? socket.servername : undefined;
+    socket.on('error', this.#onClientError);
+    socket.on('close', this.#onClientClose);
+    return true;
+  }
+
+  /**
+   * Peek at the ClientHello on the paused socket for its server name (nginx's ssl_preread) and put
+   * every byte back for the pipes: TLS passes through untouched. Not TLS, or nothing in time: go on
+   * without a name. False when the client left first (nothing was dialed).
+   */
+  async #prereadSni(): Promise<boolean> {
+    const peeked = await peek(
+      this.client,
+      (buf) => {
+        const hello = parseClientHello(buf);
+        return hello.kind === 'need-more' ? undefined : { value: hello.kind === 'ok' ? hello.serverName : undefined, used: 0 };
+      },
+      this.deps.sniPrereadTimeoutMs ?? SNI_PREREAD_TIMEOUT_MS,
+    );
+    if (peeked.kind === 'answer') this.serverName = peeked.value;
+    // A client that ends before a whole ClientHello cannot be speaking TLS to the target.
+    else if (peeked.kind === 'end') this.close('client_gone');
+    return !this.closed;
   }
 
   /** Where the client connected to: the PROXY header's destination, else this proxy's address. */
@@ -309,6 +375,7 @@ export class Connection {
     if (err) this.#error = (err as NodeJS.ErrnoException).code ?? err.message;
     this.#aborter?.abort();
     this.client.destroy();
+    if (this.client !== this.#raw) this.#raw.destroy();
     this.backend?.destroy();
     this.stages?.up?.destroy();
     this.stages?.down?.destroy();
@@ -318,7 +385,7 @@ export class Connection {
     this.deps.onClose(this, summary);
   }
 
-  /** Bytes the client sent that reached the proxy, and bytes written back to it. */
+  /** Bytes the client sent that reached the proxy, and bytes written back to it (plaintext under TLS). */
   get bytesUp(): number {
     return this.client.bytesRead;
   }
@@ -338,6 +405,7 @@ export class Connection {
       id: this.id,
       app: this.appName,
       ...(this.shaped ? { customer: this.shaped.customer.id, tier: this.shaped.customer.tier } : {}),
+      ...(this.serverName !== undefined ? { sni: this.serverName } : {}),
       client: `${this.clientAddress}:${this.clientPort}`,
       target: this.target?.address,
       bytesUp: this.bytesUp,

@@ -1,5 +1,7 @@
 import net from 'node:net';
-import { ProxyError } from '../errors.js';
+import tls from 'node:tls';
+import type { TargetTlsConfig } from '../config/types.js';
+import { ProxyError, isProxyError } from '../errors.js';
 import type { AppUpstream } from './upstreams.js';
 import type { Target } from './target.js';
 import type { PickContext } from './balancer.js';
@@ -16,32 +18,78 @@ export interface DialHooks {
   onTargetFailed(target: Target, error: Error): void;
 }
 
-/** Connect to one target, giving up after `timeoutMs`. */
-export function connectTarget(
-  host: string,
-  port: number,
-  timeoutMs: number,
-  signal?: AbortSignal,
-  extra?: Partial<net.TcpNetConnectOpts>,
-): Promise<net.Socket> {
+export interface DialOptions {
+  /** Read straight into this buffer (net's onread; plain TCP only: TLS sockets ignore it). */
+  onread?: net.OnReadOpts;
+  /** Bytes written first, before TLS if any (a PROXY protocol header). */
+  preamble?: Buffer;
+  /** Speak TLS to the target; a failed handshake fails the dial like a refused connect. */
+  tls?: TargetTlsConfig;
+}
+
+/**
+ * One client context per `targetTls` object (a reload makes a new one): the system CAs plus `ca`.
+ * Built once, not per dial: parsing the CA store costs milliseconds.
+ */
+const noop = (): void => {};
+const contexts = new WeakMap<TargetTlsConfig, tls.SecureContext>();
+function clientContext(config: TargetTlsConfig): tls.SecureContext {
+  let context = contexts.get(config);
+  if (!context) {
+    context = tls.createSecureContext(config.ca ? { ca: [...tls.rootCertificates, config.ca.pem.toString('latin1')] } : {});
+    contexts.set(config, context);
+  }
+  return context;
+}
+
+/**
+ * Connect to one target (and, with `tls`, finish the TLS handshake), giving up after `timeoutMs`
+ * for both together.
+ */
+export function connectTarget(host: string, port: number, timeoutMs: number, signal?: AbortSignal, opts: DialOptions = {}): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ ...extra, host, port, allowHalfOpen: true, noDelay: true, keepAlive: true });
+    const raw = net.connect({ ...(opts.onread && !opts.tls ? { onread: opts.onread } : {}), host, port, allowHalfOpen: true, noDelay: true, keepAlive: true });
+    let socket: net.Socket = raw;
     let timer: NodeJS.Timeout | undefined;
     const done = (err?: Error) => {
       clearTimeout(timer);
-      socket.off('connect', onConnect);
-      socket.off('error', onError);
+      raw.off('connect', onConnect);
+      raw.off('error', onError);
+      socket.off('secureConnect', onSecure);
+      socket.off('error', onTlsError);
       signal?.removeEventListener('abort', onAbort);
       if (err) {
         socket.destroy();
+        raw.destroy();
         reject(err);
-      } else resolve(socket);
+      } else {
+        // The TLS socket reports what goes wrong underneath; the raw one must not throw unheard.
+        if (socket !== raw) raw.on('error', noop);
+        resolve(socket);
+      }
     };
-    const onConnect = () => done();
+    const onSecure = () => done();
+    const onTlsError = (err: NodeJS.ErrnoException) =>
+      done(new ProxyError('SHAPER_ERR_TARGET_TLS', `TLS with ${host}:${port} failed: ${err.code ? `${err.code}: ` : ''}${err.message}`, { cause: err }));
+    const onConnect = () => {
+      if (opts.preamble) raw.write(opts.preamble);
+      if (!opts.tls) return done();
+      const t = opts.tls;
+      socket = tls.connect({
+        socket: raw,
+        host,
+        ...(t.servername ? { servername: t.servername } : {}),
+        secureContext: clientContext(t),
+        rejectUnauthorized: t.rejectUnauthorized,
+      }); // allowHalfOpen, like the other settings of the raw socket, carries over
+
+      socket.once('secureConnect', onSecure);
+      socket.once('error', onTlsError);
+    };
     const onError = (err: Error) => done(err);
     const onAbort = () => done(new Error('aborted: client went away'));
-    socket.once('connect', onConnect);
-    socket.once('error', onError);
+    raw.once('connect', onConnect);
+    raw.once('error', onError);
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     if (timeoutMs > 0) {
@@ -62,7 +110,7 @@ export async function dial(
   ctx: PickContext,
   hooks: DialHooks,
   signal?: AbortSignal,
-  extra?: Partial<net.TcpNetConnectOpts>,
+  opts?: DialOptions,
 ): Promise<DialResult> {
   const failures: DialResult['failures'] = [];
   const tried = new Set<Target>();
@@ -77,7 +125,7 @@ export async function dial(
     const target = app.balancer.pick(candidates, ctx);
     tried.add(target);
     try {
-      const socket = await connectTarget(target.host, target.port, app.config.connectTimeout, signal, extra);
+      const socket = await connectTarget(target.host, target.port, app.config.connectTimeout, signal, opts);
       return { socket, target, failures };
     } catch (err) {
       if (signal?.aborted) throw err;
@@ -85,7 +133,9 @@ export async function dial(
       // Out of file descriptors is this process's problem, not the target's: no failover
       // (every dial would fail alike), and the target's health is left alone.
       if (e.code === 'EMFILE' || e.code === 'ENFILE') throw err;
-      failures.push({ target: target.address, error: e.code ?? e.message });
+      // A TLS failure names OpenSSL's reason too (CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID, ...).
+      const cause = isProxyError(e, 'SHAPER_ERR_TARGET_TLS') ? (e.cause as NodeJS.ErrnoException | undefined)?.code : undefined;
+      failures.push({ target: target.address, error: cause ? `${e.code} (${cause})` : (e.code ?? e.message) });
       hooks.onTargetFailed(target, e);
     }
   }

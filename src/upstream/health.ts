@@ -9,6 +9,11 @@ import type { Upstreams } from './upstreams.js';
  * unhealthy after `unhealthyAfter` failed checks in a row (or at once when a
  * real connection to it fails: the passive check), and healthy again after
  * `healthyAfter` successes. Host names are resolved anew by every check.
+ *
+ * With `targetTls` too the check is a TCP connect, no handshake: a target's TLS is checked by the
+ * real dials, where a failed handshake marks it down at once and fails over (a handshake per
+ * target per interval would cost both sides a key exchange, and a target is shared by apps
+ * whose TLS settings may differ).
  */
 export class HealthChecker {
   #timer: NodeJS.Timeout | undefined;

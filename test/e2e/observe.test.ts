@@ -394,8 +394,8 @@ test('shapes of /stats (and ?history=1), /health and /status', async (t) => {
   const doc = await stats(proxy);
   assert.deepEqual(Object.keys(doc).sort(), ['apps', 'bytes', 'connections', 'customers', 'foo', 'latency', 'tiers', 'uptimeSeconds']);
   assert.ok(Number.isInteger(doc.uptimeSeconds) && doc.uptimeSeconds >= 0);
-  assert.deepEqual(Object.keys(doc.connections).sort(), ['active', 'byReason', 'refused', 'rejected', 'total']);
-  assert.deepEqual(doc.connections, { active: 1, total: 2, rejected: 0, byReason: { done: 1 }, refused: {} });
+  assert.deepEqual(Object.keys(doc.connections).sort(), ['active', 'byReason', 'refused', 'rejected', 'tlsHandshakeFailures', 'total']);
+  assert.deepEqual(doc.connections, { active: 1, total: 2, rejected: 0, byReason: { done: 1 }, refused: {}, tlsHandshakeFailures: { client: 0, target: 0 } });
   assert.deepEqual(Object.keys(doc.bytes).sort(), ['down', 'up']);
   assert.equal(doc.bytes.up, 507, 'closed and open connections');
   assert.ok(doc.bytes.down > 0);

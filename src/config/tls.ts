@@ -1,0 +1,108 @@
+/**
+ * The TLS files of a config (`apps[].tls`, `apps[].targetTls.ca`): read and checked while the
+ * config loads, so a missing, unreadable or broken file fails the start or `--check` (exit 2)
+ * and a reload keeps the old config, each with the key path and the file.
+ */
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
+import type { Problems } from './schema.js';
+import type { ServerTlsConfig, TargetTlsConfig, TlsVersion } from './types.js';
+import { parseDuration } from './units.js';
+
+export const DEFAULT_TLS_MIN_VERSION: TlsVersion = 'TLSv1.2';
+export const DEFAULT_TLS_HANDSHAKE_TIMEOUT = '10s';
+
+/**
+ * A PEM file and its contents as read at load time. The contents stay out of JSON (a private key
+ * must never end up in a log line or an API answer): it serialises as its path.
+ */
+export class PemFile {
+  readonly #pem: Buffer;
+  constructor(
+    readonly path: string,
+    pem: Buffer,
+  ) {
+    this.#pem = pem;
+  }
+  get pem(): Buffer {
+    return this.#pem;
+  }
+  /** Same file contents (a reload that changed nothing keeps the TLS context and its session keys). */
+  equals(other: PemFile | undefined): boolean {
+    return other !== undefined && this.#pem.equals(other.pem);
+  }
+  toJSON(): string {
+    return this.path;
+  }
+}
+
+const message = (err: unknown): string => {
+  const e = err as NodeJS.ErrnoException;
+  return e.code && !e.message.includes(e.code) ? `${e.code}: ${e.message}` : (e.message ?? String(err));
+};
+
+/** Reads one file named at `path` (a key path like apps[0].tls.cert); relative to `baseDir`. */
+function readPem(value: unknown, path: string, baseDir: string, problems: Problems): PemFile | undefined {
+  if (typeof value !== 'string') return undefined; // the schema reported it
+  const file = resolve(baseDir, value);
+  try {
+    return new PemFile(file, readFileSync(file));
+  } catch (err) {
+    problems.add(path, `cannot read ${JSON.stringify(file)} (${(err as NodeJS.ErrnoException).code ?? message(err)})`);
+    return undefined;
+  }
+}
+
+function certificate(pem: PemFile, path: string, problems: Problems): X509Certificate | undefined {
+  try {
+    return new X509Certificate(pem.pem);
+  } catch (err) {
+    problems.add(path, `${JSON.stringify(pem.path)} is not a PEM certificate (${message(err)})`);
+    return undefined;
+  }
+}
+
+/** `apps[i].tls` after the schema checks: the cert and key files read and checked to belong together. */
+export function readServerTls(props: Record<string, unknown>, at: string, baseDir: string, problems: Problems): ServerTlsConfig | undefined {
+  const cert = readPem(props['cert'], `${at}.cert`, baseDir, problems);
+  const key = readPem(props['key'], `${at}.key`, baseDir, problems);
+  if (!cert || !key) return undefined;
+  const x509 = certificate(cert, `${at}.cert`, problems);
+  let privateKey: KeyObject | undefined;
+  try {
+    privateKey = createPrivateKey(key.pem);
+  } catch (err) {
+    problems.add(`${at}.key`, `${JSON.stringify(key.path)} is not an unencrypted PEM private key (${message(err)})`);
+  }
+  if (!x509 || !privateKey) return undefined;
+  if (!x509.checkPrivateKey(privateKey)) {
+    problems.add(`${at}.key`, `${JSON.stringify(key.path)} is not the key of the certificate ${JSON.stringify(cert.path)}`);
+    return undefined;
+  }
+  const minVersion = (props['minVersion'] ?? DEFAULT_TLS_MIN_VERSION) as TlsVersion;
+  try {
+    // What OpenSSL itself refuses (a key too weak for its security level, say).
+    createSecureContext({ cert: cert.pem, key: key.pem, minVersion });
+  } catch (err) {
+    problems.add(`${at}.cert`, `${JSON.stringify(cert.path)} cannot be used (${message(err)})`);
+    return undefined;
+  }
+  return { cert, key, minVersion, handshakeTimeout: parseDuration(props['handshakeTimeout'] ?? DEFAULT_TLS_HANDSHAKE_TIMEOUT) };
+}
+
+/** `apps[i].targetTls` after the schema checks: true, or an object whose `ca` file is read. */
+export function readTargetTls(value: unknown, at: string, baseDir: string, problems: Problems): TargetTlsConfig | undefined {
+  if (value === true) return { rejectUnauthorized: true };
+  if (value === null || typeof value !== 'object') return undefined; // false / null: off
+  const props = value as Record<string, unknown>;
+  const config: TargetTlsConfig = { rejectUnauthorized: props['rejectUnauthorized'] !== false };
+  if (typeof props['servername'] === 'string') config.servername = props['servername'];
+  if (props['ca'] !== undefined) {
+    const ca = readPem(props['ca'], `${at}.ca`, baseDir, problems);
+    if (!ca || !certificate(ca, `${at}.ca`, problems)) return undefined;
+    config.ca = ca;
+  }
+  return config;
+}

@@ -1,0 +1,91 @@
+/** `tls`, `targetTls` and `match.sni` in the config: shapes, files read relative to the config, and every problem with its key path. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { ConfigError, parseConfig } from '../../src/config/load.js';
+import { ROOT } from '../helpers.js';
+
+const TLS_DIR = path.join(ROOT, 'test/fixtures/tls');
+const base = { bind: '127.0.0.1', admin: false };
+const web = (extra: Record<string, unknown>) => ({ ...base, apps: [{ name: 'web', ports: [5001], targets: ['127.0.0.1:9001'], ...extra }] });
+
+function problems(raw: unknown, baseDir = TLS_DIR): string[] {
+  try {
+    parseConfig(raw, {}, { baseDir });
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return [...err.problems];
+  }
+  assert.fail('the config was accepted');
+}
+
+test('tls: files relative to the config directory, defaults TLSv1.2 and 10 s, contents never in JSON', () => {
+  const config = parseConfig(web({ tls: { cert: 'server.pem', key: 'server-key.pem' }, targetTls: { ca: 'ca.pem', servername: 'backend.test' } }), {}, { baseDir: TLS_DIR });
+  const app = config.apps[0]!;
+  assert.equal(app.tls?.cert.path, path.join(TLS_DIR, 'server.pem'));
+  assert.match(app.tls!.key.pem.toString(), /PRIVATE KEY/);
+  assert.equal(app.tls?.minVersion, 'TLSv1.2');
+  assert.equal(app.tls?.handshakeTimeout, 10_000);
+  assert.deepEqual(JSON.parse(JSON.stringify(app.tls)), {
+    cert: path.join(TLS_DIR, 'server.pem'),
+    key: path.join(TLS_DIR, 'server-key.pem'),
+    minVersion: 'TLSv1.2',
+    handshakeTimeout: 10_000,
+  });
+  assert.equal(app.targetTls?.servername, 'backend.test');
+  assert.equal(app.targetTls?.rejectUnauthorized, true);
+  assert.equal(app.targetTls?.ca?.path, path.join(TLS_DIR, 'ca.pem'));
+
+  const plain = parseConfig(web({ targetTls: true }), {}).apps[0]!;
+  assert.deepEqual(plain.targetTls, { rejectUnauthorized: true });
+  assert.equal(plain.tls, undefined);
+  assert.equal(parseConfig(web({ targetTls: false, tls: null }), {}).apps[0]!.targetTls, undefined);
+});
+
+test('tls: a missing, unreadable or mismatched file is a problem with the key path and the file', () => {
+  const missing = path.join(TLS_DIR, 'nope.pem');
+  assert.deepEqual(problems(web({ tls: { cert: 'nope.pem', key: 'server-key.pem' } })), [`apps[0].tls.cert: cannot read ${JSON.stringify(missing)} (ENOENT)`]);
+  assert.match(problems(web({ tls: { cert: 'server.pem', key: 'server2-key.pem' } }))[0]!, /^apps\[0\]\.tls\.key: ".*server2-key\.pem" is not the key of the certificate ".*server\.pem"$/);
+  assert.match(problems(web({ tls: { cert: 'server-key.pem', key: 'server-key.pem' } }))[0]!, /^apps\[0\]\.tls\.cert: ".*server-key\.pem" is not a PEM certificate/);
+  assert.match(problems(web({ tls: { cert: 'server.pem', key: 'ca.pem' } }))[0]!, /^apps\[0\]\.tls\.key: ".*ca\.pem" is not an unencrypted PEM private key/);
+  assert.match(problems(web({ tls: { cert: 'server.pem', key: TLS_DIR } }))[0]!, /^apps\[0\]\.tls\.key: cannot read ".*" \(EISDIR\)$/);
+  assert.match(problems(web({ targetTls: { ca: 'none.pem' } }))[0]!, /^apps\[0\]\.targetTls\.ca: cannot read ".*none\.pem" \(ENOENT\)$/);
+});
+
+test('tls, targetTls, match.sni: bad shapes are reported one line each', () => {
+  const lines = problems({
+    ...web({ tls: { cert: 'server.pem', minVersion: 'TLSv1.1', handshakeTimeout: 'soon', crt: 'x' }, targetTls: { ca: 7, servername: 'a b', rejectUnauthorised: false } }),
+    tiers: { t: {} },
+    customers: [{ id: 'a', tier: 't', match: { sni: ['ok.example.com', 'a.*.example.com'] } }, { id: 'b', tier: 't', match: { sni: [] } }],
+  });
+  const expect = [
+    /^apps\[0\]\.tls\.key: required/,
+    /^apps\[0\]\.tls\.minVersion: "TLSv1\.1" is not one of TLSv1\.2, TLSv1\.3$/,
+    /^apps\[0\]\.tls\.handshakeTimeout: "soon" is not a duration/,
+    /^apps\[0\]\.tls\.crt: unknown key \(did you mean "cert"\?\)$/,
+    /^apps\[0\]\.targetTls\.ca: 7 is not a file path/,
+    /^apps\[0\]\.targetTls\.servername: "a b" is not a host name/,
+    /^apps\[0\]\.targetTls\.rejectUnauthorised: unknown key \(did you mean "rejectUnauthorized"\?\)$/,
+    /^customers\[0\]\.match\.sni\[1\]: "a\.\*\.example\.com" has a wildcard that is not the whole first label/,
+    /^customers\[1\]\.match\.sni: must list at least one/,
+  ];
+  for (const re of expect) assert.ok(lines.some((l) => re.test(l)), `${re} in\n${lines.join('\n')}`);
+  assert.equal(lines.length, expect.length, lines.join('\n'));
+  assert.match(problems(web({ tls: 'on' }))[0]!, /^apps\[0\]\.tls: must be an object like/);
+  assert.match(problems(web({ targetTls: 1 }))[0]!, /^apps\[0\]\.targetTls: must be true, false or an object/);
+});
+
+test('match.sni: a single name or a list', () => {
+  const config = parseConfig({
+    ...web({}),
+    tiers: { t: {} },
+    customers: [{ id: 'a', tier: 't', match: { sni: '*.example.com' } }, { id: 'b', tier: 't', match: { sni: ['x.test', 'Y.test'] } }],
+  });
+  assert.deepEqual(config.customers.map((c) => c.match.sni), [['*.example.com'], ['x.test', 'Y.test']]);
+});
+
+test('sniPreread: for apps that pass TLS through, not together with tls', () => {
+  assert.equal(parseConfig(web({ sniPreread: true }), {}).apps[0]!.sniPreread, true);
+  assert.equal(parseConfig(web({}), {}).apps[0]!.sniPreread, undefined);
+  assert.match(problems(web({ sniPreread: true, tls: { cert: 'server.pem', key: 'server-key.pem' } }))[0]!, /^apps\[0\]\.sniPreread: is for apps that pass TLS through/);
+});

@@ -1,0 +1,142 @@
+/**
+ * TLS files through the CLI as a real child process: --check on missing or broken files (exit 2
+ * with the key path and the file), and certificates reloaded by SIGHUP: new connections get the new
+ * certificate, open ones keep working, and a broken one keeps the old certificate in force.
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type tls from 'node:tls';
+import { freePort, pattern, runCli, sha256, startBackend, TLS_DIR, tlsConnect, type Child } from '../helpers.js';
+
+type Log = Record<string, unknown>;
+
+async function tempDir(t: TestContext): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shaper-tls-'));
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Copies fixture `name` ("server", "server2") to cert.pem / key.pem in `dir`: what the config names. */
+async function installCert(dir: string, name: string): Promise<void> {
+  await fs.copyFile(path.join(TLS_DIR, `${name}.pem`), path.join(dir, 'cert.pem'));
+  await fs.copyFile(path.join(TLS_DIR, `${name}-key.pem`), path.join(dir, 'key.pem'));
+}
+
+function proxyConfig(port: number, target: string): Record<string, unknown> {
+  return {
+    bind: '127.0.0.1',
+    admin: false,
+    health: { interval: '500ms', timeout: '250ms' },
+    apps: [{ name: 'web', ports: [port], targets: [target], tls: { cert: 'cert.pem', key: 'key.pem' } }],
+  };
+}
+
+async function runToEnd(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const c = runCli(args);
+  const closed = new Promise((r) => c.proc.once('close', r));
+  const code = await c.exited;
+  await closed;
+  return { code, stdout: c.stdout, stderr: c.stderr };
+}
+
+const fingerprint = (s: tls.TLSSocket): string => s.getPeerCertificate().fingerprint256;
+const isMsg = (msg: string) => (l: Log) => l['msg'] === msg;
+
+/** Writes `data` on an open echo connection and checks that the same bytes come back. */
+async function echoes(s: tls.TLSSocket, data: Buffer): Promise<void> {
+  const chunks: Buffer[] = [];
+  let got = 0;
+  const back = new Promise<void>((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      chunks.push(d);
+      got += d.length;
+      if (got >= data.length) {
+        s.off('data', onData);
+        resolve();
+      }
+    };
+    s.on('data', onData);
+    s.once('error', reject);
+  });
+  s.write(data);
+  await back;
+  assert.equal(sha256(Buffer.concat(chunks)), sha256(data));
+}
+
+test('--check: a missing or broken TLS file exits 2 naming the key path and the file; relative paths are the config file\'s', { concurrency: 3 }, async (t) => {
+  const dir = await tempDir(t);
+  await installCert(dir, 'server');
+  await fs.writeFile(path.join(dir, 'broken.pem'), '-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n');
+  const cases: { name: string; tls: Record<string, unknown>; code: number; expect: RegExp }[] = [
+    { name: 'good, relative to the config file', tls: { cert: 'cert.pem', key: 'key.pem' }, code: 0, expect: /OK \(1 apps/ },
+    {
+      name: 'missing cert',
+      tls: { cert: 'missing.pem', key: 'key.pem' },
+      code: 2,
+      expect: new RegExp(`^shaper-proxy: SHAPER_ERR_CONFIG: apps\\[0\\]\\.tls\\.cert: cannot read "${path.join(dir, 'missing.pem')}" \\(ENOENT\\)$`, 'm'),
+    },
+    { name: 'broken cert', tls: { cert: 'broken.pem', key: 'key.pem' }, code: 2, expect: /^shaper-proxy: SHAPER_ERR_CONFIG: apps\[0\]\.tls\.cert: ".*broken\.pem" is not a PEM certificate/m },
+    { name: 'key of another cert', tls: { cert: 'cert.pem', key: path.join(TLS_DIR, 'server2-key.pem') }, code: 2, expect: /apps\[0\]\.tls\.key: ".*server2-key\.pem" is not the key of the certificate/ },
+  ];
+  await Promise.all(
+    cases.map((c) =>
+      t.test(c.name, async () => {
+        const file = path.join(dir, `${c.name.replace(/\W+/g, '-')}.json`);
+        await fs.writeFile(file, JSON.stringify({ bind: '127.0.0.1', admin: false, apps: [{ name: 'web', ports: [5001], targets: ['127.0.0.1:9001'], tls: c.tls }] }));
+        // The CLI runs in the repo root: relative paths must be the config file's, not the working directory's.
+        const r = await runToEnd(['--config', file, '--check']);
+        assert.equal(r.code, c.code, r.stderr);
+        assert.match(c.code === 0 ? r.stdout : r.stderr, c.expect);
+      }),
+    ),
+  );
+});
+
+test('SIGHUP re-reads the certificate: new connections get the new one, an open one keeps working, a broken one keeps the old', async (t) => {
+  const dir = await tempDir(t);
+  const echo = await startBackend('echo');
+  t.after(() => echo.close());
+  const port = await freePort();
+  await installCert(dir, 'server');
+  const file = path.join(dir, 'proxy.json');
+  await fs.writeFile(file, JSON.stringify(proxyConfig(port, echo.address)));
+  const c: Child = runCli(['--config', file]);
+  t.after(() => c.kill());
+  await c.waitLog((l) => l['msg'] === 'listening' && l['port'] === port, 10_000, "'listening'");
+  const first = await c.waitLog(isMsg('TLS certificate loaded'));
+
+  const open = await tlsConnect(port);
+  t.after(() => open.destroy());
+  const oldPrint = fingerprint(open);
+  assert.equal(first['fingerprint256'], oldPrint);
+  await echoes(open, pattern(20_000, 31));
+
+  // New files, same config text: SIGHUP re-reads them.
+  await installCert(dir, 'server2');
+  c.proc.kill('SIGHUP');
+  await c.waitLog(isMsg('config reloaded'));
+  const loaded = c.logs.filter(isMsg('TLS certificate loaded'));
+  assert.equal(loaded.length, 2);
+  const fresh = await tlsConnect(port);
+  const newPrint = fingerprint(fresh);
+  assert.notEqual(newPrint, oldPrint);
+  assert.equal(loaded[1]!['fingerprint256'], newPrint);
+  await echoes(fresh, pattern(20_000, 32));
+  fresh.destroy();
+  await echoes(open, pattern(50_000, 33)); // the connection from before the reload
+
+  // A broken certificate: the reload fails with the key path, the last good certificate stays.
+  await fs.writeFile(path.join(dir, 'cert.pem'), 'not a certificate\n');
+  c.proc.kill('SIGHUP');
+  const failed = await c.waitLog(isMsg('reload failed; the old config stays in force'));
+  assert.match(String(failed['error']), /^apps\[0\]\.tls\.cert: ".*cert\.pem" is not a PEM certificate/m);
+  const after = await tlsConnect(port);
+  assert.equal(fingerprint(after), newPrint);
+  await echoes(after, pattern(10_000, 34));
+  after.destroy();
+  await echoes(open, pattern(10_000, 35));
+  assert.equal(c.proc.exitCode, null, 'the proxy is still running');
+});
