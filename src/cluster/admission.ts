@@ -9,7 +9,7 @@ export interface AdmissionContext {
   instance: string;
   memberTimeout: number;
   keys: { members: string; admission(customer: string): string; rate(customer: string): string };
-  /** The customer's connections admitted here and not yet released (shared by the customer's gates over tier changes). */
+  /** The customer's connections admitted here and not yet released (one counter per customer, whatever its gate). */
   held(customer: string): { count: number };
   /** Fraction of a limit this instance uses on its own while Redis is away. */
   fallbackShare(): number;
@@ -30,7 +30,6 @@ export class FleetAdmission implements AdmissionGate {
   readonly connectionRate: TierConfig['connectionRate'];
   #windowStart = 0;
   #windowCount = 0;
-  readonly #held: { count: number };
 
   constructor(
     readonly customer: string,
@@ -39,7 +38,6 @@ export class FleetAdmission implements AdmissionGate {
   ) {
     this.maxConnections = tier.maxConnections;
     this.connectionRate = tier.connectionRate;
-    this.#held = ctx.held(customer);
   }
 
   matches(tier: TierConfig): boolean {
@@ -66,7 +64,8 @@ export class FleetAdmission implements AdmissionGate {
       if (verdict !== 1) return null;
       fleet = true;
     }
-    const held = this.#held;
+    // Asked for each time: the fleet forgets a customer's counter once it has stood at 0.
+    const held = this.ctx.held(this.customer);
     held.count++;
     let released = false;
     return () => {
@@ -80,7 +79,7 @@ export class FleetAdmission implements AdmissionGate {
   /** Redis is away: this instance's fallback share of each limit, counted here. */
   #admitAlone(): boolean {
     const share = this.ctx.fallbackShare();
-    if (this.maxConnections !== undefined && this.#held.count >= Math.max(1, Math.floor(this.maxConnections * share))) return false;
+    if (this.maxConnections !== undefined && this.ctx.held(this.customer).count >= Math.max(1, Math.floor(this.maxConnections * share))) return false;
     const rate = this.connectionRate;
     if (rate) {
       const now = this.ctx.now();
