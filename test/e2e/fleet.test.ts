@@ -184,7 +184,7 @@ test('each instance gets a share of the customer cap in proportion to its connec
     const view = (await b.cluster()).shares.find((x) => x.scope === 'customer:acme:down');
     return view && view.demand === 3 && view.fleetDemand === 4 && near(view.share, 0.75) ? view : undefined;
   }, 5000, 'b\'s share 3/4 for 3 of the fleet\'s 4 wanting connections');
-  assert.equal(share.held, 0, 'no connection cap holds them');
+  assert.equal(share!.held, 0, 'no connection cap holds them');
   // the same for an operator: shaper-proxy ctl fleet (a snapshot: a download may be between reads)
   const ctl = runCli(['ctl', 'fleet', '--admin', `http://127.0.0.1:${b.admin}`]);
   assert.equal(await ctl.exited, 0, ctl.stderr);
