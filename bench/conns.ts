@@ -70,10 +70,12 @@ async function runKind(kind: Kind, n: number, active: number, rate: number, prob
   };
   const proxy = await startProxyProcess(config, [adminPort, idlePort, activePort], 'warn', { fdLimit: 'hard' });
   const pid = proxy.child.pid;
+  // --settle 0 (the tests): every wait short too.
+  const pause = (ms: number) => sleep(settle > 0 ? ms : Math.min(ms, 200));
   try {
-    await sleep(1000);
+    await pause(1000);
     const latencyIdleMs = await probeLatency(idlePort, probes);
-    await sleep(500);
+    await pause(500);
     const memBaseline = await proxyMemory(adminPort);
     const rssBaseline = rssBytes(pid)!;
     log(`${kind}: baseline RSS ${(rssBaseline / MB).toFixed(1)} MB; opening ${active} active + ${n - active} idle connections`);
@@ -88,7 +90,7 @@ async function runKind(kind: Kind, n: number, active: number, rate: number, prob
     const before = downloads.bytes.slice();
     const p0 = performance.now();
     const latencyOpenMs = await probeLatency(idlePort, probes);
-    await sleep(Math.max(0, 2000 - (performance.now() - p0)));
+    await sleep(Math.max(0, (settle > 0 ? 2000 : 600) - (performance.now() - p0)));
     const seconds = (performance.now() - p0) / 1000;
     const rates = [...downloads.bytes].map((b, i) => (b - before[i]!) / seconds).sort((a, b) => a - b);
     const memOpen = await proxyMemory(adminPort);
@@ -98,7 +100,7 @@ async function runKind(kind: Kind, n: number, active: number, rate: number, prob
     const lost = downloads.lost + idle.lost;
     downloads.close();
     idle.close();
-    await sleep(3000);
+    await pause(3000);
     const rssAfterClose = rssBytes(pid)!;
     return {
       kind,

@@ -18,9 +18,10 @@ import { caps } from './caps.js';
 import { load } from './load.js';
 import { peers } from './peers.js';
 import { conns } from './conns.js';
+import { soak } from './soak.js';
 
 /** Add a scenario: one file in bench/ exporting a Scenario, one line here. */
-const SCENARIOS: Record<string, Scenario> = Object.fromEntries([throughput, shaping, observe, peers, load, caps, conns].map((s) => [s.name, s]));
+const SCENARIOS: Record<string, Scenario> = Object.fromEntries([throughput, shaping, observe, peers, load, caps, conns, soak].map((s) => [s.name, s]));
 
 const RESULTS = path.join(ROOT, 'bench/results');
 
