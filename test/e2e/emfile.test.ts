@@ -19,7 +19,7 @@ import { freePort, pattern, runCli, sha256, startBackend, waitFor, type Child } 
 const FD_LIMIT = 64;
 const EXHAUSTED = 'out of file descriptors: accepting paused, open connections keep going';
 
-async function startLimited(t: TestContext): Promise<{ child: Child; port: number; adminPort: number }> {
+async function startLimited(t: TestContext, extra: Record<string, unknown> = {}): Promise<{ child: Child; port: number; adminPort: number }> {
   const backend = await startBackend('echo');
   const dir = await mkdtemp(join(tmpdir(), 'shaper-emfile-'));
   const [port, adminPort] = [await freePort(), await freePort()];
@@ -32,6 +32,7 @@ async function startLimited(t: TestContext): Promise<{ child: Child; port: numbe
       admin: { listen: `127.0.0.1:${adminPort}` },
       health: { interval: '60s' },
       log: { level: 'info' },
+      ...extra,
     }),
   );
   const child = runCli(['--config', file], {}, { fdLimit: FD_LIMIT });
@@ -171,4 +172,11 @@ test(`ulimit -n ${FD_LIMIT}: a dial that hits EMFILE closes that client as resou
   const status = (await (await fetch(`http://127.0.0.1:${adminPort}/status`)).json()) as { apps: { targets: { health: string }[] }[] };
   assert.equal(status.apps[0]!.targets[0]!.health, 'healthy', 'the target is not blamed for our lack of descriptors');
   assert.ok(!child.logs.some((l) => l['msg'] === 'target unhealthy'));
+});
+
+test(`ulimit -n ${FD_LIMIT}: a limits.maxConnections the limit cannot hold is warned about at start`, async (t) => {
+  const { child } = await startLimited(t, { limits: { maxConnections: 1000 } });
+  const warning = await child.waitLog((l) => l['maxConnections'] === 1000, 2000, 'the warning');
+  assert.equal(warning['level'], 40);
+  assert.match(String(warning['msg']), /^limits\.maxConnections 1000 needs 2000 descriptors but ulimit -n is 64: connections beyond \d+ will be refused/);
 });
