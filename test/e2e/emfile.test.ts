@@ -127,13 +127,18 @@ test(`ulimit -n ${FD_LIMIT}: beyond the descriptor budget connections are refuse
 
 test(`ulimit -n ${FD_LIMIT}: a dial that hits EMFILE closes that client as resource_exhausted, blames no target, and the proxy recovers`, async (t) => {
   const { child, port, adminPort } = await startLimited(t);
-  // Idle admin connections (not in the budget) take every descriptor left; libuv's reserve
-  // trick closes the first admin connection it cannot accept.
+  // Admin connections (not in the budget) take every descriptor left; libuv's reserve trick
+  // closes the first admin connection it cannot accept. Each, once answered, starts a second
+  // request it never finishes, so the admin server keeps it for requestTimeout (10 s) rather
+  // than its keep-alive timeout (5 s), which a loaded machine could reach before the end.
   const admin: net.Socket[] = [];
   t.after(() => admin.forEach((s) => s.destroy()));
   const answered = (s: net.Socket) =>
     new Promise<boolean>((resolve) => {
-      s.once('data', () => resolve(true));
+      s.once('data', () => {
+        s.write('PUT /tiers/held HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{');
+        resolve(true);
+      });
       s.once('close', () => resolve(false));
       s.once('error', () => resolve(false));
       s.write('GET /health HTTP/1.1\r\nhost: x\r\n\r\n');
@@ -157,7 +162,7 @@ test(`ulimit -n ${FD_LIMIT}: a dial that hits EMFILE closes that client as resou
     if (served) admin.push(served);
     dialFailed = child.logs.some((l) => l['msg'] === 'connection closed' && l['reason'] === 'resource_exhausted' && l['error'] === 'EMFILE');
   }
-  assert.ok(dialFailed, 'a dial failed with EMFILE and closed its client as resource_exhausted');
+  assert.ok(dialFailed, `a dial failed with EMFILE and closed its client as resource_exhausted (${admin.length} admin connections held; logs: ${JSON.stringify(child.logs.slice(-5))})`);
   assert.equal(child.proc.exitCode, null, 'the proxy is alive');
 
   for (const s of admin.splice(0)) s.destroy();
