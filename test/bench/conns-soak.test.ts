@@ -43,10 +43,10 @@ test('conns: the count is capped by what the descriptor limits hold', () => {
   assert.equal(connectionsThatFit(10_000, 65_536, 1024), 768);
 });
 
-test('conns end to end: 30 connections, 3 downloading, shaped and unshaped', async () => {
+test('conns end to end: 30 connections, 3 downloading, shaped, unshaped and all shaped', async () => {
   const r = await conns.run(argsOf(conns, { connections: '30', active: '3', probes: '5', settle: '0', rate: '65536' }));
   const data = r.data as { kind: string; connections: number; lost: number; rssOpen: number; latencyOpen: { p50: number }; activeRate: number }[];
-  assert.deepEqual(data.map((d) => d.kind), ['shaped', 'unshaped']);
+  assert.deepEqual(data.map((d) => d.kind), ['shaped', 'unshaped', 'all-shaped']);
   for (const d of data) {
     assert.equal(d.connections, 30);
     assert.equal(d.lost, 0);
