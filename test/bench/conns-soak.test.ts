@@ -59,7 +59,7 @@ test('conns end to end: 30 connections, 3 downloading, shaped, unshaped and all 
 test('soak end to end: a few seconds of mixed traffic with reloads, no errors, samples and a chart', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'soak-test-'));
   try {
-    const r = await soak.run(argsOf(soak, { minutes: '0.08', sample: '1', reload: '1.5', 'download-bytes': '65536', 'out-dir': dir }));
+    const r = await soak.run(argsOf(soak, { minutes: '0.05', sample: '0.5', reload: '1', 'download-bytes': '65536', 'out-dir': dir }));
     const data = r.data as { samples: Sample[]; errors: number; alive: boolean; reloads: { done: number; failed: number; unconfirmed: number }; traffic: Record<string, { ok: number }>; svg: string };
     assert.equal(data.alive, true);
     assert.equal(data.errors, 0, JSON.stringify(data.traffic));
