@@ -151,7 +151,9 @@ export const soak: Scenario = {
       while (elapsed() < end && proxy.child.alive()) {
         await sleep(Math.min(sampleS, Math.max(0, end - elapsed())) * 1000);
         const mem = await proxyMemory(adminPort).catch(() => undefined);
-        const stats = (await (await fetch(`http://127.0.0.1:${adminPort}/status`)).json().catch(() => undefined)) as { connections?: number } | undefined;
+        const stats = (await fetch(`http://127.0.0.1:${adminPort}/status`)
+          .then((r) => r.json())
+          .catch(() => undefined)) as { connections?: number } | undefined;
         const s: Sample = {
           t: elapsed(),
           rssKB: (rssBytes(pid) ?? NaN) / 1024,
