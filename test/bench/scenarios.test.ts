@@ -1,6 +1,8 @@
 /**
  * The conns and soak scenarios end to end with tiny parameters (a proxy child, a backend child,
- * a few seconds; no raised descriptor limit needed), and soak's growth arithmetic.
+ * a few seconds; no raised descriptor limit needed), and soak's growth arithmetic. (Not named
+ * conns-*: `node --test` runs files two at a time in name order, and this one's traffic beside
+ * caps.test's rate measurements made those fail on a busy machine.)
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
