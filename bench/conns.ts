@@ -1,10 +1,11 @@
 /**
  * conns: what ten thousand open connections cost the proxy. The proxy (a child, its descriptor
  * limit raised to the hard limit) holds `--connections` connections, `--active` of them
- * downloading at `--rate` each, the rest idle; per kind of active traffic (shaped: through a tier
- * and the scheduler; unshaped: a paced backend piped straight through) it reports RSS before,
- * at the peak and after, the growth per connection, heap vs external from the proxy's /metrics,
- * and new-connection latency (connect to first echoed byte) with none vs all of them open.
+ * downloading at `--rate` each, the rest idle; per kind (shaped: the active ones through a tier and
+ * the scheduler; unshaped: a paced backend piped straight through; all-shaped: the idle ones in the
+ * tier too) it reports RSS before, at the peak and after, the growth per connection, heap vs
+ * external from the proxy's /metrics, and new-connection latency (connect to first echoed byte)
+ * with none vs all of them open.
  */
 import { spawnNodeScript, ready, freePort, startProxyProcess } from './lib/children.js';
 import { holdConnections, percentile, probeLatency } from './lib/conns-client.js';
@@ -12,7 +13,8 @@ import { fdLimits, openFds, peakRssBytes, rssBytes } from './lib/procstat.js';
 import { proxyMemory, type ProxyMemory } from './lib/proxy-memory.js';
 import { numberArg, sleep, type Args, type Result, type Scenario } from './lib/scenario.js';
 
-type Kind = 'shaped' | 'unshaped';
+type Kind = 'shaped' | 'unshaped' | 'all-shaped';
+const KINDS: readonly Kind[] = ['shaped', 'unshaped', 'all-shaped'];
 
 interface KindResult {
   kind: Kind;
@@ -55,25 +57,31 @@ async function runKind(kind: Kind, n: number, active: number, rate: number, prob
   const config = {
     apps: [
       { name: 'idle', ports: [idlePort], targets: [`127.0.0.1:${ports.echo}`] },
-      kind === 'shaped'
-        ? { name: 'active', ports: [activePort], targets: [`127.0.0.1:${ports.source}`] }
-        : { name: 'active', ports: [activePort], targets: [`127.0.0.1:${ports.paced}`] },
+      kind === 'unshaped'
+        ? { name: 'active', ports: [activePort], targets: [`127.0.0.1:${ports.paced}`] }
+        : { name: 'active', ports: [activePort], targets: [`127.0.0.1:${ports.source}`] },
     ],
     bind: '127.0.0.1',
     admin: { listen: `127.0.0.1:${adminPort}` },
     health: { interval: '1h' },
     log: { level: 'warn' },
     drainTimeout: '0s',
-    ...(kind === 'shaped'
-      ? { tiers: { capped: { connection: { down: rate, up: rate } } }, customers: [{ id: 'downloads', tier: 'capped', match: { apps: ['active'] } }] }
-      : {}),
+    ...(kind === 'unshaped'
+      ? {}
+      : {
+          tiers: { capped: { connection: { down: rate, up: rate } } },
+          // all-shaped: the idle ones in the tier too (each then owns its shaping flows and read buffer)
+          customers: [{ id: 'downloads', tier: 'capped', match: { apps: kind === 'all-shaped' ? ['active', 'idle'] : ['active'] } }],
+        }),
   };
   const proxy = await startProxyProcess(config, [adminPort, idlePort, activePort], 'warn', { fdLimit: 'hard' });
   const pid = proxy.child.pid;
+  // --settle 0 (the tests): every wait short too.
+  const pause = (ms: number) => sleep(settle > 0 ? ms : Math.min(ms, 200));
   try {
-    await sleep(1000);
+    await pause(1000);
     const latencyIdleMs = await probeLatency(idlePort, probes);
-    await sleep(500);
+    await pause(500);
     const memBaseline = await proxyMemory(adminPort);
     const rssBaseline = rssBytes(pid)!;
     log(`${kind}: baseline RSS ${(rssBaseline / MB).toFixed(1)} MB; opening ${active} active + ${n - active} idle connections`);
@@ -88,7 +96,7 @@ async function runKind(kind: Kind, n: number, active: number, rate: number, prob
     const before = downloads.bytes.slice();
     const p0 = performance.now();
     const latencyOpenMs = await probeLatency(idlePort, probes);
-    await sleep(Math.max(0, 2000 - (performance.now() - p0)));
+    await sleep(Math.max(0, (settle > 0 ? 2000 : 600) - (performance.now() - p0)));
     const seconds = (performance.now() - p0) / 1000;
     const rates = [...downloads.bytes].map((b, i) => (b - before[i]!) / seconds).sort((a, b) => a - b);
     const memOpen = await proxyMemory(adminPort);
@@ -98,7 +106,7 @@ async function runKind(kind: Kind, n: number, active: number, rate: number, prob
     const lost = downloads.lost + idle.lost;
     downloads.close();
     idle.close();
-    await sleep(3000);
+    await pause(3000);
     const rssAfterClose = rssBytes(pid)!;
     return {
       kind,
@@ -136,7 +144,7 @@ export const conns: Scenario = {
     connections: { type: 'string', default: '10000', description: 'connections held open at once (capped by the descriptor limits; see the notes)' },
     active: { type: 'string', default: '100', description: 'of them downloading' },
     rate: { type: 'string', default: '262144', description: 'bytes/s per downloading connection (the tier cap when shaped, the backend pace when unshaped)' },
-    kinds: { type: 'string', default: 'shaped,unshaped', description: 'active traffic: shaped (through a tier), unshaped (paced backend), or both' },
+    kinds: { type: 'string', default: 'shaped,unshaped,all-shaped', description: 'shaped: the active ones through a tier; unshaped: a paced backend; all-shaped: the idle ones through the tier too' },
     probes: { type: 'string', default: '200', description: 'new-connection latency probes, at 0 and at N open' },
     parallel: { type: 'string', default: '200', description: 'connects in flight while opening' },
     settle: { type: 'string', default: '10', description: 'seconds to wait once all are open before measuring' },
@@ -149,7 +157,7 @@ export const conns: Scenario = {
     const settle = Number(args['settle']);
     if (!(settle >= 0)) throw new Error(`--settle: "${String(args['settle'])}" is not a number of seconds`);
     const kinds = String(args['kinds']).split(',') as Kind[];
-    if (kinds.some((k) => k !== 'shaped' && k !== 'unshaped')) throw new Error(`--kinds: "${String(args['kinds'])}" is not shaped, unshaped or shaped,unshaped`);
+    if (kinds.some((k) => !KINDS.includes(k))) throw new Error(`--kinds: "${String(args['kinds'])}" is not a list of ${KINDS.join(', ')}`);
     const self = fdLimits() ?? { soft: Infinity, hard: Infinity };
     const n = connectionsThatFit(wanted, self.hard, self.soft);
     const active = Math.min(numberArg(args, 'active'), n);

@@ -338,8 +338,11 @@ export class Proxy {
     this.#fdLimit = use.limit;
     this.limits.budget = descriptorBudget(use);
     const max = this.baseConfig.limits?.maxConnections;
-    if (max === undefined || max > this.limits.budget) {
-      this.log.info({ fdLimit: use.limit, fdOpen: use.open, budget: this.limits.budget }, 'connections beyond the descriptor budget will be refused (raise ulimit -n for more)');
+    const fields = { fdLimit: use.limit, fdOpen: use.open, budget: this.limits.budget };
+    if (max !== undefined && max > this.limits.budget) {
+      this.log.warn({ ...fields, maxConnections: max }, `limits.maxConnections ${max} needs ${2 * max} descriptors but ulimit -n is ${use.limit}: connections beyond ${this.limits.budget} will be refused (raise ulimit -n / LimitNOFILE)`);
+    } else if (max === undefined) {
+      this.log.info(fields, 'connections beyond the descriptor budget will be refused (raise ulimit -n for more)');
     }
   }
 

@@ -19,7 +19,7 @@ import { freePort, pattern, runCli, sha256, startBackend, waitFor, type Child } 
 const FD_LIMIT = 64;
 const EXHAUSTED = 'out of file descriptors: accepting paused, open connections keep going';
 
-async function startLimited(t: TestContext): Promise<{ child: Child; port: number; adminPort: number }> {
+async function startLimited(t: TestContext, extra: Record<string, unknown> = {}): Promise<{ child: Child; port: number; adminPort: number }> {
   const backend = await startBackend('echo');
   const dir = await mkdtemp(join(tmpdir(), 'shaper-emfile-'));
   const [port, adminPort] = [await freePort(), await freePort()];
@@ -32,6 +32,7 @@ async function startLimited(t: TestContext): Promise<{ child: Child; port: numbe
       admin: { listen: `127.0.0.1:${adminPort}` },
       health: { interval: '60s' },
       log: { level: 'info' },
+      ...extra,
     }),
   );
   const child = runCli(['--config', file], {}, { fdLimit: FD_LIMIT });
@@ -126,13 +127,18 @@ test(`ulimit -n ${FD_LIMIT}: beyond the descriptor budget connections are refuse
 
 test(`ulimit -n ${FD_LIMIT}: a dial that hits EMFILE closes that client as resource_exhausted, blames no target, and the proxy recovers`, async (t) => {
   const { child, port, adminPort } = await startLimited(t);
-  // Idle admin connections (not in the budget) take every descriptor left; libuv's reserve
-  // trick closes the first admin connection it cannot accept.
+  // Admin connections (not in the budget) take every descriptor left; libuv's reserve trick
+  // closes the first admin connection it cannot accept. Each, once answered, starts a second
+  // request it never finishes, so the admin server keeps it for requestTimeout (10 s) rather
+  // than its keep-alive timeout (5 s), which a loaded machine could reach before the end.
   const admin: net.Socket[] = [];
   t.after(() => admin.forEach((s) => s.destroy()));
   const answered = (s: net.Socket) =>
     new Promise<boolean>((resolve) => {
-      s.once('data', () => resolve(true));
+      s.once('data', () => {
+        s.write('PUT /tiers/held HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{');
+        resolve(true);
+      });
       s.once('close', () => resolve(false));
       s.once('error', () => resolve(false));
       s.write('GET /health HTTP/1.1\r\nhost: x\r\n\r\n');
@@ -156,7 +162,7 @@ test(`ulimit -n ${FD_LIMIT}: a dial that hits EMFILE closes that client as resou
     if (served) admin.push(served);
     dialFailed = child.logs.some((l) => l['msg'] === 'connection closed' && l['reason'] === 'resource_exhausted' && l['error'] === 'EMFILE');
   }
-  assert.ok(dialFailed, 'a dial failed with EMFILE and closed its client as resource_exhausted');
+  assert.ok(dialFailed, `a dial failed with EMFILE and closed its client as resource_exhausted (${admin.length} admin connections held; logs: ${JSON.stringify(child.logs.slice(-5))})`);
   assert.equal(child.proc.exitCode, null, 'the proxy is alive');
 
   for (const s of admin.splice(0)) s.destroy();
@@ -171,4 +177,11 @@ test(`ulimit -n ${FD_LIMIT}: a dial that hits EMFILE closes that client as resou
   const status = (await (await fetch(`http://127.0.0.1:${adminPort}/status`)).json()) as { apps: { targets: { health: string }[] }[] };
   assert.equal(status.apps[0]!.targets[0]!.health, 'healthy', 'the target is not blamed for our lack of descriptors');
   assert.ok(!child.logs.some((l) => l['msg'] === 'target unhealthy'));
+});
+
+test(`ulimit -n ${FD_LIMIT}: a limits.maxConnections the limit cannot hold is warned about at start`, async (t) => {
+  const { child } = await startLimited(t, { limits: { maxConnections: 1000 } });
+  const warning = await child.waitLog((l) => l['maxConnections'] === 1000, 2000, 'the warning');
+  assert.equal(warning['level'], 40);
+  assert.match(String(warning['msg']), /^limits\.maxConnections 1000 needs 2000 descriptors but ulimit -n is 64: connections beyond \d+ will be refused/);
 });

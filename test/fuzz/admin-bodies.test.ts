@@ -216,6 +216,7 @@ test('admin API: any body on any mutating endpoint gets 2xx or a 4xx with a JSON
   const { proxy, stateFile } = await start(t);
   const port = proxy.adminPort!;
   const statuses = new Map<number, number>();
+  const prototypeKeys = Object.getOwnPropertyNames(Object.prototype).join();
   await fc.assert(
     fc.asyncProperty(endpoint, body, async ([method, prefix, n], b) => {
       const path = prefix + n;
@@ -234,4 +235,5 @@ test('admin API: any body on any mutating endpoint gets 2xx or a 4xx with a JSON
   t.diagnostic(`answers by status: ${JSON.stringify(Object.fromEntries([...statuses].sort(([a], [b]) => a - b)))}`);
   const health = await request(port, 'GET', '/health');
   assert.equal(health.status, 200);
+  assert.equal(Object.getOwnPropertyNames(Object.prototype).join(), prototypeKeys, 'no key reached Object.prototype');
 });
