@@ -315,6 +315,7 @@ export class Proxy {
         name: app.name,
         balance: app.balance,
         protocol: app.protocol,
+        ...(app.tls ? { tls: this.tls.certificate(app.name) ?? null } : {}),
         listeners: listeners.filter((l) => l.app === app.name),
         targets: (this.upstreams.apps.get(app.name)?.targets ?? []).map((t) => ({
           address: t.address,

@@ -235,6 +235,10 @@ test('a bad or slow TLS handshake closes the connection, is counted, and dials n
   await metric(proxy, /shaper_connections_closed_total\{reason="tls_handshake"\} 3/);
   const res = (await import('../../src/observe/view.js')).statsView(proxy) as { connections: { tlsHandshakeFailures: unknown } };
   assert.deepEqual(res.connections.tlsHandshakeFailures, { client: 3, target: 0 });
+  // /status shows the certificate the app serves.
+  const status = proxy.status() as { apps: { tls?: { fingerprint256: string; cert: string } }[] };
+  assert.equal(status.apps[0]!.tls?.fingerprint256, new crypto.X509Certificate(pemFile('server').pem).fingerprint256);
+  assert.equal(status.apps[0]!.tls?.cert, pemFile('server').path);
 });
 
 test('acceptProxyProtocol + tls: the PROXY header comes first, then TLS; its address and the SNI pick the customer', async (t) => {
