@@ -6,11 +6,13 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import { execFile } from 'node:child_process';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { ProxyConfig, TierConfig } from '../../src/config/types.js';
 import {
   app,
+  CLI,
   config,
   connect,
   pattern,
@@ -163,6 +165,12 @@ test('SNI picks the customer and tier (seen in /connections): exact, wildcard, a
     s.destroy();
     await waitFor(() => proxy.connections.size === 0, 3000, 'the connection to close');
   }
+  // `shaper-proxy ctl customers` shows the sni criterion.
+  const stdout = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, [CLI, 'ctl', 'customers', '--admin', `http://127.0.0.1:${proxy.adminPort}`], { timeout: 15_000 }, (err, out) => (err ? reject(err) : resolve(out))),
+  );
+  assert.match(stdout, /^shop\s+gold\s+config\s+sni=shop\.example\.com\s+0$/m);
+  assert.match(stdout, /^wild\s+free\s+config\s+sni=\*\.example\.com\s+0$/m);
 });
 
 test('targetTls: the test CA verifies the target (by IP or by servername) and the bytes pass, shaped', async (t) => {
