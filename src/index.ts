@@ -201,7 +201,11 @@ export class Proxy {
     }
     const conn = new Connection(socket, app, {
       onTargetFailed: (target, err) => {
-        if (isProxyError(err, 'SHAPER_ERR_TARGET_TLS')) this.stats.targetTlsFailed();
+        if (isProxyError(err, 'SHAPER_ERR_TARGET_TLS')) {
+          this.stats.targetTlsFailed();
+          // Once per failed dial (the target is then down): OpenSSL's reason is what the operator needs.
+          this.log.warn({ app: appName, target: target.address, error: err.message }, 'TLS with the target failed; trying the next');
+        }
         this.health.recordFailure(target, err, true);
       },
       admit: this.shaper.active ? (c) => this.#admit(c) : undefined,
