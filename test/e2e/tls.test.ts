@@ -315,3 +315,49 @@ test('sniPreread: TLS passes through to the target untouched while its SNI picks
   assert.equal((await back).toString(), 'late');
   assert.equal(proxy.closedByReason.get('tls_handshake'), undefined);
 });
+
+test('targetTls + sendProxyProtocol: the PROXY header goes in clear before the TLS handshake', async (t) => {
+  const context = tls.createSecureContext({ cert: pemFile('backend').pem, key: pemFile('backend-key').pem });
+  const headers: string[] = [];
+  const sockets = new Set<net.Socket>();
+  // Reads the header off the raw socket, then runs TLS over the rest; answers like the collect backend.
+  const server = net.createServer({ allowHalfOpen: true }, (raw) => {
+    sockets.add(raw);
+    raw.on('close', () => sockets.delete(raw));
+    raw.on('error', () => {});
+    const onReadable = () => {
+      const buf = raw.read() as Buffer | null;
+      if (!buf) return;
+      const end = buf.indexOf('\r\n');
+      if (end < 0) return raw.unshift(buf);
+      raw.off('readable', onReadable);
+      headers.push(buf.subarray(0, end).toString('latin1'));
+      raw.unshift(buf.subarray(end + 2));
+      const s = new tls.TLSSocket(raw, { isServer: true, secureContext: context });
+      s.on('error', () => {});
+      const hash = crypto.createHash('sha256');
+      let bytes = 0;
+      s.on('data', (d: Buffer) => {
+        hash.update(d);
+        bytes += d.length;
+      });
+      s.on('end', () => s.end(`${hash.digest('hex')} ${bytes}\n`));
+    };
+    raw.on('readable', onReadable);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  const address = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  const proxy = await start(t, config([app('web', [address], { sendProxyProtocol: 'v1', targetTls: { ca: pemFile('ca'), rejectUnauthorized: true } })]));
+  const s = await connect(proxy.portOf('web'));
+  const clientPort = s.localPort;
+  const data = pattern(100_000, 28);
+  const answer = readAll(s);
+  s.end(data);
+  assert.equal((await answer).toString(), collected(data));
+  s.destroy();
+  assert.deepEqual(headers, [`PROXY TCP4 127.0.0.1 127.0.0.1 ${clientPort} ${proxy.portOf('web')}`]);
+});
