@@ -298,7 +298,8 @@ export class Connection {
     this.serverName = typeof socket.servername === 'string' && socket.servername !== '' ? socket.servername : undefined;
     socket.on('error', this.#onClientError);
     socket.on('close', this.#onClientClose);
-    // Idle time is the TLS socket's: the raw one no longer sees its reads.
+    // The idle timer moves to the socket the rest of the proxy uses (TLS activity refreshes
+    // either: node refreshes a wrapped socket's timer through its parent).
     if (this.app.config.idleTimeout > 0) {
       raw.setTimeout(0);
       socket.setTimeout(this.app.config.idleTimeout, this.#onIdle);

@@ -361,3 +361,21 @@ test('targetTls + sendProxyProtocol: the PROXY header goes in clear before the T
   s.destroy();
   assert.deepEqual(headers, [`PROXY TCP4 127.0.0.1 127.0.0.1 ${clientPort} ${proxy.portOf('web')}`]);
 });
+
+test('idle timeout over TLS: traffic inside TLS keeps a connection open past idleTimeout; silence closes it', async (t) => {
+  const echo = await backend(t, 'echo');
+  const proxy = await start(t, config([app('web', [echo.address], { tls: serverTls(), idleTimeout: 300 })]), [echo]);
+  const s = await tlsConnect(proxy.portOf('web'));
+  t.after(() => s.destroy());
+  s.resume();
+  const ended = new Promise((r) => s.once('end', r));
+  // Activity is the TLS socket's; the idle timer must still see it.
+  const started = Date.now();
+  while (Date.now() - started < 1000) {
+    s.write('x');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(proxy.connections.size, 1, 'still open after three idle timeouts with traffic');
+  await ended;
+  assert.equal(proxy.closedByReason.get('idle_timeout'), 1);
+});
