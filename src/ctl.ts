@@ -381,18 +381,19 @@ function customersTable(rows: Row[]): string {
 }
 
 function matchText(match: unknown): string {
-  const m = (match ?? {}) as { sources?: string[]; apps?: string[]; ports?: number[] };
+  const m = (match ?? {}) as { sources?: string[]; apps?: string[]; ports?: number[]; sni?: string[] };
   const parts = [
     ...(m.sources ? [`sources=${m.sources.join(',')}`] : []),
     ...(m.apps ? [`apps=${m.apps.join(',')}`] : []),
     ...(m.ports ? [`ports=${m.ports.join(',')}`] : []),
+    ...(m.sni ? [`sni=${m.sni.join(',')}`] : []),
   ];
   return parts.length > 0 ? parts.join(' ') : '(any)';
 }
 
 function connectionsTable(rows: Row[]): string {
   return table(
-    ['ID', 'CLIENT', 'APP', 'TARGET', 'CUSTOMER', 'TIER', 'AGE', 'BYTES-DOWN', 'BYTES-UP', 'RATE-DOWN', 'RATE-UP'],
+    ['ID', 'CLIENT', 'APP', 'TARGET', 'CUSTOMER', 'TIER', 'AGE', 'BYTES-DOWN', 'BYTES-UP', 'RATE-DOWN', 'RATE-UP', 'SNI'],
     rows.map((c) => [
       text(c['id']),
       text(c['client']),
@@ -405,6 +406,7 @@ function connectionsTable(rows: Row[]): string {
       formatBytes(c['bytesUp']),
       formatRate(c['rateDown']),
       formatRate(c['rateUp']),
+      text(c['sni']),
     ]),
   );
 }

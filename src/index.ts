@@ -282,7 +282,11 @@ export class Proxy {
     if (d && d.shaped === shaped && d.latency === latency && d.foo === foo && d.headerMs === headerMs && d.prereadMs === prereadMs) return d.deps;
     const deps: ConnectionDeps = {
       onTargetFailed: (target, err) => {
-        if (isProxyError(err, 'SHAPER_ERR_TARGET_TLS')) this.stats.targetTlsFailed();
+        if (isProxyError(err, 'SHAPER_ERR_TARGET_TLS')) {
+          this.stats.targetTlsFailed();
+          // Once per failed dial (the target is then down): OpenSSL's reason is what the operator needs.
+          this.log.warn({ target: target.address, error: err.message }, 'TLS with the target failed; trying the next');
+        }
         this.health.recordFailure(target, err, true);
       },
       admit: shaped ? (c) => this.#admit(c) : undefined,
@@ -420,6 +424,7 @@ export class Proxy {
         name: app.name,
         balance: app.balance,
         protocol: app.protocol,
+        ...(app.tls ? { tls: this.tls.certificate(app.name) ?? null } : {}),
         listeners: listeners.filter((l) => l.app === app.name),
         targets: (this.upstreams.apps.get(app.name)?.targets ?? []).map((t) => ({
           address: t.address,

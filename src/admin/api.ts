@@ -64,7 +64,7 @@ export interface ConnectionView {
   target: string | null;
   customer: string | null;
   tier: string | null;
-  /** the TLS server name the client sent (apps with tls), or null */
+  /** the TLS server name the client sent (apps with tls or sniPreread), or null */
   sni: string | null;
   /** ISO time */
   started: string;

@@ -365,10 +365,16 @@ function readShaping(top: Record<string, unknown>, apps: (AppDraft | undefined)[
   const isTier = (name: unknown): boolean => typeof name === 'string' && tierNames.includes(name);
 
   const appNames = apps.map((a) => a?.props['name']).filter((n): n is string => typeof n === 'string' && n !== '');
+  // The apps where a server name is known: those that terminate TLS or preread the ClientHello.
+  const sniApps = apps.filter((a) => a && (isPlainObject(a.props['tls']) || a.props['sniPreread'] === true)).map((a) => a!.props['name']);
   const customers = readCustomers(top['customers'], problems, (path, name) => {
     if (!problems.has(path) && !isTier(name)) problems.add(path, `${show(name)} is not a tier ${known}`);
   }, (path, name) => {
     if (!appNames.includes(name)) problems.add(path, `no app named ${show(name)} (apps: ${appNames.join(', ')})`);
+  }, (path, matchApps) => {
+    if ((matchApps ?? appNames).some((a) => sniApps.includes(a))) return;
+    const which = matchApps ? `none of its apps (${matchApps.join(', ')})` : 'no app';
+    problems.add(path, `can never match: ${which} has "tls" or "sniPreread", so no connection carries a server name`);
   });
 
   const defaultTier = top['defaultTier'];
@@ -438,7 +444,13 @@ function toLevel(value: unknown): LevelLimits {
 
 type RefCheck = (path: string, name: string) => void;
 
-function readCustomers(list: unknown, problems: Problems, checkTier: RefCheck, checkApp: RefCheck): CustomerConfig[] {
+function readCustomers(
+  list: unknown,
+  problems: Problems,
+  checkTier: RefCheck,
+  checkApp: RefCheck,
+  checkSni: (path: string, apps: string[] | undefined) => void,
+): CustomerConfig[] {
   if (!Array.isArray(list)) return []; // null, or reported by the customers check
   const customers: CustomerConfig[] = [];
   const byId = new Map<string, string[]>();
@@ -450,6 +462,7 @@ function readCustomers(list: unknown, problems: Problems, checkTier: RefCheck, c
     }
     const { id, customer } = readCustomer(item, at, problems, checkTier, checkApp);
     if (typeof id === 'string' && !problems.has(`${at}.id`)) byId.set(id, [...(byId.get(id) ?? []), at]);
+    if (customer?.match.sni) checkSni(`${at}.match.sni`, customer.match.apps);
     if (customer) customers.push(customer);
   });
   for (const [id, where] of byId) {

@@ -522,7 +522,7 @@ export const CUSTOMER_SCHEMA: GroupSpec = {
     sources: { doc: 'Source CIDRs.', default: null, nullable: true, check: cidrList },
     apps: { doc: 'Names of apps.', default: null, nullable: true, check: appNameList },
     ports: { doc: 'Listening ports.', default: null, nullable: true, check: matchPortList },
-    sni: { doc: 'TLS server names ("api.example.com", "*.example.com") of apps with tls.', default: null, nullable: true, check: sniList },
+    sni: { doc: 'TLS server names ("api.example.com", "*.example.com"); known on apps with tls or sniPreread.', default: null, nullable: true, check: sniList },
   },
 };
 

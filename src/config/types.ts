@@ -138,7 +138,7 @@ export interface CustomerMatch {
   sources?: string[];
   apps?: string[];
   ports?: number[];
-  /** TLS server names (SNI) of apps that terminate TLS: exact or "*.example.com", any case */
+  /** TLS server names (SNI), known on apps with `tls` or `sniPreread`: exact or "*.example.com", any case */
   sni?: string[];
 }
 

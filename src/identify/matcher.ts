@@ -8,7 +8,7 @@ export interface Identity {
   app: string;
   /** the proxy port the client connected to */
   port: number;
-  /** the TLS server name the client asked for (apps with `tls` only) */
+  /** the TLS server name the client asked for (apps with `tls` or `sniPreread` only) */
   sni?: string;
 }
 

@@ -68,7 +68,7 @@ export interface ConnectionSummary {
   target: string | undefined;
   customer?: string;
   tier?: string;
-  /** the TLS server name the client asked for (apps with `tls`) */
+  /** the TLS server name the client asked for (apps with `tls` or `sniPreread`) */
   sni?: string;
   bytesUp: number;
   bytesDown: number;
@@ -121,7 +121,7 @@ export class Connection {
    * socket over it once the handshake is done (so bytes and shaping are the plaintext's).
    */
   client: Socket;
-  /** The TLS server name the client sent (SNI), on `tls` apps. */
+  /** The TLS server name the client sent (SNI), on `tls` and `sniPreread` apps. */
   serverName: string | undefined;
   /** The client: the socket's peer, or the one a PROXY protocol header names (set before admission). */
   clientAddress: string;

@@ -18,8 +18,17 @@ export interface ServerTls {
   handshakeTimeout: number;
 }
 
+/** The certificate an app serves, for /status and the logs. */
+export interface CertificateInfo {
+  cert: string;
+  subject: string;
+  fingerprint256: string;
+  validTo: string;
+}
+
 interface Entry extends ServerTls {
   config: ServerTlsConfig;
+  info: CertificateInfo;
 }
 
 export class TlsContexts {
@@ -49,8 +58,8 @@ export class TlsContexts {
         this.log.error({ app: app.name, cert: tls.cert.path, error: (err as Error).message }, 'TLS certificate not usable; the previous one stays');
         continue;
       }
-      this.#byApp.set(app.name, { context, handshakeTimeout: tls.handshakeTimeout, config: tls });
-      this.#logCertificate(app.name, tls);
+      const info = this.#logCertificate(app.name, tls);
+      this.#byApp.set(app.name, { context, handshakeTimeout: tls.handshakeTimeout, config: tls, info });
     }
     for (const name of this.#byApp.keys()) if (!names.has(name)) this.#byApp.delete(name);
   }
@@ -59,12 +68,18 @@ export class TlsContexts {
     return this.#byApp.get(app);
   }
 
-  #logCertificate(app: string, tls: ServerTlsConfig): void {
+  /** The certificate `app` serves to new connections. */
+  certificate(app: string): CertificateInfo | undefined {
+    return this.#byApp.get(app)?.info;
+  }
+
+  #logCertificate(app: string, tls: ServerTlsConfig): CertificateInfo {
     const x509 = new X509Certificate(tls.cert.pem);
-    const info = { app, cert: tls.cert.path, subject: x509.subject, fingerprint256: x509.fingerprint256, validTo: x509.validTo };
+    const info = { cert: tls.cert.path, subject: x509.subject.replace(/\n/g, ', '), fingerprint256: x509.fingerprint256, validTo: x509.validTo };
     const now = Date.now();
-    if (Date.parse(x509.validTo) < now || Date.parse(x509.validFrom) > now) this.log.warn(info, 'TLS certificate is not valid now (clients will refuse it)');
-    else this.log.info(info, 'TLS certificate loaded');
+    if (Date.parse(x509.validTo) < now || Date.parse(x509.validFrom) > now) this.log.warn({ app, ...info }, 'TLS certificate is not valid now (clients will refuse it)');
+    else this.log.info({ app, ...info }, 'TLS certificate loaded');
+    return info;
   }
 }
 

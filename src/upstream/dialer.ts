@@ -82,7 +82,6 @@ export function connectTarget(host: string, port: number, timeoutMs: number, sig
         secureContext: clientContext(t),
         rejectUnauthorized: t.rejectUnauthorized,
       }); // allowHalfOpen, like the other settings of the raw socket, carries over
-
       socket.once('secureConnect', onSecure);
       socket.once('error', onTlsError);
     };

@@ -77,7 +77,7 @@ test('tls, targetTls, match.sni: bad shapes are reported one line each', () => {
 
 test('match.sni: a single name or a list', () => {
   const config = parseConfig({
-    ...web({}),
+    ...web({ sniPreread: true }),
     tiers: { t: {} },
     customers: [{ id: 'a', tier: 't', match: { sni: '*.example.com' } }, { id: 'b', tier: 't', match: { sni: ['x.test', 'Y.test'] } }],
   });
@@ -88,4 +88,22 @@ test('sniPreread: for apps that pass TLS through, not together with tls', () => 
   assert.equal(parseConfig(web({ sniPreread: true }), {}).apps[0]!.sniPreread, true);
   assert.equal(parseConfig(web({}), {}).apps[0]!.sniPreread, undefined);
   assert.match(problems(web({ sniPreread: true, tls: { cert: 'server.pem', key: 'server-key.pem' } }))[0]!, /^apps\[0\]\.sniPreread: is for apps that pass TLS through/);
+});
+
+test('match.sni on customers whose apps never know a server name is a problem', () => {
+  const apps = [
+    { name: 'plain', ports: [5001], targets: ['127.0.0.1:9001'] },
+    { name: 'secure', ports: [5002], targets: ['127.0.0.1:9001'], tls: { cert: 'server.pem', key: 'server-key.pem' } },
+  ];
+  const customers = [
+    { id: 'a', tier: 't', match: { sni: 'a.test', apps: ['plain'] } },
+    { id: 'b', tier: 't', match: { sni: 'b.test', apps: ['plain', 'secure'] } },
+    { id: 'c', tier: 't', match: { sni: 'c.test' } },
+  ];
+  assert.deepEqual(problems({ ...base, apps, tiers: { t: {} }, customers }), [
+    'customers[0].match.sni: can never match: none of its apps (plain) has "tls" or "sniPreread", so no connection carries a server name',
+  ]);
+  assert.deepEqual(problems({ ...base, apps: [apps[0]], tiers: { t: {} }, customers: [customers[2]] }), [
+    'customers[0].match.sni: can never match: no app has "tls" or "sniPreread", so no connection carries a server name',
+  ]);
 });

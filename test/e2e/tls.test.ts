@@ -6,11 +6,13 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import { execFile } from 'node:child_process';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { ProxyConfig, TierConfig } from '../../src/config/types.js';
 import {
   app,
+  CLI,
   config,
   connect,
   pattern,
@@ -163,6 +165,12 @@ test('SNI picks the customer and tier (seen in /connections): exact, wildcard, a
     s.destroy();
     await waitFor(() => proxy.connections.size === 0, 3000, 'the connection to close');
   }
+  // `shaper-proxy ctl customers` shows the sni criterion.
+  const stdout = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, [CLI, 'ctl', 'customers', '--admin', `http://127.0.0.1:${proxy.adminPort}`], { timeout: 15_000 }, (err, out) => (err ? reject(err) : resolve(out))),
+  );
+  assert.match(stdout, /^shop\s+gold\s+config\s+sni=shop\.example\.com\s+0$/m);
+  assert.match(stdout, /^wild\s+free\s+config\s+sni=\*\.example\.com\s+0$/m);
 });
 
 test('targetTls: the test CA verifies the target (by IP or by servername) and the bytes pass, shaped', async (t) => {
@@ -235,6 +243,10 @@ test('a bad or slow TLS handshake closes the connection, is counted, and dials n
   await metric(proxy, /shaper_connections_closed_total\{reason="tls_handshake"\} 3/);
   const res = (await import('../../src/observe/view.js')).statsView(proxy) as { connections: { tlsHandshakeFailures: unknown } };
   assert.deepEqual(res.connections.tlsHandshakeFailures, { client: 3, target: 0 });
+  // /status shows the certificate the app serves.
+  const status = proxy.status() as { apps: { tls?: { fingerprint256: string; cert: string } }[] };
+  assert.equal(status.apps[0]!.tls?.fingerprint256, new crypto.X509Certificate(pemFile('server').pem).fingerprint256);
+  assert.equal(status.apps[0]!.tls?.cert, pemFile('server').path);
 });
 
 test('acceptProxyProtocol + tls: the PROXY header comes first, then TLS; its address and the SNI pick the customer', async (t) => {
@@ -302,4 +314,68 @@ test('sniPreread: TLS passes through to the target untouched while its SNI picks
   quiet.end('late');
   assert.equal((await back).toString(), 'late');
   assert.equal(proxy.closedByReason.get('tls_handshake'), undefined);
+});
+
+test('targetTls + sendProxyProtocol: the PROXY header goes in clear before the TLS handshake', async (t) => {
+  const context = tls.createSecureContext({ cert: pemFile('backend').pem, key: pemFile('backend-key').pem });
+  const headers: string[] = [];
+  const sockets = new Set<net.Socket>();
+  // Reads the header off the raw socket, then runs TLS over the rest; answers like the collect backend.
+  const server = net.createServer({ allowHalfOpen: true }, (raw) => {
+    sockets.add(raw);
+    raw.on('close', () => sockets.delete(raw));
+    raw.on('error', () => {});
+    const onReadable = () => {
+      const buf = raw.read() as Buffer | null;
+      if (!buf) return;
+      const end = buf.indexOf('\r\n');
+      if (end < 0) return raw.unshift(buf);
+      raw.off('readable', onReadable);
+      headers.push(buf.subarray(0, end).toString('latin1'));
+      raw.unshift(buf.subarray(end + 2));
+      const s = new tls.TLSSocket(raw, { isServer: true, secureContext: context });
+      s.on('error', () => {});
+      const hash = crypto.createHash('sha256');
+      let bytes = 0;
+      s.on('data', (d: Buffer) => {
+        hash.update(d);
+        bytes += d.length;
+      });
+      s.on('end', () => s.end(`${hash.digest('hex')} ${bytes}\n`));
+    };
+    raw.on('readable', onReadable);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  const address = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  const proxy = await start(t, config([app('web', [address], { sendProxyProtocol: 'v1', targetTls: { ca: pemFile('ca'), rejectUnauthorized: true } })]));
+  const s = await connect(proxy.portOf('web'));
+  const clientPort = s.localPort;
+  const data = pattern(100_000, 28);
+  const answer = readAll(s);
+  s.end(data);
+  assert.equal((await answer).toString(), collected(data));
+  s.destroy();
+  assert.deepEqual(headers, [`PROXY TCP4 127.0.0.1 127.0.0.1 ${clientPort} ${proxy.portOf('web')}`]);
+});
+
+test('idle timeout over TLS: traffic inside TLS keeps a connection open past idleTimeout; silence closes it', async (t) => {
+  const echo = await backend(t, 'echo');
+  const proxy = await start(t, config([app('web', [echo.address], { tls: serverTls(), idleTimeout: 300 })]), [echo]);
+  const s = await tlsConnect(proxy.portOf('web'));
+  t.after(() => s.destroy());
+  s.resume();
+  const ended = new Promise((r) => s.once('end', r));
+  // Activity is the TLS socket's; the idle timer must still see it.
+  const started = Date.now();
+  while (Date.now() - started < 1000) {
+    s.write('x');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(proxy.connections.size, 1, 'still open after three idle timeouts with traffic');
+  await ended;
+  assert.equal(proxy.closedByReason.get('idle_timeout'), 1);
 });
