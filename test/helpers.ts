@@ -5,10 +5,12 @@ import crypto from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import type { AppConfig, ProxyConfig, ServerTlsConfig } from '../src/config/types.js';
+import os from 'node:os';
+import type { AppConfig, ProxyConfig, ServerTlsConfig, TierConfig } from '../src/config/types.js';
 import { PemFile } from '../src/config/tls.js';
 import { createProxy, type Proxy } from '../src/index.js';
 import { silentLogger } from '../src/log.js';
+import type { TestContext } from 'node:test';
 
 /** The repo root, from dist/test/helpers.js. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -143,6 +145,12 @@ export function app(name: string, targets: string[], extra: Partial<AppConfig> =
     protocol: 'tcp',
     ...extra,
   };
+}
+
+/** A tier with every level unlimited; `c` sets what the test needs. */
+export function tier(name: string, c: Partial<TierConfig> = {}): TierConfig {
+  const U = Infinity;
+  return { name, rtt: 50, weight: 1, connection: { down: U, up: U }, customer: { down: U, up: U }, total: { down: U, up: U }, ...c };
 }
 
 export function config(apps: AppConfig[], extra: Partial<ProxyConfig> = {}): ProxyConfig {
@@ -282,4 +290,39 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { fdLi
   });
   proc.stderr!.on('data', (d: Buffer) => (c.stderr += d.toString()));
   return c;
+}
+
+const tempDirs = new Set<string>();
+let tempDirsHooked = false;
+
+/**
+ * A temp dir removed after the test. The removal runs in after-hook order, possibly while a child
+ * process the test started later still writes into the dir (hooks run first-in, first-out), so it
+ * retries and never throws: a throwing hook would skip the hooks that stop the children, and the
+ * test file would never exit. Whatever is left goes when the test process exits.
+ */
+export async function tempDir(t: TestContext, prefix = 'shaper-'): Promise<string> {
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), prefix));
+  tempDirs.add(dir);
+  if (!tempDirsHooked) {
+    tempDirsHooked = true;
+    process.once('exit', () => {
+      for (const d of tempDirs) {
+        try {
+          fs.rmSync(d, { recursive: true, force: true });
+        } catch {
+          // best effort at exit
+        }
+      }
+    });
+  }
+  t.after(async () => {
+    try {
+      await fs.promises.rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+      tempDirs.delete(dir);
+    } catch {
+      // a child still writing: removed at exit
+    }
+  });
+  return dir;
 }

@@ -1,9 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { TestContext } from 'node:test';
 import {
   effectiveShaping,
   emptyRuntime,
@@ -17,7 +15,7 @@ import {
 import { RateSampler } from '../../src/admin/api.js';
 import type { TierConfig } from '../../src/config/types.js';
 import { silentLogger } from '../../src/log.js';
-import { app, config } from '../helpers.js';
+import { app, config, tempDir } from '../helpers.js';
 
 const U = Infinity;
 function tier(name: string, down = U): TierConfig {
@@ -35,12 +33,6 @@ const base = config([app('web', ['127.0.0.1:9'])], {
 
 function state(s: Partial<RuntimeState>): RuntimeState {
   return { ...emptyRuntime(), ...s };
-}
-
-async function tempDir(t: TestContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'shaper-runtime-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
 }
 
 test('overlay: runtime tiers replace and add, runtime customers replace, add and delete', () => {
@@ -119,7 +111,7 @@ test('the state file sits beside the config file unless stateFile says where', (
 });
 
 test('save is atomic (temp file renamed over) and load reads back what was saved', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'shaper-runtime-');
   const file = join(dir, 'sub', 'state.json');
   const s1 = state({ tiers: { gold: { connection: { down: '1gbit' } } }, customers: { acme: { tier: 'gold', match: {} }, zed: null } });
   await saveRuntime(file, s1);
@@ -132,7 +124,7 @@ test('save is atomic (temp file renamed over) and load reads back what was saved
 });
 
 test('a missing state file is an empty state; a corrupt one too, with a warning, and is kept aside', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'shaper-runtime-');
   const file = join(dir, 'state.json');
   assert.deepEqual(await loadRuntime(file), { state: emptyRuntime(), warnings: [] });
 
@@ -155,7 +147,7 @@ test('a missing state file is an empty state; a corrupt one too, with a warning,
 });
 
 test('RuntimeChanges: a restart with a config that removed a tier prunes the state file', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'shaper-runtime-');
   const file = join(dir, 'state.json');
   await saveRuntime(file, state({
     tiers: { silver: { connection: { down: '5mbit' } }, platinum: {} },

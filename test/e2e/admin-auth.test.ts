@@ -9,20 +9,15 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { isLoopbackHost, tokenMatches } from '../../src/admin/auth.js';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
-import type { ProxyConfig, TierConfig } from '../../src/config/types.js';
-import { CLI, config, runCli, startProxy, waitFor } from '../helpers.js';
+import type { ProxyConfig } from '../../src/config/types.js';
+import { CLI, config, runCli, startProxy, waitFor, tempDir, tier } from '../helpers.js';
 
 const TOKEN = 'correct-horse-battery-staple';
 const U = Infinity;
 const noEnv = {};
-
-function tier(name: string, c: Partial<TierConfig> = {}): TierConfig {
-  return { name, rtt: 50, weight: 1, connection: { down: U, up: U }, customer: { down: U, up: U }, total: { down: U, up: U }, ...c };
-}
 
 type Proxy = Awaited<ReturnType<typeof startProxy>>;
 
@@ -180,12 +175,6 @@ test('config: loopback needs no token; a token from the config or SHAPER_ADMIN_T
   assert.equal(parseConfig({ apps: [APP], admin: { token: TOKEN } }, noEnv).admin?.token, TOKEN);
 });
 
-async function tempDir(t: TestContext): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shaper-auth-'));
-  t.after(() => fs.rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 async function runToEnd(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const c = runCli(args, env);
   const closed = new Promise((r) => c.proc.once('close', r));
@@ -200,7 +189,7 @@ async function runToEnd(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ 
 }
 
 test('--check on a non-loopback admin.listen without a token exits 2 naming admin.token', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'shaper-auth-');
   const file = path.join(dir, 'open.json');
   await fs.writeFile(file, JSON.stringify({ bind: '127.0.0.1', admin: { listen: '0.0.0.0:9900' }, apps: [APP] }));
   const r = await runToEnd(['--config', file, '--check'], { SHAPER_ADMIN_TOKEN: '' });

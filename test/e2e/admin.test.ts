@@ -6,18 +6,13 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ProxyConfig, TierConfig } from '../../src/config/types.js';
+import type { ProxyConfig } from '../../src/config/types.js';
 import { runCtl } from '../../src/ctl.js';
-import { app, CLI, config, connect, freePort, pattern, readAll, sha256, startBackend, startProxy, waitFor, type Backend } from '../helpers.js';
+import { app, CLI, config, connect, freePort, pattern, readAll, sha256, startBackend, startProxy, waitFor, type Backend, tempDir, tier } from '../helpers.js';
 
 const U = Infinity;
-function tier(name: string, c: Partial<TierConfig> = {}): TierConfig {
-  return { name, rtt: 50, weight: 1, connection: { down: U, up: U }, customer: { down: U, up: U }, total: { down: U, up: U }, ...c };
-}
-
 const ADMIN = { host: '127.0.0.1', port: 0 };
 type Proxy = Awaited<ReturnType<typeof startProxy>>;
 
@@ -32,12 +27,6 @@ async function backend(t: TestContext, kind: 'echo' | 'source', sourceBytes?: nu
   const b = await startBackend(kind, { sourceBytes });
   t.after(() => b.close());
   return b;
-}
-
-async function tempDir(t: TestContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'shaper-admin-'));
-  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 }));
-  return dir;
 }
 
 interface Answer {
@@ -229,7 +218,7 @@ test('PUT /customers moving a customer to gold: its live connection follows; GET
 });
 
 test('changes go to the state file (atomically) and a new proxy on the same file re-applies them', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'shaper-admin-');
   const stateFile = join(dir, 'proxy.state.json');
   const b = await backend(t, 'echo');
   const cfg = () => config([app('web', [b.address])], { admin: ADMIN, tiers: tiers(), customers: [acme('free')], stateFile });
@@ -266,7 +255,7 @@ test('changes go to the state file (atomically) and a new proxy on the same file
 });
 
 test('a change that cannot be saved answers 500 SHAPER_ERR_STATE, saying it is in force but not kept', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'shaper-admin-');
   await writeFile(join(dir, 'not-a-dir'), '');
   const b = await backend(t, 'echo');
   const stateFile = join(dir, 'not-a-dir', 'state.json');
@@ -279,7 +268,7 @@ test('a change that cannot be saved answers 500 SHAPER_ERR_STATE, saying it is i
 });
 
 test('a reload keeps runtime changes unless the new config removes their tier', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'shaper-admin-');
   const stateFile = join(dir, 'state.json');
   const b = await backend(t, 'echo');
   const apps = [app('web', [b.address])];
@@ -355,7 +344,7 @@ test('ctl: a tier from a file, creating and deleting a customer, connections, an
   const b = await backend(t, 'echo');
   const proxy = await start(t, config([app('web', [b.address])], { admin: ADMIN, tiers: tiers(), customers: [acme('free')] }));
   const url = `http://127.0.0.1:${proxy.adminPort}`;
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'shaper-admin-');
 
   const file = join(dir, 'silver.json');
   await writeFile(file, JSON.stringify({ connection: { down: '10mbit', up: '2mbit' } }));

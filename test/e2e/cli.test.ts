@@ -7,7 +7,6 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import {
   connect,
@@ -22,19 +21,13 @@ import {
   waitFor,
   type Backend,
   type Child,
+  tempDir,
 } from '../helpers.js';
 
 type Log = Record<string, unknown>;
 
 const FLY_FIXTURE = path.join(ROOT, 'test/fixtures/fly-challenge.json');
 const FAST_HEALTH = { interval: '500ms', timeout: '250ms', unhealthyAfter: 2, healthyAfter: 1 };
-
-/** A temp dir removed after the test. */
-async function tempDir(t: TestContext): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shaper-cli-'));
-  t.after(() => fs.rm(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** A backend closed after the test. */
 async function backend(t: TestContext, kind: 'echo' | 'collect'): Promise<Backend> {
@@ -148,7 +141,7 @@ test('--check on the fly challenge fixture exits 0 and prints OK', async () => {
 });
 
 test('--check exits 2 on a bad config and names the key path', { concurrency: 4 }, async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'shaper-cli-');
   const base = { bind: '127.0.0.1', admin: false };
   const web = { name: 'web', ports: [5001], targets: ['127.0.0.1:9001'] };
   const withWeb = (extra: Record<string, unknown>) => ({ ...base, apps: [{ ...web, ...extra }] });
@@ -332,7 +325,7 @@ test('flag errors exit 2 with a message', { concurrency: 4 }, async (t) => {
 // ---- a running proxy -----------------------------------------------------------------------------
 
 test('serves an app and logs each closed connection', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'shaper-cli-');
   const b = await backend(t, 'collect');
   const port = await freePort();
   const file = path.join(dir, 'proxy.json');
@@ -359,7 +352,7 @@ test('serves an app and logs each closed connection', async (t) => {
 });
 
 test('SIGHUP reload adds a port and keeps open connections', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'shaper-cli-');
   const b = await backend(t, 'echo');
   const [port1, port2] = [await freePort(), await freePort()];
   const file = path.join(dir, 'proxy.json');
@@ -390,7 +383,7 @@ test('SIGHUP reload adds a port and keeps open connections', async (t) => {
  * handlers and file watcher (installed just after the listeners bind) are in place.
  */
 async function servingCli(t: TestContext, seed: number) {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'shaper-cli-');
   const b = await backend(t, 'collect');
   const [port1, port2] = [await freePort(), await freePort()];
   const file = path.join(dir, 'proxy.json');
@@ -429,7 +422,7 @@ test('saving a valid config reloads it without a signal', async (t) => {
 });
 
 test('SIGTERM stops accepting, drains the open connection and exits 0', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'shaper-cli-');
   const b = await backend(t, 'echo');
   const port = await freePort();
   const file = path.join(dir, 'proxy.json');
@@ -463,7 +456,7 @@ test('SIGTERM stops accepting, drains the open connection and exits 0', async (t
 });
 
 test('SHAPER_LOG_LEVEL=warn silences the info lines but the proxy serves', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'shaper-cli-');
   const b = await backend(t, 'collect');
   const port = await freePort();
   const file = path.join(dir, 'proxy.json');
@@ -496,7 +489,7 @@ test('SHAPER_LOG_LEVEL=warn silences the info lines but the proxy serves', async
 });
 
 test('a port busy at start is retried while the other app serves', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'shaper-cli-');
   const b = await backend(t, 'collect');
   const blocker = net.createServer((s) => s.destroy());
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));

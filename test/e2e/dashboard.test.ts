@@ -10,8 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import type net from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { TierConfig } from '../../src/config/types.js';
-import { app, config, connect, ROOT, startBackend, startProxy, waitFor, type Backend } from '../helpers.js';
+import { app, config, connect, ROOT, startBackend, startProxy, waitFor, type Backend, tier } from '../helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 // How Chromium must start on these machines: no sandbox as root, and no background traffic
@@ -30,10 +29,6 @@ const CHROMIUM_ARGS = [
 const SCREENSHOT = join(ROOT, 'bench/results/dashboard.png');
 
 const U = Infinity;
-function tier(name: string, c: Partial<TierConfig> = {}): TierConfig {
-  return { name, rtt: 50, weight: 1, connection: { down: U, up: U }, customer: { down: U, up: U }, total: { down: U, up: U }, ...c };
-}
-
 /** Poll the page until `fn` is truthy (state that changes with the page's once-a-second polling). */
 async function until<T>(fn: () => Promise<T>, ms: number, what: string): Promise<T> {
   const end = Date.now() + ms;

@@ -8,9 +8,8 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { connect, runCli, startBackend, waitFor, type Child } from '../helpers.js';
+import { connect, runCli, startBackend, waitFor, type Child, tempDir } from '../helpers.js';
 import { haveRedis, RedisServer } from '../redis.js';
 import type { FleetView } from '../../src/cluster/fleet.js';
 
@@ -26,12 +25,6 @@ interface Member {
   get(pathname: string): Promise<unknown>;
   send(method: string, pathname: string, body: unknown): Promise<{ status: number; body: unknown }>;
   cluster(): Promise<FleetView>;
-}
-
-async function tempDir(t: TestContext): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shaper-fleet-'));
-  t.after(() => fs.rm(dir, { recursive: true, force: true }));
-  return dir;
 }
 
 /** One instance of the fleet as a child process; killed after the test. */
@@ -80,7 +73,7 @@ interface TestFleet {
 
 /** A redis-server and one instance per name, all on `shaping` and `target`; everything stopped after the test. */
 async function fleet(t: TestContext, names: string[], shaping: Record<string, unknown>, target: string): Promise<TestFleet> {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'shaper-fleet-');
   const redis = await RedisServer.start(t);
   const add = (name: string) => member(t, dir, name, redis, shaping, target);
   return { redis, members: await Promise.all(names.map(add)), add };

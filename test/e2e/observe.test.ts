@@ -13,7 +13,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { ProxyConfig, TierConfig } from '../../src/config/types.js';
+import type { ProxyConfig } from '../../src/config/types.js';
 import { createLogger } from '../../src/log.js';
 import { createProxy } from '../../src/index.js';
 import {
@@ -32,6 +32,7 @@ import {
   waitFor,
   type Backend,
   type Child,
+  tier,
 } from '../helpers.js';
 
 // ---- parse-prometheus-text-format (CommonJS, no types) ---------------------------------------
@@ -120,10 +121,6 @@ const FOO_EXPECTED = { msg_total: 12, msg_req: 6, msg_ack: 4, msg_nak: 2, msg_in
 
 // ---- fixtures and helpers --------------------------------------------------------------------
 
-const U = Infinity;
-function tier(name: string, c: Partial<TierConfig> = {}): TierConfig {
-  return { name, rtt: 50, weight: 1, connection: { down: U, up: U }, customer: { down: U, up: U }, total: { down: U, up: U }, ...c };
-}
 const ADMIN = { host: '127.0.0.1', port: 0 };
 type Proxy = Awaited<ReturnType<typeof startProxy>>;
 

@@ -1,19 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import type { TierConfig } from '../../src/config/types.js';
 import { encodeProxyHeader, parseProxyHeader } from '../../src/identify/proxy-protocol.js';
-import { app, config, connect, pattern, readAll, roundTrip, sha256, startBackend, startProxy, waitFor } from '../helpers.js';
+import { app, config, connect, pattern, readAll, roundTrip, sha256, startBackend, startProxy, waitFor, tier } from '../helpers.js';
 
-const U = Infinity;
-const unlimited: TierConfig = {
-  name: 'lb',
-  rtt: 50,
-  weight: 1,
-  connection: { down: U, up: U },
-  customer: { down: U, up: U },
-  total: { down: U, up: U },
-};
+const unlimited = tier('lb');
 
 /** A backend that keeps every byte of each connection, answered with "ok" after the client's FIN. */
 async function rawBackend() {

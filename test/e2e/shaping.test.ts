@@ -1,21 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TierConfig } from '../../src/config/types.js';
-import { app, config, connect, pattern, readAll, roundTrip, sha256, startBackend, startProxy, waitFor } from '../helpers.js';
+import { app, config, connect, pattern, readAll, roundTrip, sha256, startBackend, startProxy, waitFor, tier } from '../helpers.js';
 
 const U = Infinity;
-function tier(name: string, c: Partial<TierConfig> = {}): TierConfig {
-  return {
-    name,
-    rtt: 50,
-    weight: 1,
-    connection: { down: U, up: U },
-    customer: { down: U, up: U },
-    total: { down: U, up: U },
-    ...c,
-  };
-}
-
 test('a capped download takes at least its due time and arrives intact', async (t) => {
   const size = 1_500_000;
   const backend = await startBackend('source', { sourceBytes: size });

@@ -3,21 +3,14 @@
  * with the key path and the file), and certificates reloaded by SIGHUP: new connections get the new
  * certificate, open ones keep working, and a broken one keeps the old certificate in force.
  */
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type tls from 'node:tls';
-import { freePort, pattern, runCli, sha256, startBackend, TLS_DIR, tlsConnect, type Child } from '../helpers.js';
+import { freePort, pattern, runCli, sha256, startBackend, TLS_DIR, tlsConnect, type Child, tempDir } from '../helpers.js';
 
 type Log = Record<string, unknown>;
-
-async function tempDir(t: TestContext): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shaper-tls-'));
-  t.after(() => fs.rm(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** Copies fixture `name` ("server", "server2") to cert.pem / key.pem in `dir`: what the config names. */
 async function installCert(dir: string, name: string): Promise<void> {
@@ -67,7 +60,7 @@ async function echoes(s: tls.TLSSocket, data: Buffer): Promise<void> {
 }
 
 test('--check: a missing or broken TLS file exits 2 naming the key path and the file; relative paths are the config file\'s', { concurrency: 3 }, async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'shaper-tls-');
   await installCert(dir, 'server');
   await fs.writeFile(path.join(dir, 'broken.pem'), '-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n');
   const cases: { name: string; tls: Record<string, unknown>; code: number; expect: RegExp }[] = [
@@ -96,7 +89,7 @@ test('--check: a missing or broken TLS file exits 2 naming the key path and the 
 });
 
 test('SIGHUP re-reads the certificate: new connections get the new one, an open one keeps working, a broken one keeps the old', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'shaper-tls-');
   const echo = await startBackend('echo');
   t.after(() => echo.close());
   const port = await freePort();

@@ -13,19 +13,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import type { TierConfig } from '../../src/config/types.js';
-import { app, config, startBackend, startProxy, waitFor } from '../helpers.js';
-
-const U = Infinity;
-const tier = (name: string, c: Partial<TierConfig> = {}): TierConfig => ({
-  name,
-  rtt: 50,
-  weight: 1,
-  connection: { down: U, up: U },
-  customer: { down: U, up: U },
-  total: { down: U, up: U },
-  ...c,
-});
+import { app, config, startBackend, startProxy, waitFor, tier } from '../helpers.js';
 
 type Proxy = Awaited<ReturnType<typeof startProxy>>;
 
