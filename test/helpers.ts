@@ -326,3 +326,35 @@ export async function tempDir(t: TestContext, prefix = 'shaper-'): Promise<strin
   });
   return dir;
 }
+
+/** Writes `data` on an open echo connection and checks that exactly the same bytes come back. */
+export async function echoesExactly(s: net.Socket, data: Buffer): Promise<void> {
+  const chunks: Buffer[] = [];
+  let got = 0;
+  const back = new Promise<void>((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      chunks.push(d);
+      got += d.length;
+      if (got >= data.length) {
+        s.off('data', onData);
+        resolve();
+      }
+    };
+    s.on('data', onData);
+    s.once('error', reject);
+  });
+  s.write(data);
+  await back;
+  if (sha256(Buffer.concat(chunks)) !== sha256(data)) throw new Error(`echo of ${data.length} bytes came back different (${got} bytes)`);
+}
+
+/** Hashes what the peer sends and, at its FIN, answers "<sha256> <bytes>\n" (a collect backend on `s`). */
+export function answerWithHash(s: net.Socket): void {
+  const hash = crypto.createHash('sha256');
+  let bytes = 0;
+  s.on('data', (d: Buffer) => {
+    hash.update(d);
+    bytes += d.length;
+  });
+  s.on('end', () => s.end(`${hash.digest('hex')} ${bytes}\n`));
+}

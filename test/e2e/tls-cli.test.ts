@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type tls from 'node:tls';
-import { freePort, pattern, runCli, sha256, startBackend, TLS_DIR, tlsConnect, type Child, tempDir } from '../helpers.js';
+import { echoesExactly, freePort, pattern, runCli, startBackend, TLS_DIR, tlsConnect, type Child, tempDir } from '../helpers.js';
 
 type Log = Record<string, unknown>;
 
@@ -37,27 +37,6 @@ async function runToEnd(args: string[]): Promise<{ code: number | null; stdout: 
 
 const fingerprint = (s: tls.TLSSocket): string => s.getPeerCertificate().fingerprint256;
 const isMsg = (msg: string) => (l: Log) => l['msg'] === msg;
-
-/** Writes `data` on an open echo connection and checks that the same bytes come back. */
-async function echoes(s: tls.TLSSocket, data: Buffer): Promise<void> {
-  const chunks: Buffer[] = [];
-  let got = 0;
-  const back = new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      chunks.push(d);
-      got += d.length;
-      if (got >= data.length) {
-        s.off('data', onData);
-        resolve();
-      }
-    };
-    s.on('data', onData);
-    s.once('error', reject);
-  });
-  s.write(data);
-  await back;
-  assert.equal(sha256(Buffer.concat(chunks)), sha256(data));
-}
 
 test('--check: a missing or broken TLS file exits 2 naming the key path and the file; relative paths are the config file\'s', { concurrency: 3 }, async (t) => {
   const dir = await tempDir(t, 'shaper-tls-');
@@ -105,7 +84,7 @@ test('SIGHUP re-reads the certificate: new connections get the new one, an open 
   t.after(() => open.destroy());
   const oldPrint = fingerprint(open);
   assert.equal(first['fingerprint256'], oldPrint);
-  await echoes(open, pattern(20_000, 31));
+  await echoesExactly(open, pattern(20_000, 31));
 
   // New files, same config text: SIGHUP re-reads them.
   await installCert(dir, 'server2');
@@ -117,9 +96,9 @@ test('SIGHUP re-reads the certificate: new connections get the new one, an open 
   const newPrint = fingerprint(fresh);
   assert.notEqual(newPrint, oldPrint);
   assert.equal(loaded[1]!['fingerprint256'], newPrint);
-  await echoes(fresh, pattern(20_000, 32));
+  await echoesExactly(fresh, pattern(20_000, 32));
   fresh.destroy();
-  await echoes(open, pattern(50_000, 33)); // the connection from before the reload
+  await echoesExactly(open, pattern(50_000, 33)); // the connection from before the reload
 
   // A broken certificate: the reload fails with the key path, the last good certificate stays.
   await fs.writeFile(path.join(dir, 'cert.pem'), 'not a certificate\n');
@@ -128,8 +107,8 @@ test('SIGHUP re-reads the certificate: new connections get the new one, an open 
   assert.match(String(failed['error']), /^apps\[0\]\.tls\.cert: ".*cert\.pem" is not a PEM certificate/m);
   const after = await tlsConnect(port);
   assert.equal(fingerprint(after), newPrint);
-  await echoes(after, pattern(10_000, 34));
+  await echoesExactly(after, pattern(10_000, 34));
   after.destroy();
-  await echoes(open, pattern(10_000, 35));
+  await echoesExactly(open, pattern(10_000, 35));
   assert.equal(c.proc.exitCode, null, 'the proxy is still running');
 });

@@ -11,6 +11,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { ProxyConfig, TierConfig } from '../../src/config/types.js';
 import {
+  answerWithHash,
   app,
   CLI,
   config,
@@ -54,13 +55,7 @@ async function tlsBackend(t: TestContext, cert = 'backend') {
   const server = tls.createServer({ cert: pemFile(cert).pem, key: pemFile(`${cert}-key`).pem, allowHalfOpen: true }, (s) => {
     accepted++;
     s.on('error', () => {});
-    const hash = crypto.createHash('sha256');
-    let bytes = 0;
-    s.on('data', (d: Buffer) => {
-      hash.update(d);
-      bytes += d.length;
-    });
-    s.on('end', () => s.end(`${hash.digest('hex')} ${bytes}\n`));
+    answerWithHash(s);
   });
   server.on('tlsClientError', () => {});
   // Every TCP connection, handshake done or not (the proxy's health checks never start one).
@@ -335,13 +330,7 @@ test('targetTls + sendProxyProtocol: the PROXY header goes in clear before the T
       raw.unshift(buf.subarray(end + 2));
       const s = new tls.TLSSocket(raw, { isServer: true, secureContext: context });
       s.on('error', () => {});
-      const hash = crypto.createHash('sha256');
-      let bytes = 0;
-      s.on('data', (d: Buffer) => {
-        hash.update(d);
-        bytes += d.length;
-      });
-      s.on('end', () => s.end(`${hash.digest('hex')} ${bytes}\n`));
+      answerWithHash(s);
     };
     raw.on('readable', onReadable);
   });
