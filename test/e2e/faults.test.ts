@@ -212,6 +212,35 @@ test('a backend that dies mid-stream (RST): the client is closed, backend_error 
   assert.equal(sha256(await roundTrip(proxy.portOf('echo'), hello)), sha256(hello));
 });
 
+test('a backend reset that arrives while the proxy is not reading (backpressure) is backend_error, not a clean FIN', async (t) => {
+  // libuv reports a reset that comes while a socket is paused, with data still queued, as a plain
+  // EOF: without a check the proxy took it for the backend's FIN and kept a dead connection
+  // half-open (what failed "dies mid-stream" on loaded machines). A client that does not read
+  // makes the proxy stop reading the backend, deterministically.
+  const dying = await rawServer(t, (s) => {
+    s.write(Buffer.alloc(32 * MiB, 6));
+    setTimeout(() => s.resetAndDestroy(), 200);
+  });
+  const proxy = await proxyFor(t, config([app('web', [dying.address])]));
+  for (const shaped of [false, true]) {
+    if (shaped) {
+      proxy.reload(
+        config([app('web', [dying.address])], { tiers: { fast: tier('fast', { connection: { down: 50_000_000, up: U } }) }, defaultTier: 'fast' }),
+      );
+    }
+    const s = await connect(proxy.portOf('web'));
+    s.pause();
+    await sleep(400); // the reset is in, while the proxy's side of the backend is paused
+    const answer = readToEnd(s);
+    s.resume();
+    const { data } = await answer;
+    s.destroy();
+    assert.ok(data.length < 32 * MiB, `${shaped ? 'shaped' : 'unshaped'}: got ${data.length}`);
+    await waitFor(() => proxy.connections.size === 0, 10_000, `the connection closed (${JSON.stringify([...proxy.closedByReason])})`);
+  }
+  assert.deepEqual([...proxy.closedByReason], [['backend_error', 2]]);
+});
+
 /** Upload as fast as the socket takes it, up to `max` bytes; stops once no drain comes for `stallMs`. */
 async function uploadUntilStalled(s: net.Socket, max: number, stallMs: number): Promise<number> {
   const chunk = pattern(64 * 1024, 5);
