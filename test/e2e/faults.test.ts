@@ -68,15 +68,31 @@ async function rawServer(t: TestContext, onSocket: (s: net.Socket) => void, opts
   return { server, address: `127.0.0.1:${(server.address() as net.AddressInfo).port}` };
 }
 
-/** Everything until the peer's FIN, and whether it was a clean FIN ('end') rather than a bare close. */
-function readToEnd(socket: net.Socket): Promise<{ data: Buffer; ended: boolean }> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    socket.on('data', (d: Buffer) => chunks.push(d));
-    socket.once('end', () => resolve({ data: Buffer.concat(chunks), ended: true }));
-    socket.once('close', () => resolve({ data: Buffer.concat(chunks), ended: false }));
-    socket.on('error', () => {});
+/** Rejects after `ms` (a proxy that never closes must fail the test, not hang the file). */
+function bounded<T>(p: Promise<T>, ms: number, what: string | (() => string)): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`)), ms);
   });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Everything until the peer's FIN, and whether it was a clean FIN ('end') rather than a bare close.
+ * Bounded (default 30 s): a wait for 'end'/'close' alone can hang the whole file if neither comes.
+ */
+function readToEnd(socket: net.Socket, ms = 30_000): Promise<{ data: Buffer; ended: boolean }> {
+  const chunks: Buffer[] = [];
+  return bounded(
+    new Promise((resolve) => {
+      socket.on('data', (d: Buffer) => chunks.push(d));
+      socket.once('end', () => resolve({ data: Buffer.concat(chunks), ended: true }));
+      socket.once('close', () => resolve({ data: Buffer.concat(chunks), ended: false }));
+      socket.on('error', () => {});
+    }),
+    ms,
+    () => `the end of the stream (${chunks.reduce((n, c) => n + c.length, 0)} bytes so far)`,
+  );
 }
 
 /** A small seeded PRNG, so a failing run can be repeated (the seed is in the messages). */
@@ -328,8 +344,7 @@ for (const shaped of [false, true]) {
     // Keep writing while the echo flows back, so bytes are in flight both ways at the reset.
     const chunk = pattern(32 * 1024, 8);
     const writer = setInterval(() => s.writable && s.write(chunk), 2);
-    await enough;
-    clearInterval(writer);
+    await bounded(enough, 30_000, () => `256 KiB echoed (${back} so far)`).finally(() => clearInterval(writer));
     s.resetAndDestroy();
     await waitFor(() => proxy.closedByReason.get('client_error') === 1, 3000, `client_error (${JSON.stringify([...proxy.closedByReason])})`);
     const backendOpen = () => new Promise<number>((r) => echo.server.getConnections((_e, n) => r(n)));
@@ -384,7 +399,7 @@ async function pacedEcho(port: number, total: number, chunk: number, everyMs: nu
   for (let off = 0, i = 0; off < total; off += chunk, i++) {
     const piece = base.subarray((i % 4) * chunk, (i % 4) * chunk + Math.min(chunk, total - off));
     sent.update(piece);
-    if (!s.write(piece)) await new Promise((r) => s.once('drain', r));
+    if (!s.write(piece)) await bounded(new Promise((r) => s.once('drain', r)), 30_000, `drain after ${off} bytes`);
     await sleep(everyMs);
   }
   s.end();
@@ -433,7 +448,13 @@ test('50 reloads (ports and tier rates) during traffic: no connection dropped, e
 
 test('CLI: 10 file rewrites + SIGHUP during traffic, one invalid: the old config stays, no connection dropped', async (t) => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shaper-faults-'));
-  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  let c: ReturnType<typeof runCli> | undefined;
+  // One hook, the child killed before its directory goes (after-hooks run in registration order,
+  // and a throwing rm would skip the kill and keep the file from ever exiting).
+  t.after(async () => {
+    await c?.kill();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
   const echo = await backend(t, 'echo');
   const [p1, p2] = [await freePort(), await freePort()];
   const file = path.join(dir, 'proxy.json');
@@ -450,8 +471,7 @@ test('CLI: 10 file rewrites + SIGHUP during traffic, one invalid: the old config
   const B = () => version(true, '80MB/s');
   const INVALID = () => ({ ...B(), apps: [{ name: 'web', ports: [p1], targets: [echo.address], balance: 'bogus' }] });
   await fs.writeFile(file, JSON.stringify(A()));
-  const c = runCli(['--config', file]);
-  t.after(() => c.kill());
+  c = runCli(['--config', file]);
   await c.waitLog((l) => l['msg'] === 'listening' && l['port'] === p1, 10_000, 'listening');
 
   // 5 connections stream through every reload.
