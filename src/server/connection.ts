@@ -244,6 +244,7 @@ export class Connection {
     result.target.active++;
     result.target.total++;
     backend.on('error', (err) => this.#fail('backend_error', err));
+    backend.on('end', () => probeReset(backend));
     backend.on('close', () => {
       this.#backendClosed = true;
       this.#maybeDone();
@@ -275,6 +276,7 @@ export class Connection {
       if (down) down.observe = server;
       else backend.on('data', server);
     }
+    this.client.on('end', () => probeReset(this.client));
     this.client.resume();
   }
 
@@ -415,6 +417,23 @@ export class Connection {
       ...(this.#error ? { error: this.#error } : {}),
     };
   }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * A peer's FIN, or its RST in disguise? libuv reports a reset as a clean EOF when it arrives while
+ * the socket is not reading (paused by backpressure, i.e. on a loaded machine) and there is still
+ * data queued: the last read drains the queue, POLLHUP is set, and libuv ends the stream without
+ * the read that would return ECONNRESET. The connection then looked half-closed forever (a
+ * truncated stream passed on as complete, backend_error/client_error never counted). An empty
+ * write sends nothing on a live half-closed socket, and on a reset one fails with ECONNRESET or
+ * EPIPE, which the socket's 'error' handler turns into the right close. Plain TCP only (a TLS
+ * socket would write a record), and only while our side may still write.
+ */
+function probeReset(socket: Socket): void {
+  if (socket.destroyed || socket.writableEnded || 'encrypted' in socket) return;
+  socket.write(EMPTY);
 }
 
 /** "::ffff:1.2.3.4" -> "1.2.3.4", so IPv4 clients look the same on any socket. */

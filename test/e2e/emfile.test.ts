@@ -11,6 +11,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -133,9 +134,13 @@ test(`ulimit -n ${FD_LIMIT}: a dial that hits EMFILE closes that client as resou
   // than its keep-alive timeout (5 s), which a loaded machine could reach before the end.
   const admin: net.Socket[] = [];
   t.after(() => admin.forEach((s) => s.destroy()));
+  // Bounded: an admin connection that gets neither an answer nor a close counts as not answered.
   const answered = (s: net.Socket) =>
     new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 10_000);
+      s.once('close', () => clearTimeout(timer));
       s.once('data', () => {
+        clearTimeout(timer);
         s.write('PUT /tiers/held HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{');
         resolve(true);
       });
@@ -154,10 +159,16 @@ test(`ulimit -n ${FD_LIMIT}: a dial that hits EMFILE closes that client as resou
   // Free one descriptor at a time: the accept takes it and the dial finds none. (A descriptor the
   // proxy itself held for a moment, its counters file say, can let one through: it is kept open
   // and takes two, so the next round is short again.)
+  // The proxy's own descriptors (the pid is node's: sh execs it): the freed descriptor shows as one
+  // fewer open file in the proxy (a loaded machine can take longer than a fixed 100 ms to close
+  // it). Up to 1 s: the proxy may also reuse it at once (an accept waiting in the backlog), and
+  // then the round goes on as before.
+  const proxyFds = () => readdirSync(`/proc/${child.proc.pid}/fd`).length;
   let dialFailed = false;
   for (let i = 0; i < 8 && !dialFailed; i++) {
+    const before = proxyFds();
     admin.pop()!.destroy();
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor(() => proxyFds() < before, 1000).catch(() => {});
     const served = await echoed(port, 1000);
     if (served) admin.push(served);
     dialFailed = child.logs.some((l) => l['msg'] === 'connection closed' && l['reason'] === 'resource_exhausted' && l['error'] === 'EMFILE');

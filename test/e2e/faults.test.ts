@@ -68,15 +68,31 @@ async function rawServer(t: TestContext, onSocket: (s: net.Socket) => void, opts
   return { server, address: `127.0.0.1:${(server.address() as net.AddressInfo).port}` };
 }
 
-/** Everything until the peer's FIN, and whether it was a clean FIN ('end') rather than a bare close. */
-function readToEnd(socket: net.Socket): Promise<{ data: Buffer; ended: boolean }> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    socket.on('data', (d: Buffer) => chunks.push(d));
-    socket.once('end', () => resolve({ data: Buffer.concat(chunks), ended: true }));
-    socket.once('close', () => resolve({ data: Buffer.concat(chunks), ended: false }));
-    socket.on('error', () => {});
+/** Rejects after `ms` (a proxy that never closes must fail the test, not hang the file). */
+function bounded<T>(p: Promise<T>, ms: number, what: string | (() => string)): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`)), ms);
   });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Everything until the peer's FIN, and whether it was a clean FIN ('end') rather than a bare close.
+ * Bounded (default 30 s): a wait for 'end'/'close' alone can hang the whole file if neither comes.
+ */
+function readToEnd(socket: net.Socket, ms = 30_000): Promise<{ data: Buffer; ended: boolean }> {
+  const chunks: Buffer[] = [];
+  return bounded(
+    new Promise((resolve) => {
+      socket.on('data', (d: Buffer) => chunks.push(d));
+      socket.once('end', () => resolve({ data: Buffer.concat(chunks), ended: true }));
+      socket.once('close', () => resolve({ data: Buffer.concat(chunks), ended: false }));
+      socket.on('error', () => {});
+    }),
+    ms,
+    () => `the end of the stream (${chunks.reduce((n, c) => n + c.length, 0)} bytes so far)`,
+  );
 }
 
 /** A small seeded PRNG, so a failing run can be repeated (the seed is in the messages). */
@@ -214,6 +230,35 @@ test('a backend that dies mid-stream (RST): the client is closed, backend_error 
   assert.equal(sha256(await roundTrip(proxy.portOf('echo'), hello)), sha256(hello));
 });
 
+test('a backend reset that arrives while the proxy is not reading (backpressure) is backend_error, not a clean FIN', async (t) => {
+  // libuv reports a reset that comes while a socket is paused, with data still queued, as a plain
+  // EOF: without a check the proxy took it for the backend's FIN and kept a dead connection
+  // half-open (what failed "dies mid-stream" on loaded machines). A client that does not read
+  // makes the proxy stop reading the backend, deterministically.
+  const dying = await rawServer(t, (s) => {
+    s.write(Buffer.alloc(32 * MiB, 6));
+    setTimeout(() => s.resetAndDestroy(), 200);
+  });
+  const proxy = await proxyFor(t, config([app('web', [dying.address])]));
+  for (const shaped of [false, true]) {
+    if (shaped) {
+      proxy.reload(
+        config([app('web', [dying.address])], { tiers: { fast: tier('fast', { connection: { down: 50_000_000, up: U } }) }, defaultTier: 'fast' }),
+      );
+    }
+    const s = await connect(proxy.portOf('web'));
+    s.pause();
+    await sleep(400); // the reset is in, while the proxy's side of the backend is paused
+    const answer = readToEnd(s);
+    s.resume();
+    const { data } = await answer;
+    s.destroy();
+    assert.ok(data.length < 32 * MiB, `${shaped ? 'shaped' : 'unshaped'}: got ${data.length}`);
+    await waitFor(() => proxy.connections.size === 0, 10_000, `the connection closed (${JSON.stringify([...proxy.closedByReason])})`);
+  }
+  assert.deepEqual([...proxy.closedByReason], [['backend_error', 2]]);
+});
+
 /** Upload as fast as the socket takes it, up to `max` bytes; stops once no drain comes for `stallMs`. */
 async function uploadUntilStalled(s: net.Socket, max: number, stallMs: number): Promise<number> {
   const chunk = pattern(64 * 1024, 5);
@@ -301,8 +346,7 @@ for (const shaped of [false, true]) {
     // Keep writing while the echo flows back, so bytes are in flight both ways at the reset.
     const chunk = pattern(32 * 1024, 8);
     const writer = setInterval(() => s.writable && s.write(chunk), 2);
-    await enough;
-    clearInterval(writer);
+    await bounded(enough, 30_000, () => `256 KiB echoed (${back} so far)`).finally(() => clearInterval(writer));
     s.resetAndDestroy();
     await waitFor(() => proxy.closedByReason.get('client_error') === 1, 3000, `client_error (${JSON.stringify([...proxy.closedByReason])})`);
     const backendOpen = () => new Promise<number>((r) => echo.server.getConnections((_e, n) => r(n)));
@@ -357,7 +401,7 @@ async function pacedEcho(port: number, total: number, chunk: number, everyMs: nu
   for (let off = 0, i = 0; off < total; off += chunk, i++) {
     const piece = base.subarray((i % 4) * chunk, (i % 4) * chunk + Math.min(chunk, total - off));
     sent.update(piece);
-    if (!s.write(piece)) await new Promise((r) => s.once('drain', r));
+    if (!s.write(piece)) await bounded(new Promise((r) => s.once('drain', r)), 30_000, `drain after ${off} bytes`);
     await sleep(everyMs);
   }
   s.end();
@@ -406,7 +450,13 @@ test('50 reloads (ports and tier rates) during traffic: no connection dropped, e
 
 test('CLI: 10 file rewrites + SIGHUP during traffic, one invalid: the old config stays, no connection dropped', async (t) => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shaper-faults-'));
-  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  let c: ReturnType<typeof runCli> | undefined;
+  // One hook, the child killed before its directory goes (after-hooks run in registration order,
+  // and a throwing rm would skip the kill and keep the file from ever exiting).
+  t.after(async () => {
+    await c?.kill();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
   const echo = await backend(t, 'echo');
   const [p1, p2] = [await freePort(), await freePort()];
   const file = path.join(dir, 'proxy.json');
@@ -423,8 +473,7 @@ test('CLI: 10 file rewrites + SIGHUP during traffic, one invalid: the old config
   const B = () => version(true, '80MB/s');
   const INVALID = () => ({ ...B(), apps: [{ name: 'web', ports: [p1], targets: [echo.address], balance: 'bogus' }] });
   await fs.writeFile(file, JSON.stringify(A()));
-  const c = runCli(['--config', file]);
-  t.after(() => c.kill());
+  c = runCli(['--config', file]);
   await c.waitLog((l) => l['msg'] === 'listening' && l['port'] === p1, 10_000, 'listening');
 
   // 5 connections stream through every reload.
