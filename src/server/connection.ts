@@ -244,7 +244,7 @@ export class Connection {
     result.target.active++;
     result.target.total++;
     backend.on('error', (err) => this.#fail('backend_error', err));
-    backend.on('end', () => probeReset(backend));
+    backend.on('end', probeResetOnEnd);
     backend.on('close', () => {
       this.#backendClosed = true;
       this.#maybeDone();
@@ -276,7 +276,7 @@ export class Connection {
       if (down) down.observe = server;
       else backend.on('data', server);
     }
-    this.client.on('end', () => probeReset(this.client));
+    this.client.on('end', probeResetOnEnd);
     this.client.resume();
   }
 
@@ -434,6 +434,11 @@ const EMPTY = Buffer.alloc(0);
 function probeReset(socket: Socket): void {
   if (socket.destroyed || socket.writableEnded || 'encrypted' in socket) return;
   socket.write(EMPTY);
+}
+
+/** An 'end' listener shared by every socket (no closure per connection). */
+function probeResetOnEnd(this: Socket): void {
+  probeReset(this);
 }
 
 /** "::ffff:1.2.3.4" -> "1.2.3.4", so IPv4 clients look the same on any socket. */
