@@ -37,7 +37,9 @@ async function member(t: TestContext, dir: string, name: string, redis: RedisSer
     drainTimeout: '0s',
     apps: [{ name: 'web', ports: [0], targets: [target] }],
     ...shaping,
-    cluster: { redis: redis.url, instance: name, rebalanceInterval: '100ms', memberTimeout: '600ms', redisTimeout: '300ms' },
+    // Generous timeouts: on a loaded CI machine a slow Redis answer must not look like an outage
+    // (the instance would then admit on its own fallback share).
+    cluster: { redis: redis.url, instance: name, rebalanceInterval: '100ms', memberTimeout: '3s', redisTimeout: '2s' },
   };
   await fs.writeFile(file, JSON.stringify(config));
   const child = runCli(['--config', file]);
