@@ -342,10 +342,25 @@ export async function echoesExactly(s: net.Socket, data: Buffer): Promise<void> 
     };
     s.on('data', onData);
     s.once('error', reject);
+    s.once('close', () => reject(new Error(`closed after ${got} of ${data.length} bytes`)));
   });
   s.write(data);
   await back;
   if (sha256(Buffer.concat(chunks)) !== sha256(data)) throw new Error(`echo of ${data.length} bytes came back different (${got} bytes)`);
+}
+
+/** Runs the CLI to its end (killed after 20 s); resolves once its exit code and all of its output are in. */
+export async function runToEnd(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const c = runCli(args, env);
+  const closed = new Promise((r) => c.proc.once('close', r));
+  const timer = setTimeout(() => void c.kill(), 20_000);
+  try {
+    const code = await c.exited;
+    await closed;
+    return { code, stdout: c.stdout, stderr: c.stderr };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Hashes what the peer sends and, at its FIN, answers "<sha256> <bytes>\n" (a collect backend on `s`). */

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { isLoopbackHost, tokenMatches } from '../../src/admin/auth.js';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
 import type { ProxyConfig } from '../../src/config/types.js';
-import { CLI, config, runCli, startProxy, waitFor, tempDir, tier } from '../helpers.js';
+import { CLI, config, runToEnd, startProxy, tempDir, tier, waitFor } from '../helpers.js';
 
 const TOKEN = 'correct-horse-battery-staple';
 const U = Infinity;
@@ -174,19 +174,6 @@ test('config: loopback needs no token; a token from the config or SHAPER_ADMIN_T
   // A token on loopback is kept (and then required).
   assert.equal(parseConfig({ apps: [APP], admin: { token: TOKEN } }, noEnv).admin?.token, TOKEN);
 });
-
-async function runToEnd(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const c = runCli(args, env);
-  const closed = new Promise((r) => c.proc.once('close', r));
-  const timer = setTimeout(() => void c.kill(), 20_000);
-  try {
-    const code = await c.exited;
-    await closed;
-    return { code, stdout: c.stdout, stderr: c.stderr };
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 test('--check on a non-loopback admin.listen without a token exits 2 naming admin.token', async (t) => {
   const dir = await tempDir(t, 'shaper-auth-');

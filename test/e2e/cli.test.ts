@@ -22,6 +22,7 @@ import {
   type Backend,
   type Child,
   tempDir,
+  runToEnd,
 } from '../helpers.js';
 
 type Log = Record<string, unknown>;
@@ -49,20 +50,6 @@ function proxyConfig(apps: AppSpec[], extra: Record<string, unknown> = {}): Reco
 
 async function writeJson(file: string, value: unknown): Promise<void> {
   await fs.writeFile(file, JSON.stringify(value, null, 2));
-}
-
-/** Runs the CLI to its end; resolves once its exit code and all of its output are in. */
-async function runToEnd(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const c = runCli(args, env);
-  const closed = new Promise((r) => c.proc.once('close', r));
-  const timer = setTimeout(() => void c.kill(), 20_000);
-  try {
-    const code = await c.exited;
-    await closed;
-    return { code, stdout: c.stdout, stderr: c.stderr };
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Starts the proxy on `file`; SIGKILLed after the test if it is still running. */

@@ -15,7 +15,7 @@ import { readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, pattern, runCli, sha256, startBackend, waitFor, type Child } from '../helpers.js';
+import { echoesExactly, freePort, pattern, runCli, startBackend, waitFor, type Child } from '../helpers.js';
 
 const FD_LIMIT = 64;
 const EXHAUSTED = 'out of file descriptors: accepting paused, open connections keep going';
@@ -66,28 +66,6 @@ function echoed(port: number, ms = 2000): Promise<net.Socket | null> {
   });
 }
 
-/** Sends `n` bytes on an open echo connection and checks they all come back in order. */
-async function transfersExactly(s: net.Socket, n: number, seed: number): Promise<void> {
-  const data = pattern(n, seed);
-  const chunks: Buffer[] = [];
-  let got = 0;
-  const back = new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      chunks.push(d);
-      got += d.length;
-      if (got >= n) {
-        s.off('data', onData);
-        resolve();
-      }
-    };
-    s.on('data', onData);
-    s.once('close', () => reject(new Error(`closed after ${got} of ${n} bytes`)));
-  });
-  s.write(data);
-  await back;
-  assert.equal(sha256(Buffer.concat(chunks)), sha256(data));
-}
-
 async function stats(adminPort: number): Promise<{ connections: { byReason: Record<string, number>; refused: Record<string, number> } }> {
   const res = await fetch(`http://127.0.0.1:${adminPort}/stats`);
   return (await res.json()) as never;
@@ -113,7 +91,7 @@ test(`ulimit -n ${FD_LIMIT}: beyond the descriptor budget connections are refuse
   assert.equal(child.proc.exitCode, null, 'the proxy is alive');
 
   // The open connections keep transferring, exactly.
-  await Promise.all(open.map((s, i) => transfersExactly(s, 64 * 1024, i + 1)));
+  await Promise.all(open.map((s, i) => echoesExactly(s, pattern(64 * 1024, i + 1))));
   const doc = await stats(adminPort);
   assert.equal(doc.connections.refused['resource_exhausted'], extra);
   assert.equal(child.logs.filter((l) => l['msg'] === EXHAUSTED).length, 1, 'logged once, not per connection');
@@ -178,7 +156,7 @@ test(`ulimit -n ${FD_LIMIT}: a dial that hits EMFILE closes that client as resou
 
   for (const s of admin.splice(0)) s.destroy();
   const again = (await waitFor(() => echoed(port, 500), 5000, 'a connection served again'))!;
-  await transfersExactly(again, 64 * 1024, 7);
+  await echoesExactly(again, pattern(64 * 1024, 7));
   again.destroy();
   const doc = await stats(adminPort);
   assert.ok((doc.connections.byReason['resource_exhausted'] ?? 0) >= 1);
