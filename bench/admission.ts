@@ -34,7 +34,7 @@ async function luaEngine(url: string, instance: string, max: number): Promise<En
   const link = new RedisLink(url, 1000, silentLogger());
   await link.open();
   const keys = { members: 'bench:members', admission: (c: string) => `bench:admission:${c}`, rate: (c: string) => `bench:rate:${c}` };
-  const held = { count: 0 };
+  const held = { count: 0, inflight: 0 };
   // The fleet's heartbeat, reduced to what admission reads: this instance is alive.
   const beat = async () => void (await link.run((r) => r.time().then(([s, us]) => r.hset(keys.members, instance, Number(s) * 1000 + Math.floor(Number(us) / 1000)))));
   await beat();

@@ -10,10 +10,20 @@ export interface AdmissionContext {
   memberTimeout: number;
   keys: { members: string; admission(customer: string): string; rate(customer: string): string };
   /** The customer's connections admitted here and not yet released (one counter per customer, whatever its gate). */
-  held(customer: string): { count: number };
+  held(customer: string): HeldCount;
   /** Fraction of a limit this instance uses on its own while Redis is away. */
   fallbackShare(): number;
   now(): number;
+}
+
+/** A customer's connections admitted here, and its ADMIT/RELEASE scripts still on their way. */
+export interface HeldCount {
+  count: number;
+  /**
+   * While one is, the heartbeat leaves this customer's count in Redis alone: its snapshot could
+   * otherwise land after the script and undo it (the fleet would briefly admit one too many).
+   */
+  inflight: number;
 }
 
 /**
@@ -47,39 +57,48 @@ export class FleetAdmission implements AdmissionGate {
   async admit(): Promise<(() => void) | null> {
     const { link, keys, instance, memberTimeout } = this.ctx;
     const rate = this.connectionRate;
-    const verdict = link.up
-      ? await link.eval(ADMIT, [keys.members, keys.admission(this.customer), keys.rate(this.customer)], [
+    // Asked for each time: the fleet forgets a customer's counter once it has stood at 0.
+    const held = this.ctx.held(this.customer);
+    let verdict: unknown;
+    if (link.up) {
+      held.inflight++;
+      try {
+        verdict = await link.eval(ADMIT, [keys.members, keys.admission(this.customer), keys.rate(this.customer)], [
           instance,
           memberTimeout,
           this.maxConnections ?? -1,
           rate ? rate.count : -1,
           rate ? rate.per : 0,
-        ])
-      : undefined;
+        ]);
+      } finally {
+        held.inflight--;
+      }
+    }
     let fleet: boolean;
     if (verdict === undefined) {
-      if (!this.#admitAlone()) return null;
+      if (!this.#admitAlone(held)) return null;
       fleet = false;
     } else {
       if (verdict !== 1) return null;
       fleet = true;
     }
-    // Asked for each time: the fleet forgets a customer's counter once it has stood at 0.
-    const held = this.ctx.held(this.customer);
     held.count++;
     let released = false;
     return () => {
       if (released) return;
       released = true;
       held.count--;
-      if (fleet && link.up) void link.eval(RELEASE, [keys.admission(this.customer)], [instance]);
+      if (fleet && link.up) {
+        held.inflight++;
+        void link.eval(RELEASE, [keys.admission(this.customer)], [instance]).finally(() => held.inflight--);
+      }
     };
   }
 
   /** Redis is away: this instance's fallback share of each limit, counted here. */
-  #admitAlone(): boolean {
+  #admitAlone(held: HeldCount): boolean {
     const share = this.ctx.fallbackShare();
-    if (this.maxConnections !== undefined && this.ctx.held(this.customer).count >= Math.max(1, Math.floor(this.maxConnections * share))) return false;
+    if (this.maxConnections !== undefined && held.count >= Math.max(1, Math.floor(this.maxConnections * share))) return false;
     const rate = this.connectionRate;
     if (rate) {
       const now = this.ctx.now();

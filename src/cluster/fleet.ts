@@ -19,7 +19,7 @@ import type { Logger } from '../log.js';
 import type { RuntimeState } from '../admin/runtime.js';
 import type { Demand, Shaper, Wants } from '../shaping/shaper.js';
 import type { TierConfig } from '../config/types.js';
-import { FleetAdmission } from './admission.js';
+import { FleetAdmission, type HeldCount } from './admission.js';
 import { RedisLink } from './link.js';
 import { CHANGE, TICK } from './scripts.js';
 
@@ -98,7 +98,7 @@ export class Fleet {
   #shareViews: ShareView[] = [];
   #members: MemberView[] = [];
   #liveMembers = 1;
-  readonly #held = new Map<string, { count: number }>();
+  readonly #held = new Map<string, HeldCount>();
   /** customers whose count was last reported above 0 */
   #heldReported = new Set<string>();
   /** version of the runtime changes last adopted or written here; -1: not synced yet */
@@ -154,7 +154,7 @@ export class Fleet {
       keys: this.keys,
       held: (id) => {
         let held = this.#held.get(id);
-        if (!held) this.#held.set(id, (held = { count: 0 }));
+        if (!held) this.#held.set(id, (held = { count: 0, inflight: 0 }));
         return held;
       },
       fallbackShare: () => this.config.fallbackShare ?? 1 / this.#liveMembers,
@@ -177,7 +177,12 @@ export class Fleet {
       const scopes: Demand[] = [...this.#demand.values()];
       for (const [key, gone] of this.#reported) if (!this.#demand.has(key)) scopes.push({ ...gone, count: 0, cappedCount: 0, cappedRate: 0 });
       const counts: [string, number][] = [];
+      const waiting: string[] = [];
       for (const [customer, held] of this.#held) {
+        if (held.inflight > 0) {
+          waiting.push(customer); // see HeldCount.inflight; the next heartbeat writes it
+          continue;
+        }
         if (held.count > 0 || this.#heldReported.has(customer)) counts.push([customer, held.count]);
         else this.#held.delete(customer);
       }
@@ -215,7 +220,7 @@ export class Fleet {
         views.push({ scope: d.scope.key, demand: d.count + d.cappedCount, fleetDemand: total.count + total.cappedCount, held: d.cappedCount, fleetHeld: total.cappedCount, share });
       }
       this.#shareViews = views;
-      this.#heldReported = new Set(counts.filter(([, n]) => n > 0).map(([c]) => c));
+      this.#heldReported = new Set([...counts.filter(([, n]) => n > 0).map(([c]) => c), ...waiting.filter((c) => this.#heldReported.has(c))]);
       if (Number(reply[1]) !== this.#version) this.#queueSync();
     } finally {
       this.#ticking = false;
