@@ -43,91 +43,44 @@ export function createMetrics(proxy: Proxy): Metrics {
     },
   });
 
-  let lastTotal = 0;
-  new Counter({
-    name: 'shaper_connections_total',
-    help: 'Connections accepted',
-    registers: [registry],
-    collect() {
-      const t = stats().connectionsTotal;
-      if (t > lastTotal) this.inc(t - lastTotal);
-      lastTotal = t;
-    },
-  });
+  mirroredCounter(registry, 'shaper_connections_total', 'Connections accepted', undefined, () => stats().connectionsTotal);
 
-  const lastReason = new Map<string, number>();
-  new Counter({
-    name: 'shaper_connections_closed_total',
-    help: 'Connections closed, by reason (done, client_error, backend_error, idle_timeout, no_target, rejected, proxy_protocol, tls_handshake, resource_exhausted, shutdown, ...)',
-    labelNames: ['reason'],
-    registers: [registry],
-    collect() {
-      for (const [reason, n] of stats().byReason) {
-        const d = n - (lastReason.get(reason) ?? 0);
-        if (d > 0) this.inc({ reason }, d);
-        lastReason.set(reason, n);
-      }
-    },
-  });
+  mirroredCounter(
+    registry,
+    'shaper_connections_closed_total',
+    'Connections closed, by reason (done, client_error, backend_error, idle_timeout, no_target, rejected, proxy_protocol, tls_handshake, resource_exhausted, shutdown, ...)',
+    'reason',
+    () => stats().byReason,
+  );
 
-  const lastTls = { client: 0, target: 0 };
-  new Counter({
-    name: 'shaper_tls_handshake_failures_total',
-    help: 'Failed TLS handshakes: side="client" on apps with tls (each closes its connection, reason tls_handshake), side="target" with targetTls (each a failed dial, failed over)',
-    labelNames: ['side'],
-    registers: [registry],
-    collect() {
-      const s = stats();
-      const now = { client: s.byReason.get('tls_handshake') ?? 0, target: s.targetTlsFailures };
-      for (const side of ['client', 'target'] as const) {
-        this.inc({ side }, Math.max(0, now[side] - lastTls[side]));
-        lastTls[side] = now[side];
-      }
-    },
-  });
+  mirroredCounter(
+    registry,
+    'shaper_tls_handshake_failures_total',
+    'Failed TLS handshakes: side="client" on apps with tls (each closes its connection, reason tls_handshake), side="target" with targetTls (each a failed dial, failed over)',
+    'side',
+    () => [
+      ['client', stats().byReason.get('tls_handshake') ?? 0],
+      ['target', stats().targetTlsFailures],
+    ],
+  );
 
-  let lastRejected = 0;
-  new Counter({
-    name: 'shaper_connections_rejected_total',
-    help: 'Connections refused by customer limits (maxConnections, connectionRate)',
-    registers: [registry],
-    collect() {
-      const r = stats().rejected;
-      if (r > lastRejected) this.inc(r - lastRejected);
-      lastRejected = r;
-    },
-  });
+  mirroredCounter(registry, 'shaper_connections_rejected_total', 'Connections refused by customer limits (maxConnections, connectionRate)', undefined, () => stats().rejected);
 
-  const lastRefused = new Map<string, number>();
-  new Counter({
-    name: 'shaper_connections_refused_total',
-    help: 'Connections refused at accept by the abuse limits, by reason (source_connections, source_rate, global_connections, resource_exhausted)',
-    labelNames: ['reason'],
-    registers: [registry],
-    collect() {
-      for (const [reason, n] of stats().refused) {
-        const d = n - (lastRefused.get(reason) ?? 0);
-        if (d > 0) this.inc({ reason }, d);
-        lastRefused.set(reason, n);
-      }
-    },
-  });
+  mirroredCounter(
+    registry,
+    'shaper_connections_refused_total',
+    'Connections refused at accept by the abuse limits, by reason (source_connections, source_rate, global_connections, resource_exhausted)',
+    'reason',
+    () => stats().refused,
+  );
 
-  const lastBytes = { up: 0, down: 0 };
-  new Counter({
-    name: 'shaper_bytes_total',
-    help: 'Bytes proxied: up = client to backend, down = backend to client',
-    labelNames: ['direction'],
-    registers: [registry],
-    collect() {
-      const open = openBytes(proxy);
-      const s = stats();
-      const now = { up: s.closedBytesUp + open.up, down: s.closedBytesDown + open.down };
-      for (const d of ['up', 'down'] as const) {
-        if (now[d] > lastBytes[d]) this.inc({ direction: d }, now[d] - lastBytes[d]);
-        lastBytes[d] = now[d];
-      }
-    },
+  mirroredCounter(registry, 'shaper_bytes_total', 'Bytes proxied: up = client to backend, down = backend to client', 'direction', () => {
+    const open = openBytes(proxy);
+    const s = stats();
+    return [
+      ['up', s.closedBytesUp + open.up],
+      ['down', s.closedBytesDown + open.down],
+    ];
   });
 
   new Gauge({
@@ -235,6 +188,37 @@ export function createMetrics(proxy: Proxy): Metrics {
   };
 }
 
+/**
+ * A counter mirroring running totals the proxy keeps itself (one, or one per label value): each
+ * scrape adds what every total gained since the last one. The data path only bumps its numbers.
+ */
+function mirroredCounter(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelName: string | undefined,
+  read: () => number | Iterable<readonly [string, number]>,
+): void {
+  const last = new Map<string, number>();
+  new Counter({
+    name,
+    help,
+    labelNames: labelName ? [labelName] : [],
+    registers: [registry],
+    collect() {
+      const now = read();
+      for (const [label, n] of typeof now === 'number' ? [['', now] as const] : now) {
+        const gained = n - (last.get(label) ?? 0);
+        if (gained > 0) {
+          if (labelName) this.inc({ [labelName]: label }, gained);
+          else this.inc(gained);
+        }
+        last.set(label, n);
+      }
+    },
+  });
+}
+
 /** Fleet mode only (config `cluster`). */
 function clusterMetrics(fleet: Fleet, registry: Registry): void {
   new Gauge({
@@ -245,17 +229,7 @@ function clusterMetrics(fleet: Fleet, registry: Registry): void {
       this.set(fleet.link.up ? 1 : 0);
     },
   });
-  let lastErrors = 0;
-  new Counter({
-    name: 'shaper_cluster_redis_errors_total',
-    help: 'Redis commands of the fleet that failed or timed out',
-    registers: [registry],
-    collect() {
-      const e = fleet.link.errors;
-      if (e > lastErrors) this.inc(e - lastErrors);
-      lastErrors = e;
-    },
-  });
+  mirroredCounter(registry, 'shaper_cluster_redis_errors_total', 'Redis commands of the fleet that failed or timed out', undefined, () => fleet.link.errors);
   new Gauge({
     name: 'shaper_cluster_members',
     help: 'Instances of the fleet with a heartbeat within memberTimeout, this one included',
@@ -264,16 +238,7 @@ function clusterMetrics(fleet: Fleet, registry: Registry): void {
       this.set(fleet.liveMembers);
     },
   });
-  let lastRebalances = 0;
-  new Counter({
-    name: 'shaper_cluster_rebalances_total',
-    help: 'Demand exchanges with the fleet that set this instance\'s shares',
-    registers: [registry],
-    collect() {
-      if (fleet.rebalances > lastRebalances) this.inc(fleet.rebalances - lastRebalances);
-      lastRebalances = fleet.rebalances;
-    },
-  });
+  mirroredCounter(registry, 'shaper_cluster_rebalances_total', 'Demand exchanges with the fleet that set this instance\'s shares', undefined, () => fleet.rebalances);
   new Gauge({
     name: 'shaper_cluster_share',
     help: 'Fraction of a fleet-wide tier total or global cap this instance uses, by level, tier and direction (customers\' shares are on /status)',

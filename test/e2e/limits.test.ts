@@ -1,7 +1,8 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type net from 'node:net';
-import { app, config, connect, readAll, startBackend, startProxy, waitFor } from '../helpers.js';
+import { app, config, connect, echoesExactly, readAll, startBackend, startProxy, waitFor, type Backend } from '../helpers.js';
+import type { LimitsConfig } from '../../src/config/types.js';
 import { statsView } from '../../src/observe/view.js';
 
 /** Connect and read until closed; a refused connection yields nothing (reset counts as closed). */
@@ -15,22 +16,23 @@ async function refusedRead(port: number): Promise<Buffer> {
   }
 }
 
-async function echoes(s: net.Socket, text: string): Promise<void> {
-  const got = new Promise<string>((r) => s.once('data', (d: Buffer) => r(d.toString())));
-  s.write(text);
-  assert.equal(await got, text);
-}
+const echoes = (s: net.Socket, text: string): Promise<void> => echoesExactly(s, Buffer.from(text));
 
-test('perSource.maxConnections 2: the 3rd connection from 127.0.0.1 is refused before any dial, and counted', async (t) => {
+/** An in-process proxy with `limits` in front of an echo backend; it, the backend and `open` sockets go after the test. */
+async function limitedProxy(t: TestContext, limits: LimitsConfig): Promise<{ proxy: Awaited<ReturnType<typeof startProxy>>; backend: Backend; port: number; open: net.Socket[] }> {
   const backend = await startBackend('echo');
-  const proxy = await startProxy(config([app('web', [backend.address])], { limits: { perSource: { maxConnections: 2 } } }), [backend]);
+  const proxy = await startProxy(config([app('web', [backend.address])], { limits }), [backend]);
   const open: net.Socket[] = [];
   t.after(async () => {
     for (const s of open) s.destroy();
     await proxy.stop();
     await backend.close();
   });
-  const port = proxy.portOf('web');
+  return { proxy, backend, port: proxy.portOf('web'), open };
+}
+
+test('perSource.maxConnections 2: the 3rd connection from 127.0.0.1 is refused before any dial, and counted', async (t) => {
+  const { proxy, backend, port, open } = await limitedProxy(t, { perSource: { maxConnections: 2 } });
   for (let i = 0; i < 2; i++) {
     const s = await connect(port);
     open.push(s);
@@ -53,13 +55,7 @@ test('perSource.maxConnections 2: the 3rd connection from 127.0.0.1 is refused b
 });
 
 test('perSource.acceptRate refuses connections beyond the rate', async (t) => {
-  const backend = await startBackend('echo');
-  const proxy = await startProxy(config([app('web', [backend.address])], { limits: { perSource: { acceptRate: { count: 3, per: 60_000 } } } }), [backend]);
-  t.after(async () => {
-    await proxy.stop();
-    await backend.close();
-  });
-  const port = proxy.portOf('web');
+  const { proxy, port } = await limitedProxy(t, { perSource: { acceptRate: { count: 3, per: 60_000 } } });
   for (let i = 0; i < 3; i++) {
     const s = await connect(port);
     await echoes(s, `r${i}`);
@@ -71,15 +67,7 @@ test('perSource.acceptRate refuses connections beyond the rate', async (t) => {
 });
 
 test('global maxConnections refuses beyond the total', async (t) => {
-  const backend = await startBackend('echo');
-  const proxy = await startProxy(config([app('web', [backend.address])], { limits: { perSource: {}, maxConnections: 1 } }), [backend]);
-  const open: net.Socket[] = [];
-  t.after(async () => {
-    for (const s of open) s.destroy();
-    await proxy.stop();
-    await backend.close();
-  });
-  const port = proxy.portOf('web');
+  const { proxy, port, open } = await limitedProxy(t, { perSource: {}, maxConnections: 1 });
   const s = await connect(port);
   open.push(s);
   await echoes(s, 'one');
