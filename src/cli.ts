@@ -109,7 +109,9 @@ async function main(argv: string[]): Promise<void> {
   let reloadAgain: string | undefined;
   const reload = async (why: string) => {
     if (reloading) {
-      reloadAgain = why;
+      // Several asked for meanwhile (a SIGHUP and the file's change events): one more reload, every reason logged.
+      if (!reloadAgain) reloadAgain = why;
+      else if (!reloadAgain.split(' + ').includes(why)) reloadAgain = `${reloadAgain} + ${why}`;
       return;
     }
     reloading = true;
