@@ -208,10 +208,12 @@ function mirroredCounter(
     collect() {
       const now = read();
       for (const [label, n] of typeof now === 'number' ? [['', now] as const] : now) {
+        const seen = last.has(label);
         const gained = n - (last.get(label) ?? 0);
-        if (gained > 0) {
-          if (labelName) this.inc({ [labelName]: label }, gained);
-          else this.inc(gained);
+        // A series appears at its first reading, at 0 if nothing happened yet (rate() works from the start).
+        if (gained > 0 || !seen) {
+          if (labelName) this.inc({ [labelName]: label }, Math.max(0, gained));
+          else this.inc(Math.max(0, gained));
         }
         last.set(label, n);
       }
