@@ -18,7 +18,9 @@ export const CLI = path.join(ROOT, 'dist/src/cli.js');
 /** Node flags the shaper-proxy bin runs with (its shebang line), so the bench runs the proxy as users do. */
 export const PROXY_NODE_FLAGS: string[] = (() => {
   const first = fs.readFileSync(CLI, 'utf8').split('\n', 1)[0] ?? '';
-  return first.replace(/^#!\S*env -S node\s*/, '').split(/\s+/).filter((f) => f.startsWith('--'));
+  const flags = first.replace(/^#!\S*env -S node\s*/, '').split(/\s+/).filter((f) => f.startsWith('--'));
+  // SHAPER_PROXY_NODE_FLAGS: more flags for the proxy children only (memory and GC experiments).
+  return [...flags, ...(process.env['SHAPER_PROXY_NODE_FLAGS'] ?? '').split(/\s+/).filter(Boolean)];
 })();
 
 export interface Child {

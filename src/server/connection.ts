@@ -9,6 +9,7 @@ import { encodeProxyHeader, parseProxyHeader, type Endpoint } from '../identify/
 import { serverHandshake, type ServerTls } from './tls.js';
 import { parseClientHello } from '../identify/client-hello.js';
 import { peek } from './peek.js';
+import { pump, probeResetOnEnd } from './pump.js';
 
 /** A client on an `acceptProxyProtocol` port has this long to send its PROXY header. */
 export const PROXY_HEADER_TIMEOUT_MS = 5000;
@@ -244,7 +245,6 @@ export class Connection {
     result.target.active++;
     result.target.total++;
     backend.on('error', (err) => this.#fail('backend_error', err));
-    backend.on('end', probeResetOnEnd);
     backend.on('close', () => {
       this.#backendClosed = true;
       this.#maybeDone();
@@ -257,10 +257,15 @@ export class Connection {
       return;
     }
     const { up, down } = this.stages ?? {};
-    if (up) up.connect(this.client, backend);
-    else this.client.pipe(backend);
-    if (down) down.connect(backend, this.client, read);
-    else backend.pipe(this.client);
+    // A stage's source gets the reset probe on its own; a pump's 'end' handler runs it.
+    if (up) {
+      this.client.on('end', probeResetOnEnd);
+      up.connect(this.client, backend);
+    } else pump(this.client, backend);
+    if (down) {
+      backend.on('end', probeResetOnEnd);
+      down.connect(backend, this.client, read);
+    } else pump(backend, this.client);
     const onFirstByte = this.deps.onFirstByte;
     if (onFirstByte) {
       const first = () => onFirstByte(this, performance.now() - connectedAt);
@@ -276,7 +281,6 @@ export class Connection {
       if (down) down.observe = server;
       else backend.on('data', server);
     }
-    this.client.on('end', probeResetOnEnd);
     this.client.resume();
   }
 
@@ -417,28 +421,6 @@ export class Connection {
       ...(this.#error ? { error: this.#error } : {}),
     };
   }
-}
-
-const EMPTY = Buffer.alloc(0);
-
-/**
- * A peer's FIN, or its RST in disguise? libuv reports a reset as a clean EOF when it arrives while
- * the socket is not reading (paused by backpressure, i.e. on a loaded machine) and there is still
- * data queued: the last read drains the queue, POLLHUP is set, and libuv ends the stream without
- * the read that would return ECONNRESET. The connection then looked half-closed forever (a
- * truncated stream passed on as complete, backend_error/client_error never counted). An empty
- * write sends nothing on a live half-closed socket, and on a reset one fails with ECONNRESET or
- * EPIPE, which the socket's 'error' handler turns into the right close. Plain TCP only (a TLS
- * socket would write a record), and only while our side may still write.
- */
-function probeReset(socket: Socket): void {
-  if (socket.destroyed || socket.writableEnded || 'encrypted' in socket) return;
-  socket.write(EMPTY);
-}
-
-/** An 'end' listener shared by every socket (no closure per connection). */
-function probeResetOnEnd(this: Socket): void {
-  probeReset(this);
 }
 
 /** "::ffff:1.2.3.4" -> "1.2.3.4", so IPv4 clients look the same on any socket. */
