@@ -22,10 +22,10 @@ export class ShapedFlow implements Leaf {
   #chunks: Buffer[] = [];
   #head = 0;
   #queued = 0;
+  #src: Socket | null = null;
   #dst: Socket | null = null;
   #dstWants = true;
   #srcPaused = false;
-  #resumeSrc: () => void = () => {};
   /** reads land in a buffer we reuse: wait for our writes from it to complete */
   #owned = false;
   #writing = 0;
@@ -39,14 +39,8 @@ export class ShapedFlow implements Leaf {
   onFirstByte: (() => void) | null = null;
   #since = 0;
   readonly #scheduler: Scheduler;
-  readonly #onDrain = () => {
-    this.#dstWants = true;
-    this.#scheduler.wake(this.node);
-  };
-  readonly #onWritten = () => {
-    this.#writing--;
-    this.#maybeResume();
-  };
+  /** The write callback of an owned-buffer flow (the one closure a flow has; null when not owned). */
+  #onWritten: (() => void) | null = null;
 
   constructor(
     scheduler: Scheduler,
@@ -62,13 +56,18 @@ export class ShapedFlow implements Leaf {
    * reads into the flow's buffer; otherwise it is read through 'data' events.
    */
   connect(src: Socket, dst: Socket, read?: OwnedRead): void {
+    this.#src = src;
     this.#dst = dst;
-    dst.on('drain', this.#onDrain);
+    // Shared listeners (no closures per connection): each socket names the flows at its ends.
+    (src as FlowEnds)[kReadBy] = this;
+    (dst as FlowEnds)[kWrittenBy] = this;
+    dst.on('drain', onDstDrain);
     if (read) {
-      // Paused by its onread callback, the socket restarts through read(0):
-      // its stream was never paused.
       this.#owned = true;
-      this.#resumeSrc = () => src.read(0);
+      this.#onWritten = () => {
+        this.#writing--;
+        this.#maybeResume();
+      };
       read.flow = this;
       if (read.early) {
         const early = read.early;
@@ -76,16 +75,8 @@ export class ShapedFlow implements Leaf {
         this.#srcPaused = true;
         this.feed(early);
       }
-    } else {
-      this.#resumeSrc = () => src.resume();
-      src.on('data', (chunk: Buffer) => {
-        if (!this.feed(chunk)) {
-          this.#srcPaused = true;
-          src.pause();
-        }
-      });
-    }
-    src.on('end', () => this.end());
+    } else src.on('data', onSrcData);
+    src.on('end', onSrcEnd);
   }
 
   /** Queue bytes from the source; false when it should stop reading for now. */
@@ -135,7 +126,7 @@ export class ShapedFlow implements Leaf {
       let more: boolean;
       if (owned) {
         this.#writing++;
-        more = dst.write(piece, this.#onWritten);
+        more = dst.write(piece, this.#onWritten!);
       } else more = dst.write(piece);
       if (!more) this.#dstWants = false;
     }
@@ -151,7 +142,10 @@ export class ShapedFlow implements Leaf {
   #maybeResume(): void {
     if (this.#srcPaused && this.#queued === 0 && this.#writing === 0 && !this.#done) {
       this.#srcPaused = false;
-      this.#resumeSrc();
+      // An owned-read socket was paused by its onread callback and restarts through read(0)
+      // (its stream was never paused); a 'data' one was paused.
+      if (this.#owned) this.#src!.read(0);
+      else this.#src!.resume();
     }
   }
 
@@ -173,20 +167,50 @@ export class ShapedFlow implements Leaf {
     return false;
   }
 
+  /** The destination can take more. */
+  dstDrained(): void {
+    this.#dstWants = true;
+    this.#scheduler.wake(this.node);
+  }
+
+  /** A chunk from a 'data' source. */
+  fromData(chunk: Buffer): void {
+    if (!this.feed(chunk)) {
+      this.#srcPaused = true;
+      this.#src!.pause();
+    }
+  }
+
   destroy(): void {
     this.#done = true;
     this.#chunks.length = 0;
     this.#queued = 0;
-    this.#dst?.off('drain', this.#onDrain);
+    this.#dst?.off('drain', onDstDrain);
     this.#scheduler.detach(this.node);
   }
 }
 
+const kReadBy = Symbol('shaper.readBy');
+const kWrittenBy = Symbol('shaper.writtenBy');
+/** A socket with the flows at its ends: the one reading it and the one writing to it. */
+type FlowEnds = Socket & { [kReadBy]?: ShapedFlow; [kWrittenBy]?: ShapedFlow };
+
+function onSrcData(this: FlowEnds, chunk: Buffer): void {
+  this[kReadBy]!.fromData(chunk);
+}
+
+function onSrcEnd(this: FlowEnds): void {
+  this[kReadBy]!.end();
+}
+
+function onDstDrain(this: FlowEnds): void {
+  this[kWrittenBy]?.dstDrained();
+}
+
 /**
- * A backend socket's read path into its down flow: one buffer of `size`
- * bytes per connection (FIRST_READ until a read fills that), reused for every read. `onread` goes to net.connect;
- * the flow is attached once the connection is set up (a read that lands
- * before that is kept in `early`, and the socket waits).
+ * A backend socket's read path into its down flow. `onread` goes to net.connect; the flow is
+ * attached once the connection is set up (a read that lands before that is kept in `early`, and
+ * the socket waits).
  */
 export interface OwnedRead {
   onread: OnReadOpts;
@@ -194,20 +218,36 @@ export interface OwnedRead {
   early: Buffer | null;
 }
 
+/** Bytes of a read that shows a connection carries real traffic (see ownedRead). */
+export const FIRST_READ = 1024;
+
+/** The read buffer light connections share (see ownedRead); sized to the largest read asked for. */
+let shared: Buffer | null = null;
+
+/**
+ * A connection starts light: its reads land in one buffer all light connections share, and are
+ * copied out at once (net calls the callback synchronously after each read, before any other
+ * socket reads). The first read of FIRST_READ bytes or more gives it a buffer of its own, `size`
+ * bytes, reused for every read from then on: no copy and no garbage per read, and the socket
+ * reads again only after every write from it completed. So the thousands of idle connections of
+ * a busy proxy hold no read buffer at all. net asks `buffer()` at connect and after every read.
+ */
 export function ownedRead(size: number): OwnedRead {
-  // A connection starts with a small buffer and gets its full one only once a read fills the
-  // small one: idle connections (most of 10,000) then hold 1 KiB, not 16 KiB with a resident page.
-  // net asks `buffer()` at connect and again after every read; a buffer given up is never handed
-  // out again, so bytes still queued from it stay intact.
-  let buffer = Buffer.allocUnsafeSlow(Math.min(size, FIRST_READ));
+  if (!shared || shared.length < size) shared = Buffer.allocUnsafeSlow(size);
+  let own: Buffer | null = null;
   const read: OwnedRead = {
     flow: null,
     early: null,
     onread: {
-      buffer: () => buffer,
-      callback: (nread: number) => {
-        const chunk = buffer.subarray(0, nread);
-        if (nread === buffer.length && buffer.length < size) buffer = Buffer.allocUnsafeSlow(size);
+      buffer: () => own ?? shared!,
+      callback: (nread: number, buf: Uint8Array) => {
+        let chunk: Buffer;
+        if (buf === own) chunk = own.subarray(0, nread);
+        else {
+          chunk = Buffer.allocUnsafe(nread);
+          chunk.set(buf.subarray(0, nread));
+          if (nread >= FIRST_READ) own = Buffer.allocUnsafeSlow(size);
+        }
         if (read.flow) return read.flow.fromOwnedRead(chunk);
         read.early = chunk;
         return false;
@@ -216,6 +256,3 @@ export function ownedRead(size: number): OwnedRead {
   };
   return read;
 }
-
-/** Bytes of a connection's first owned read buffer (see ownedRead). */
-export const FIRST_READ = 1024;
