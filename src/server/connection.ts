@@ -9,7 +9,7 @@ import { encodeProxyHeader, parseProxyHeader, type Endpoint } from '../identify/
 import { serverHandshake, type ServerTls } from './tls.js';
 import { parseClientHello } from '../identify/client-hello.js';
 import { peek } from './peek.js';
-import { pump, probeResetOnEnd } from './pump.js';
+import { pump } from './pump.js';
 
 /** A client on an `acceptProxyProtocol` port has this long to send its PROXY header. */
 export const PROXY_HEADER_TIMEOUT_MS = 5000;
@@ -20,7 +20,10 @@ export type Direction = 'up' | 'down';
 
 /** A stage between one socket's reads and the other socket's writes (shaping plugs in here). */
 export interface Stage {
-  /** Take over reading `src` and writing `dst`; with `read`, src already reads into the stage. */
+  /**
+   * Take over reading `src` and writing `dst`; with `read`, src already reads into the stage. At
+   * src's 'end' the stage runs probeReset(src) (a reset may hide behind that FIN).
+   */
   connect(src: Socket, dst: Socket, read?: OwnedRead): void;
   destroy(): void;
   /** Sees every chunk from the source (analysers); never keeps or changes it. */
@@ -110,6 +113,10 @@ export interface ConnectionDeps extends DialHooks {
 
 let nextId = 1;
 
+const kConn = Symbol('shaper.connection');
+/** A client or backend socket with its connection attached. */
+type Owned = Socket & { [kConn]?: Connection };
+
 /**
  * Owns the client socket, the backend socket and the stages between them.
  * Everything that ends a connection goes through close(), which runs once.
@@ -147,15 +154,32 @@ export class Connection {
   readonly peerAddress: string | undefined;
   /** The accepted socket (differs from `client` once TLS is terminated). */
   readonly #raw: Socket;
-  readonly #onClientError = (err: NodeJS.ErrnoException): void => this.#fail('client_error', err);
   /** While the TLS handshake runs, its outcome decides the close reason. */
   #handshaking = false;
-  readonly #onClientClose = (): void => {
-    this.#clientClosed = true;
-    if (this.#handshaking) return;
-    if (!this.backend) this.close('client_gone');
-    else this.#maybeDone();
-  };
+
+  // The sockets' listeners are shared by all connections (no closures per connection); a socket
+  // finds its connection through one property.
+  static #own(socket: Socket, conn: Connection): void {
+    (socket as Owned)[kConn] = conn;
+  }
+  static #onClientError(this: Owned, err: Error): void {
+    this[kConn]!.#fail('client_error', err);
+  }
+  static #onClientClose(this: Owned): void {
+    const conn = this[kConn]!;
+    conn.#clientClosed = true;
+    if (conn.#handshaking) return;
+    if (!conn.backend) conn.close('client_gone');
+    else conn.#maybeDone();
+  }
+  static #onBackendError(this: Owned, err: Error): void {
+    this[kConn]!.#fail('backend_error', err);
+  }
+  static #onBackendClose(this: Owned): void {
+    const conn = this[kConn]!;
+    conn.#backendClosed = true;
+    conn.#maybeDone();
+  }
 
   constructor(
     client: Socket,
@@ -168,8 +192,9 @@ export class Connection {
     this.clientAddress = normaliseAddress(client.remoteAddress ?? '');
     this.clientPort = client.remotePort ?? 0;
     this.localPort = client.localPort ?? 0;
-    client.on('error', this.#onClientError);
-    client.on('close', this.#onClientClose);
+    Connection.#own(client, this);
+    client.on('error', Connection.#onClientError);
+    client.on('close', Connection.#onClientClose);
   }
 
   /** client bytes read + written at the last idle sweep, and since when that count stands */
@@ -244,11 +269,9 @@ export class Connection {
     this.target = result.target;
     result.target.active++;
     result.target.total++;
-    backend.on('error', (err) => this.#fail('backend_error', err));
-    backend.on('close', () => {
-      this.#backendClosed = true;
-      this.#maybeDone();
-    });
+    Connection.#own(backend, this);
+    backend.on('error', Connection.#onBackendError);
+    backend.on('close', Connection.#onBackendClose);
 
     try {
       this.stages = this.deps.stages?.(this);
@@ -257,15 +280,10 @@ export class Connection {
       return;
     }
     const { up, down } = this.stages ?? {};
-    // A stage's source gets the reset probe on its own; a pump's 'end' handler runs it.
-    if (up) {
-      this.client.on('end', probeResetOnEnd);
-      up.connect(this.client, backend);
-    } else pump(this.client, backend);
-    if (down) {
-      backend.on('end', probeResetOnEnd);
-      down.connect(backend, this.client, read);
-    } else pump(backend, this.client);
+    if (up) up.connect(this.client, backend);
+    else pump(this.client, backend);
+    if (down) down.connect(backend, this.client, read);
+    else pump(backend, this.client);
     const onFirstByte = this.deps.onFirstByte;
     if (onFirstByte) {
       const first = () => onFirstByte(this, performance.now() - connectedAt);
@@ -335,8 +353,9 @@ export class Connection {
     }
     this.client = socket;
     this.serverName = typeof socket.servername === 'string' && socket.servername !== '' ? socket.servername : undefined;
-    socket.on('error', this.#onClientError);
-    socket.on('close', this.#onClientClose);
+    Connection.#own(socket, this);
+    socket.on('error', Connection.#onClientError);
+    socket.on('close', Connection.#onClientClose);
     return true;
   }
 

@@ -65,8 +65,3 @@ export function probeReset(socket: Socket): void {
   if (socket.destroyed || socket.writableEnded || 'encrypted' in socket) return;
   socket.write(EMPTY);
 }
-
-/** An 'end' listener shared by every socket a shaping flow reads (no closure per connection). */
-export function probeResetOnEnd(this: Socket): void {
-  probeReset(this);
-}

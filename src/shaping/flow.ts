@@ -1,5 +1,6 @@
 import type { OnReadOpts, Socket } from 'node:net';
 import { SchedNode, type Leaf, type Scheduler } from './scheduler.js';
+import { probeReset } from '../server/pump.js';
 
 /**
  * The shaping stage of one direction of one connection: bytes read from the
@@ -200,6 +201,7 @@ function onSrcData(this: FlowEnds, chunk: Buffer): void {
 }
 
 function onSrcEnd(this: FlowEnds): void {
+  probeReset(this);
   this[kReadBy]!.end();
 }
 
