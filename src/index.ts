@@ -356,6 +356,7 @@ export class Proxy {
       app: conn.appName,
       port: conn.localPort,
       ...(conn.serverName !== undefined ? { sni: conn.serverName } : {}),
+      ...(conn.clientCert !== undefined ? { clientCert: conn.clientCert } : {}),
     });
     if (verdict === 'rejected') {
       this.log.warn({ app: conn.appName, client: conn.clientAddress }, 'connection refused by customer limits');
@@ -424,7 +425,7 @@ export class Proxy {
         name: app.name,
         balance: app.balance,
         protocol: app.protocol,
-        ...(app.tls ? { tls: this.tls.certificate(app.name) ?? null } : {}),
+        ...(app.tls ? { tls: this.#tlsStatus(app.name, app.tls) } : {}),
         listeners: listeners.filter((l) => l.app === app.name),
         targets: (this.upstreams.apps.get(app.name)?.targets ?? []).map((t) => ({
           address: t.address,
@@ -436,6 +437,16 @@ export class Proxy {
         })),
       })),
     };
+  }
+
+  /**
+   * An app's TLS on /status: the default certificate's fields at the top (as before several
+   * certificates), then every certificate it serves and how clients are checked.
+   */
+  #tlsStatus(app: string, tls: NonNullable<AppConfig['tls']>): unknown {
+    const certificates = this.tls.certificates(app);
+    if (certificates.length === 0) return null;
+    return { ...certificates[0], certificates, clientAuth: tls.clientAuth, ...(tls.clientCa ? { clientCa: tls.clientCa.path } : {}) };
   }
 
   /**

@@ -6,10 +6,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import os from 'node:os';
-import type { AppConfig, ProxyConfig, ServerTlsConfig, TierConfig } from '../src/config/types.js';
+import type { AppConfig, ProxyConfig, ServedCertificate, ServerTlsConfig, TierConfig } from '../src/config/types.js';
 import { PemFile } from '../src/config/tls.js';
 import { createProxy, type Proxy } from '../src/index.js';
-import { silentLogger } from '../src/log.js';
+import { createLogger, silentLogger, type Logger } from '../src/log.js';
 import type { TestContext } from 'node:test';
 
 /** The repo root, from dist/test/helpers.js. */
@@ -26,9 +26,14 @@ export function pemFile(name: string): PemFile {
   return new PemFile(file, fs.readFileSync(file));
 }
 
+/** The fixture cert `name` ("server", "other") and its key, chosen by SNI for `serverNames`. */
+export function servedCertificate(name: string, serverNames: string[] = []): ServedCertificate {
+  return { cert: pemFile(name), key: pemFile(`${name}-key`), serverNames };
+}
+
 /** An app's `tls` with the fixture cert `name` ("server", "server2"). */
 export function serverTls(name = 'server', extra: Partial<ServerTlsConfig> = {}): ServerTlsConfig {
-  return { cert: pemFile(name), key: pemFile(`${name}-key`), minVersion: 'TLSv1.2', handshakeTimeout: 10_000, ...extra };
+  return { certificates: [servedCertificate(name)], minVersion: 'TLSv1.2', handshakeTimeout: 10_000, clientAuth: 'none', ...extra };
 }
 
 /** A TLS client trusting the test CA; resolves once the handshake is done. */
@@ -178,8 +183,9 @@ export function config(apps: AppConfig[], extra: Partial<ProxyConfig> = {}): Pro
 export async function startProxy(
   cfg: ProxyConfig,
   backends: Backend[] = [],
+  log: Logger = silentLogger(),
 ): Promise<Proxy & { portOf(app: string, i?: number): number; stop(): Promise<void> }> {
-  const proxy = createProxy(cfg, { log: silentLogger() });
+  const proxy = createProxy(cfg, { log });
   await proxy.start();
   await waitFor(() => [...proxy.upstreams.byAddress.values()].every((t) => t.lastCheck !== undefined), 5000, 'first health checks');
   await new Promise((r) => setTimeout(r, 20)); // let the backends see the checks' FINs
@@ -195,6 +201,13 @@ export async function startProxy(
       await proxy.shutdown(0);
     },
   });
+}
+
+/** A logger whose JSON lines the test can read (`lines`, parsed, in order). */
+export function captureLogger(level = 'info'): { log: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger(level, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  return { log, lines };
 }
 
 export function connect(port: number, host = '127.0.0.1'): Promise<net.Socket> {

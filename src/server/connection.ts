@@ -70,6 +70,8 @@ export interface ConnectionSummary {
   tier?: string;
   /** the TLS server name the client asked for (apps with `tls` or `sniPreread`) */
   sni?: string;
+  /** the subject of the client's verified certificate (apps with `tls.clientAuth`) */
+  clientCert?: string;
   bytesUp: number;
   bytesDown: number;
   durationMs: number;
@@ -123,6 +125,8 @@ export class Connection {
   client: Socket;
   /** The TLS server name the client sent (SNI), on `tls` and `sniPreread` apps. */
   serverName: string | undefined;
+  /** The subject of the client's verified certificate, on `tls` apps with `clientAuth`. */
+  clientCert: string | undefined;
   /** The client: the socket's peer, or the one a PROXY protocol header names (set before admission). */
   clientAddress: string;
   clientPort: number;
@@ -330,6 +334,7 @@ export class Connection {
       return false;
     }
     this.client = socket;
+    this.clientCert = result.clientCert;
     this.serverName = typeof socket.servername === 'string' && socket.servername !== '' ? socket.servername : undefined;
     socket.on('error', this.#onClientError);
     socket.on('close', this.#onClientClose);
@@ -408,6 +413,7 @@ export class Connection {
       app: this.appName,
       ...(this.shaped ? { customer: this.shaped.customer.id, tier: this.shaped.customer.tier } : {}),
       ...(this.serverName !== undefined ? { sni: this.serverName } : {}),
+      ...(this.clientCert !== undefined ? { clientCert: this.clientCert } : {}),
       client: `${this.clientAddress}:${this.clientPort}`,
       target: this.target?.address,
       bytesUp: this.bytesUp,
