@@ -254,6 +254,9 @@ function readApp(app: unknown, index: number, problems: Problems, baseDir: strin
   if (props['sniPreread'] === true && isPlainObject(props['tls'])) {
     problems.add(`${at}.sniPreread`, 'is for apps that pass TLS through; with "tls" the server name comes from the handshake (leave sniPreread out)');
   }
+  if (props['sniPrereadTimeout'] !== null && props['sniPreread'] !== true && good('sniPrereadTimeout')) {
+    problems.add(`${at}.sniPrereadTimeout`, 'is only used with "sniPreread": true (set that too, or leave sniPrereadTimeout out)');
+  }
   return { at, props, targets: readTargets(props['targets'], `${at}.targets`, problems), tls, targetTls };
 }
 
@@ -349,6 +352,7 @@ function toAppConfig({ props, targets, tls, targetTls }: AppDraft, defaultBind: 
     ...(tls ? { tls } : {}),
     ...(targetTls ? { targetTls } : {}),
     ...(props['sniPreread'] === true ? { sniPreread: true } : {}),
+    ...(props['sniPreread'] === true && props['sniPrereadTimeout'] !== null ? { sniPrereadTimeout: parseDuration(props['sniPrereadTimeout']) } : {}),
   };
 }
 

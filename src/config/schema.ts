@@ -620,6 +620,12 @@ export const APP_SCHEMA: GroupSpec = {
     default: false,
     check: bool,
   },
+  sniPrereadTimeout: {
+    doc: 'With sniPreread: how long a client has to send its ClientHello; then it is dialed without a server name. Default 5s.',
+    default: null,
+    nullable: true,
+    check: duration(true),
+  },
   targetTls: {
     doc: 'Speak TLS to the targets: true, or {"ca": FILE, "servername": NAME, "rejectUnauthorized": true}.',
     default: false,

@@ -34,6 +34,8 @@ export interface AppConfig {
   targetTls?: TargetTlsConfig;
   /** Read the SNI of the client's ClientHello without terminating TLS (apps without `tls`). */
   sniPreread?: boolean;
+  /** ms a client on an `sniPreread` app has to send its ClientHello; then it is dialed without a name (set with sniPreread) */
+  sniPrereadTimeout?: number;
 }
 
 export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;

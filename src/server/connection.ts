@@ -12,7 +12,7 @@ import { peek } from './peek.js';
 
 /** A client on an `acceptProxyProtocol` port has this long to send its PROXY header. */
 export const PROXY_HEADER_TIMEOUT_MS = 5000;
-/** A client on an `sniPreread` port has this long to send its ClientHello; then it goes on without a name. */
+/** A client on an `sniPreread` port has this long to send its ClientHello (unless its app's `sniPrereadTimeout` says otherwise); then it goes on without a name. */
 export const SNI_PREREAD_TIMEOUT_MS = 5000;
 
 export type Direction = 'up' | 'down';
@@ -105,8 +105,6 @@ export interface ConnectionDeps extends DialHooks {
   /** Terminate TLS with this context (the app's `tls`, as in force at accept). */
   /** The TLS to terminate on the connection's app, if it has any. */
   tlsFor?: (c: Connection) => ServerTls | undefined;
-  /** ms a ClientHello may take to arrive on an `sniPreread` app (default SNI_PREREAD_TIMEOUT_MS). */
-  sniPrereadTimeoutMs?: number;
 }
 
 let nextId = 1;
@@ -353,7 +351,7 @@ export class Connection {
         const hello = parseClientHello(buf);
         return hello.kind === 'need-more' ? undefined : { value: hello.kind === 'ok' ? hello.serverName : undefined, used: 0 };
       },
-      this.deps.sniPrereadTimeoutMs ?? SNI_PREREAD_TIMEOUT_MS,
+      this.app.config.sniPrereadTimeout ?? SNI_PREREAD_TIMEOUT_MS,
     );
     if (peeked.kind === 'answer') this.serverName = peeked.value;
     // A client that ends before a whole ClientHello cannot be speaking TLS to the target.

@@ -221,3 +221,11 @@ test('match.clientCert: subjects checked, one or a list; a customer whose apps n
     'customers[2].match.clientCert: can never match: none of its apps (plain) has "tls.clientAuth" ("require" or "optional"), so no connection carries a client certificate',
   ]);
 });
+
+test('sniPrereadTimeout: a duration for sniPreread apps (absent: the built-in 5 s), a problem anywhere else', () => {
+  assert.equal(parseConfig(web({ sniPreread: true, sniPrereadTimeout: '1.5s' }), {}).apps[0]!.sniPrereadTimeout, 1500);
+  assert.equal(parseConfig(web({ sniPreread: true }), {}).apps[0]!.sniPrereadTimeout, undefined);
+  assert.deepEqual(problems(web({ sniPrereadTimeout: '2s' })), ['apps[0].sniPrereadTimeout: is only used with "sniPreread": true (set that too, or leave sniPrereadTimeout out)']);
+  assert.deepEqual(problems(web({ sniPreread: true, sniPrereadTimeout: 0 })), ['apps[0].sniPrereadTimeout: must be more than 0 (got 0)']);
+  assert.match(problems(web({ sniPreread: true, sniPrereadTimeout: 'soon' }))[0]!, /^apps\[0\]\.sniPrereadTimeout: "soon" is not a duration/);
+});

@@ -278,13 +278,12 @@ test('sniPreread: TLS passes through to the target untouched while its SNI picks
   const echo = await backend(t, 'echo');
   const proxy = await start(
     t,
-    config([app('passthrough', [target.address], { sniPreread: true }), app('mixed', [echo.address], { sniPreread: true })], {
+    config([app('passthrough', [target.address], { sniPreread: true }), app('mixed', [echo.address], { sniPreread: true, sniPrereadTimeout: 200 })], {
       tiers: { gold: tier('gold') },
       customers: [{ id: 'backend-owner', tier: 'gold', match: { sni: ['*.test'] } }],
     }),
     [echo],
   );
-  proxy.sniPrereadTimeoutMs = 200;
   // The client verifies the target's own certificate: the proxy never terminated TLS.
   const s = await tlsConnect(proxy.portOf('passthrough'), { servername: 'backend.test' });
   assert.equal(s.getPeerCertificate().subject.CN, 'backend.test');
