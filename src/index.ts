@@ -153,8 +153,8 @@ export class Proxy {
     ]);
   }
 
-  /** Apply a new, already validated config without dropping connections. */
-  reload(config: ProxyConfig): void {
+  /** Apply a new, already validated config without dropping connections; `why` goes into the log line. */
+  reload(config: ProxyConfig, why?: string): void {
     if (JSON.stringify(config.cluster ?? null) !== JSON.stringify(this.baseConfig.cluster ?? null)) {
       // The fleet's Redis, id and keys are fixed for the life of the process.
       this.log.warn('cluster settings changed: they take effect at the next restart; the rest of the config is reloaded');
@@ -177,7 +177,7 @@ export class Proxy {
       const t = this.upstreams.byAddress.get(address);
       if (t) void this.health.check(t);
     }
-    this.log.info({ apps: config.apps.length, targetsAdded: added, targetsRemoved: removed }, 'config reloaded');
+    this.log.info({ ...(why ? { why } : {}), apps: config.apps.length, targetsAdded: added, targetsRemoved: removed }, 'config reloaded');
   }
 
   #syncListeners(): void {

@@ -154,3 +154,14 @@ export function readTargetTls(value: unknown, at: string, baseDir: string, probl
   }
   return config;
 }
+
+/** Every TLS file a config names (certificates, keys, CAs): what is watched for changes on disk. */
+export function tlsFiles(apps: readonly AppConfig[]): string[] {
+  const files = new Set<string>();
+  for (const app of apps) {
+    for (const c of app.tls?.certificates ?? []) files.add(c.cert.path).add(c.key.path);
+    if (app.tls?.clientCa) files.add(app.tls.clientCa.path);
+    if (app.targetTls?.ca) files.add(app.targetTls.ca.path);
+  }
+  return [...files];
+}
