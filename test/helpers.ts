@@ -44,6 +44,65 @@ export function tlsConnect(port: number, opts: tls.ConnectionOptions = {}): Prom
   });
 }
 
+export interface TlsTarget {
+  address: string;
+  /** TLS handshakes finished so far (real connections and the proxy's health checks) */
+  handshakes(): number;
+  /** With `proxyHeader`: each PROXY header read, v1 as its text (no CRLF), v2 as hex. */
+  headers: string[];
+}
+
+/** Whether `buf` starts with a whole PROXY header: its length, 0 for not yet (v1 up to CRLF, v2 16 bytes and its length). */
+function proxyHeaderLength(buf: Buffer): number {
+  if (buf.subarray(0, 6).toString('latin1') === 'PROXY ') {
+    const end = buf.indexOf('\r\n');
+    return end < 0 ? 0 : end + 2;
+  }
+  return buf.length < 16 || buf.length < 16 + buf.readUInt16BE(14) ? 0 : 16 + buf.readUInt16BE(14);
+}
+
+/**
+ * A TLS target on 127.0.0.1 with the fixture cert `cert` that answers like the collect backend
+ * ("<sha256> <bytes>\n" after the client's FIN); with `proxyHeader` it first reads a PROXY header
+ * (v1 or v2) off the raw socket, in clear. Every socket is destroyed and the server closed after the test.
+ */
+export async function startTlsTarget(t: TestContext, cert = 'backend', { proxyHeader = false } = {}): Promise<TlsTarget> {
+  const context = tls.createSecureContext({ cert: pemFile(cert).pem, key: pemFile(`${cert}-key`).pem });
+  const sockets = new Set<net.Socket>();
+  const headers: string[] = [];
+  let handshakes = 0;
+  const serve = (raw: net.Socket): void => {
+    const s = new tls.TLSSocket(raw, { isServer: true, secureContext: context });
+    s.on('secure', () => handshakes++);
+    s.on('error', () => {});
+    answerWithHash(s);
+  };
+  const server = net.createServer({ allowHalfOpen: true }, (raw) => {
+    sockets.add(raw);
+    raw.on('close', () => sockets.delete(raw));
+    raw.on('error', () => {});
+    if (!proxyHeader) return serve(raw);
+    const onReadable = (): void => {
+      const buf = raw.read() as Buffer | null;
+      if (!buf) return;
+      const length = proxyHeaderLength(buf);
+      if (length === 0) return void raw.unshift(buf);
+      raw.off('readable', onReadable);
+      const header = buf.subarray(0, length);
+      headers.push(header[0] === 0x50 ? header.toString('latin1').trimEnd() : header.toString('hex'));
+      raw.unshift(buf.subarray(length));
+      serve(raw);
+    };
+    raw.on('readable', onReadable);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  return { address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`, handshakes: () => handshakes, headers };
+}
+
 export type BackendKind = 'echo' | 'sink' | 'source' | 'collect';
 
 export interface Backend {
