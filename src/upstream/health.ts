@@ -56,7 +56,7 @@ export class HealthChecker {
 
   checkAll(): void {
     const probes = this.#probes();
-    for (const t of this.upstreams.byAddress.values()) void this.check(t, probes.get(t));
+    for (const t of this.upstreams.byAddress.values()) void this.check(t, probes.get(t) ?? TCP_CONNECT);
   }
 
   /** The TLS probes of every target of an app with `targetTls`, one per distinct setting; others: none. */
