@@ -11,7 +11,8 @@ import { isProxyError } from './errors.js';
 import { pino } from 'pino';
 import { createLogger, type Logger } from './log.js';
 import { createProxy } from './index.js';
-import { watchConfigFile } from './server/reload.js';
+import { FileWatch, watchConfigFile } from './server/reload.js';
+import { tlsFiles } from './config/tls.js';
 import { demoHints, startDemoBackends } from './demo.js';
 import { statsView } from './observe/view.js';
 import { startProfile } from './observe/profile.js';
@@ -28,7 +29,7 @@ Options:
   -v, --version          print the version
   -h, --help             this text
 
-Signals: SIGHUP reloads the config (as does saving the file); SIGINT/SIGTERM drain and exit;
+Signals: SIGHUP reloads the config (as does saving the file, or a TLS file it names); SIGINT/SIGTERM drain and exit;
 SIGUSR1 / SIGUSR2 print the stats (as GET /stats) as one JSON line on stdout.
 `;
 
@@ -104,6 +105,12 @@ async function main(argv: string[]): Promise<void> {
   const proxy = createProxy(config, { log });
   const file = args.config;
 
+  // A renewed certificate, key or CA reloads like SIGHUP (after a successful load the watch follows the files it names).
+  const tlsWatch = new FileWatch((files) => {
+    log.info({ files }, 'TLS files changed on disk');
+    void reload('certificate changed');
+  });
+
   // A reload asked for while one runs is run after it, never dropped.
   let reloading = false;
   let reloadAgain: string | undefined;
@@ -116,7 +123,9 @@ async function main(argv: string[]): Promise<void> {
     }
     reloading = true;
     try {
-      proxy.reload(await load(file, logLevel));
+      const next = await load(file, logLevel);
+      proxy.reload(next, why);
+      tlsWatch.set(tlsFiles(next.apps));
     } catch (err) {
       const message = isProxyError(err) ? err.message : (err as Error).stack;
       log.error({ why, error: message }, 'reload failed; the old config stays in force');
@@ -142,6 +151,7 @@ async function main(argv: string[]): Promise<void> {
     stopping = true;
     log.info({ signal }, 'shutting down');
     unwatch();
+    tlsWatch.close();
     await proxy.shutdown();
     await stopDemo?.();
     if (profile && args.profile) {
@@ -164,6 +174,7 @@ async function main(argv: string[]): Promise<void> {
   await proxy.start();
   if (args.demo) process.stderr.write(demoHints(config, proxy.adminPort));
   unwatch = watchConfigFile(file, () => void reload('file changed'));
+  tlsWatch.set(tlsFiles(config.apps));
 }
 
 /**

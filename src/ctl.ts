@@ -381,12 +381,13 @@ function customersTable(rows: Row[]): string {
 }
 
 function matchText(match: unknown): string {
-  const m = (match ?? {}) as { sources?: string[]; apps?: string[]; ports?: number[]; sni?: string[] };
+  const m = (match ?? {}) as { sources?: string[]; apps?: string[]; ports?: number[]; sni?: string[]; clientCert?: string[] };
   const parts = [
     ...(m.sources ? [`sources=${m.sources.join(',')}`] : []),
     ...(m.apps ? [`apps=${m.apps.join(',')}`] : []),
     ...(m.ports ? [`ports=${m.ports.join(',')}`] : []),
     ...(m.sni ? [`sni=${m.sni.join(',')}`] : []),
+    ...(m.clientCert ? [`clientCert=${m.clientCert.map((p) => JSON.stringify(p)).join(',')}`] : []),
   ];
   return parts.length > 0 ? parts.join(' ') : '(any)';
 }

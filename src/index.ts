@@ -4,7 +4,7 @@ import type { Logger } from './log.js';
 import { realClock, type Clock } from './clock.js';
 import { RetryingListen } from './server/listen.js';
 import { AcceptPause, descriptorBudget, descriptorUse, isFdExhaustion, SourceLimits, type RefuseReason } from './server/limits.js';
-import { Connection, PROXY_HEADER_TIMEOUT_MS, SNI_PREREAD_TIMEOUT_MS, type ConnectionDeps, type ConnectionSummary } from './server/connection.js';
+import { Connection, PROXY_HEADER_TIMEOUT_MS, type ConnectionDeps, type ConnectionSummary } from './server/connection.js';
 import { TlsContexts } from './server/tls.js';
 import { isProxyError } from './errors.js';
 import { Upstreams } from './upstream/upstreams.js';
@@ -76,8 +76,6 @@ export class Proxy {
   readonly acceptPause: AcceptPause;
   /** ms a client on an `acceptProxyProtocol` port has to send its PROXY header. */
   proxyHeaderTimeoutMs = PROXY_HEADER_TIMEOUT_MS;
-  /** ms a client on an `sniPreread` port has to send its ClientHello. */
-  sniPrereadTimeoutMs = SNI_PREREAD_TIMEOUT_MS;
   /** The TLS contexts of the apps with `tls`, rebuilt from the files on every (re)load. */
   readonly tls: TlsContexts;
 
@@ -155,8 +153,8 @@ export class Proxy {
     ]);
   }
 
-  /** Apply a new, already validated config without dropping connections. */
-  reload(config: ProxyConfig): void {
+  /** Apply a new, already validated config without dropping connections; `why` goes into the log line. */
+  reload(config: ProxyConfig, why?: string): void {
     if (JSON.stringify(config.cluster ?? null) !== JSON.stringify(this.baseConfig.cluster ?? null)) {
       // The fleet's Redis, id and keys are fixed for the life of the process.
       this.log.warn('cluster settings changed: they take effect at the next restart; the rest of the config is reloaded');
@@ -179,7 +177,7 @@ export class Proxy {
       const t = this.upstreams.byAddress.get(address);
       if (t) void this.health.check(t);
     }
-    this.log.info({ apps: config.apps.length, targetsAdded: added, targetsRemoved: removed }, 'config reloaded');
+    this.log.info({ ...(why ? { why } : {}), apps: config.apps.length, targetsAdded: added, targetsRemoved: removed }, 'config reloaded');
   }
 
   #syncListeners(): void {
@@ -267,7 +265,7 @@ export class Proxy {
     void conn.start();
   }
 
-  #deps: { shaped: boolean; latency: boolean; foo: boolean; headerMs: number; prereadMs: number; deps: ConnectionDeps } | undefined;
+  #deps: { shaped: boolean; latency: boolean; foo: boolean; headerMs: number; deps: ConnectionDeps } | undefined;
 
   /**
    * What connections get from the proxy: one object shared by all of them, rebuilt only when a
@@ -277,9 +275,8 @@ export class Proxy {
     const shaped = this.shaper.active;
     const { latency, foo } = this.config.observe;
     const headerMs = this.proxyHeaderTimeoutMs;
-    const prereadMs = this.sniPrereadTimeoutMs;
     const d = this.#deps;
-    if (d && d.shaped === shaped && d.latency === latency && d.foo === foo && d.headerMs === headerMs && d.prereadMs === prereadMs) return d.deps;
+    if (d && d.shaped === shaped && d.latency === latency && d.foo === foo && d.headerMs === headerMs) return d.deps;
     const deps: ConnectionDeps = {
       onTargetFailed: (target, err) => {
         if (isProxyError(err, 'SHAPER_ERR_TARGET_TLS')) {
@@ -300,13 +297,12 @@ export class Proxy {
         : {}),
       analyzer: foo ? (c) => this.observer.analyzer(c) : undefined,
       proxyHeaderTimeoutMs: headerMs,
-      sniPrereadTimeoutMs: prereadMs,
       onClose: (c, summary) => {
         this.limits.release(c.peerAddress);
         this.#onClose(c, summary);
       },
     };
-    this.#deps = { shaped, latency, foo, headerMs, prereadMs, deps };
+    this.#deps = { shaped, latency, foo, headerMs, deps };
     return deps;
   }
 
@@ -356,6 +352,7 @@ export class Proxy {
       app: conn.appName,
       port: conn.localPort,
       ...(conn.serverName !== undefined ? { sni: conn.serverName } : {}),
+      ...(conn.clientCert !== undefined ? { clientCert: conn.clientCert } : {}),
     });
     if (verdict === 'rejected') {
       this.log.warn({ app: conn.appName, client: conn.clientAddress }, 'connection refused by customer limits');
@@ -424,7 +421,7 @@ export class Proxy {
         name: app.name,
         balance: app.balance,
         protocol: app.protocol,
-        ...(app.tls ? { tls: this.tls.certificate(app.name) ?? null } : {}),
+        ...(app.tls ? { tls: this.#tlsStatus(app.name, app.tls) } : {}),
         listeners: listeners.filter((l) => l.app === app.name),
         targets: (this.upstreams.apps.get(app.name)?.targets ?? []).map((t) => ({
           address: t.address,
@@ -436,6 +433,16 @@ export class Proxy {
         })),
       })),
     };
+  }
+
+  /**
+   * An app's TLS on /status: the default certificate's fields at the top (as before several
+   * certificates), then every certificate it serves and how clients are checked.
+   */
+  #tlsStatus(app: string, tls: NonNullable<AppConfig['tls']>): unknown {
+    const certificates = this.tls.certificates(app);
+    if (certificates.length === 0) return null;
+    return { ...certificates[0], certificates, clientAuth: tls.clientAuth, ...(tls.clientCa ? { clientCa: tls.clientCa.path } : {}) };
   }
 
   /**

@@ -6,10 +6,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import os from 'node:os';
-import type { AppConfig, ProxyConfig, ServerTlsConfig, TierConfig } from '../src/config/types.js';
+import type { AppConfig, ProxyConfig, ServedCertificate, ServerTlsConfig, TierConfig } from '../src/config/types.js';
 import { PemFile } from '../src/config/tls.js';
 import { createProxy, type Proxy } from '../src/index.js';
-import { silentLogger } from '../src/log.js';
+import { createLogger, silentLogger, type Logger } from '../src/log.js';
 import type { TestContext } from 'node:test';
 
 /** The repo root, from dist/test/helpers.js. */
@@ -26,9 +26,14 @@ export function pemFile(name: string): PemFile {
   return new PemFile(file, fs.readFileSync(file));
 }
 
+/** The fixture cert `name` ("server", "other") and its key, chosen by SNI for `serverNames`. */
+export function servedCertificate(name: string, serverNames: string[] = []): ServedCertificate {
+  return { cert: pemFile(name), key: pemFile(`${name}-key`), serverNames };
+}
+
 /** An app's `tls` with the fixture cert `name` ("server", "server2"). */
 export function serverTls(name = 'server', extra: Partial<ServerTlsConfig> = {}): ServerTlsConfig {
-  return { cert: pemFile(name), key: pemFile(`${name}-key`), minVersion: 'TLSv1.2', handshakeTimeout: 10_000, ...extra };
+  return { certificates: [servedCertificate(name)], minVersion: 'TLSv1.2', handshakeTimeout: 10_000, clientAuth: 'none', ...extra };
 }
 
 /** A TLS client trusting the test CA; resolves once the handshake is done. */
@@ -37,6 +42,65 @@ export function tlsConnect(port: number, opts: tls.ConnectionOptions = {}): Prom
     const s = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca: TEST_CA, allowHalfOpen: true, ...opts } as tls.ConnectionOptions, () => resolve(s));
     s.once('error', reject);
   });
+}
+
+export interface TlsTarget {
+  address: string;
+  /** TLS handshakes finished so far (real connections and the proxy's health checks) */
+  handshakes(): number;
+  /** With `proxyHeader`: each PROXY header read, v1 as its text (no CRLF), v2 as hex. */
+  headers: string[];
+}
+
+/** Whether `buf` starts with a whole PROXY header: its length, 0 for not yet (v1 up to CRLF, v2 16 bytes and its length). */
+function proxyHeaderLength(buf: Buffer): number {
+  if (buf.subarray(0, 6).toString('latin1') === 'PROXY ') {
+    const end = buf.indexOf('\r\n');
+    return end < 0 ? 0 : end + 2;
+  }
+  return buf.length < 16 || buf.length < 16 + buf.readUInt16BE(14) ? 0 : 16 + buf.readUInt16BE(14);
+}
+
+/**
+ * A TLS target on 127.0.0.1 with the fixture cert `cert` that answers like the collect backend
+ * ("<sha256> <bytes>\n" after the client's FIN); with `proxyHeader` it first reads a PROXY header
+ * (v1 or v2) off the raw socket, in clear. Every socket is destroyed and the server closed after the test.
+ */
+export async function startTlsTarget(t: TestContext, cert = 'backend', { proxyHeader = false } = {}): Promise<TlsTarget> {
+  const context = tls.createSecureContext({ cert: pemFile(cert).pem, key: pemFile(`${cert}-key`).pem });
+  const sockets = new Set<net.Socket>();
+  const headers: string[] = [];
+  let handshakes = 0;
+  const serve = (raw: net.Socket): void => {
+    const s = new tls.TLSSocket(raw, { isServer: true, secureContext: context });
+    s.on('secure', () => handshakes++);
+    s.on('error', () => {});
+    answerWithHash(s);
+  };
+  const server = net.createServer({ allowHalfOpen: true }, (raw) => {
+    sockets.add(raw);
+    raw.on('close', () => sockets.delete(raw));
+    raw.on('error', () => {});
+    if (!proxyHeader) return serve(raw);
+    const onReadable = (): void => {
+      const buf = raw.read() as Buffer | null;
+      if (!buf) return;
+      const length = proxyHeaderLength(buf);
+      if (length === 0) return void raw.unshift(buf);
+      raw.off('readable', onReadable);
+      const header = buf.subarray(0, length);
+      headers.push(header[0] === 0x50 ? header.toString('latin1').trimEnd() : header.toString('hex'));
+      raw.unshift(buf.subarray(length));
+      serve(raw);
+    };
+    raw.on('readable', onReadable);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  return { address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`, handshakes: () => handshakes, headers };
 }
 
 export type BackendKind = 'echo' | 'sink' | 'source' | 'collect';
@@ -178,8 +242,9 @@ export function config(apps: AppConfig[], extra: Partial<ProxyConfig> = {}): Pro
 export async function startProxy(
   cfg: ProxyConfig,
   backends: Backend[] = [],
+  log: Logger = silentLogger(),
 ): Promise<Proxy & { portOf(app: string, i?: number): number; stop(): Promise<void> }> {
-  const proxy = createProxy(cfg, { log: silentLogger() });
+  const proxy = createProxy(cfg, { log });
   await proxy.start();
   await waitFor(() => [...proxy.upstreams.byAddress.values()].every((t) => t.lastCheck !== undefined), 5000, 'first health checks');
   await new Promise((r) => setTimeout(r, 20)); // let the backends see the checks' FINs
@@ -195,6 +260,13 @@ export async function startProxy(
       await proxy.shutdown(0);
     },
   });
+}
+
+/** A logger whose JSON lines the test can read (`lines`, parsed, in order). */
+export function captureLogger(level = 'info'): { log: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger(level, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  return { log, lines };
 }
 
 export function connect(port: number, host = '127.0.0.1'): Promise<net.Socket> {

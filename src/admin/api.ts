@@ -66,6 +66,8 @@ export interface ConnectionView {
   tier: string | null;
   /** the TLS server name the client sent (apps with tls or sniPreread), or null */
   sni: string | null;
+  /** the subject of the client's verified certificate (apps with tls.clientAuth), or null */
+  clientCert: string | null;
   /** ISO time */
   started: string;
   durationMs: number;
@@ -235,6 +237,7 @@ function connectionView(c: Connection, sampler: RateSampler): ConnectionView {
     customer: c.shaped?.customer.id ?? null,
     tier: c.shaped?.customer.tier ?? null,
     sni: c.serverName ?? null,
+    clientCert: c.clientCert ?? null,
     started: new Date(c.startedAt).toISOString(),
     durationMs: now - c.startedAt,
     bytesUp: c.bytesUp,

@@ -254,6 +254,9 @@ function readApp(app: unknown, index: number, problems: Problems, baseDir: strin
   if (props['sniPreread'] === true && isPlainObject(props['tls'])) {
     problems.add(`${at}.sniPreread`, 'is for apps that pass TLS through; with "tls" the server name comes from the handshake (leave sniPreread out)');
   }
+  if (props['sniPrereadTimeout'] !== null && props['sniPreread'] !== true && good('sniPrereadTimeout')) {
+    problems.add(`${at}.sniPrereadTimeout`, 'is only used with "sniPreread": true (set that too, or leave sniPrereadTimeout out)');
+  }
   return { at, props, targets: readTargets(props['targets'], `${at}.targets`, problems), tls, targetTls };
 }
 
@@ -349,6 +352,7 @@ function toAppConfig({ props, targets, tls, targetTls }: AppDraft, defaultBind: 
     ...(tls ? { tls } : {}),
     ...(targetTls ? { targetTls } : {}),
     ...(props['sniPreread'] === true ? { sniPreread: true } : {}),
+    ...(props['sniPreread'] === true && props['sniPrereadTimeout'] !== null ? { sniPrereadTimeout: parseDuration(props['sniPrereadTimeout']) } : {}),
   };
 }
 
@@ -365,16 +369,24 @@ function readShaping(top: Record<string, unknown>, apps: (AppDraft | undefined)[
   const isTier = (name: unknown): boolean => typeof name === 'string' && tierNames.includes(name);
 
   const appNames = apps.map((a) => a?.props['name']).filter((n): n is string => typeof n === 'string' && n !== '');
-  // The apps where a server name is known: those that terminate TLS or preread the ClientHello.
-  const sniApps = apps.filter((a) => a && (isPlainObject(a.props['tls']) || a.props['sniPreread'] === true)).map((a) => a!.props['name']);
+  const appsWhere = (known: (props: Record<string, unknown>) => boolean) => apps.filter((a) => a && known(a.props)).map((a) => a!.props['name']);
+  // Where a server name is known: apps that terminate TLS or preread the ClientHello; a client
+  // certificate: apps that ask for one.
+  const knownOn = {
+    sni: { apps: appsWhere((p) => isPlainObject(p['tls']) || p['sniPreread'] === true), what: '"tls" or "sniPreread", so no connection carries a server name' },
+    clientCert: {
+      apps: appsWhere((p) => isPlainObject(p['tls']) && (p['tls']['clientAuth'] ?? 'none') !== 'none'),
+      what: '"tls.clientAuth" ("require" or "optional"), so no connection carries a client certificate',
+    },
+  };
   const customers = readCustomers(top['customers'], problems, (path, name) => {
     if (!problems.has(path) && !isTier(name)) problems.add(path, `${show(name)} is not a tier ${known}`);
   }, (path, name) => {
     if (!appNames.includes(name)) problems.add(path, `no app named ${show(name)} (apps: ${appNames.join(', ')})`);
-  }, (path, matchApps) => {
-    if ((matchApps ?? appNames).some((a) => sniApps.includes(a))) return;
+  }, (path, criterion, matchApps) => {
+    if ((matchApps ?? appNames).some((a) => knownOn[criterion].apps.includes(a))) return;
     const which = matchApps ? `none of its apps (${matchApps.join(', ')})` : 'no app';
-    problems.add(path, `can never match: ${which} has "tls" or "sniPreread", so no connection carries a server name`);
+    problems.add(path, `can never match: ${which} has ${knownOn[criterion].what}`);
   });
 
   const defaultTier = top['defaultTier'];
@@ -449,7 +461,7 @@ function readCustomers(
   problems: Problems,
   checkTier: RefCheck,
   checkApp: RefCheck,
-  checkSni: (path: string, apps: string[] | undefined) => void,
+  checkKnown: (path: string, criterion: 'sni' | 'clientCert', apps: string[] | undefined) => void,
 ): CustomerConfig[] {
   if (!Array.isArray(list)) return []; // null, or reported by the customers check
   const customers: CustomerConfig[] = [];
@@ -462,7 +474,8 @@ function readCustomers(
     }
     const { id, customer } = readCustomer(item, at, problems, checkTier, checkApp);
     if (typeof id === 'string' && !problems.has(`${at}.id`)) byId.set(id, [...(byId.get(id) ?? []), at]);
-    if (customer?.match.sni) checkSni(`${at}.match.sni`, customer.match.apps);
+    if (customer?.match.sni) checkKnown(`${at}.match.sni`, 'sni', customer.match.apps);
+    if (customer?.match.clientCert) checkKnown(`${at}.match.clientCert`, 'clientCert', customer.match.apps);
     if (customer) customers.push(customer);
   });
   for (const [id, where] of byId) {
@@ -487,7 +500,7 @@ function readCustomer(
   const props = runSchema(CUSTOMER_SCHEMA, input, `${at}.`, problems);
   const id = props['id'];
   if (typeof props['tier'] === 'string') checkTier(`${at}.tier`, props['tier']);
-  const m = props['match'] as { sources: unknown; apps: unknown; ports: unknown; sni: unknown };
+  const m = props['match'] as { sources: unknown; apps: unknown; ports: unknown; sni: unknown; clientCert: unknown };
   if (Array.isArray(m.apps) && !problems.has(`${at}.match.apps`)) {
     m.apps.forEach((app: unknown, j) => {
       const path = `${at}.match.apps[${j}]`;
@@ -500,6 +513,7 @@ function readCustomer(
   if (m.apps !== null) match.apps = m.apps as string[];
   if (m.ports !== null) match.ports = m.ports as number[];
   if (m.sni !== null) match.sni = typeof m.sni === 'string' ? [m.sni] : (m.sni as string[]);
+  if (m.clientCert !== null) match.clientCert = typeof m.clientCert === 'string' ? [m.clientCert] : (m.clientCert as string[]);
   return { id, customer: { id: id as string, tier: props['tier'] as string, match } };
 }
 

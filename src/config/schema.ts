@@ -10,9 +10,10 @@
 import { isIP } from 'node:net';
 import convict from 'convict';
 import { parseCidr } from '../identify/cidr.js';
+import { subjectPatternProblem } from '../identify/client-cert.js';
 import { sniPatternProblem } from '../identify/sni.js';
 import { isPlainObject } from './fly.js';
-import { BALANCE_KINDS, TLS_VERSIONS } from './types.js';
+import { BALANCE_KINDS, CLIENT_AUTH_MODES, TLS_VERSIONS } from './types.js';
 import { parseCountRate, parseDuration, parseHostPort, parseRate, parseSize } from './units.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -310,24 +311,29 @@ const filePath: Check = (v) => {
   }
 };
 
-/** `match.sni`: one server name pattern or a list of them. */
-const sniList: Check = (v, report) => {
-  const one = (x: unknown, sub?: string): void => {
-    const problem = sniPatternProblem(x);
-    if (problem !== undefined) report(problem, sub);
+/** A match criterion of patterns (`match.sni`, `match.clientCert`): one pattern or a list of them. */
+const patternList =
+  (problemOf: (x: unknown) => string | undefined, what: string, example: string, key: string): Check =>
+  (v, report) => {
+    if (typeof v === 'string') {
+      const problem = problemOf(v);
+      if (problem !== undefined) report(problem);
+      return;
+    }
+    matchList(what, example, key, (x) => {
+      const problem = problemOf(x);
+      if (problem !== undefined) throw new Error(problem);
+    })(v, report);
   };
-  if (typeof v === 'string') return one(v);
-  matchList('server names', '["api.example.com", "*.example.com"]', 'sni', (x) => {
-    const problem = sniPatternProblem(x);
-    if (problem !== undefined) throw new Error(problem);
-  })(v, report);
-};
+
+const sniList = patternList(sniPatternProblem, 'server names', '["api.example.com", "*.example.com"]', 'sni');
+const subjectList = patternList(subjectPatternProblem, 'certificate subjects', '["CN=alice", "O=Acme"]', 'clientCert');
 
 // ---- TLS checks (the files are read by the loader, src/config/tls.ts) ----------------------------
 
 interface KeySpec {
   required?: string;
-  check: (v: unknown) => void;
+  check: Check;
 }
 
 /** A plain object with the given keys, each checked; unknown keys are reported with a "did you mean". */
@@ -348,33 +354,79 @@ const objectWith =
       }
       if (value === undefined || (value === null && spec.required === undefined)) continue;
       try {
-        spec.check(value);
+        spec.check(value, (msg, sub = '') => report(msg, `.${key}${sub}`));
       } catch (err) {
         report(err instanceof Error ? err.message : String(err), `.${key}`);
       }
     }
   };
 
-const pemPath = (what: string): KeySpec['check'] => (v) => {
+const pemPath = (what: string): Check => (v) => {
   if (typeof v !== 'string' || v.trim() === '' || v.includes('\0')) throw new Error(`${show(v)} is not a file path (the ${what}, PEM; relative to the config file)`);
 };
 
-const throwing = (check: Check): KeySpec['check'] => (v) =>
-  check(v, (msg) => {
-    throw new Error(msg);
+const CERT_FILE = 'the certificate file (PEM, the chain after the leaf)';
+const KEY_FILE = 'the private key file (PEM, unencrypted)';
+
+/** `serverNames` of a certificate: what SNI chooses it for, instead of the names it carries. */
+const serverNames: Check = (v, report) => {
+  if (!Array.isArray(v) || v.length === 0) {
+    throw new Error(`must be a non-empty list of server names like ["api.example.com", "*.example.com"]; leave it out to use the certificate's DNS names (got ${show(v)})`);
+  }
+  v.forEach((x: unknown, i) => {
+    const problem = sniPatternProblem(x);
+    if (problem !== undefined) report(problem, `[${i}]`);
   });
+};
+
+const servedCertificate = objectWith(
+  {
+    cert: { required: CERT_FILE, check: pemPath('certificate chain') },
+    key: { required: KEY_FILE, check: pemPath('private key') },
+    serverNames: { check: serverNames },
+  },
+  '{"cert": "certs/api.pem", "key": "certs/api-key.pem"}',
+);
+
+/** `tls.certificates`: more certificates, each chosen by the server names it carries (or `serverNames`). */
+const certificateList: Check = (v, report) => {
+  list('certificates', '[{"cert": "certs/api.pem", "key": "certs/api-key.pem"}]')(v, report);
+  (v as unknown[]).forEach((c, i) => {
+    try {
+      servedCertificate(c, (msg, sub = '') => report(msg, `[${i}]${sub}`));
+    } catch (err) {
+      report(err instanceof Error ? err.message : String(err), `[${i}]`);
+    }
+  });
+};
+
+const given = (x: unknown): boolean => x !== undefined && x !== null;
 
 const serverTls: Check = (v, report) => {
   if (v === null) return;
   objectWith(
     {
-      cert: { required: 'the certificate file (PEM, the chain after the leaf)', check: pemPath('certificate chain') },
-      key: { required: 'the private key file (PEM, unencrypted)', check: pemPath('private key') },
-      minVersion: { check: throwing(oneOf(TLS_VERSIONS)) },
-      handshakeTimeout: { check: throwing(duration(true)) },
+      cert: { check: pemPath('certificate chain') },
+      key: { check: pemPath('private key') },
+      certificates: { check: certificateList },
+      minVersion: { check: oneOf(TLS_VERSIONS) },
+      handshakeTimeout: { check: duration(true) },
+      clientAuth: { check: oneOf(CLIENT_AUTH_MODES) },
+      clientCa: { check: pemPath('CA certificate(s) client certificates must chain to') },
     },
     '{"cert": "certs/web.pem", "key": "certs/web-key.pem"}',
   )(v, report);
+  const tls = v as Record<string, unknown>;
+  // `cert` and `key` go together; without them, `certificates` must list at least one.
+  if (given(tls['cert']) && !given(tls['key'])) report(`required, ${KEY_FILE}`, '.key');
+  else if (given(tls['key']) && !given(tls['cert'])) report(`required, ${CERT_FILE}`, '.cert');
+  else if (!given(tls['cert']) && !given(tls['certificates'])) report(`required, ${CERT_FILE} (or list "certificates")`, '.cert');
+  const auth = tls['clientAuth'] ?? 'none';
+  if (!CLIENT_AUTH_MODES.includes(auth as never)) return; // reported
+  if (auth !== 'none' && !given(tls['clientCa'])) report(`required when clientAuth is "${String(auth)}", the CA certificate(s) client certificates must chain to (PEM)`, '.clientCa');
+  if (auth === 'none' && given(tls['clientCa'])) {
+    report('is set but clientAuth is "none" (the default), so no client certificate is asked for: set clientAuth to "require" or "optional"', '.clientCa');
+  }
 };
 
 const SERVERNAME = /^[A-Za-z0-9._-]+$/;
@@ -389,7 +441,7 @@ const targetTls: Check = (v, report) => {
           if (typeof x !== 'string' || !SERVERNAME.test(x)) throw new Error(`${show(x)} is not a host name (e.g. "backend.internal")`);
         },
       },
-      rejectUnauthorized: { check: throwing(bool) },
+      rejectUnauthorized: { check: bool },
     },
     '{"ca": "certs/ca.pem"}',
   )(v, report);
@@ -523,6 +575,12 @@ export const CUSTOMER_SCHEMA: GroupSpec = {
     apps: { doc: 'Names of apps.', default: null, nullable: true, check: appNameList },
     ports: { doc: 'Listening ports.', default: null, nullable: true, check: matchPortList },
     sni: { doc: 'TLS server names ("api.example.com", "*.example.com"); known on apps with tls or sniPreread.', default: null, nullable: true, check: sniList },
+    clientCert: {
+      doc: 'Subjects of verified client certificates ("CN=alice", "O=Acme"); known on apps with tls.clientAuth.',
+      default: null,
+      nullable: true,
+      check: subjectList,
+    },
   },
 };
 
@@ -551,7 +609,7 @@ export const APP_SCHEMA: GroupSpec = {
     check: oneOf(PROXY_PROTOCOL_VERSIONS),
   },
   tls: {
-    doc: 'Terminate TLS: {"cert": FILE, "key": FILE, "minVersion": "TLSv1.2", "handshakeTimeout": "10s"}; null: plain TCP.',
+    doc: 'Terminate TLS: {"cert": FILE, "key": FILE, "certificates": [{"cert", "key", "serverNames"}], "minVersion": "TLSv1.2", "handshakeTimeout": "10s", "clientAuth": "none", "clientCa": FILE}; null: plain TCP.',
     default: null,
     nullable: true,
     objects: true,
@@ -561,6 +619,12 @@ export const APP_SCHEMA: GroupSpec = {
     doc: "Read the TLS server name (SNI) from the client's ClientHello for customer matching, without terminating TLS (apps without tls).",
     default: false,
     check: bool,
+  },
+  sniPrereadTimeout: {
+    doc: 'With sniPreread: how long a client has to send its ClientHello; then it is dialed without a server name. Default 5s.',
+    default: null,
+    nullable: true,
+    check: duration(true),
   },
   targetTls: {
     doc: 'Speak TLS to the targets: true, or {"ca": FILE, "servername": NAME, "rejectUnauthorized": true}.',

@@ -1,5 +1,5 @@
 /**
- * The TLS files of a config (`apps[].tls`, `apps[].targetTls.ca`): read and checked while the
+ * The TLS files of a config (`apps[].tls` with its certificates and client CA, `apps[].targetTls.ca`): read and checked while the
  * config loads, so a missing, unreadable or broken file fails the start or `--check` (exit 2)
  * and a reload keeps the old config, each with the key path and the file.
  */
@@ -7,8 +7,9 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
+import { normaliseServerName, sniPatternProblem } from '../identify/sni.js';
 import type { Problems } from './schema.js';
-import type { ServerTlsConfig, TargetTlsConfig, TlsVersion } from './types.js';
+import type { AppConfig, ClientAuth, ServedCertificate, ServerTlsConfig, TargetTlsConfig, TlsVersion } from './types.js';
 import { parseDuration } from './units.js';
 
 export const DEFAULT_TLS_MIN_VERSION: TlsVersion = 'TLSv1.2';
@@ -64,8 +65,36 @@ function certificate(pem: PemFile, path: string, problems: Problems): X509Certif
   }
 }
 
-/** `apps[i].tls` after the schema checks: the cert and key files read and checked to belong together. */
+/** `apps[i].tls` after the schema checks: every certificate's files read and checked, and the client CA. */
 export function readServerTls(props: Record<string, unknown>, at: string, baseDir: string, problems: Problems): ServerTlsConfig | undefined {
+  const minVersion = (props['minVersion'] ?? DEFAULT_TLS_MIN_VERSION) as TlsVersion;
+  // `cert` + `key` first: the default certificate; then each of `certificates`.
+  const written: { value: Record<string, unknown>; at: string }[] = [];
+  if (props['cert'] !== undefined && props['cert'] !== null) written.push({ value: props, at });
+  const more = Array.isArray(props['certificates']) ? (props['certificates'] as Record<string, unknown>[]) : [];
+  more.forEach((value, i) => written.push({ value, at: `${at}.certificates[${i}]` }));
+  const certificates = written.map((c, i) => readCertificate(c.value, c.at, baseDir, problems, minVersion, i === 0));
+  const clientAuth = (props['clientAuth'] ?? 'none') as ClientAuth;
+  const clientCa = clientAuth === 'none' ? undefined : readCa(props['clientCa'], `${at}.clientCa`, baseDir, problems);
+  if (certificates.some((c) => c === undefined) || (clientAuth !== 'none' && !clientCa)) return undefined;
+  return {
+    certificates: certificates as ServedCertificate[],
+    minVersion,
+    handshakeTimeout: parseDuration(props['handshakeTimeout'] ?? DEFAULT_TLS_HANDSHAKE_TIMEOUT),
+    clientAuth,
+    ...(clientCa ? { clientCa } : {}),
+  };
+}
+
+/** One certificate (`tls` itself, or `tls.certificates[i]`) at `at`: its files, and the server names SNI chooses it for. */
+function readCertificate(
+  props: Record<string, unknown>,
+  at: string,
+  baseDir: string,
+  problems: Problems,
+  minVersion: TlsVersion,
+  isDefault: boolean,
+): ServedCertificate | undefined {
   const cert = readPem(props['cert'], `${at}.cert`, baseDir, problems);
   const key = readPem(props['key'], `${at}.key`, baseDir, problems);
   if (!cert || !key) return undefined;
@@ -81,7 +110,6 @@ export function readServerTls(props: Record<string, unknown>, at: string, baseDi
     problems.add(`${at}.key`, `${JSON.stringify(key.path)} is not the key of the certificate ${JSON.stringify(cert.path)}`);
     return undefined;
   }
-  const minVersion = (props['minVersion'] ?? DEFAULT_TLS_MIN_VERSION) as TlsVersion;
   try {
     // What OpenSSL itself refuses (a key too weak for its security level, say).
     createSecureContext({ cert: cert.pem, key: key.pem, minVersion });
@@ -89,7 +117,27 @@ export function readServerTls(props: Record<string, unknown>, at: string, baseDi
     problems.add(`${at}.cert`, `${JSON.stringify(cert.path)} cannot be used (${message(err)})`);
     return undefined;
   }
-  return { cert, key, minVersion, handshakeTimeout: parseDuration(props['handshakeTimeout'] ?? DEFAULT_TLS_HANDSHAKE_TIMEOUT) };
+  const given = props['serverNames'];
+  const serverNames = Array.isArray(given) ? (given as string[]).map(normaliseServerName) : dnsNames(x509);
+  if (serverNames.length === 0 && !isDefault) {
+    problems.add(`${at}.cert`, `${JSON.stringify(cert.path)} names no DNS server name (subjectAltName), so no SNI can choose it; list them in "serverNames"`);
+    return undefined;
+  }
+  return { cert, key, serverNames: [...new Set(serverNames)] };
+}
+
+/** The DNS names of a certificate's subjectAltName ("DNS:a.example.com, IP Address:10.0.0.1, DNS:*.example.com"). */
+function dnsNames(x509: X509Certificate): string[] {
+  return (x509.subjectAltName ?? '')
+    .split(', ')
+    .filter((entry) => entry.startsWith('DNS:') && sniPatternProblem(entry.slice(4)) === undefined)
+    .map((entry) => normaliseServerName(entry.slice(4)));
+}
+
+/** A file of CA certificates (`targetTls.ca`, `tls.clientCa`). */
+function readCa(value: unknown, at: string, baseDir: string, problems: Problems): PemFile | undefined {
+  const ca = readPem(value, at, baseDir, problems);
+  return ca && certificate(ca, at, problems) ? ca : undefined;
 }
 
 /** `apps[i].targetTls` after the schema checks: true, or an object whose `ca` file is read. */
@@ -100,9 +148,20 @@ export function readTargetTls(value: unknown, at: string, baseDir: string, probl
   const config: TargetTlsConfig = { rejectUnauthorized: props['rejectUnauthorized'] !== false };
   if (typeof props['servername'] === 'string') config.servername = props['servername'];
   if (props['ca'] !== undefined) {
-    const ca = readPem(props['ca'], `${at}.ca`, baseDir, problems);
-    if (!ca || !certificate(ca, `${at}.ca`, problems)) return undefined;
+    const ca = readCa(props['ca'], `${at}.ca`, baseDir, problems);
+    if (!ca) return undefined;
     config.ca = ca;
   }
   return config;
+}
+
+/** Every TLS file a config names (certificates, keys, CAs): what is watched for changes on disk. */
+export function tlsFiles(apps: readonly AppConfig[]): string[] {
+  const files = new Set<string>();
+  for (const app of apps) {
+    for (const c of app.tls?.certificates ?? []) files.add(c.cert.path).add(c.key.path);
+    if (app.tls?.clientCa) files.add(app.tls.clientCa.path);
+    if (app.targetTls?.ca) files.add(app.targetTls.ca.path);
+  }
+  return [...files];
 }

@@ -34,18 +34,38 @@ export interface AppConfig {
   targetTls?: TargetTlsConfig;
   /** Read the SNI of the client's ClientHello without terminating TLS (apps without `tls`). */
   sniPreread?: boolean;
+  /** ms a client on an `sniPreread` app has to send its ClientHello; then it is dialed without a name (set with sniPreread) */
+  sniPrereadTimeout?: number;
 }
 
 export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
 export type TlsVersion = (typeof TLS_VERSIONS)[number];
 
-/** `apps[].tls`: the files are read (and checked) by the loader, so a reload re-reads them. */
-export interface ServerTlsConfig {
+export const CLIENT_AUTH_MODES = ['none', 'optional', 'require'] as const;
+/** Whether a client certificate is asked for (`optional`) and must be there (`require`); one that is sent must verify. */
+export type ClientAuth = (typeof CLIENT_AUTH_MODES)[number];
+
+/** One certificate an app serves, and the server names (SNI) it is chosen for. */
+export interface ServedCertificate {
   cert: PemFile;
   key: PemFile;
+  /**
+   * Lower case, exact ("api.example.com") or a wildcard of one label ("*.example.com"): the given
+   * `serverNames`, else the certificate's DNS subjectAltNames.
+   */
+  serverNames: string[];
+}
+
+/** `apps[].tls`: the files are read (and checked) by the loader, so a reload re-reads them. */
+export interface ServerTlsConfig {
+  /** At least one; the first (`tls.cert`, else `tls.certificates[0]`) is served when no other's names fit the SNI. */
+  certificates: ServedCertificate[];
   minVersion: TlsVersion;
   /** ms a client has to finish its handshake */
   handshakeTimeout: number;
+  clientAuth: ClientAuth;
+  /** CA certificate(s) a client certificate must chain to (set when clientAuth is not "none") */
+  clientCa?: PemFile;
 }
 
 /** `apps[].targetTls`: verify the targets' certificates against the system CAs plus `ca`. */
@@ -140,6 +160,8 @@ export interface CustomerMatch {
   ports?: number[];
   /** TLS server names (SNI), known on apps with `tls` or `sniPreread`: exact or "*.example.com", any case */
   sni?: string[];
+  /** subjects of verified client certificates (apps with `tls.clientAuth`): "CN=alice", "O=Acme", "CN=alice, O=Acme" */
+  clientCert?: string[];
 }
 
 export interface CustomerConfig {

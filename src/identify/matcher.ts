@@ -1,5 +1,6 @@
 import type { CustomerConfig } from '../config/types.js';
 import { CidrSet } from './cidr.js';
+import { SubjectPatterns } from './client-cert.js';
 import { SniPatterns } from './sni.js';
 
 /** What is known about a connection when it is matched to a customer. */
@@ -10,6 +11,8 @@ export interface Identity {
   port: number;
   /** the TLS server name the client asked for (apps with `tls` or `sniPreread` only) */
   sni?: string;
+  /** the subject of the client's verified certificate (apps with `tls.clientAuth` only) */
+  clientCert?: string;
 }
 
 interface CompiledCustomer {
@@ -18,6 +21,7 @@ interface CompiledCustomer {
   apps: Set<string> | null;
   ports: Set<number> | null;
   sni: SniPatterns | null;
+  clientCert: SubjectPatterns | null;
 }
 
 /**
@@ -36,6 +40,7 @@ export class CustomerMatcher {
       apps: c.match.apps?.length ? new Set(c.match.apps) : null,
       ports: c.match.ports?.length ? new Set(c.match.ports) : null,
       sni: c.match.sni?.length ? new SniPatterns(c.match.sni) : null,
+      clientCert: c.match.clientCert?.length ? new SubjectPatterns(c.match.clientCert) : null,
     }));
   }
 
@@ -47,6 +52,8 @@ export class CustomerMatcher {
       if (c.sources && !c.sources.has(who.clientAddress)) continue;
       // No server name (a plain-TCP app, or a client that sent none) never matches an `sni` list.
       if (c.sni && !c.sni.matches(who.sni)) continue;
+      // Nor does a connection without a verified client certificate match a `clientCert` list.
+      if (c.clientCert && !c.clientCert.matches(who.clientCert)) continue;
       return c.id;
     }
     return undefined;

@@ -13,7 +13,7 @@ import { pump } from './pump.js';
 
 /** A client on an `acceptProxyProtocol` port has this long to send its PROXY header. */
 export const PROXY_HEADER_TIMEOUT_MS = 5000;
-/** A client on an `sniPreread` port has this long to send its ClientHello; then it goes on without a name. */
+/** A client on an `sniPreread` port has this long to send its ClientHello (unless its app's `sniPrereadTimeout` says otherwise); then it goes on without a name. */
 export const SNI_PREREAD_TIMEOUT_MS = 5000;
 
 export type Direction = 'up' | 'down';
@@ -74,6 +74,8 @@ export interface ConnectionSummary {
   tier?: string;
   /** the TLS server name the client asked for (apps with `tls` or `sniPreread`) */
   sni?: string;
+  /** the subject of the client's verified certificate (apps with `tls.clientAuth`) */
+  clientCert?: string;
   bytesUp: number;
   bytesDown: number;
   durationMs: number;
@@ -107,8 +109,6 @@ export interface ConnectionDeps extends DialHooks {
   /** Terminate TLS with this context (the app's `tls`, as in force at accept). */
   /** The TLS to terminate on the connection's app, if it has any. */
   tlsFor?: (c: Connection) => ServerTls | undefined;
-  /** ms a ClientHello may take to arrive on an `sniPreread` app (default SNI_PREREAD_TIMEOUT_MS). */
-  sniPrereadTimeoutMs?: number;
 }
 
 let nextId = 1;
@@ -131,6 +131,8 @@ export class Connection {
   client: Socket;
   /** The TLS server name the client sent (SNI), on `tls` and `sniPreread` apps. */
   serverName: string | undefined;
+  /** The subject of the client's verified certificate, on `tls` apps with `clientAuth`. */
+  clientCert: string | undefined;
   /** The client: the socket's peer, or the one a PROXY protocol header names (set before admission). */
   clientAddress: string;
   clientPort: number;
@@ -352,6 +354,7 @@ export class Connection {
       return false;
     }
     this.client = socket;
+    this.clientCert = result.clientCert;
     this.serverName = typeof socket.servername === 'string' && socket.servername !== '' ? socket.servername : undefined;
     Connection.#own(socket, this);
     socket.on('error', Connection.#onClientError);
@@ -371,7 +374,7 @@ export class Connection {
         const hello = parseClientHello(buf);
         return hello.kind === 'need-more' ? undefined : { value: hello.kind === 'ok' ? hello.serverName : undefined, used: 0 };
       },
-      this.deps.sniPrereadTimeoutMs ?? SNI_PREREAD_TIMEOUT_MS,
+      this.app.config.sniPrereadTimeout ?? SNI_PREREAD_TIMEOUT_MS,
     );
     if (peeked.kind === 'answer') this.serverName = peeked.value;
     // A client that ends before a whole ClientHello cannot be speaking TLS to the target.
@@ -431,6 +434,7 @@ export class Connection {
       app: this.appName,
       ...(this.shaped ? { customer: this.shaped.customer.id, tier: this.shaped.customer.tier } : {}),
       ...(this.serverName !== undefined ? { sni: this.serverName } : {}),
+      ...(this.clientCert !== undefined ? { clientCert: this.clientCert } : {}),
       client: `${this.clientAddress}:${this.clientPort}`,
       target: this.target?.address,
       bytesUp: this.bytesUp,

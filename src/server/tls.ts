@@ -1,34 +1,47 @@
 /**
- * TLS termination for apps with `tls`: one secure context per app, built when a config is applied
- * (start and every reload, which re-reads the files), so new connections get the certificate on
- * disk at that reload while open connections keep theirs. The handshake runs on the accepted
- * socket after any PROXY header, before customer matching.
+ * TLS termination for apps with `tls`: the secure contexts of an app (one per certificate), built
+ * when a config is applied (start and every reload, which re-reads the files), so new connections
+ * get the certificates on disk at that reload while open connections keep theirs. The handshake
+ * runs on the accepted socket after any PROXY header, before customer matching; with several
+ * certificates the client's SNI chooses one (SNICallback), and with `clientAuth` the client's
+ * certificate is verified against `clientCa`.
  */
 import { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
-import type { AppConfig, ServerTlsConfig } from '../config/types.js';
+import type { AppConfig, ClientAuth, ServedCertificate, ServerTlsConfig } from '../config/types.js';
 import { ProxyError } from '../errors.js';
+import { subjectText } from '../identify/client-cert.js';
+import { normaliseServerName } from '../identify/sni.js';
 import type { Logger } from '../log.js';
 
-/** What a connection of a TLS app needs: the context in force when it was accepted. */
+type SniCallback = (servername: string, cb: (err: Error | null, context?: SecureContext) => void) => void;
+
+/** What a connection of a TLS app needs: the contexts in force when it was accepted. */
 export interface ServerTls {
+  /** the default certificate's (the first): for clients without SNI or with a name no other certificate has */
   context: SecureContext;
+  /** chooses a certificate by SNI; only with several */
+  SNICallback?: SniCallback;
   /** ms */
   handshakeTimeout: number;
+  clientAuth: ClientAuth;
 }
 
-/** The certificate an app serves, for /status and the logs. */
+/** A certificate an app serves, for /status and the logs. */
 export interface CertificateInfo {
   cert: string;
   subject: string;
   fingerprint256: string;
   validTo: string;
+  /** what SNI chooses it for */
+  serverNames: string[];
 }
 
 interface Entry extends ServerTls {
   config: ServerTlsConfig;
-  info: CertificateInfo;
+  /** the default first */
+  infos: CertificateInfo[];
 }
 
 export class TlsContexts {
@@ -44,22 +57,30 @@ export class TlsContexts {
       names.add(app.name);
       const old = this.#byApp.get(app.name);
       const tls = app.tls;
-      if (old && tls.cert.equals(old.config.cert) && tls.key.equals(old.config.key) && tls.minVersion === old.config.minVersion) {
-        // Unchanged: keep the context, and with it the session ticket keys (resumption survives a reload).
+      if (old && sameContexts(old.config, tls)) {
+        // Unchanged: keep the contexts, and with them the session ticket keys (resumption survives a reload).
         old.config = tls;
         old.handshakeTimeout = tls.handshakeTimeout;
         continue;
       }
-      let context: SecureContext;
+      let contexts: SecureContext[];
       try {
-        context = createSecureContext({ cert: tls.cert.pem, key: tls.key.pem, minVersion: tls.minVersion });
+        const ca = tls.clientCa ? { ca: tls.clientCa.pem } : {};
+        contexts = tls.certificates.map((c) => createSecureContext({ cert: c.cert.pem, key: c.key.pem, minVersion: tls.minVersion, ...ca }));
       } catch (err) {
         // The loader checked the files with this very call; should OpenSSL still refuse, keep what serves now.
-        this.log.error({ app: app.name, cert: tls.cert.path, error: (err as Error).message }, 'TLS certificate not usable; the previous one stays');
+        this.log.error({ app: app.name, error: (err as Error).message }, 'TLS certificate not usable; the previous one stays');
         continue;
       }
-      const info = this.#logCertificate(app.name, tls);
-      this.#byApp.set(app.name, { context, handshakeTimeout: tls.handshakeTimeout, config: tls, info });
+      const infos = tls.certificates.map((c) => this.#logCertificate(app.name, c));
+      this.#byApp.set(app.name, {
+        context: contexts[0]!,
+        ...(contexts.length > 1 ? { SNICallback: chooser(tls.certificates, contexts) } : {}),
+        handshakeTimeout: tls.handshakeTimeout,
+        clientAuth: tls.clientAuth,
+        config: tls,
+        infos,
+      });
     }
     for (const name of this.#byApp.keys()) if (!names.has(name)) this.#byApp.delete(name);
   }
@@ -68,14 +89,19 @@ export class TlsContexts {
     return this.#byApp.get(app);
   }
 
-  /** The certificate `app` serves to new connections. */
+  /** The default certificate `app` serves to new connections. */
   certificate(app: string): CertificateInfo | undefined {
-    return this.#byApp.get(app)?.info;
+    return this.#byApp.get(app)?.infos[0];
   }
 
-  #logCertificate(app: string, tls: ServerTlsConfig): CertificateInfo {
-    const x509 = new X509Certificate(tls.cert.pem);
-    const info = { cert: tls.cert.path, subject: x509.subject.replace(/\n/g, ', '), fingerprint256: x509.fingerprint256, validTo: x509.validTo };
+  /** Every certificate `app` serves to new connections, the default first. */
+  certificates(app: string): CertificateInfo[] {
+    return this.#byApp.get(app)?.infos ?? [];
+  }
+
+  #logCertificate(app: string, c: ServedCertificate): CertificateInfo {
+    const x509 = new X509Certificate(c.cert.pem);
+    const info = { cert: c.cert.path, subject: subjectText(x509.subject), fingerprint256: x509.fingerprint256, validTo: x509.validTo, serverNames: c.serverNames };
     const now = Date.now();
     if (Date.parse(x509.validTo) < now || Date.parse(x509.validFrom) > now) this.log.warn({ app, ...info }, 'TLS certificate is not valid now (clients will refuse it)');
     else this.log.info({ app, ...info }, 'TLS certificate loaded');
@@ -83,12 +109,62 @@ export class TlsContexts {
   }
 }
 
+/** Same files and settings: the contexts built from `a` serve `b` as well. */
+function sameContexts(a: ServerTlsConfig, b: ServerTlsConfig): boolean {
+  const sameNames = (x: string[], y: string[]) => x.length === y.length && x.every((n, i) => n === y[i]);
+  return (
+    a.minVersion === b.minVersion &&
+    a.clientAuth === b.clientAuth &&
+    (a.clientCa === undefined ? b.clientCa === undefined : a.clientCa.equals(b.clientCa)) &&
+    a.certificates.length === b.certificates.length &&
+    a.certificates.every((c, i) => {
+      const d = b.certificates[i]!;
+      return c.cert.equals(d.cert) && c.key.equals(d.key) && sameNames(c.serverNames, d.serverNames);
+    })
+  );
+}
+
+/**
+ * The SNICallback of an app with several certificates: an exact name first, then a wildcard of the
+ * name's first label ("*.example.com" covers "a.example.com", not "a.b.example.com", as a client
+ * checks it); among certificates with the same name, the first listed. No match: the socket's own
+ * context, the default certificate.
+ */
+function chooser(certificates: readonly ServedCertificate[], contexts: readonly SecureContext[]): SniCallback {
+  const byName = new Map<string, SecureContext>();
+  certificates.forEach((c, i) => {
+    for (const name of c.serverNames) if (!byName.has(name)) byName.set(name, contexts[i]!);
+  });
+  return (servername, cb) => {
+    const name = normaliseServerName(servername);
+    const dot = name.indexOf('.');
+    cb(null, byName.get(name) ?? (dot > 0 ? byName.get(`*${name.slice(dot)}`) : undefined));
+  };
+}
+
 export type Handshake =
-  | { ok: true; socket: TLSSocket }
+  /** `clientCert`: the subject of the client's verified certificate (apps with `clientAuth`) */
+  | { ok: true; socket: TLSSocket; clientCert?: string }
   /** `gone`: the client closed without sending a byte (a port scan, a balancer's TCP check) */
   | { ok: false; error: Error; gone: boolean };
 
 const noop = (): void => {};
+
+/**
+ * The client's certificate after the handshake: its subject when it verified against the app's
+ * clientCa, none when the client sent none (clientAuth "optional"; with "require" OpenSSL has already
+ * failed the handshake), or the verification error. Node leaves the check to whoever runs the
+ * handshake (its tls.Server does it in 'secure', with this same call): the handshake itself never
+ * fails on a certificate that does not verify, so a socket of our own must ask.
+ */
+function verifiedClientCertificate(socket: TLSSocket): { subject?: string; error?: Error } {
+  const peer = socket.getPeerX509Certificate();
+  if (!peer) return {};
+  const handle = (socket as unknown as { _handle?: { verifyError?(): Error | null } })._handle;
+  // Without the check, refuse: never take a certificate as verified that was not.
+  const error = handle?.verifyError ? handle.verifyError() : new ProxyError('SHAPER_ERR_TLS_HANDSHAKE', 'the client certificate cannot be verified');
+  return error ? { error } : { subject: subjectText(peer.subject) };
+}
 
 /**
  * The server side of a TLS handshake on an accepted (paused) socket. Bytes already read off it (after
@@ -97,7 +173,13 @@ const noop = (): void => {};
  */
 export function serverHandshake(raw: Socket, tls: ServerTls): Promise<Handshake> {
   return new Promise((resolve) => {
-    const socket = new TLSSocket(raw, { isServer: true, secureContext: tls.context });
+    const socket = new TLSSocket(raw, {
+      isServer: true,
+      secureContext: tls.context,
+      ...(tls.SNICallback ? { SNICallback: tls.SNICallback } : {}),
+      // "require": OpenSSL fails a handshake without a client certificate; one that is sent is checked in onSecure.
+      ...(tls.clientAuth !== 'none' ? { requestCert: true, rejectUnauthorized: tls.clientAuth === 'require' } : {}),
+    });
     const finish = (result: Handshake): void => {
       clearTimeout(timer);
       socket.off('secure', onSecure);
@@ -111,7 +193,11 @@ export function serverHandshake(raw: Socket, tls: ServerTls): Promise<Handshake>
       }
       resolve(result);
     };
-    const onSecure = (): void => finish({ ok: true, socket });
+    const onSecure = (): void => {
+      if (tls.clientAuth === 'none') return finish({ ok: true, socket });
+      const { subject, error } = verifiedClientCertificate(socket);
+      finish(error ? { ok: false, error, gone: false } : { ok: true, socket, ...(subject !== undefined ? { clientCert: subject } : {}) });
+    };
     const onError = (err: Error): void => finish({ ok: false, error: err, gone: false });
     const onEnd = (): void =>
       finish({ ok: false, error: new ProxyError('SHAPER_ERR_TLS_HANDSHAKE', 'the client left during the TLS handshake'), gone: raw.bytesRead === 0 });

@@ -101,6 +101,16 @@ export function connectTarget(host: string, port: number, timeoutMs: number, sig
 }
 
 /**
+ * Why a dial or a health check of a target failed, short: the error's code, and for a TLS failure
+ * OpenSSL's reason too ("SHAPER_ERR_TARGET_TLS (CERT_HAS_EXPIRED)", "... (ERR_TLS_CERT_ALTNAME_INVALID)").
+ */
+export function failureText(err: Error): string {
+  const e = err as NodeJS.ErrnoException;
+  const cause = isProxyError(e, 'SHAPER_ERR_TARGET_TLS') ? (e.cause as NodeJS.ErrnoException | undefined)?.code : undefined;
+  return cause ? `${e.code} (${cause})` : (e.code ?? e.message);
+}
+
+/**
  * Pick a target with the app's balancer and connect; when it fails, try the
  * next healthy target, then the unhealthy ones, until one accepts.
  */
@@ -132,9 +142,7 @@ export async function dial(
       // Out of file descriptors is this process's problem, not the target's: no failover
       // (every dial would fail alike), and the target's health is left alone.
       if (e.code === 'EMFILE' || e.code === 'ENFILE') throw err;
-      // A TLS failure names OpenSSL's reason too (CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID, ...).
-      const cause = isProxyError(e, 'SHAPER_ERR_TARGET_TLS') ? (e.cause as NodeJS.ErrnoException | undefined)?.code : undefined;
-      failures.push({ target: target.address, error: cause ? `${e.code} (${cause})` : (e.code ?? e.message) });
+      failures.push({ target: target.address, error: failureText(e) });
       hooks.onTargetFailed(target, e);
     }
   }

@@ -318,7 +318,7 @@ test('values of the wrong shape are one problem each', () => {
   assert.match(problemsOf({ apps, customers: { acme: { tier: 'gold' } } })[0]!, /^customers: must be a list of customers like /);
   assert.deepEqual(problemsOf({ apps, customers: ['acme'] }), ['customers[0]: must be an object with id, tier and match (got "acme")']);
   assert.deepEqual(problemsOf({ apps, tiers: { t: {} }, customers: [{ id: 'a', tier: 't', match: 'all' }] }), [
-    'customers[0].match: must be an object (keys: sources, apps, ports, sni), got "all"',
+    'customers[0].match: must be an object (keys: sources, apps, ports, sni, clientCert), got "all"',
   ]);
 });
 

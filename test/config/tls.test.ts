@@ -22,15 +22,17 @@ function problems(raw: unknown, baseDir = TLS_DIR): string[] {
 test('tls: files relative to the config directory, defaults TLSv1.2 and 10 s, contents never in JSON', () => {
   const config = parseConfig(web({ tls: { cert: 'server.pem', key: 'server-key.pem' }, targetTls: { ca: 'ca.pem', servername: 'backend.test' } }), {}, { baseDir: TLS_DIR });
   const app = config.apps[0]!;
-  assert.equal(app.tls?.cert.path, path.join(TLS_DIR, 'server.pem'));
-  assert.match(app.tls!.key.pem.toString(), /PRIVATE KEY/);
+  const [served] = app.tls!.certificates;
+  assert.equal(served?.cert.path, path.join(TLS_DIR, 'server.pem'));
+  assert.match(served!.key.pem.toString(), /PRIVATE KEY/);
   assert.equal(app.tls?.minVersion, 'TLSv1.2');
   assert.equal(app.tls?.handshakeTimeout, 10_000);
   assert.deepEqual(JSON.parse(JSON.stringify(app.tls)), {
-    cert: path.join(TLS_DIR, 'server.pem'),
-    key: path.join(TLS_DIR, 'server-key.pem'),
+    // The server names are the certificate's DNS subjectAltNames (its IP address is no server name).
+    certificates: [{ cert: path.join(TLS_DIR, 'server.pem'), key: path.join(TLS_DIR, 'server-key.pem'), serverNames: ['localhost', 'example.com', '*.example.com'] }],
     minVersion: 'TLSv1.2',
     handshakeTimeout: 10_000,
+    clientAuth: 'none',
   });
   assert.equal(app.targetTls?.servername, 'backend.test');
   assert.equal(app.targetTls?.rejectUnauthorized, true);
@@ -106,4 +108,124 @@ test('match.sni on customers whose apps never know a server name is a problem', 
   assert.deepEqual(problems({ ...base, apps: [apps[0]], tiers: { t: {} }, customers: [customers[2]] }), [
     'customers[0].match.sni: can never match: no app has "tls" or "sniPreread", so no connection carries a server name',
   ]);
+});
+
+test('tls.certificates: tls.cert is the default, then each listed one; server names from the DNS subjectAltNames unless given', () => {
+  const tls = parseConfig(
+    web({
+      tls: {
+        cert: 'server.pem',
+        key: 'server-key.pem',
+        certificates: [
+          { cert: 'other.pem', key: 'other-key.pem' },
+          { cert: 'ip-only.pem', key: 'ip-only-key.pem', serverNames: ['Legacy.Example.NET.', '*.legacy.test'] },
+        ],
+      },
+    }),
+    {},
+    { baseDir: TLS_DIR },
+  ).apps[0]!.tls!;
+  assert.deepEqual(
+    tls.certificates.map((c) => [path.basename(c.cert.path), c.serverNames]),
+    [
+      ['server.pem', ['localhost', 'example.com', '*.example.com']],
+      ['other.pem', ['other.test', '*.other.test']],
+      ['ip-only.pem', ['legacy.example.net', '*.legacy.test']],
+    ],
+  );
+  // Without tls.cert the first of the list is the default, and may name no DNS name at all.
+  const only = parseConfig(web({ tls: { certificates: [{ cert: 'ip-only.pem', key: 'ip-only-key.pem' }, { cert: 'other.pem', key: 'other-key.pem' }] } }), {}, { baseDir: TLS_DIR });
+  assert.deepEqual(only.apps[0]!.tls!.certificates.map((c) => c.serverNames), [[], ['other.test', '*.other.test']]);
+});
+
+test('tls.certificates: every problem with its key path (shapes first, then the files)', () => {
+  const tls = (certificates: unknown) => web({ tls: { cert: 'server.pem', key: 'server-key.pem', certificates } });
+  // A config with bad shapes is reported without reading its files.
+  assert.deepEqual(problems(tls([{ cert: 'other.pem', serverNames: ['ok.test', 'a.*.test'], sni: ['x'] }, 'other.pem'])), [
+    'apps[0].tls.certificates[0].key: required, the private key file (PEM, unencrypted)',
+    'apps[0].tls.certificates[0].serverNames[1]: "a.*.test" has a wildcard that is not the whole first label (use a host name like "api.example.com" or a wildcard like "*.example.com")',
+    'apps[0].tls.certificates[0].sni: unknown key (known keys: cert, key, serverNames)',
+    'apps[0].tls.certificates[1]: must be an object like {"cert": "certs/api.pem", "key": "certs/api-key.pem"} (got "other.pem")',
+  ]);
+  const files = problems(
+    tls([
+      { cert: 'nope.pem', key: 'other-key.pem' },
+      { cert: 'other.pem', key: 'server-key.pem' },
+      { cert: 'ip-only.pem', key: 'ip-only-key.pem' },
+    ]),
+  );
+  assert.equal(files.length, 3, files.join('\n'));
+  assert.match(files[0]!, /^apps\[0\]\.tls\.certificates\[0\]\.cert: cannot read ".*nope\.pem" \(ENOENT\)$/);
+  assert.match(files[1]!, /^apps\[0\]\.tls\.certificates\[1\]\.key: ".*server-key\.pem" is not the key of the certificate ".*other\.pem"$/);
+  assert.match(files[2]!, /^apps\[0\]\.tls\.certificates\[2\]\.cert: ".*ip-only\.pem" names no DNS server name \(subjectAltName\), so no SNI can choose it; list them in "serverNames"$/);
+
+  assert.deepEqual(problems(tls([])), ['apps[0].tls.certificates: must list at least one of the certificates, e.g. [{"cert": "certs/api.pem", "key": "certs/api-key.pem"}]']);
+  assert.match(problems(tls([{ cert: 'other.pem', key: 'other-key.pem', serverNames: [] }]))[0]!, /^apps\[0\]\.tls\.certificates\[0\]\.serverNames: must be a non-empty list of server names/);
+  assert.match(problems(web({ tls: { key: 'server-key.pem' } }))[0]!, /^apps\[0\]\.tls\.cert: required, the certificate file/);
+  assert.deepEqual(problems(web({ tls: { minVersion: 'TLSv1.3' } })), ['apps[0].tls.cert: required, the certificate file (PEM, the chain after the leaf) (or list "certificates")']);
+});
+
+test('tls.clientAuth and clientCa: the CA read and checked; one without the other is a problem', () => {
+  const tls = (extra: Record<string, unknown>) => web({ tls: { cert: 'server.pem', key: 'server-key.pem', ...extra } });
+  const required = parseConfig(tls({ clientAuth: 'require', clientCa: 'client-ca.pem' }), {}, { baseDir: TLS_DIR }).apps[0]!.tls!;
+  assert.equal(required.clientAuth, 'require');
+  assert.equal(required.clientCa?.path, path.join(TLS_DIR, 'client-ca.pem'));
+  assert.equal(parseConfig(tls({ clientAuth: 'optional', clientCa: 'client-ca.pem' }), {}, { baseDir: TLS_DIR }).apps[0]!.tls!.clientAuth, 'optional');
+  assert.equal(parseConfig(tls({ clientAuth: 'none' }), {}, { baseDir: TLS_DIR }).apps[0]!.tls!.clientCa, undefined);
+
+  assert.deepEqual(problems(tls({ clientAuth: 'require' })), [
+    'apps[0].tls.clientCa: required when clientAuth is "require", the CA certificate(s) client certificates must chain to (PEM)',
+  ]);
+  assert.deepEqual(problems(tls({ clientCa: 'client-ca.pem' })), [
+    'apps[0].tls.clientCa: is set but clientAuth is "none" (the default), so no client certificate is asked for: set clientAuth to "require" or "optional"',
+  ]);
+  assert.deepEqual(problems(tls({ clientAuth: 'yes', clientCa: 'client-ca.pem' })), ['apps[0].tls.clientAuth: "yes" is not one of none, optional, require']);
+  assert.match(problems(tls({ clientAuth: 'require', clientCa: 'client-alice-key.pem' }))[0]!, /^apps\[0\]\.tls\.clientCa: ".*client-alice-key\.pem" is not a PEM certificate/);
+  assert.match(problems(tls({ clientAuth: 'require', clientCa: 'none.pem' }))[0]!, /^apps\[0\]\.tls\.clientCa: cannot read ".*none\.pem" \(ENOENT\)$/);
+});
+
+test('match.clientCert: subjects checked, one or a list; a customer whose apps never ask for a client certificate is a problem', () => {
+  const apps = [
+    { name: 'plain', ports: [5001], targets: ['127.0.0.1:9001'], tls: { cert: 'server.pem', key: 'server-key.pem' } },
+    { name: 'mtls', ports: [5002], targets: ['127.0.0.1:9001'], tls: { cert: 'server.pem', key: 'server-key.pem', clientAuth: 'optional', clientCa: 'client-ca.pem' } },
+  ];
+  const config = parseConfig(
+    {
+      ...base,
+      apps,
+      tiers: { t: {} },
+      customers: [
+        { id: 'alice', tier: 't', match: { clientCert: 'CN=alice' } },
+        { id: 'acme', tier: 't', match: { clientCert: ['O=Acme, CN=bob', 'o=acme'], apps: ['mtls'] } },
+      ],
+    },
+    {},
+    { baseDir: TLS_DIR },
+  );
+  assert.deepEqual(config.customers.map((c) => c.match.clientCert), [['CN=alice'], ['O=Acme, CN=bob', 'o=acme']]);
+
+  const lines = problems({
+    ...base,
+    apps,
+    tiers: { t: {} },
+    customers: [
+      { id: 'a', tier: 't', match: { clientCert: ['CN=alice', 'alice', 'CN='] } },
+      { id: 'b', tier: 't', match: { clientCert: [] } },
+      { id: 'c', tier: 't', match: { clientCert: 'CN=carol', apps: ['plain'] } },
+    ],
+  });
+  assert.deepEqual(lines, [
+    'customers[0].match.clientCert[1]: "alice" is not a certificate subject (use "ATTR=value" pairs like "CN=alice" or "CN=alice, O=Acme")',
+    'customers[0].match.clientCert[2]: "CN=" is not a certificate subject (use "ATTR=value" pairs like "CN=alice" or "CN=alice, O=Acme")',
+    'customers[1].match.clientCert: must list at least one of the certificate subjects, e.g. ["CN=alice", "O=Acme"] (leave "clientCert" out to match any)',
+    'customers[2].match.clientCert: can never match: none of its apps (plain) has "tls.clientAuth" ("require" or "optional"), so no connection carries a client certificate',
+  ]);
+});
+
+test('sniPrereadTimeout: a duration for sniPreread apps (absent: the built-in 5 s), a problem anywhere else', () => {
+  assert.equal(parseConfig(web({ sniPreread: true, sniPrereadTimeout: '1.5s' }), {}).apps[0]!.sniPrereadTimeout, 1500);
+  assert.equal(parseConfig(web({ sniPreread: true }), {}).apps[0]!.sniPrereadTimeout, undefined);
+  assert.deepEqual(problems(web({ sniPrereadTimeout: '2s' })), ['apps[0].sniPrereadTimeout: is only used with "sniPreread": true (set that too, or leave sniPrereadTimeout out)']);
+  assert.deepEqual(problems(web({ sniPreread: true, sniPrereadTimeout: 0 })), ['apps[0].sniPrereadTimeout: must be more than 0 (got 0)']);
+  assert.match(problems(web({ sniPreread: true, sniPrereadTimeout: 'soon' }))[0]!, /^apps\[0\]\.sniPrereadTimeout: "soon" is not a duration/);
 });

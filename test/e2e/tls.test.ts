@@ -7,7 +7,6 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { execFile } from 'node:child_process';
-import net from 'node:net';
 import tls from 'node:tls';
 import type { ProxyConfig, TierConfig } from '../../src/config/types.js';
 import {
@@ -24,6 +23,7 @@ import {
   sha256,
   startBackend,
   startProxy,
+  startTlsTarget,
   tlsConnect,
   waitFor,
   type Backend,
@@ -46,30 +46,6 @@ async function backend(t: TestContext, kind: 'echo' | 'collect' | 'source', sour
   const b = await startBackend(kind, { sourceBytes });
   t.after(() => b.close());
   return b;
-}
-
-/** A TLS target with the fixture cert `cert`: answers "<sha256> <bytes>\n" after the client's FIN. */
-async function tlsBackend(t: TestContext, cert = 'backend') {
-  const sockets = new Set<net.Socket>();
-  let accepted = 0;
-  const server = tls.createServer({ cert: pemFile(cert).pem, key: pemFile(`${cert}-key`).pem, allowHalfOpen: true }, (s) => {
-    accepted++;
-    s.on('error', () => {});
-    answerWithHash(s);
-  });
-  server.on('tlsClientError', () => {});
-  // Every TCP connection, handshake done or not (the proxy's health checks never start one).
-  server.on('connection', (s: net.Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const address = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-  t.after(() => {
-    for (const s of sockets) s.destroy();
-    return new Promise<void>((r) => server.close(() => r()));
-  });
-  return { address, accepted: () => accepted };
 }
 
 const collected = (data: Buffer) => `${sha256(data)} ${data.length}\n`;
@@ -169,7 +145,7 @@ test('SNI picks the customer and tier (seen in /connections): exact, wildcard, a
 });
 
 test('targetTls: the test CA verifies the target (by IP or by servername) and the bytes pass, shaped', async (t) => {
-  const target = await tlsBackend(t);
+  const target = await startTlsTarget(t);
   const proxy = await start(
     t,
     config(
@@ -189,8 +165,8 @@ test('targetTls: the test CA verifies the target (by IP or by servername) and th
 });
 
 test('targetTls: a target whose certificate does not verify fails the dial; the next target takes it, and with none the close is counted', async (t) => {
-  const wrongName = await tlsBackend(t, 'server'); // signed by the test CA, but not for backend.test
-  const good = await tlsBackend(t);
+  const wrongName = await startTlsTarget(t, 'server'); // signed by the test CA, but not for backend.test
+  const good = await startTlsTarget(t);
   const proxy = await start(
     t,
     config([
@@ -202,7 +178,7 @@ test('targetTls: a target whose certificate does not verify fails the dial; the 
   assert.equal((await roundTrip(proxy.portOf('failover'), data)).toString(), collected(data));
   const bad = proxy.upstreams.byAddress.get(wrongName.address)!;
   assert.equal(bad.health, 'unhealthy', 'marked down by the failed dial');
-  assert.equal(bad.lastError, 'SHAPER_ERR_TARGET_TLS');
+  assert.equal(bad.lastError, 'SHAPER_ERR_TARGET_TLS (ERR_TLS_CERT_ALTNAME_INVALID)', 'with the reason');
   assert.equal(proxy.stats.targetTlsFailures, 1);
 
   // Closed without an answer (a reset, as the proxy had unread bytes from the client).
@@ -274,17 +250,16 @@ test('acceptProxyProtocol + tls: the PROXY header comes first, then TLS; its add
 });
 
 test('sniPreread: TLS passes through to the target untouched while its SNI picks the customer; plain bytes pass too', async (t) => {
-  const target = await tlsBackend(t);
+  const target = await startTlsTarget(t);
   const echo = await backend(t, 'echo');
   const proxy = await start(
     t,
-    config([app('passthrough', [target.address], { sniPreread: true }), app('mixed', [echo.address], { sniPreread: true })], {
+    config([app('passthrough', [target.address], { sniPreread: true }), app('mixed', [echo.address], { sniPreread: true, sniPrereadTimeout: 200 })], {
       tiers: { gold: tier('gold') },
       customers: [{ id: 'backend-owner', tier: 'gold', match: { sni: ['*.test'] } }],
     }),
     [echo],
   );
-  proxy.sniPrereadTimeoutMs = 200;
   // The client verifies the target's own certificate: the proxy never terminated TLS.
   const s = await tlsConnect(proxy.portOf('passthrough'), { servername: 'backend.test' });
   assert.equal(s.getPeerCertificate().subject.CN, 'backend.test');
@@ -312,35 +287,8 @@ test('sniPreread: TLS passes through to the target untouched while its SNI picks
 });
 
 test('targetTls + sendProxyProtocol: the PROXY header goes in clear before the TLS handshake', async (t) => {
-  const context = tls.createSecureContext({ cert: pemFile('backend').pem, key: pemFile('backend-key').pem });
-  const headers: string[] = [];
-  const sockets = new Set<net.Socket>();
-  // Reads the header off the raw socket, then runs TLS over the rest; answers like the collect backend.
-  const server = net.createServer({ allowHalfOpen: true }, (raw) => {
-    sockets.add(raw);
-    raw.on('close', () => sockets.delete(raw));
-    raw.on('error', () => {});
-    const onReadable = () => {
-      const buf = raw.read() as Buffer | null;
-      if (!buf) return;
-      const end = buf.indexOf('\r\n');
-      if (end < 0) return raw.unshift(buf);
-      raw.off('readable', onReadable);
-      headers.push(buf.subarray(0, end).toString('latin1'));
-      raw.unshift(buf.subarray(end + 2));
-      const s = new tls.TLSSocket(raw, { isServer: true, secureContext: context });
-      s.on('error', () => {});
-      answerWithHash(s);
-    };
-    raw.on('readable', onReadable);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  t.after(() => {
-    for (const s of sockets) s.destroy();
-    return new Promise<void>((r) => server.close(() => r()));
-  });
-  const address = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-  const proxy = await start(t, config([app('web', [address], { sendProxyProtocol: 'v1', targetTls: { ca: pemFile('ca'), rejectUnauthorized: true } })]));
+  const target = await startTlsTarget(t, 'backend', { proxyHeader: true });
+  const proxy = await start(t, config([app('web', [target.address], { sendProxyProtocol: 'v1', targetTls: { ca: pemFile('ca'), rejectUnauthorized: true } })]));
   const s = await connect(proxy.portOf('web'));
   const clientPort = s.localPort;
   const data = pattern(100_000, 28);
@@ -348,7 +296,8 @@ test('targetTls + sendProxyProtocol: the PROXY header goes in clear before the T
   s.end(data);
   assert.equal((await answer).toString(), collected(data));
   s.destroy();
-  assert.deepEqual(headers, [`PROXY TCP4 127.0.0.1 127.0.0.1 ${clientPort} ${proxy.portOf('web')}`]);
+  // The health check's handshake came first, after a header naming no address (as a balancer's own checks send).
+  assert.deepEqual(target.headers, ['PROXY UNKNOWN', `PROXY TCP4 127.0.0.1 127.0.0.1 ${clientPort} ${proxy.portOf('web')}`]);
 });
 
 test('idle timeout over TLS: traffic inside TLS keeps a connection open past idleTimeout; silence closes it', async (t) => {
