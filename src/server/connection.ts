@@ -106,8 +106,7 @@ export interface ConnectionDeps extends DialHooks {
   analyzer?(conn: Connection): Analyzer | null;
   /** ms a PROXY header may take to arrive (default PROXY_HEADER_TIMEOUT_MS). */
   proxyHeaderTimeoutMs?: number;
-  /** Terminate TLS with this context (the app's `tls`, as in force at accept). */
-  /** The TLS to terminate on the connection's app, if it has any. */
+  /** The TLS to terminate on the connection's app, if it has any (its `tls` as in force at accept). */
   tlsFor?: (c: Connection) => ServerTls | undefined;
 }
 
