@@ -246,9 +246,13 @@ export function ownedRead(size: number): OwnedRead {
         let chunk: Buffer;
         if (buf === own) chunk = own.subarray(0, nread);
         else {
-          chunk = Buffer.allocUnsafe(nread);
+          // Out of the shared buffer: into the connection's new own one when this read shows
+          // traffic (read into again only once this chunk is written), else into a small copy.
+          if (nread >= FIRST_READ) {
+            own = Buffer.allocUnsafeSlow(Math.max(size, nread));
+            chunk = own.subarray(0, nread);
+          } else chunk = Buffer.allocUnsafe(nread);
           chunk.set(buf.subarray(0, nread));
-          if (nread >= FIRST_READ) own = Buffer.allocUnsafeSlow(size);
         }
         if (read.flow) return read.flow.fromOwnedRead(chunk);
         read.early = chunk;
