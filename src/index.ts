@@ -224,7 +224,8 @@ export class Proxy {
     if (everyMs === 0) return;
     const timer = setInterval(() => {
       const now = Date.now();
-      for (const c of this.connections) c.sweepIdle(now);
+      // forEach: a for-of over the Set made an iterator result per connection per sweep.
+      this.connections.forEach((c) => c.sweepIdle(now));
     }, everyMs);
     timer.unref();
     this.#idleSweep = { timer, everyMs };
