@@ -13,10 +13,13 @@ import { probeReset } from '../server/pump.js';
  * scheduler until it drains. The source's FIN is passed on only after the
  * last queued byte has been written.
  *
- * The backend socket of a shaped connection reads straight into a buffer the
- * flow owns (net's onread, see ownedRead): no copy, no garbage per read, and
+ * The backend socket of a shaped connection reads through net's onread (see
+ * ownedRead): while the connection is light, into a buffer all light
+ * connections share, copied out at once; from its first read of FIRST_READ
+ * bytes, straight into a buffer of its own: no copy, no garbage per read, and
  * the buffer is reused only after every write from it has completed. The
  * client socket (accepted sockets take no onread) is read through 'data'.
+ * The flow's socket listeners are shared functions (see FlowEnds).
  */
 export class ShapedFlow implements Leaf {
   readonly node: SchedNode;
