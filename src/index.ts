@@ -424,9 +424,9 @@ export class Proxy {
         protocol: app.protocol,
         ...(app.tls ? { tls: this.#tlsStatus(app.name, app.tls) } : {}),
         listeners: listeners.filter((l) => l.app === app.name),
-        targets: (this.upstreams.apps.get(app.name)?.targets ?? []).map((t) => ({
+        targets: (this.upstreams.apps.get(app.name)?.targets ?? []).map((t, i) => ({
           address: t.address,
-          weight: t.weight,
+          weight: this.upstreams.apps.get(app.name)?.weights[i] ?? 1,
           health: t.health,
           active: t.active,
           total: t.total,

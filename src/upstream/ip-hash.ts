@@ -38,10 +38,11 @@ export class IpHashBalancer implements Balancer {
   private seen = new Uint32Array(0);
   private stamp = 0;
 
-  setTargets(targets: readonly Target[]): void {
+  setTargets(targets: readonly Target[], weights?: readonly number[]): void {
     const ring: { hash: number; owner: number; address: string }[] = [];
     targets.forEach((t, owner) => {
-      const n = Math.max(1, Math.round(POINTS_PER_WEIGHT * (t.weight > 0 ? t.weight : 1)));
+      const w = weights?.[owner] ?? 1;
+      const n = Math.max(1, Math.round(POINTS_PER_WEIGHT * (w > 0 ? w : 1)));
       for (let i = 0; i < n; i++) ring.push({ hash: hash32(`${t.address}#${i}`), owner, address: t.address });
     });
     // Colliding points are ordered by address, not config position, so a

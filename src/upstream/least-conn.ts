@@ -10,7 +10,7 @@ export class LeastConnBalancer implements Balancer {
   readonly kind = 'least-conn';
   private readonly rotation = new TargetRotation();
 
-  setTargets(targets: readonly Target[]): void {
+  setTargets(targets: readonly Target[], _weights?: readonly number[]): void {
     this.rotation.setTargets(targets);
   }
 

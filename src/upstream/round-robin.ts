@@ -37,7 +37,7 @@ export class RoundRobinBalancer implements Balancer {
   readonly kind = 'round-robin';
   private readonly rotation = new TargetRotation();
 
-  setTargets(targets: readonly Target[]): void {
+  setTargets(targets: readonly Target[], _weights?: readonly number[]): void {
     this.rotation.setTargets(targets);
   }
 

@@ -3,14 +3,14 @@ import type { TargetConfig } from '../config/types.js';
 export type Health = 'healthy' | 'unhealthy';
 
 /**
- * One backend of an app. The object lives across reloads while its address
- * stays in the config, so active counts and health survive a reload.
+ * One backend address. The object lives across reloads while its address stays
+ * in the config, so active counts and health survive a reload; apps that list
+ * the same address share it. Its weight is the app's (AppUpstream.weightOf).
  */
 export class Target {
   readonly address: string;
   readonly host: string;
   readonly port: number;
-  weight: number;
   /** Connections currently proxied to this target. */
   active = 0;
   /** Connections ever proxied to this target. */
@@ -23,11 +23,10 @@ export class Target {
   /** Set when the target left the config; balancers skip it. */
   removed = false;
 
-  constructor(cfg: TargetConfig) {
+  constructor(cfg: Pick<TargetConfig, 'address' | 'host' | 'port'>) {
     this.address = cfg.address;
     this.host = cfg.host;
     this.port = cfg.port;
-    this.weight = cfg.weight;
   }
 
   get healthy(): boolean {

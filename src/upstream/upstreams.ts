@@ -6,6 +6,8 @@ import { Target } from './target.js';
 /** The targets of one app and the balancer that chooses among them. */
 export class AppUpstream {
   targets: Target[] = [];
+  /** weights[i] is targets[i]'s weight in this app (the same address may weigh differently elsewhere). */
+  weights: number[] = [];
   balancer: Balancer;
 
   constructor(public config: AppConfig) {
@@ -16,7 +18,14 @@ export class AppUpstream {
     if (config.balance !== this.config.balance) this.balancer = createBalancer(config.balance);
     this.config = config;
     this.targets = targets;
-    this.balancer.setTargets(targets);
+    this.weights = config.targets.map((t) => t.weight);
+    this.balancer.setTargets(targets, this.weights);
+  }
+
+  /** The target's weight in this app (1 for a target the app does not list). */
+  weightOf(target: Target): number {
+    const i = this.targets.indexOf(target);
+    return i < 0 ? 1 : (this.weights[i] ?? 1);
   }
 }
 
@@ -37,9 +46,7 @@ export class Upstreams {
     const added: string[] = [];
     const removed: string[] = [];
     for (const [address, cfg] of wanted) {
-      const t = this.byAddress.get(address);
-      if (t) t.weight = cfg.weight;
-      else {
+      if (!this.byAddress.has(address)) {
         this.byAddress.set(address, new Target(cfg));
         added.push(address);
       }
@@ -55,11 +62,7 @@ export class Upstreams {
     const names = new Set(apps.map((a) => a.name));
     for (const name of this.apps.keys()) if (!names.has(name)) this.apps.delete(name);
     for (const app of apps) {
-      const targets = app.targets.map((t) => {
-        const target = this.byAddress.get(t.address)!;
-        target.weight = t.weight;
-        return target;
-      });
+      const targets = app.targets.map((t) => this.byAddress.get(t.address)!);
       let up = this.apps.get(app.name);
       if (!up) {
         up = new AppUpstream(app);

@@ -1,10 +1,5 @@
-import type { Balancer, PickContext } from './balancer.js';
+import { Weights, type Balancer, type PickContext } from './balancer.js';
 import type { Target } from './target.js';
-
-/** Config validation rejects non-positive weights; this only keeps the maths finite. */
-function weightOf(t: Target): number {
-  return t.weight > 0 ? t.weight : 1;
-}
 
 /**
  * Minimises active / weight. Ties are broken by smooth weighted round-robin
@@ -16,8 +11,10 @@ function weightOf(t: Target): number {
 export class WeightedLeastConnBalancer implements Balancer {
   readonly kind = 'weighted-least-conn';
   private current = new Map<Target, number>();
+  private readonly weights = new Weights();
 
-  setTargets(targets: readonly Target[]): void {
+  setTargets(targets: readonly Target[], weights?: readonly number[]): void {
+    this.weights.set(targets, weights);
     const next = new Map<Target, number>();
     for (const t of targets) next.set(t, this.current.get(t) ?? 0);
     this.current = next;
@@ -26,6 +23,7 @@ export class WeightedLeastConnBalancer implements Balancer {
   pick(candidates: readonly Target[], _ctx?: PickContext): Target {
     // Pass 1: the smallest active/weight, compared by cross-multiplication.
     let minActive = candidates[0]!.active;
+    const weightOf = (t: Target): number => this.weights.of(t);
     let minWeight = weightOf(candidates[0]!);
     for (let i = 1; i < candidates.length; i++) {
       const c = candidates[i]!;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { app, config, connect, pattern, readAll, roundTrip, sha256, startBackend, startProxy, waitFor } from '../helpers.js';
+import { app, config, connect, echoesExactly, pattern, readAll, roundTrip, sha256, startBackend, startProxy, waitFor } from '../helpers.js';
 
 test('bytes pass exactly both ways and a client half-close reaches the backend', async (t) => {
   const backend = await startBackend('collect');
@@ -87,6 +87,31 @@ test('least-conn sends a new connection to the idle target', async (t) => {
   assert.equal(backends[busy]!.accepted, 1);
   assert.equal(backends[1 - busy]!.accepted, 3);
   held.destroy();
+});
+
+test('weighted-least-conn follows this app\'s weights when another app lists the same target', async (t) => {
+  const [a, b] = await Promise.all([startBackend('echo'), startBackend('echo')]);
+  const weighted = app('w', [a.address, b.address], { balance: 'weighted-least-conn' });
+  weighted.targets[0]!.weight = 3;
+  // Listed after `w`, without a weight: it used to overwrite A's weight for every app.
+  const other = app('other', [a.address]);
+  const proxy = await startProxy(config([weighted, other]), [a, b]);
+  const held: net.Socket[] = [];
+  t.after(async () => {
+    for (const s of held) s.destroy();
+    await proxy.stop();
+    await Promise.all([a.close(), b.close()]);
+  });
+  for (let i = 0; i < 8; i++) {
+    const s = await connect(proxy.portOf('w'));
+    held.push(s);
+    await echoesExactly(s, Buffer.from(`hello ${i}`));
+  }
+  assert.deepEqual([a.accepted, b.accepted], [6, 2]);
+  const status = proxy.status() as { apps: { name: string; targets: { address: string; weight: number }[] }[] };
+  const weights = (name: string) => status.apps.find((x) => x.name === name)!.targets.map((x) => x.weight);
+  assert.deepEqual(weights('w'), [3, 1]);
+  assert.deepEqual(weights('other'), [1]);
 });
 
 test('ip-hash keeps a client on one target', async (t) => {

@@ -8,9 +8,14 @@ import { RoundRobinBalancer } from '../../src/upstream/round-robin.js';
 import { Target } from '../../src/upstream/target.js';
 import { WeightedLeastConnBalancer } from '../../src/upstream/weighted-least-conn.js';
 
+/** A target and, for the weighted balancers, its weight in the app under test (see weightsOf). */
 function target(port: number, weight = 1): Target {
-  return new Target({ address: `127.0.0.1:${port}`, host: '127.0.0.1', port, weight });
+  const t = new Target({ address: `127.0.0.1:${port}`, host: '127.0.0.1', port });
+  testWeights.set(t, weight);
+  return t;
 }
+const testWeights = new Map<Target, number>();
+const weightsOf = (ts: readonly Target[]): number[] => ts.map((t) => testWeights.get(t) ?? 1);
 
 const ctx = { clientAddress: '10.0.0.1' };
 
@@ -39,7 +44,7 @@ describe('RoundRobinBalancer', () => {
   it('cycles in config order', () => {
     const ts = [target(1), target(2), target(3)];
     const b = new RoundRobinBalancer();
-    b.setTargets(ts);
+    b.setTargets(ts, weightsOf(ts));
     assert.deepEqual(picks(b, ts, 7), [1, 2, 3, 1, 2, 3, 1]);
   });
 
@@ -53,7 +58,7 @@ describe('RoundRobinBalancer', () => {
   it('continues after the last pick when the subset changes', () => {
     const ts = [target(1), target(2), target(3)];
     const b = new RoundRobinBalancer();
-    b.setTargets(ts);
+    b.setTargets(ts, weightsOf(ts));
     assert.equal(b.pick(ts, ctx).port, 1);
     // Failover: 2 was tried, so the dialer offers the rest.
     assert.equal(b.pick([ts[0]!, ts[2]!], ctx).port, 3);
@@ -68,7 +73,7 @@ describe('LeastConnBalancer', () => {
     ts[1]!.active = 2;
     ts[2]!.active = 7;
     const b = new LeastConnBalancer();
-    b.setTargets(ts);
+    b.setTargets(ts, weightsOf(ts));
     assert.equal(b.pick(ts, ctx).port, 2);
     assert.equal(b.pick(ts, ctx).port, 2);
     ts[0]!.active = 0;
@@ -78,7 +83,7 @@ describe('LeastConnBalancer', () => {
   it('spreads ties round-robin', () => {
     const ts = [target(1), target(2), target(3)];
     const b = new LeastConnBalancer();
-    b.setTargets(ts);
+    b.setTargets(ts, weightsOf(ts));
     assert.deepEqual(picks(b, ts, 6), [1, 2, 3, 1, 2, 3]);
     ts[1]!.active = 1;
     assert.deepEqual(picks(b, ts, 4), [1, 3, 1, 3]);
@@ -89,7 +94,7 @@ describe('WeightedLeastConnBalancer', () => {
   it('follows the weights with short connections', () => {
     const ts = [target(1, 3), target(2, 1)];
     const b = new WeightedLeastConnBalancer();
-    b.setTargets(ts);
+    b.setTargets(ts, weightsOf(ts));
     const got = picks(b, ts, 400);
     assert.equal(got.filter((p) => p === 1).length, 300);
     assert.equal(got.filter((p) => p === 2).length, 100);
@@ -100,7 +105,7 @@ describe('WeightedLeastConnBalancer', () => {
   it('keeps long-lived active counts in weight proportion', () => {
     const ts = [target(1, 3), target(2, 1)];
     const b = new WeightedLeastConnBalancer();
-    b.setTargets(ts);
+    b.setTargets(ts, weightsOf(ts));
     for (let i = 0; i < 400; i++) b.pick(ts, ctx).active++;
     assert.ok(Math.abs(ts[0]!.active - 300) <= 1, `active ${ts[0]!.active}`);
     assert.ok(Math.abs(ts[1]!.active - 100) <= 1, `active ${ts[1]!.active}`);
@@ -111,7 +116,7 @@ describe('WeightedLeastConnBalancer', () => {
     ts[0]!.active = 7; // 1.75
     ts[1]!.active = 2; // 2
     const b = new WeightedLeastConnBalancer();
-    b.setTargets(ts);
+    b.setTargets(ts, weightsOf(ts));
     assert.equal(b.pick(ts, ctx).port, 1);
     assert.equal(b.pick([ts[1]!], ctx).port, 2);
   });
@@ -129,7 +134,7 @@ describe('IpHashBalancer', () => {
   it('gives the same client the same target', () => {
     const ts = [target(1), target(2), target(3)];
     const b = new IpHashBalancer();
-    b.setTargets(ts);
+    b.setTargets(ts, weightsOf(ts));
     const first = b.pick(ts, { clientAddress: '192.168.7.9' });
     for (let i = 0; i < 100; i++) assert.equal(b.pick(ts, { clientAddress: '192.168.7.9' }), first);
     const again = new IpHashBalancer();
@@ -140,7 +145,7 @@ describe('IpHashBalancer', () => {
   it('spreads clients roughly evenly', () => {
     const ts = [target(1), target(2), target(3)];
     const b = new IpHashBalancer();
-    b.setTargets(ts);
+    b.setTargets(ts, weightsOf(ts));
     const got = owners(b, ts);
     for (const t of ts) {
       const share = got.filter((p) => p === t.port).length / N;
@@ -151,7 +156,7 @@ describe('IpHashBalancer', () => {
   it('moves only the removed target’s clients', () => {
     const ts = [target(1), target(2), target(3)];
     const b = new IpHashBalancer();
-    b.setTargets(ts);
+    b.setTargets(ts, weightsOf(ts));
     const before = owners(b, ts);
     const rest = [ts[0]!, ts[2]!];
     b.setTargets(rest);
@@ -167,7 +172,7 @@ describe('IpHashBalancer', () => {
   it('sends an unhealthy target’s clients elsewhere and leaves the rest', () => {
     const ts = [target(1), target(2), target(3)];
     const b = new IpHashBalancer();
-    b.setTargets(ts);
+    b.setTargets(ts, weightsOf(ts));
     const before = owners(b, ts);
     const healthy = [ts[0]!, ts[2]!];
     const during = owners(b, healthy);
@@ -188,7 +193,7 @@ describe('IpHashBalancer', () => {
   it('treats IPv4-mapped IPv6 as the IPv4 address', () => {
     const ts = [target(1), target(2), target(3), target(4), target(5)];
     const b = new IpHashBalancer();
-    b.setTargets(ts);
+    b.setTargets(ts, weightsOf(ts));
     for (let i = 0; i < 200; i++) {
       const plain = b.pick(ts, { clientAddress: ip(i * 7919) });
       assert.equal(b.pick(ts, { clientAddress: `::ffff:${ip(i * 7919)}` }), plain);
@@ -199,7 +204,7 @@ describe('IpHashBalancer', () => {
   it('weights the ring', () => {
     const ts = [target(1, 3), target(2, 1)];
     const b = new IpHashBalancer();
-    b.setTargets(ts);
+    b.setTargets(ts, weightsOf(ts));
     const share = owners(b, ts).filter((p) => p === 1).length / N;
     assert.ok(share > 0.65 && share < 0.85, `share ${share}`);
   });
