@@ -9,14 +9,15 @@ export interface Timer {
 export interface Clock {
   /** Monotonic milliseconds (fractional). */
   now(): number;
-  /** Run `fn` once after `ms`. */
-  setTimer(ms: number, fn: () => void): Timer;
+  /** Run `fn` once after `ms`; with `unref`, a pending timer does not keep the process alive. */
+  setTimer(ms: number, fn: () => void, opts?: { unref?: boolean }): Timer;
 }
 
 export const realClock: Clock = {
   now: () => performance.now(),
-  setTimer(ms, fn) {
+  setTimer(ms, fn, opts) {
     const t = setTimeout(fn, Math.max(0, ms));
+    if (opts?.unref) t.unref();
     return { cancel: () => clearTimeout(t) };
   },
 };
