@@ -18,6 +18,10 @@ import { Observer } from './observe/observer.js';
 import { statsView } from './observe/view.js';
 import { createMetrics, type Metrics } from './observe/metrics.js';
 import { Fleet } from './cluster/fleet.js';
+import { Housekeeping, type Chore } from './housekeeping.js';
+
+/** How often per-address customers without connections are looked at (Shaper.forgetIdle). */
+const FORGET_CUSTOMERS_EVERY_MS = 1000;
 
 export interface ProxyDeps {
   log: Logger;
@@ -78,6 +82,9 @@ export class Proxy {
   proxyHeaderTimeoutMs = PROXY_HEADER_TIMEOUT_MS;
   /** The TLS contexts of the apps with `tls`, rebuilt from the files on every (re)load. */
   readonly tls: TlsContexts;
+  /** The periodic chores (idle sweep, forgetting customers that left), on one timer of the clock. */
+  readonly housekeeping: Housekeeping;
+  #idleChore: Chore | undefined;
 
   constructor(config: ProxyConfig, deps: ProxyDeps) {
     this.config = config;
@@ -85,6 +92,7 @@ export class Proxy {
     this.log = deps.log;
     this.runtime = new RuntimeChanges(this.log);
     this.clock = deps.clock ?? realClock;
+    this.housekeeping = new Housekeeping(this.clock, (chore, err) => this.log.error({ chore, error: String(err) }, 'housekeeping chore failed'));
     this.upstreams.apply(config.apps);
     this.tls = new TlsContexts(this.log);
     this.tls.apply(config.apps);
@@ -146,6 +154,7 @@ export class Proxy {
     this.#syncListeners();
     this.#syncAdmin();
     this.#syncIdleSweep();
+    this.housekeeping.add('forget idle customers', FORGET_CUSTOMERS_EVERY_MS, (now) => this.shaper.forgetIdle(now));
     // Wait for the ports that can bind now; busy ones keep retrying behind.
     await Promise.race([
       Promise.all([...this.#listeners.values()].map((l) => l.listen.start())),
@@ -209,26 +218,16 @@ export class Proxy {
     }
   }
 
-  #idleSweep: { timer: NodeJS.Timeout; everyMs: number } | undefined;
-
   /**
-   * One timer sweeps every connection for idleness (Connection.sweepIdle), every quarter of the
+   * One chore sweeps every connection for idleness (Connection.sweepIdle), every quarter of the
    * shortest idleTimeout, between 10 ms and 1 s: a per-socket timeout cost ~0.4 KB a connection.
    */
   #syncIdleSweep(): void {
     const timeouts = this.config.apps.map((a) => a.idleTimeout).filter((ms) => ms > 0);
     const everyMs = timeouts.length > 0 ? Math.min(1000, Math.max(10, Math.floor(Math.min(...timeouts) / 4))) : 0;
-    if (everyMs === (this.#idleSweep?.everyMs ?? 0)) return;
-    clearInterval(this.#idleSweep?.timer);
-    this.#idleSweep = undefined;
-    if (everyMs === 0) return;
-    const timer = setInterval(() => {
-      const now = Date.now();
-      // forEach: a for-of over the Set made an iterator result per connection per sweep.
-      this.connections.forEach((c) => c.sweepIdle(now));
-    }, everyMs);
-    timer.unref();
-    this.#idleSweep = { timer, everyMs };
+    // forEach: a for-of over the Set made an iterator result per connection per sweep.
+    this.#idleChore ??= this.housekeeping.add('idle sweep', 0, (now) => this.connections.forEach((c) => c.sweepIdle(now)));
+    this.#idleChore.every(everyMs);
   }
 
   #syncAdmin(): void {
@@ -469,8 +468,7 @@ export class Proxy {
     }
     const left = this.connections.size;
     for (const c of [...this.connections]) c.close('shutdown');
-    clearInterval(this.#idleSweep?.timer);
-    this.#idleSweep = undefined;
+    this.housekeeping.stop();
     this.shaper.stop();
     await this.fleet?.stop();
     await this.#admin?.close();

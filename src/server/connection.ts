@@ -52,6 +52,11 @@ export interface Stages {
 
 export type CloseReason =
   | 'done'
+  /** the client closed its end while the backend was still sending (an ordinary hang-up, not an error) */
+  | 'client_closed'
+  /** the backend closed its end while the client was still sending (an ordinary hang-up, not an error) */
+  | 'backend_closed'
+  /** a reset (ECONNRESET without a FIN first) or another failure on the client socket */
   | 'client_error'
   | 'backend_error'
   | 'stage_error'
@@ -164,7 +169,8 @@ export class Connection {
     (socket as Owned)[kConn] = conn;
   }
   static #onClientError(this: Owned, err: Error): void {
-    this[kConn]!.#fail('client_error', err);
+    if (hungUp(err)) this[kConn]!.close('client_closed');
+    else this[kConn]!.#fail('client_error', err);
   }
   static #onClientClose(this: Owned): void {
     const conn = this[kConn]!;
@@ -174,7 +180,8 @@ export class Connection {
     else conn.#maybeDone();
   }
   static #onBackendError(this: Owned, err: Error): void {
-    this[kConn]!.#fail('backend_error', err);
+    if (hungUp(err)) this[kConn]!.close('backend_closed');
+    else this[kConn]!.#fail('backend_error', err);
   }
   static #onBackendClose(this: Owned): void {
     const conn = this[kConn]!;
@@ -198,9 +205,9 @@ export class Connection {
     client.on('close', Connection.#onClientClose);
   }
 
-  /** client bytes read + written at the last idle sweep, and since when that count stands */
+  /** client bytes read + written at the last idle sweep, and since when (clock time) that count stands; -1: not swept yet */
   #idleMark = 0;
-  #idleSince = this.startedAt;
+  #idleSince = -1;
 
   /**
    * The proxy's idle sweep (one timer for all connections, instead of a timer per socket):
@@ -211,7 +218,7 @@ export class Connection {
     const timeout = this.app.config.idleTimeout;
     if (timeout <= 0 || this.closed) return;
     const mark = this.client.bytesRead + this.client.bytesWritten;
-    if (mark !== this.#idleMark) {
+    if (mark !== this.#idleMark || this.#idleSince < 0) {
       this.#idleMark = mark;
       this.#idleSince = now;
     } else if (now - this.#idleSince >= timeout) this.close('idle_timeout');
@@ -443,6 +450,16 @@ export class Connection {
       ...(this.#error ? { error: this.#error } : {}),
     };
   }
+}
+
+/**
+ * A write found the peer gone after it closed in order: EPIPE is what Linux reports when a reset
+ * comes from a peer that had sent its FIN first (CLOSE_WAIT), that is one that closed its socket
+ * and then refused the bytes still on their way to it (a download the user stopped). That is an
+ * ordinary close, not an error; a reset without a FIN first is ECONNRESET, and stays an error.
+ */
+function hungUp(err: Error): boolean {
+  return (err as NodeJS.ErrnoException).code === 'EPIPE';
 }
 
 /** "::ffff:1.2.3.4" -> "1.2.3.4", so IPv4 clients look the same on any socket. */

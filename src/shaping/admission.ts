@@ -1,18 +1,11 @@
-import { createRequire } from 'node:module';
-import type BottleneckType from 'bottleneck';
 import type { TierConfig } from '../config/types.js';
-
-// Loaded on first use: a proxy whose tiers set no admission limits does not
-// pay bottleneck's ~6 MB of resident memory.
-let BottleneckClass: typeof BottleneckType | undefined;
-function bottleneck(): typeof BottleneckType {
-  return (BottleneckClass ??= createRequire(import.meta.url)('bottleneck') as typeof BottleneckType);
-}
+import type { Clock } from '../clock.js';
+import { Bucket } from './bucket.js';
 
 /** What the shaper asks of a customer's admission limits (local, or fleet-wide in src/cluster/). */
 export interface AdmissionGate {
-  /** Resolves to the release of an admitted connection, or null when a limit refuses it. */
-  admit(): Promise<(() => void) | null>;
+  /** The release of an admitted connection (call it once, at close), or null when a limit refuses it. */
+  admit(): (() => void) | null | Promise<(() => void) | null>;
   /** Same limits as `tier`? (then a tier change keeps the counts) */
   matches(tier: TierConfig): boolean;
   stop(): void;
@@ -24,59 +17,58 @@ export function sameLimits(a: Pick<TierConfig, 'maxConnections' | 'connectionRat
 }
 
 /**
- * A customer's admission limits — concurrent connections (maxConnections) and
- * new connections per interval (connectionRate) — on a bottleneck limiter.
- * Each admitted connection is a bottleneck job that runs until the connection
- * closes; with highWater 0 and the OVERFLOW strategy, a connection that would
- * have to wait is refused at once instead of queued.
+ * A customer's admission limits on this instance: concurrent connections (maxConnections, a
+ * count) and new connections per interval (connectionRate, a token bucket holding `count`
+ * tokens and refilling `count` per `per` on the injected clock). A connection over either is
+ * refused at once, never queued.
+ *
+ * Not bottleneck (the design card's package, which this used to be): with a customer per source
+ * address (defaultTier) a proxy meets millions of customers, and a Bottleneck limiter costs about
+ * 5 KB each plus a job, promises and events per connection, and refills its reservoir on a real
+ * interval timer of its own that the injected clock cannot drive. This is a counter and a
+ * limiter token bucket (src/shaping/bucket.ts), about 0.2 KB.
  */
 export class Admission implements AdmissionGate {
-  readonly #limiter: BottleneckType;
   readonly maxConnections: number | undefined;
   readonly connectionRate: TierConfig['connectionRate'];
+  readonly #rate: Bucket | null;
+  #open = 0;
 
-  private constructor(tier: TierConfig) {
+  private constructor(tier: TierConfig, clock: Clock) {
     this.maxConnections = tier.maxConnections;
     this.connectionRate = tier.connectionRate;
     const rate = tier.connectionRate;
-    const Bottleneck = bottleneck();
-    this.#limiter = new Bottleneck({
-      maxConcurrent: tier.maxConnections ?? null,
-      highWater: 0,
-      strategy: Bottleneck.strategy.OVERFLOW,
-      ...(rate ? { reservoir: rate.count, reservoirRefreshAmount: rate.count, reservoirRefreshInterval: rate.per } : {}),
-    });
+    this.#rate = rate ? new Bucket((rate.count * 1000) / rate.per, rate.count, clock) : null;
   }
 
   /** An Admission for the tier's limits, or null when it has none. */
-  static for(tier: TierConfig): Admission | null {
-    return tier.maxConnections !== undefined || tier.connectionRate !== undefined ? new Admission(tier) : null;
+  static for(tier: TierConfig, clock: Clock): Admission | null {
+    return tier.maxConnections !== undefined || tier.connectionRate !== undefined ? new Admission(tier, clock) : null;
   }
 
-  /** Same limits as `tier`? (then a tier change keeps the counts) */
   matches(tier: TierConfig): boolean {
     return sameLimits(this, tier);
   }
 
-  /**
-   * Try to admit one connection. Resolves to a release function, or null when
-   * a limit refuses it.
-   */
-  admit(): Promise<(() => void) | null> {
-    return new Promise((resolve) => {
-      let release!: () => void;
-      const done = new Promise<void>((r) => (release = r));
-      this.#limiter
-        .schedule(() => {
-          resolve(release);
-          return done;
-        })
-        .catch(() => resolve(null));
-    });
+  /** Connections admitted and not yet released. */
+  get open(): number {
+    return this.#open;
   }
 
-  stop(): void {
-    void this.#limiter.stop({ dropWaitingJobs: true }).catch(() => {});
-    this.#limiter.disconnect();
+  admit(): (() => void) | null {
+    if (this.maxConnections !== undefined && this.#open >= this.maxConnections) return null;
+    if (this.#rate) {
+      if (this.#rate.available() < 1) return null;
+      this.#rate.take(1);
+    }
+    this.#open++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#open--;
+    };
   }
+
+  stop(): void {}
 }

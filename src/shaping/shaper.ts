@@ -42,7 +42,8 @@ export interface TierState {
 export class CustomerState {
   readonly connections = new Set<ShapedConnection>();
   admission: AdmissionGate | null = null;
-  lastActive = Date.now();
+  /** clock time of its last admission or close (see Shaper.forgetIdle) */
+  lastActive = 0;
   constructor(
     readonly id: string,
     public tier: string,
@@ -156,8 +157,10 @@ export class Shaper {
   readonly #admissionFor: AdmissionFactory;
   /** clock time of the last demand() sample */
   #sampledAt: number | undefined;
+  readonly #clock: Clock;
 
-  constructor(config: ShapingConfig, clock: Clock, admissionFor: AdmissionFactory = (_id, tier) => Admission.for(tier)) {
+  constructor(config: ShapingConfig, clock: Clock, admissionFor: AdmissionFactory = (_id, tier) => Admission.for(tier, clock)) {
+    this.#clock = clock;
     this.schedulers = { up: new Scheduler(clock, 'global'), down: new Scheduler(clock, 'global') };
     this.config = config;
     this.#admissionFor = admissionFor;
@@ -237,6 +240,7 @@ export class Shaper {
     });
     for (const d of DIRS) this.schedulers[d].attach(cust.nodes[d], tier.nodes[d]);
     this.#applyTierToCustomer(cust, tier.config);
+    cust.lastActive = this.#clock.now();
     this.customers.set(id, cust);
     return cust;
   }
@@ -272,14 +276,15 @@ export class Shaper {
     cust.admission?.stop();
     const fallback = this.config.defaultTier && this.tiers.has(this.config.defaultTier) ? this.config.defaultTier : null;
     for (const sc of cust.connections) {
-      if (!sc.streams) continue;
       if (fallback) {
+        // Connections still dialing move too: their flows will hang under the new customer.
         const home = this.#customerFor(sc.identity.clientAddress, fallback);
         sc.customer = home;
         home.connections.add(sc);
+        if (!sc.streams) continue;
         for (const d of DIRS) this.schedulers[d].attach(sc.streams[d].node, home.nodes[d]);
         this.#applyTierToConnection(sc, this.tiers.get(fallback)!.config);
-      } else {
+      } else if (sc.streams) {
         for (const d of DIRS) {
           this.schedulers[d].setLimits(sc.streams[d].node, Infinity, 0);
           this.schedulers[d].attach(sc.streams[d].node, this.schedulers[d].root);
@@ -413,11 +418,16 @@ export class Shaper {
     if (id !== undefined) cust = this.customers.get(id)!;
     else if (this.config.defaultTier) cust = this.#customerFor(who.clientAddress, this.config.defaultTier);
     else return null;
-    cust.lastActive = Date.now();
+    cust.lastActive = this.#clock.now();
     const sc = new ShapedConnection(cust, who);
+    // Counted from now on, so forgetIdle keeps the customer while admission and the dial run.
+    cust.connections.add(sc);
     if (cust.admission) {
       const release = await cust.admission.admit();
-      if (!release) return 'rejected';
+      if (!release) {
+        this.release(sc);
+        return 'rejected';
+      }
       sc.release = release;
     }
     return sc;
@@ -441,14 +451,17 @@ export class Shaper {
   /** Build the connection's two shaping flows and hang them under its customer. */
   stages(sc: ShapedConnection, label: string): { up: ShapedFlow; down: ShapedFlow } {
     const cust = sc.customer;
-    const tier = this.tiers.get(cust.tier)!.config;
     const streams = {
       up: new ShapedFlow(this.schedulers.up, label, this.readSize()),
       down: new ShapedFlow(this.schedulers.down, label, this.readSize()),
     };
     sc.streams = streams;
-    cust.connections.add(sc);
-    this.#applyTierToConnection(sc, tier);
+    if (this.customers.get(cust.id) !== cust) {
+      // Its customer left the config while the connection was dialing, with no defaultTier to fall back to.
+      for (const d of DIRS) this.schedulers[d].attach(streams[d].node, this.schedulers[d].root);
+      return streams;
+    }
+    this.#applyTierToConnection(sc, this.tiers.get(cust.tier)!.config);
     for (const d of DIRS) this.schedulers[d].attach(streams[d].node, cust.nodes[d]);
     return streams;
   }
@@ -459,20 +472,31 @@ export class Shaper {
     sc.release = null;
     const cust = sc.customer;
     cust.connections.delete(sc);
-    cust.lastActive = Date.now();
+    cust.lastActive = this.#clock.now();
   }
 
-  /** Drop per-address customers idle for `idleMs` (their admission counts go with them). */
-  sweep(idleMs: number): void {
-    const cutoff = Date.now() - idleMs;
-    for (const cust of [...this.customers.values()]) {
-      if (!cust.configured && cust.connections.size === 0 && cust.lastActive < cutoff) {
-        this.customers.delete(cust.id);
-        this.#forgetShares(cust.id);
-        cust.admission?.stop();
-        for (const d of DIRS) this.schedulers[d].detach(cust.nodes[d]);
-      }
-    }
+  /**
+   * Forget the per-address customers (defaultTier) that have no connection left and would come
+   * back exactly as new: at once without a `connectionRate`, else once its window (`per`) has
+   * passed since the customer's last admission or close, so that closing and reopening cannot
+   * reset the rate. Their scheduler nodes, buckets and admission state go with them, so the
+   * shaper holds the customers of open connections plus those seen within one rate window.
+   * Run by the proxy's housekeeping; returns how many were forgotten.
+   */
+  forgetIdle(now = this.#clock.now()): number {
+    let forgotten = 0;
+    // forEach over the live map: deleting the current entry is safe and makes no iterator garbage.
+    this.customers.forEach((cust) => {
+      if (cust.configured || cust.connections.size > 0) return;
+      const keepMs = this.tiers.get(cust.tier)?.config.connectionRate?.per ?? 0;
+      if (now - cust.lastActive < keepMs) return;
+      this.customers.delete(cust.id);
+      this.#forgetShares(cust.id);
+      cust.admission?.stop();
+      for (const d of DIRS) this.schedulers[d].detach(cust.nodes[d]);
+      forgotten++;
+    });
+    return forgotten;
   }
 
   stop(): void {

@@ -1,7 +1,8 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import type net from 'node:net';
-import { app, config, connect, echoesExactly, readAll, startBackend, startProxy, waitFor, type Backend } from '../helpers.js';
+import net from 'node:net';
+import { app, config, connect, echoesExactly, readAll, startBackend, startProxy, tier, waitFor, type Backend } from '../helpers.js';
+import { ManualClock } from '../../src/clock.js';
 import type { LimitsConfig } from '../../src/config/types.js';
 import { statsView } from '../../src/observe/view.js';
 
@@ -17,6 +18,14 @@ async function refusedRead(port: number): Promise<Buffer> {
 }
 
 const echoes = (s: net.Socket, text: string): Promise<void> => echoesExactly(s, Buffer.from(text));
+
+/** A connection from another loopback address (127.0.0.0/8 is all local on Linux). */
+function connectFrom(port: number, localAddress: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', localAddress, allowHalfOpen: true }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
 
 /** An in-process proxy with `limits` in front of an echo backend; it, the backend and `open` sockets go after the test. */
 async function limitedProxy(t: TestContext, limits: LimitsConfig): Promise<{ proxy: Awaited<ReturnType<typeof startProxy>>; backend: Backend; port: number; open: net.Socket[] }> {
@@ -74,4 +83,34 @@ test('global maxConnections refuses beyond the total', async (t) => {
   assert.equal((await refusedRead(port)).length, 0);
   await waitFor(() => proxy.stats.refused.get('global_connections') === 1, 2000, 'the refusal to be counted');
   assert.equal(proxy.connections.size, 1);
+});
+
+test('per-address customers of closed connections are forgotten by the housekeeping (memory follows what is open)', async (t) => {
+  const backend = await startBackend('echo');
+  const clock = new ManualClock();
+  const cfg = config([app('web', [backend.address])], { tiers: { free: tier('free', { maxConnections: 2 }) }, defaultTier: 'free' });
+  const proxy = await startProxy(cfg, [backend], undefined, clock);
+  t.after(async () => {
+    await proxy.stop();
+    await backend.close();
+  });
+  const port = proxy.portOf('web');
+  const held = await connectFrom(port, '127.1.0.200');
+  await echoes(held, 'held');
+  for (let i = 1; i <= 40; i++) {
+    const s = await connectFrom(port, `127.1.0.${i}`);
+    await echoes(s, `c${i}`);
+    s.end();
+    await readAll(s);
+    s.destroy();
+  }
+  await waitFor(() => proxy.connections.size === 1, 5000, 'the 40 connections to close');
+  assert.equal(proxy.shaper.customers.size, 41);
+  clock.advance(1000);
+  assert.deepEqual([...proxy.shaper.customers.keys()], ['127.1.0.200'], 'only the source with an open connection is kept');
+  await echoes(held, 'still shaped and served');
+  held.destroy();
+  await waitFor(() => proxy.connections.size === 0);
+  clock.advance(1000);
+  assert.equal(proxy.shaper.customers.size, 0);
 });
