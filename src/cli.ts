@@ -9,7 +9,7 @@ import { loadConfigFile } from './config/load.js';
 import type { ProxyConfig } from './config/types.js';
 import { isProxyError } from './errors.js';
 import { pino } from 'pino';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, LOG_LEVEL_HELP, logLevel as parseLogLevel, type Logger } from './log.js';
 import { createProxy } from './index.js';
 import { FileWatch, watchConfigFile } from './server/reload.js';
 import { tlsFiles } from './config/tls.js';
@@ -22,7 +22,8 @@ const USAGE = `Usage: shaper-proxy --config FILE [options]
 
 Options:
   -c, --config FILE      config file (.json, .yaml, .yml, .toml)
-  -l, --log-level LEVEL  fatal|error|warn|info|debug|trace|silent (overrides the config and SHAPER_LOG_LEVEL)
+  -l, --log-level LEVEL  fatal|error|warn|info|debug|trace|silent, or 0-7 as in seed 000: 0 debug, 1 info,
+                         2 warn, 3 error, 4-6 fatal, 7 silent (overrides the config and SHAPER_LOG_LEVEL)
       --check            validate the config and exit: 0 if valid, 2 if not (like nginx -t)
       --demo             also start demo backends on the config's loopback targets
       --profile FILE     record a CPU profile while running; written to FILE at shutdown (Chrome DevTools opens it)
@@ -82,9 +83,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (!args.config) fail(`--config FILE is required\n\n${USAGE}`);
-  const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-  const logLevel = args['log-level'];
-  if (logLevel && !levels.includes(logLevel)) fail(`--log-level: "${logLevel}" is not one of ${levels.join(', ')}`);
+  const logLevel = args['log-level'] === undefined ? undefined : parseLogLevel(args['log-level']);
+  if (logLevel === undefined && args['log-level'] !== undefined) fail(`--log-level: "${args['log-level']}" is not a log level (use ${LOG_LEVEL_HELP})`);
 
   let config: ProxyConfig;
   try {

@@ -2,6 +2,26 @@ import { pino, type Logger, type DestinationStream } from 'pino';
 
 export type { Logger };
 
+/** The level names, most severe first. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/**
+ * Seed 000's numeric levels, 0 (most verbose) to 7 (nothing): 0 debug, 1 info, 2 warn, 3 error,
+ * 4 fatal, 5 panic and 6 (which pino does not have: its most severe, fatal), 7 disabled.
+ */
+const NUMERIC: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'fatal', 'fatal', 'fatal', 'silent'];
+
+/** A level name, or one of seed 000's numbers (as a number or a string of digits); undefined if neither. */
+export function logLevel(value: unknown): LogLevel | undefined {
+  if (typeof value === 'string' && (LOG_LEVELS as readonly string[]).includes(value)) return value as LogLevel;
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d$/.test(value) ? Number(value) : NaN;
+  return Number.isInteger(n) ? NUMERIC[n] : undefined;
+}
+
+/** What logLevel() takes, for error messages. */
+export const LOG_LEVEL_HELP = `one of ${LOG_LEVELS.join(', ')}, or 0-7 (0 debug, 1 info, 2 warn, 3 error, 4-6 fatal, 7 silent)`;
+
 /**
  * JSON lines on stdout; pretty-printed when stdout is a terminal (pino-pretty
  * runs in a worker thread then, off the proxy's event loop).

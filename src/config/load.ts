@@ -43,6 +43,7 @@ import { UNLIMITED } from './types.js';
 import type { ServerTlsConfig, TargetTlsConfig } from './types.js';
 import { readServerTls, readTargetTls } from './tls.js';
 import { parseCountRate, parseDuration, parseHostPort, parseRate, parseSize } from './units.js';
+import { logLevel } from '../log.js';
 
 /** SHAPER_ERR_CONFIG with the problem lines also as an array, for tests and the admin API. */
 export class ConfigError extends ProxyError {
@@ -142,7 +143,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     admin: isAdminOff(admin.listen)
       ? null
       : { ...parseHostPort(admin.listen, true), ...(typeof admin.token === 'string' && admin.token !== '' ? { token: admin.token } : {}) },
-    log: { level: (top['log'] as { level: string }).level },
+    log: { level: logLevel((top['log'] as { level: unknown }).level) ?? 'info' },
     drainTimeout: parseDuration(top['drainTimeout']),
     observe: top['observe'] as { latency: boolean; foo: boolean },
     ...readLimits(top['limits'] as Record<string, unknown>),

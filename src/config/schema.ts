@@ -15,8 +15,8 @@ import { sniPatternProblem } from '../identify/sni.js';
 import { isPlainObject } from './fly.js';
 import { BALANCE_KINDS, CLIENT_AUTH_MODES, TLS_VERSIONS } from './types.js';
 import { parseCountRate, parseDuration, parseHostPort, parseRate, parseSize } from './units.js';
+import { LOG_LEVEL_HELP, logLevel } from '../log.js';
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const PROTOCOLS = ['tcp', 'foo'] as const;
 export const PROXY_PROTOCOL_VERSIONS = ['v1', 'v2'] as const;
 
@@ -90,6 +90,10 @@ const oneOf =
   (v) => {
     if (typeof v !== 'string' || !allowed.includes(v)) throw new Error(`${show(v)} is not one of ${allowed.join(', ')}`);
   };
+
+const levelCheck: Check = (v) => {
+  if (logLevel(v) === undefined) throw new Error(`${show(v)} is not a log level (use ${LOG_LEVEL_HELP})`);
+};
 
 const duration =
   (mustBePositive: boolean): Check =>
@@ -475,7 +479,7 @@ export const TOP_SCHEMA: GroupSpec = {
     },
   },
   log: {
-    level: { doc: 'Log level.', default: 'info', check: oneOf(LOG_LEVELS), env: 'SHAPER_LOG_LEVEL' },
+    level: { doc: 'Log level: a name, or 0-7 as in seed 000 (0 debug ... 7 silent).', default: 'info', check: levelCheck, env: 'SHAPER_LOG_LEVEL' },
   },
   observe: {
     latency: { doc: 'Record per-connection latency histograms (connect, ttfb, duration, shaper wait).', default: true, check: bool },

@@ -340,8 +340,17 @@ test('env overrides come from the env argument', () => {
   assert.equal(parseConfig(raw, { SHAPER_ADMIN_LISTEN: 'off' }).admin, null);
   assert.equal(
     problemsOf(raw, { SHAPER_LOG_LEVEL: 'loud' }),
-    'log.level: "loud" is not one of fatal, error, warn, info, debug, trace, silent (set by env SHAPER_LOG_LEVEL)',
+    'log.level: "loud" is not a log level (use one of fatal, error, warn, info, debug, trace, silent, or 0-7 (0 debug, 1 info, 2 warn, 3 error, 4-6 fatal, 7 silent)) (set by env SHAPER_LOG_LEVEL)',
   );
+});
+
+test('log.level takes seed 000\'s numbers too, in the file and in SHAPER_LOG_LEVEL', () => {
+  const level = (v: unknown, env: NodeJS.ProcessEnv = noEnv) => parseConfig({ apps: [app()], log: { level: v } }, env).log.level;
+  assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 7].map((n) => level(n)), ['debug', 'info', 'warn', 'error', 'fatal', 'fatal', 'fatal', 'silent']);
+  assert.equal(level('3'), 'error');
+  assert.equal(level('info', { SHAPER_LOG_LEVEL: '7' }), 'silent');
+  assert.match(problemsOf({ apps: [app()], log: { level: 8 } }), /^log\.level: 8 is not a log level/);
+  assert.match(problemsOf({ apps: [app()], log: { level: 1.5 } }), /^log\.level: 1\.5 is not a log level/);
 });
 
 test('the admin server can be turned off', () => {

@@ -53,8 +53,8 @@ async function writeJson(file: string, value: unknown): Promise<void> {
 }
 
 /** Starts the proxy on `file`; SIGKILLed after the test if it is still running. */
-function startCli(t: TestContext, file: string, env: NodeJS.ProcessEnv = {}): Child {
-  const c = runCli(['--config', file], env);
+function startCli(t: TestContext, file: string, env: NodeJS.ProcessEnv = {}, args: string[] = []): Child {
+  const c = runCli(['--config', file, ...args], env);
   t.after(() => c.kill());
   return c;
 }
@@ -294,7 +294,8 @@ test('flag errors exit 2 with a message', { concurrency: 4 }, async (t) => {
     { name: 'unknown flag', args: ['--config', FLY_FIXTURE, '--bogus'], stderr: /^shaper-proxy: Unknown option '--bogus'[\s\S]*Usage:/ },
     { name: 'missing --config', args: [], stderr: /^shaper-proxy: --config FILE is required[\s\S]*Usage:/ },
     { name: '--check without --config', args: ['--check'], stderr: /--config FILE is required/ },
-    { name: 'bad --log-level', args: ['--config', FLY_FIXTURE, '--log-level', 'loud'], stderr: /--log-level: "loud" is not one of/ },
+    { name: 'bad --log-level', args: ['--config', FLY_FIXTURE, '--log-level', 'loud'], stderr: /--log-level: "loud" is not a log level \(use one of fatal, .*, or 0-7/ },
+    { name: 'numeric --log-level out of range', args: ['--config', FLY_FIXTURE, '--log-level', '8'], stderr: /--log-level: "8" is not a log level/ },
     { name: 'missing config file', args: ['--config', '/nonexistent/shaper.json'], stderr: /SHAPER_ERR_CONFIG_READ: .*shaper\.json: cannot read/ },
   ];
   await Promise.all(
@@ -443,13 +444,18 @@ test('SIGTERM stops accepting, drains the open connection and exits 0', async (t
   assert.equal(closed?.['reason'], 'done');
 });
 
-test('SHAPER_LOG_LEVEL=warn silences the info lines but the proxy serves', async (t) => {
+for (const [how, env, args] of [
+  ['SHAPER_LOG_LEVEL=warn', { SHAPER_LOG_LEVEL: 'warn' }, []],
+  // seed 000's numeric levels: 2 is warn
+  ['--log-level 2', {}, ['--log-level', '2']],
+] as const)
+test(`${how} silences the info lines but the proxy serves`, async (t) => {
   const dir = await tempDir(t, 'shaper-cli-');
   const b = await backend(t, 'collect');
   const port = await freePort();
   const file = path.join(dir, 'proxy.json');
   await writeJson(file, proxyConfig([{ name: 'web', ports: [port], targets: [b.address] }]));
-  const c = startCli(t, file, { SHAPER_LOG_LEVEL: 'warn' });
+  const c = startCli(t, file, env, [...args]);
 
   const data = pattern(5000, 13);
   const answer = await waitFor(
