@@ -48,7 +48,7 @@ export function createMetrics(proxy: Proxy): Metrics {
   mirroredCounter(
     registry,
     'shaper_connections_closed_total',
-    'Connections closed, by reason (done, client_error, backend_error, idle_timeout, no_target, rejected, proxy_protocol, tls_handshake, resource_exhausted, shutdown, ...)',
+    'Connections closed, by reason (done, client_closed, backend_closed, client_error, backend_error, idle_timeout, no_target, rejected, proxy_protocol, tls_handshake, resource_exhausted, shutdown, ...)',
     'reason',
     () => stats().byReason,
   );

@@ -17,6 +17,7 @@ import type { Connection } from '../../src/server/connection.js';
 import type { ProxyConfig, TierConfig } from '../../src/config/types.js';
 import {
   app,
+  captureLogger,
   config,
   connect,
   freePort,
@@ -354,6 +355,38 @@ for (const shaped of [false, true]) {
     assert.equal(proxy.connections.size, 0);
     const data = pattern(300_000, 9);
     assert.equal(sha256(await roundTrip(proxy.portOf('web'), data)), sha256(data));
+  });
+}
+
+for (const shaped of [false, true]) {
+  test(`a client that closes while the backend still sends (${shaped ? 'shaped' : 'unshaped'}): client_closed, not an error`, async (t) => {
+    // The backend never stops sending until its client goes away.
+    const chunk = pattern(64 * 1024, 11);
+    const endless = await rawServer(t, (s) => {
+      const more = (): void => {
+        while (!s.destroyed && s.write(chunk));
+      };
+      s.on('drain', more);
+      more();
+    });
+    const capped = tier('capped', { connection: { down: 20_000_000, up: 20_000_000 } });
+    const { log, lines } = captureLogger();
+    const proxy = await startProxy(config([app('web', [endless.address])], shaped ? { tiers: { capped }, defaultTier: 'capped' } : {}), [], log);
+    t.after(() => proxy.stop());
+    const s = await connect(proxy.portOf('web'));
+    s.on('error', () => {});
+    let got = 0;
+    await bounded(new Promise<void>((r) => s.on('data', (d: Buffer) => (got += d.length) >= 256 * 1024 && r())), 30_000, () => `256 KiB (${got} so far)`);
+    // The client closes its end in order (FIN), then goes away with bytes still arriving: its
+    // kernel answers them with a reset, which the proxy meets as EPIPE on its next write.
+    s.end();
+    await waitFor(() => [...proxy.connections].every((c) => c.client.readableEnded), 3000, 'the FIN to reach the proxy');
+    s.destroy();
+    await waitFor(() => proxy.connections.size === 0, 5000, 'the connection to close');
+    assert.deepEqual([...proxy.closedByReason], [['client_closed', 1]]);
+    const closed = lines.find((l) => l['msg'] === 'connection closed')!;
+    assert.equal(closed['reason'], 'client_closed');
+    assert.equal(closed['error'], undefined);
   });
 }
 
