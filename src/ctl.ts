@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { ProxyError } from './errors.js';
 
 export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:9900';
 
@@ -33,12 +34,13 @@ Options:
 Changes take effect on live connections at once and are kept in the proxy's state file.
 `;
 
-class CtlError extends Error {
+/** What stops a ctl command; `status` is its exit status (2: bad arguments, 1: anything else). */
+class CtlError extends ProxyError {
   constructor(
     message: string,
-    readonly status = 1,
+    readonly exitStatus = 1,
   ) {
-    super(message);
+    super('SHAPER_ERR_CTL', message);
   }
 }
 
@@ -60,7 +62,7 @@ export async function runCtl(argv: string[], env: NodeJS.ProcessEnv = process.en
   } catch (err) {
     if (err instanceof CtlError) {
       out.stderr(`shaper-proxy ctl: ${err.message}\n`);
-      return err.status;
+      return err.exitStatus;
     }
     throw err;
   }

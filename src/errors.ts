@@ -1,26 +1,37 @@
 /**
- * The single catalogue of errors a user or operator can meet. Every error the
- * proxy raises on purpose is a ProxyError with a stable `code`; the README's
- * "Errors" table lists them all and a test checks that it does.
+ * The single catalogue of errors a user or operator can meet (fastify's lib/errors.js): each code
+ * with what it means, the HTTP status the admin API answers with, and the exit status of a command
+ * that stops on it. Every error the proxy raises on purpose is a ProxyError with one of these
+ * codes; tests check that the README's "Errors" table lists every code and that every code is
+ * raised somewhere.
  */
-export const ErrorCodes = {
-  SHAPER_ERR_CONFIG: 'The configuration is invalid; the message names the key path and the fix.',
-  SHAPER_ERR_CONFIG_READ: 'The configuration file could not be read or parsed.',
-  SHAPER_ERR_UNIT: 'A duration, rate or size could not be parsed.',
-  SHAPER_ERR_NO_TARGET: 'No target of the app accepted the connection.',
-  SHAPER_ERR_CONNECT_TIMEOUT: 'A target did not accept within connectTimeout.',
-  SHAPER_ERR_TARGET_TLS: 'The TLS handshake with a target failed (untrusted certificate, wrong name, protocol); the dial fails over.',
-  SHAPER_ERR_TLS_HANDSHAKE: "A client's TLS handshake failed, or did not finish within tls.handshakeTimeout.",
-  SHAPER_ERR_ADMIN_BAD_REQUEST: 'An admin API request body or parameter is invalid.',
-  SHAPER_ERR_ADMIN_AUTH: 'An admin API request had no token or a wrong one (admin.token is set).',
-  SHAPER_ERR_ADMIN_NOT_FOUND: 'An admin API path or object does not exist.',
-  SHAPER_ERR_ADMIN_METHOD: 'An admin API path does not take this method; the Allow header lists the ones it takes.',
-  SHAPER_ERR_UNKNOWN_TIER: 'A customer or request names a tier that does not exist.',
-  SHAPER_ERR_ADMISSION: 'A connection was refused by a customer limit (maxConnections, connectionRate).',
-  SHAPER_ERR_STATE: 'The state file could not be read or written.',
-} as const;
+interface ErrorSpec {
+  readonly message: string;
+  /** HTTP status when the admin API answers with it */
+  readonly status: number;
+}
 
-export type ErrorCode = keyof typeof ErrorCodes;
+const spec = (message: string, status = 500): ErrorSpec => ({ message, status });
+
+export const ERRORS = {
+  SHAPER_ERR_CONFIG: spec('The configuration is invalid; the message names the key path and the fix.', 400),
+  SHAPER_ERR_CONFIG_READ: spec('The configuration file could not be read or parsed.', 400),
+  SHAPER_ERR_UNIT: spec('A duration, rate or size could not be parsed.', 400),
+  SHAPER_ERR_NO_TARGET: spec('No target of the app accepted the connection.', 502),
+  SHAPER_ERR_CONNECT_TIMEOUT: spec('A target did not accept within connectTimeout.', 504),
+  SHAPER_ERR_TARGET_TLS: spec('The TLS handshake with a target failed (untrusted certificate, wrong name, protocol); the dial fails over.', 502),
+  SHAPER_ERR_TLS_HANDSHAKE: spec("A client's TLS handshake failed, or did not finish within tls.handshakeTimeout."),
+  SHAPER_ERR_ADMIN_BAD_REQUEST: spec('An admin API request body or parameter is invalid.', 400),
+  SHAPER_ERR_ADMIN_BODY_TOO_LARGE: spec('An admin API request body is over 64 KiB; the connection is closed without reading the rest.', 413),
+  SHAPER_ERR_ADMIN_AUTH: spec('An admin API request had no token or a wrong one (admin.token is set).', 401),
+  SHAPER_ERR_ADMIN_NOT_FOUND: spec('An admin API path or object does not exist.', 404),
+  SHAPER_ERR_ADMIN_METHOD: spec('An admin API path does not take this method; the Allow header lists the ones it takes.', 405),
+  SHAPER_ERR_ADMISSION: spec('A connection was refused by a customer limit (maxConnections, connectionRate).', 429),
+  SHAPER_ERR_STATE: spec('The state file could not be read or written.', 500),
+  SHAPER_ERR_CTL: spec('shaper-proxy ctl could not do what it was asked (bad arguments, the admin API unreachable or answering an error).'),
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
 
 export class ProxyError extends Error {
   readonly code: ErrorCode;
@@ -28,6 +39,23 @@ export class ProxyError extends Error {
     super(message, options);
     this.name = 'ProxyError';
     this.code = code;
+  }
+
+  /** The HTTP status the admin API answers this error with. */
+  get status(): number {
+    return ERRORS[this.code].status;
+  }
+}
+
+/** SHAPER_ERR_CONFIG with the problem lines (each "key.path: what is wrong (and the fix)") also as an array. */
+export class ConfigError extends ProxyError {
+  readonly problems: readonly string[];
+  /** The file the config came from, when it came from one. */
+  source?: string;
+  constructor(problems: readonly string[]) {
+    super('SHAPER_ERR_CONFIG', problems.join('\n'));
+    this.name = 'ConfigError';
+    this.problems = problems;
   }
 }
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ProxyError } from '../errors.js';
+import { isProxyError, ProxyError } from '../errors.js';
 
 export interface Request {
   method: string;
@@ -23,11 +23,7 @@ interface Route {
 export const MAX_BODY = 64 * 1024;
 
 /** A request body over MAX_BODY: answered 413, and the connection closed so the rest is never read. */
-class BodyTooLarge extends ProxyError {
-  constructor() {
-    super('SHAPER_ERR_ADMIN_BAD_REQUEST', `request body over ${MAX_BODY} bytes`);
-  }
-}
+const bodyTooLarge = (): ProxyError => new ProxyError('SHAPER_ERR_ADMIN_BODY_TOO_LARGE', `request body over ${MAX_BODY} bytes`);
 
 /** Just enough routing for a JSON admin API: `GET /tiers/:name`. */
 export class Router {
@@ -63,15 +59,11 @@ export class Router {
         sendJson(res, 405, { error: `method ${req.method} not allowed on ${url.pathname} (allowed: ${[...new Set(allowed)].join(', ')})`, code: 'SHAPER_ERR_ADMIN_METHOD' });
       } else sendJson(res, 404, { error: `no such path ${url.pathname}`, code: 'SHAPER_ERR_ADMIN_NOT_FOUND' });
     } catch (err) {
-      const e = err as ProxyError;
-      if (e instanceof BodyTooLarge && !res.headersSent) res.setHeader('connection', 'close');
-      const status =
-        e instanceof BodyTooLarge ? 413
-        : e.code === 'SHAPER_ERR_ADMIN_NOT_FOUND' ? 404
-        : e.code === 'SHAPER_ERR_ADMIN_METHOD' ? 405
-        : e.code === 'SHAPER_ERR_ADMIN_BAD_REQUEST' || e.code === 'SHAPER_ERR_CONFIG' || e.code === 'SHAPER_ERR_UNKNOWN_TIER' ? 400
-        : 500;
-      if (!res.headersSent) sendJson(res, status, { error: e.message, code: e.code });
+      // The status comes from the error catalogue; anything else is our bug: 500.
+      const known = isProxyError(err);
+      const code = known ? err.code : undefined;
+      if (code === 'SHAPER_ERR_ADMIN_BODY_TOO_LARGE' && !res.headersSent) res.setHeader('connection', 'close');
+      if (!res.headersSent) sendJson(res, known ? err.status : 500, { error: (err as Error).message, ...(code ? { code } : {}) });
       else res.destroy();
     }
   }
@@ -100,12 +92,12 @@ function decodePart(part: string): string {
 async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   if (req.method === 'GET' || req.method === 'HEAD') return undefined;
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > MAX_BODY) throw new BodyTooLarge();
+  if (Number.isFinite(declared) && declared > MAX_BODY) throw bodyTooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new BodyTooLarge();
+    if (size > MAX_BODY) throw bodyTooLarge();
     chunks.push(chunk as Buffer);
   }
   if (size === 0) return undefined;

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { isLoopbackHost } from '../admin/auth.js';
-import { ProxyError } from '../errors.js';
+import { ConfigError, ProxyError } from '../errors.js';
 import { fromFlyFormat, isPlainObject } from './fly.js';
 import {
   APP_SCHEMA,
@@ -45,16 +45,7 @@ import { readServerTls, readTargetTls } from './tls.js';
 import { parseCountRate, parseDuration, parseHostPort, parseRate, parseSize } from './units.js';
 import { logLevel } from '../log.js';
 
-/** SHAPER_ERR_CONFIG with the problem lines also as an array, for tests and the admin API. */
-export class ConfigError extends ProxyError {
-  readonly problems: readonly string[];
-  /** The file the config came from, when it came from one. */
-  source?: string;
-  constructor(problems: readonly string[]) {
-    super('SHAPER_ERR_CONFIG', problems.join('\n'));
-    this.problems = problems;
-  }
-}
+export { ConfigError };
 
 type Parse = (text: string) => unknown;
 // The YAML and TOML parsers are loaded only for such files: together they add

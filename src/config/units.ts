@@ -1,7 +1,12 @@
 /**
- * Parsers for the human units the config accepts. Each throws a plain Error
- * whose message says what was expected; the loader prefixes the key path.
+ * Parsers for the human units the config accepts. Each throws a SHAPER_ERR_UNIT error whose
+ * message says what was expected; the loader prefixes the key path.
  */
+import { ProxyError } from '../errors.js';
+
+function unitError(message: string): ProxyError {
+  return new ProxyError('SHAPER_ERR_UNIT', message);
+}
 
 const finitePositive = (v: number): boolean => Number.isFinite(v) && v > 0;
 
@@ -11,14 +16,14 @@ const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3
 export function parseDuration(value: unknown): number {
   if (typeof value === 'number') {
     if (Number.isFinite(value) && value >= 0) return value;
-    throw new Error(`${JSON.stringify(value)} is not a duration (use a number of milliseconds >= 0)`);
+    throw unitError(`${JSON.stringify(value)} is not a duration (use a number of milliseconds >= 0)`);
   }
   if (typeof value === 'string') {
     const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/i.exec(value);
     if (m && Number.isFinite(Number(m[1]) * DURATION_UNITS[m[2]!.toLowerCase()]!)) return Number(m[1]) * DURATION_UNITS[m[2]!.toLowerCase()]!;
     if (/^\s*\d+(?:\.\d+)?\s*$/.test(value) && Number.isFinite(Number(value))) return Number(value);
   }
-  throw new Error(`${JSON.stringify(value)} is not a duration (use e.g. "250ms", "3s", "1h" or milliseconds)`);
+  throw unitError(`${JSON.stringify(value)} is not a duration (use e.g. "250ms", "3s", "1h" or milliseconds)`);
 }
 
 const BIT_UNITS: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9, tbit: 1e12 };
@@ -35,7 +40,7 @@ const BYTE_UNITS: Record<string, number> = {
 export function parseRate(value: unknown): number {
   if (typeof value === 'number') {
     if (Number.isFinite(value) && value > 0) return value;
-    throw new Error(`${JSON.stringify(value)} is not a rate (use a number of bytes/s > 0, "100mbit", "10MiB/s" or "unlimited")`);
+    throw unitError(`${JSON.stringify(value)} is not a rate (use a number of bytes/s > 0, "100mbit", "10MiB/s" or "unlimited")`);
   }
   if (typeof value === 'string') {
     const s = value.trim().toLowerCase();
@@ -47,7 +52,7 @@ export function parseRate(value: unknown): number {
     m = /^(\d+(?:\.\d+)?)$/.exec(s);
     if (m && finitePositive(Number(m[1]))) return Number(m[1]);
   }
-  throw new Error(
+  throw unitError(
     `${JSON.stringify(value)} is not a rate (use bytes/s as a number, "512kbit", "100mbit", "1gbit", "64KB/s", "10MiB/s" or "unlimited")`,
   );
 }
@@ -60,7 +65,7 @@ export function parseSize(value: unknown): number {
     const bytes = m ? Math.round(Number(m[1]) * (m[2] ? BYTE_UNITS[m[2].toLowerCase()]! : 1)) : NaN;
     if (Number.isFinite(bytes) && bytes >= 1) return bytes;
   }
-  throw new Error(`${JSON.stringify(value)} is not a size (use bytes as a number or e.g. "64KiB", "1MB")`);
+  throw unitError(`${JSON.stringify(value)} is not a size (use bytes as a number or e.g. "64KiB", "1MB")`);
 }
 
 /** "10/s", "600/m", "5/1s": admissions per interval. */
@@ -73,7 +78,7 @@ export function parseCountRate(value: unknown): { count: number; per: number } {
       if (finitePositive(per)) return { count: Number(m[1]), per };
     }
   }
-  throw new Error(`${JSON.stringify(value)} is not a count rate (use e.g. "10/s", "600/m")`);
+  throw unitError(`${JSON.stringify(value)} is not a count rate (use e.g. "10/s", "600/m")`);
 }
 
 export interface HostPort {
@@ -90,7 +95,7 @@ export function parseHostPort(value: unknown, allowZero = false): HostPort {
       if (port <= 65535 && (port > 0 || allowZero)) return { host: m[1]!, port };
     }
   }
-  throw new Error(`${JSON.stringify(value)} is not host:port (use e.g. "127.0.0.1:9001" or "[::1]:9001")`);
+  throw unitError(`${JSON.stringify(value)} is not host:port (use e.g. "127.0.0.1:9001" or "[::1]:9001")`);
 }
 
 export function formatHostPort(host: string, port: number): string {

@@ -9,6 +9,7 @@ import { encodeProxyHeader, parseProxyHeader, type Endpoint } from '../identify/
 import { serverHandshake, type ServerTls } from './tls.js';
 import { parseClientHello } from '../identify/client-hello.js';
 import { peek } from './peek.js';
+import { ProxyError } from '../errors.js';
 import { pump } from './pump.js';
 
 /** A client on an `acceptProxyProtocol` port has this long to send its PROXY header. */
@@ -244,7 +245,7 @@ export class Connection {
       const ok = await this.deps.admit(this);
       if (this.closed) return;
       if (!ok) {
-        this.close('rejected');
+        this.close('rejected', new ProxyError('SHAPER_ERR_ADMISSION', 'refused by a customer limit (maxConnections, connectionRate)'));
         return;
       }
     }

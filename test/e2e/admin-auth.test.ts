@@ -256,7 +256,7 @@ test('an oversized body is answered 413, changes nothing, and the server keeps s
     big,
   );
   assert.equal(declared.status, 413, declared.text);
-  assert.match(declared.text, /SHAPER_ERR_ADMIN_BAD_REQUEST/);
+  assert.match(declared.text, /SHAPER_ERR_ADMIN_BODY_TOO_LARGE/);
   assert.match(declared.text, /connection: close/i);
 
   // Chunked, so the size is only known while reading.
