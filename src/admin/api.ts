@@ -17,7 +17,7 @@ import { ProxyError } from '../errors.js';
 import type { Proxy } from '../index.js';
 import type { Connection } from '../server/connection.js';
 import type { CustomerState } from '../shaping/shaper.js';
-import { serveDashboard } from './dashboard.js';
+import { dashboardRoutes } from './dashboard.js';
 import { cloneRuntime, type RuntimeState } from './runtime.js';
 
 /** A rate in bytes/s, or "unlimited" (JSON has no Infinity). */
@@ -198,7 +198,7 @@ export function registerAdminApi(proxy: Proxy): AdminApi {
       return { deleted: id };
     })
     .on('GET', '/connections', () => [...proxy.connections].map((c) => connectionView(c, sampler)));
-  proxy.router.on('GET', '/', serveDashboard).on('GET', '/dashboard', serveDashboard);
+  dashboardRoutes(proxy.router);
 
   return {
     sampler,

@@ -8,6 +8,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
+import { isDashboardAsset } from './dashboard.js';
 
 /** Whether `host` (brackets already removed) is a loopback address: 127.0.0.0/8, ::1, localhost. */
 export function isLoopbackHost(host: string): boolean {
@@ -46,6 +47,7 @@ export function requestToken(req: IncomingMessage): string | undefined {
 /** Whether the request may go on; with no token configured every request may. */
 export function authorized(req: IncomingMessage, token: string | undefined): boolean {
   if (token === undefined || token === '') return true;
+  if (req.method === 'GET' && isDashboardAsset(new URL(req.url ?? '/', 'http://admin').pathname)) return true; // code and style, no data
   const given = requestToken(req);
   return given !== undefined && tokenMatches(given, token);
 }

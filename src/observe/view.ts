@@ -1,5 +1,10 @@
 import type { LevelLimits } from '../config/types.js';
 import type { Proxy } from '../index.js';
+import { LATENCY_KINDS } from './stats.js';
+import type { LatencyKind as DocumentLatencyKind, StatsDocument } from './stats-document.js';
+
+// The page shows latencies by kind: every kind the server measures must be one the document declares.
+LATENCY_KINDS satisfies readonly DocumentLatencyKind[];
 
 const capOf = (rate: number): number | null => (Number.isFinite(rate) ? rate : null);
 const round = (x: number) => Math.round(x * 10) / 10;
@@ -15,8 +20,8 @@ export function openBytes(proxy: Proxy): { up: number; down: number } {
   return { up, down };
 }
 
-/** The `GET /stats` document (also printed on SIGUSR1 / SIGUSR2). */
-export function statsView(proxy: Proxy, withHistory = false): Record<string, unknown> {
+/** The `GET /stats` document (also printed on SIGUSR1 / SIGUSR2); its shape is declared in stats-document.ts. */
+export function statsView(proxy: Proxy, withHistory = false): StatsDocument {
   const stats = proxy.stats;
   const open = openBytes(proxy);
   const tiers = Object.values(proxy.config.tiers).map((t) => {
@@ -67,7 +72,7 @@ export function statsView(proxy: Proxy, withHistory = false): Record<string, unk
     }
     return { id: c.id, tier: c.tier, dynamic: !c.configured, connections: c.connections.size, rateDown: round(rateDown), rateUp: round(rateUp), bytesDown, bytesUp };
   });
-  const doc: Record<string, unknown> = {
+  const doc: StatsDocument = {
     uptimeSeconds: Math.round((Date.now() - proxy.startedAt) / 1000),
     connections: {
       active: proxy.connections.size,
@@ -85,7 +90,7 @@ export function statsView(proxy: Proxy, withHistory = false): Record<string, unk
     foo: stats.foo.toJSON(),
   };
   if (withHistory) {
-    doc['history'] = {
+    doc.history = {
       t: stats.historyTimes,
       tiers: Object.fromEntries([...stats.tierRates].map(([name, r]) => [name, r.history])),
     };
