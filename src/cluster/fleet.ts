@@ -16,7 +16,7 @@
 import { hostname } from 'node:os';
 import type { ClusterConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
-import type { RuntimeState } from '../admin/runtime.js';
+import type { RuntimeState } from '../config/runtime-state.js';
 import type { Demand, Shaper, Wants } from '../shaping/shaper.js';
 import type { TierConfig } from '../config/types.js';
 import { FleetAdmission, type HeldCount } from './admission.js';

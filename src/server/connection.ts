@@ -1,10 +1,11 @@
 import type { Socket } from 'node:net';
-import diagnostics from 'node:diagnostics_channel';
+import { publish, type ConnectionInfo, type ConnectionSummary } from '../channels.js';
 import type { AppUpstream } from '../upstream/upstreams.js';
 import type { Target } from '../upstream/target.js';
-import { dial, DialCancel, type DialHooks } from '../upstream/dialer.js';
+import { dial, DialCancel } from '../upstream/dialer.js';
 import type { ShapedConnection } from '../shaping/shaper.js';
 import type { OwnedRead } from '../shaping/flow.js';
+import type { Identity } from '../identify/matcher.js';
 import { encodeProxyHeader, parseProxyHeader, type Endpoint } from '../identify/proxy-protocol.js';
 import { serverHandshake, type ServerTls } from './tls.js';
 import { parseClientHello } from '../identify/client-hello.js';
@@ -71,49 +72,42 @@ export type CloseReason =
   | 'resource_exhausted'
   | 'tls_handshake';
 
-export interface ConnectionSummary {
-  id: number;
-  app: string;
-  client: string;
-  target: string | undefined;
-  customer?: string;
-  tier?: string;
-  /** the TLS server name the client asked for (apps with `tls` or `sniPreread`) */
-  sni?: string;
-  /** the subject of the client's verified certificate (apps with `tls.clientAuth`) */
-  clientCert?: string;
-  bytesUp: number;
-  bytesDown: number;
-  durationMs: number;
-  reason: CloseReason;
-  error?: string;
+export type { ConnectionSummary };
+
+/** What a connection needs of the shaper: customer matching and admission, its flows, and the release. */
+export interface ShapingPort {
+  admit(who: Identity): Promise<ShapedConnection | null | 'rejected'>;
+  stages(sc: ShapedConnection, label: string): Stages;
+  /** A read path for the backend socket straight into the down stage. */
+  backendRead(): OwnedRead;
+  release(sc: ShapedConnection): void;
 }
 
-/** Lifecycle events, for metrics and logs to listen in on (no cost without subscribers). */
-export const channels = {
-  open: diagnostics.channel('shaper:connection:open'),
-  close: diagnostics.channel('shaper:connection:close'),
-};
-
-export interface ConnectionDeps extends DialHooks {
-  /** Admission before dialing (customer limits); false refuses the connection. */
-  admit?(conn: Connection): boolean | Promise<boolean>;
-  /** Called once, when both directions are done or the connection is torn down. */
-  onClose(conn: Connection, summary: ConnectionSummary): void;
-  /** Build the stages for this connection once its target is known. */
-  stages?(conn: Connection): Stages | undefined;
-  /** A read path for the backend socket straight into the down stage (shaped connections). */
-  backendRead?(conn: Connection): OwnedRead | undefined;
-  /** The backend accepted, `ms` after dialing began (failovers included). */
-  onConnected?(conn: Connection, ms: number): void;
-  /** The backend's first byte arrived, `ms` after it accepted. */
-  onFirstByte?(conn: Connection, ms: number): void;
+/**
+ * What a connection gets from the proxy: one object shared by all connections (built per
+ * connection, its closures cost ~0.5 KB each), rebuilt when a setting it carries changes.
+ */
+export interface ConnectionDeps {
+  /** The proxy the connection belongs to: its lifecycle events carry it (src/channels.ts). */
+  readonly owner: object;
+  /** Customer matching, admission and flows; undefined while nothing can be shaped. */
+  readonly shaping: ShapingPort | undefined;
+  /** A dial of a target failed: the passive health check. */
+  readonly health: { recordFailure(target: Target, error: Error, passive: boolean): void };
+  /** Gives back the source's slot of the abuse limits (taken at accept). */
+  readonly limits: { release(address: string | undefined): void };
+  /** The open connections: the connection leaves it when it closes. */
+  readonly registry: { delete(conn: Connection): void };
+  /** A dial found no file descriptor left (EMFILE / ENFILE). */
+  readonly exhausted: (code: string, app: string) => void;
+  /** The TLS to terminate on an app, if it has any (as in force when the connection starts). */
+  readonly tlsFor: (app: string) => ServerTls | undefined;
   /** An analyser for this connection's bytes, if its app wants one. */
-  analyzer?(conn: Connection): Analyzer | null;
-  /** ms a PROXY header may take to arrive (default PROXY_HEADER_TIMEOUT_MS). */
-  proxyHeaderTimeoutMs?: number;
-  /** The TLS to terminate on the connection's app, if it has any (its `tls` as in force at accept). */
-  tlsFor?: (c: Connection) => ServerTls | undefined;
+  readonly analyzer: ((conn: Connection) => Analyzer | null) | undefined;
+  /** Measure the time to the target's first byte (observe.latency). */
+  readonly measureFirstByte: boolean;
+  /** ms a PROXY header may take to arrive. */
+  readonly proxyHeaderTimeoutMs: number;
 }
 
 let nextId = 1;
@@ -124,9 +118,11 @@ type Owned = Socket & { [kConn]?: Connection };
 
 /**
  * Owns the client socket, the backend socket and the stages between them.
- * Everything that ends a connection goes through close(), which runs once.
+ * Everything that ends a connection goes through close(), which runs once and
+ * gives back everything the connection took: its source's slot, its customer's
+ * admission, its target's count, its place among the open connections.
  */
-export class Connection {
+export class Connection implements ConnectionInfo {
   readonly id = nextId++;
   readonly startedAt = Date.now();
   /**
@@ -229,10 +225,18 @@ export class Connection {
     return this.app.config.name;
   }
 
+  get tier(): string | undefined {
+    return this.shaped?.customer.tier;
+  }
+
+  get customer(): string | undefined {
+    return this.shaped?.customer.id;
+  }
+
   async start(): Promise<void> {
-    channels.open.publish(this);
+    publish('open', { owner: this.deps.owner, conn: this });
     if (this.app.config.acceptProxyProtocol && !(await this.#readProxyHeader())) return;
-    const tls = this.deps.tlsFor?.(this);
+    const tls = this.deps.tlsFor(this.appName);
     if (this.app.config.tls && !tls) {
       // Never plaintext on a TLS port (its certificates went away while the PROXY header came).
       this.close('tls_handshake');
@@ -241,20 +245,15 @@ export class Connection {
     if (tls) {
       if (!(await this.#terminateTls(tls))) return;
     } else if (this.app.config.sniPreread && !(await this.#prereadSni())) return;
-    if (this.deps.admit) {
-      const ok = await this.deps.admit(this);
-      if (this.closed) return;
-      if (!ok) {
-        this.close('rejected', new ProxyError('SHAPER_ERR_ADMISSION', 'refused by a customer limit (maxConnections, connectionRate)'));
-        return;
-      }
-    }
-    const read = this.deps.backendRead?.(this);
+    const shaping = this.deps.shaping;
+    if (shaping && !(await this.#admit(shaping))) return;
+    // A TLS socket takes no onread: its down flow reads through 'data' (TLS allocates per read anyway).
+    const read = this.shaped && !this.app.config.targetTls ? shaping!.backendRead() : undefined;
     const dialStart = performance.now();
     const send = this.app.config.sendProxyProtocol;
     let result;
     try {
-      result = await dial(this.app, { clientAddress: this.clientAddress }, this.deps, this.#aborter, {
+      result = await dial(this.app, { clientAddress: this.clientAddress }, this, this.#aborter, {
         ...(read ? { onread: read.onread } : {}),
         // Written by the dialer before TLS and before any client byte.
         ...(send ? { preamble: encodeProxyHeader(send, { address: this.clientAddress, port: this.clientPort }, this.#localEndpoint()) } : {}),
@@ -273,7 +272,7 @@ export class Connection {
     }
     const backend = result.socket;
     const connectedAt = performance.now();
-    this.deps.onConnected?.(this, connectedAt - dialStart);
+    publish('connected', { owner: this.deps.owner, conn: this, ms: connectedAt - dialStart });
     this.backend = backend;
     this.target = result.target;
     result.target.active++;
@@ -283,7 +282,7 @@ export class Connection {
     backend.on('close', Connection.#onBackendClose);
 
     try {
-      this.stages = this.deps.stages?.(this);
+      if (this.shaped) this.stages = shaping!.stages(this.shaped, `conn:${this.id}`);
     } catch (err) {
       this.close('stage_error', err as Error);
       return;
@@ -293,9 +292,8 @@ export class Connection {
     else pump(this.client, backend);
     if (down) down.connect(backend, this.client, read);
     else pump(backend, this.client);
-    const onFirstByte = this.deps.onFirstByte;
-    if (onFirstByte) {
-      const first = () => onFirstByte(this, performance.now() - connectedAt);
+    if (this.deps.measureFirstByte) {
+      const first = () => publish('firstByte', { owner: this.deps.owner, conn: this, ms: performance.now() - connectedAt });
       if (down) down.onFirstByte = first;
       else backend.once('data', first);
     }
@@ -312,6 +310,37 @@ export class Connection {
   }
 
   /**
+   * Match the customer and run its admission limits; false when the connection was closed
+   * instead (refused, or the client left meanwhile): nothing was dialed.
+   */
+  async #admit(shaping: ShapingPort): Promise<boolean> {
+    const verdict = await shaping.admit({
+      clientAddress: this.clientAddress,
+      app: this.appName,
+      port: this.localPort,
+      ...(this.serverName !== undefined ? { sni: this.serverName } : {}),
+      ...(this.clientCert !== undefined ? { clientCert: this.clientCert } : {}),
+    });
+    if (this.closed) {
+      // The client left while admission was pending: give the slot back at once.
+      if (verdict && verdict !== 'rejected') shaping.release(verdict);
+      return false;
+    }
+    if (verdict === 'rejected') {
+      this.close('rejected', new ProxyError('SHAPER_ERR_ADMISSION', 'refused by a customer limit (maxConnections, connectionRate)'));
+      return false;
+    }
+    this.shaped = verdict;
+    return true;
+  }
+
+  /** The dialer's hook: a target refused, timed out or failed its TLS handshake; the dial goes on. */
+  onTargetFailed(target: Target, error: Error): void {
+    publish('targetFailed', { owner: this.deps.owner, app: this.appName, target: target.address, error });
+    this.deps.health.recordFailure(target, error, true);
+  }
+
+  /**
    * Read the PROXY header off the paused client socket, take its client address, and put the
    * bytes after it back for the pipes. False when the connection was closed instead (bad or
    * missing header, timeout, client gone): nothing was dialed.
@@ -323,7 +352,7 @@ export class Connection {
         const header = parseProxyHeader(buf);
         return header.kind === 'need-more' ? undefined : { value: header, used: header.kind === 'ok' ? header.length : buf.length };
       },
-      this.deps.proxyHeaderTimeoutMs ?? PROXY_HEADER_TIMEOUT_MS,
+      this.deps.proxyHeaderTimeoutMs,
     );
     const fail = (why: string): void => this.close('proxy_protocol', new Error(`PROXY protocol: ${why}`));
     if (peeked.kind === 'end') fail('client ended before the header');
@@ -402,7 +431,7 @@ export class Connection {
     if (this.#clientClosed && this.#backendClosed) this.close('done');
   }
 
-  /** The one way a connection ends. Idempotent. */
+  /** The one way a connection ends, once: everything it took is given back here. */
   close(reason: CloseReason, err?: Error): void {
     if (this.closed) return;
     this.closed = true;
@@ -415,9 +444,11 @@ export class Connection {
     this.stages?.up?.destroy();
     this.stages?.down?.destroy();
     if (this.target) this.target.active--;
-    const summary = this.summary();
-    channels.close.publish(summary);
-    this.deps.onClose(this, summary);
+    if (this.shaped) this.deps.shaping?.release(this.shaped);
+    this.deps.limits.release(this.peerAddress);
+    this.deps.registry.delete(this);
+    if (this.#error === 'EMFILE' || this.#error === 'ENFILE') this.deps.exhausted(this.#error, this.appName);
+    publish('close', { owner: this.deps.owner, conn: this, summary: this.summary() });
   }
 
   /** Bytes the client sent that reached the proxy, and bytes written back to it (plaintext under TLS). */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { parseConfig } from '../../src/config/load.js';
 import { realClock } from '../../src/clock.js';
 import { Fleet } from '../../src/cluster/fleet.js';
-import { emptyRuntime } from '../../src/admin/runtime.js';
+import { emptyRuntime } from '../../src/config/runtime-state.js';
 import { silentLogger } from '../../src/log.js';
 import { Shaper } from '../../src/shaping/shaper.js';
 import { haveRedis, RedisServer } from '../redis.js';

@@ -214,7 +214,7 @@ test('admin API: any body on any mutating endpoint gets 2xx or a 4xx with a JSON
       checkAnswer(what, a);
       statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
       // The state file is written after the change is in force; wait for the write under way.
-      await proxy.runtime.flush();
+      await proxy.store.flush();
       const after = await snapshot(port, stateFile);
       if (a.status >= 400) assert.deepEqual(after, before, `${what}: answered ${a.status} but the state changed`);
     }),
