@@ -3,28 +3,10 @@ import type { Clock } from '../clock.js';
 import { CustomerMatcher, type Identity } from '../identify/matcher.js';
 import { Admission, type AdmissionGate } from './admission.js';
 import { Scheduler, SchedNode } from './scheduler.js';
-import { ShapedFlow, ownedRead, type OwnedRead } from './flow.js';
+import { ShapedFlow, ownedRead, type OwnedRead } from './socket-flow.js';
+import { MIN_BURST, READ_SIZE, burstFor } from './grants.js';
 
-/** A shaped connection reads (and holds) at most this many bytes at a time, each way. */
-const READ_SIZE = 16 * 1024;
-
-/**
- * The smallest bucket: 32 KiB, two of the flows' 16 KiB reads, so a bucket can
- * pass a whole read at once while keeping half a bucket of slack for a late timer.
- */
-export const MIN_BURST = 32 * 1024;
-/** Buckets also hold at least this many ms of their rate, so timer lateness costs no throughput. */
-export const MIN_BURST_MS = 10;
-
-/**
- * Bucket size for `rate` bytes/s: the bandwidth-delay product rate × rtt, but
- * never below MIN_BURST nor below MIN_BURST_MS of the rate; an explicit burst
- * from the config wins.
- */
-export function burstFor(rate: number, rttMs: number, explicit?: number): number {
-  if (explicit !== undefined) return explicit;
-  return Math.max((rate * rttMs) / 1000, MIN_BURST, (rate * MIN_BURST_MS) / 1000);
-}
+export { burstFor, MIN_BURST, MIN_BURST_MS } from './grants.js';
 
 export type Dir = 'up' | 'down';
 const DIRS: readonly Dir[] = ['up', 'down'];
