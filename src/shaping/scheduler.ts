@@ -90,11 +90,15 @@ export class Scheduler {
     node.parent = null;
   }
 
-  /** Set or change a node's limits; `rate` Infinity means no bucket at this level. */
+  /**
+   * Set or change a node's limits; `rate` Infinity means no bucket at this level. A bucket holds
+   * at least MIN_SEND, the smallest grant (a smaller shared bucket would never serve its children).
+   */
   setLimits(node: SchedNode, rate: number, burst: number): void {
+    const size = burst > MIN_SEND ? burst : MIN_SEND;
     if (!Number.isFinite(rate)) node.bucket = null;
-    else if (node.bucket) node.bucket.reconfigure(rate, burst);
-    else node.bucket = new Bucket(rate, burst, this.clock);
+    else if (node.bucket) node.bucket.reconfigure(rate, size);
+    else node.bucket = new Bucket(rate, size, this.clock);
     // Re-evaluate at once: a parked node may be ready under the new rate.
     if (node.parked) {
       this.#unpark(node);

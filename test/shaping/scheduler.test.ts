@@ -247,6 +247,15 @@ test('a leaf whose downstream is full is skipped until it wakes; a detached leaf
   assert.equal(b.leaf.sent, b1);
 });
 
+test('a bucket smaller than the smallest grant is raised to it: a shared 2 KiB burst still serves its children', () => {
+  const { clock, sched, node, leafUnder } = setup();
+  const customer = node('cust', sched.root, 10_000, 2048);
+  assert.equal(customer.bucket!.bucketSize, 4096);
+  const { leaf } = leafUnder(customer);
+  run(clock, 10_000);
+  assert.ok(leaf.sent >= 10_000 * 10 * 0.98 && leaf.sent <= 10_000 * 10 + 4096, `sent ${leaf.sent}`);
+});
+
 test('no timer is left when nothing waits', () => {
   const { clock, sched, leafUnder } = setup();
   const { leaf } = leafUnder(sched.root, 100_000, 20_000, 50_000);
