@@ -1,6 +1,7 @@
 import type { OnReadOpts, Socket } from 'node:net';
 import { SchedNode, type Scheduler } from './scheduler.js';
 import type { Flow } from './flow.js';
+import { ChunkQueue } from './chunks.js';
 import { FIRST_READ } from './grants.js';
 import { probeReset } from '../net/probe-reset.js';
 
@@ -26,9 +27,7 @@ import { probeReset } from '../net/probe-reset.js';
  */
 export class ShapedFlow implements Flow {
   readonly node: SchedNode;
-  #chunks: Buffer[] = [];
-  #head = 0;
-  #queued = 0;
+  readonly #queue = new ChunkQueue();
   #src: Socket | null = null;
   #dst: Socket | null = null;
   #dstWants = true;
@@ -95,41 +94,30 @@ export class ShapedFlow implements Flow {
       first();
     }
     this.observe?.(chunk);
-    if (this.#queued === 0) this.#since = this.#scheduler.clock.now();
-    this.#chunks.push(chunk);
-    this.#queued += chunk.length;
+    const queue = this.#queue;
+    if (queue.bytes === 0) this.#since = this.#scheduler.clock.now();
+    queue.push(chunk);
     this.#scheduler.wake(this.node);
-    return this.#queued < this.limit;
+    return queue.bytes < this.limit;
   }
 
   /** The source sent its FIN. */
   end(): void {
     this.#srcEnded = true;
-    if (this.#queued === 0) this.#finish();
+    if (this.#queue.bytes === 0) this.#finish();
   }
 
   sendable(): number {
-    return this.#dstWants ? this.#queued : 0;
+    return this.#dstWants ? this.#queue.bytes : 0;
   }
 
   pass(n: number): void {
     const dst = this.#dst!;
     const owned = this.#owned;
-    let left = n;
-    while (left > 0) {
-      const chunk = this.#chunks[0]!;
-      const avail = chunk.length - this.#head;
-      let piece: Buffer;
-      if (avail <= left) {
-        piece = this.#head === 0 ? chunk : chunk.subarray(this.#head);
-        this.#chunks.shift();
-        this.#head = 0;
-        left -= avail;
-      } else {
-        piece = chunk.subarray(this.#head, this.#head + left);
-        this.#head += left;
-        left = 0;
-      }
+    const queue = this.#queue;
+    for (let left = n; left > 0; ) {
+      const piece = queue.next(left);
+      left -= piece.length;
       let more: boolean;
       if (owned) {
         this.#writing++;
@@ -137,8 +125,7 @@ export class ShapedFlow implements Flow {
       } else more = dst.write(piece);
       if (!more) this.#dstWants = false;
     }
-    this.#queued -= n;
-    if (this.#queued === 0) {
+    if (queue.bytes === 0) {
       this.waitedMs += this.#scheduler.clock.now() - this.#since;
       if (this.#srcEnded) this.#finish();
     }
@@ -147,7 +134,7 @@ export class ShapedFlow implements Flow {
 
   /** Read again once the queue is empty (and, for an owned buffer, no write still uses it). */
   #maybeResume(): void {
-    if (this.#srcPaused && this.#queued === 0 && this.#writing === 0 && !this.#done) {
+    if (this.#srcPaused && this.#queue.bytes === 0 && this.#writing === 0 && !this.#done) {
       this.#srcPaused = false;
       // An owned-read socket was paused by its onread callback and restarts through read(0)
       // (its stream was never paused); a 'data' one was paused.
@@ -158,7 +145,7 @@ export class ShapedFlow implements Flow {
 
   /** Bytes waiting here now. */
   get held(): number {
-    return this.#queued;
+    return this.#queue.bytes;
   }
 
   #finish(): void {
@@ -190,8 +177,7 @@ export class ShapedFlow implements Flow {
 
   destroy(): void {
     this.#done = true;
-    this.#chunks.length = 0;
-    this.#queued = 0;
+    this.#queue.clear();
     this.#dst?.off('drain', onDstDrain);
     this.#scheduler.detach(this.node);
   }

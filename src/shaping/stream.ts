@@ -4,6 +4,7 @@
  * proxy's socket flows.
  */
 import { Transform, type TransformCallback } from 'node:stream';
+import { ChunkQueue } from './chunks.js';
 import type { Flow } from './flow.js';
 import type { Scheduler } from './scheduler.js';
 import { SchedNode } from './scheduler.js';
@@ -34,9 +35,7 @@ export class ShapingStream extends Transform {
   readonly #scheduler: Scheduler;
   readonly #node: SchedNode;
   #limits: Limits;
-  #chunks: Buffer[] = [];
-  #head = 0;
-  #queued = 0;
+  readonly #queue = new ChunkQueue();
   /** the readable side takes more */
   #wants = true;
   /** a write held until the queue is below highWaterMark */
@@ -60,7 +59,7 @@ export class ShapingStream extends Transform {
     this.engine = engine;
     this.caps = [...caps];
     this.#scheduler = engineScheduler(engine);
-    const flow: Flow = { sendable: () => (this.#wants ? this.#queued : 0), pass: (n) => this.#pass(n) };
+    const flow: Flow = { sendable: () => (this.#wants ? this.#queue.bytes : 0), pass: (n) => this.#pass(n) };
     this.#node = new SchedNode('stream', flow);
     this.#scheduler.setLimits(this.#node, this.#limits.rate, this.#limits.burst);
     this.#scheduler.attach(this.#node, caps.length > 0 ? capNode(caps[0]!) : this.#scheduler.root);
@@ -77,7 +76,7 @@ export class ShapingStream extends Transform {
 
   /** Bytes written and waiting for tokens (or for the reader). */
   get held(): number {
-    return this.#queued;
+    return this.#queue.bytes;
   }
 
   /** Change the stream's own rate (and burst) live; without `burst`, one given before is kept. */
@@ -88,16 +87,15 @@ export class ShapingStream extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     if (chunk.length > 0) {
-      this.#chunks.push(chunk);
-      this.#queued += chunk.length;
+      this.#queue.push(chunk);
       this.#scheduler.wake(this.#node);
     }
-    if (this.#queued < this.writableHighWaterMark) callback();
+    if (this.#queue.bytes < this.writableHighWaterMark) callback();
     else this.#writeCb = callback;
   }
 
   override _flush(callback: TransformCallback): void {
-    if (this.#queued === 0) {
+    if (this.#queue.bytes === 0) {
       this.#detach();
       callback();
     } else this.#flushCb = callback;
@@ -106,15 +104,14 @@ export class ShapingStream extends Transform {
   override _read(size: number): void {
     if (!this.#wants) {
       this.#wants = true;
-      if (this.#queued > 0) this.#scheduler.wake(this.#node);
+      if (this.#queue.bytes > 0) this.#scheduler.wake(this.#node);
     }
     super._read(size);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.#detach();
-    this.#chunks.length = 0;
-    this.#queued = 0;
+    this.#queue.clear();
     this.#writeCb = null;
     this.#flushCb = null;
     callback(error);
@@ -122,31 +119,19 @@ export class ShapingStream extends Transform {
 
   /** The scheduler's grant: push `n` bytes to the readable side, then let writes (or the end) go on. */
   #pass(n: number): void {
-    this.#queued -= n;
-    let left = n;
-    while (left > 0) {
-      const chunk = this.#chunks[0]!;
-      const avail = chunk.length - this.#head;
-      let piece: Buffer;
-      if (avail <= left) {
-        piece = this.#head === 0 ? chunk : chunk.subarray(this.#head);
-        this.#chunks.shift();
-        this.#head = 0;
-        left -= avail;
-      } else {
-        piece = chunk.subarray(this.#head, this.#head + left);
-        this.#head += left;
-        left = 0;
-      }
+    const queue = this.#queue;
+    for (let left = n; left > 0; ) {
+      const piece = queue.next(left);
+      left -= piece.length;
       if (!this.push(piece)) this.#wants = false;
       if (this.#detached) return; // destroyed by a reader while it was handed the bytes
     }
-    if (this.#queued === 0 && this.#flushCb) {
+    if (queue.bytes === 0 && this.#flushCb) {
       const flushed = this.#flushCb;
       this.#flushCb = null;
       this.#detach();
       flushed();
-    } else if (this.#writeCb && this.#queued < this.writableHighWaterMark) {
+    } else if (this.#writeCb && queue.bytes < this.writableHighWaterMark) {
       const written = this.#writeCb;
       this.#writeCb = null;
       written();

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { ManualClock } from '../../src/clock.js';
 import { Scheduler, SchedNode } from '../../src/shaping/scheduler.js';
 import type { Flow } from '../../src/shaping/flow.js';
+import { jain, maxInWindow } from './measure.js';
 
 const CHUNK = 64 * 1024;
 
@@ -76,25 +77,6 @@ function run(clock: ManualClock, ms: number): void {
   const end = clock.now() + ms;
   let i = 0;
   while (clock.now() < end) clock.advance(Math.min(end - clock.now(), 1 + ((i++ * 7) % 13)));
-}
-
-function jain(xs: number[]): number {
-  const s = xs.reduce((a, b) => a + b, 0);
-  const q = xs.reduce((a, b) => a + b * b, 0);
-  return (s * s) / (xs.length * q);
-}
-
-/** Max bytes in any window of `w` ms, from a send log. */
-function maxInWindow(log: [number, number][], w: number): number {
-  let best = 0;
-  let sum = 0;
-  let j = 0;
-  for (let i = 0; i < log.length; i++) {
-    sum += log[i]![1];
-    while (log[i]![0] - log[j]![0] > w) sum -= log[j++]![1];
-    if (sum > best) best = sum;
-  }
-  return best;
 }
 
 test('a single greedy connection gets its rate and never more than rate × window + burst', () => {

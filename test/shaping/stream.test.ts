@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { ManualClock, ShapingEngine, ShapingStream, SharedCap, isProxyError } from '../../src/lib.js';
 import { pattern, sha256 } from '../helpers.js';
+import { jain, maxInWindow } from './measure.js';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
@@ -61,25 +62,6 @@ function perSecond(log: [number, number][], seconds: number): number[] {
   const out = new Array<number>(seconds).fill(0);
   for (const [t, n] of log) if (t < seconds * 1000) out[Math.floor(t / 1000)]! += n;
   return out;
-}
-
-/** Max bytes in any window of `w` ms. */
-function maxInWindow(log: [number, number][], w: number): number {
-  let best = 0;
-  let sum = 0;
-  let j = 0;
-  for (let i = 0; i < log.length; i++) {
-    sum += log[i]![1];
-    while (log[i]![0] - log[j]![0] >= w) sum -= log[j++]![1];
-    if (sum > best) best = sum;
-  }
-  return best;
-}
-
-function jain(xs: number[]): number {
-  const s = xs.reduce((a, b) => a + b, 0);
-  const q = xs.reduce((a, b) => a + b * b, 0);
-  return (s * s) / (xs.length * q);
 }
 
 test('3 MiB through a 1 MiB/s stream arrive unchanged, at the rate, and end after the last byte', async () => {
