@@ -6,8 +6,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { ChunkQueue } from './chunks.js';
 import type { Flow } from './flow.js';
-import type { Scheduler } from './scheduler.js';
-import { SchedNode } from './scheduler.js';
+import { SchedNode, type Scheduler } from './scheduler.js';
 import { ShapingEngine, SharedCap, capNode, chainCaps, engineScheduler, optionsError, parseLimits, type Limits, type RateInput, type SizeInput } from './cap.js';
 
 export interface ShapingStreamOptions {
