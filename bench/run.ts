@@ -22,9 +22,10 @@ import { admission } from './admission.js';
 import { conns } from './conns.js';
 import { soak } from './soak.js';
 import { sources } from './sources.js';
+import { library } from './library.js';
 
 /** Add a scenario: one file in bench/ exporting a Scenario, one line here. */
-const SCENARIOS: Record<string, Scenario> = Object.fromEntries([throughput, shaping, observe, peers, load, caps, conns, sources, soak, fleet, admission].map((s) => [s.name, s]));
+const SCENARIOS: Record<string, Scenario> = Object.fromEntries([throughput, shaping, observe, peers, load, caps, conns, sources, soak, fleet, admission, library].map((s) => [s.name, s]));
 
 const RESULTS = path.join(ROOT, 'bench/results');
 

@@ -4,7 +4,7 @@ import type { AppUpstream } from '../upstream/upstreams.js';
 import type { Target } from '../upstream/target.js';
 import { dial, DialCancel } from '../upstream/dialer.js';
 import type { ShapedConnection } from '../shaping/shaper.js';
-import type { OwnedRead } from '../shaping/flow.js';
+import type { OwnedRead } from '../shaping/socket-flow.js';
 import type { Identity } from '../identify/matcher.js';
 import { encodeProxyHeader, parseProxyHeader, type Endpoint } from '../identify/proxy-protocol.js';
 import { serverHandshake, type ServerTls } from './tls.js';

@@ -14,6 +14,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Connection } from '../../src/server/connection.js';
+import type { ShapedFlow } from '../../src/shaping/socket-flow.js';
 import type { ProxyConfig, TierConfig } from '../../src/config/types.js';
 import {
   app,
@@ -290,7 +291,7 @@ for (const shaped of [false, true]) {
     const held = {
       clientReadable: conn.client.readableLength,
       backendWritable: conn.backend.writableLength,
-      flowHeld: conn.shaped?.streams?.up.held ?? 0,
+      flowHeld: (conn.stages?.up as ShapedFlow | undefined)?.held ?? 0,
       sentByClient: sent,
       rssGrowth: process.memoryUsage().rss - rssBefore,
     };
