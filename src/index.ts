@@ -70,10 +70,6 @@ export class Proxy {
     this.health = new HealthChecker(this.upstreams, config.health, this.log);
     this.fleet = config.cluster
       ? new Fleet(config.cluster, {
-          // The fleet's heartbeat reads the shaper, which needs the fleet's admission gates first.
-          get shaper() {
-            return owner.shaper;
-          },
           log: this.log,
           runtime: () => this.store.runtime,
           adopt: (state) => {
@@ -189,7 +185,7 @@ export class Proxy {
   async start(): Promise<void> {
     await this.store.start();
     // Before any listener: the first connections already count fleet-wide (Redis is waited for at most redisTimeout).
-    await this.fleet?.start();
+    await this.fleet?.start(this.shaper);
     await this.observer.start();
     this.sampler.start(this.housekeeping);
     this.health.start();
