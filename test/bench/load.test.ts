@@ -257,3 +257,27 @@ test('burst and upload modes, and targets from a config file', async () => {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('delay mode waits --delay between sends: a reply does not cut the pause short', async () => {
+  const srv = await server(echo);
+  try {
+    // a pause longer than the run: exactly one message per connection, each answered (count only)
+    const long = await runLoad(await planOf(argsOf({ ports: String(srv.port), mode: 'delay', delay: '60000', connections: '3', duration: '0.4' })));
+    assert.deepEqual([long.total.sent, long.total.answered, long.total.dropped, long.total.errorCount], [3, 3, 0, 0]);
+
+    // a short pause: more than one message, never more than the pauses that fit in the run.
+    // A timer never fires before its time (1 ms of slack for libuv's rounding), so the bound cannot flake.
+    const delay = 50;
+    const m = await runLoad(await planOf(argsOf({ ports: String(srv.port), mode: 'delay', delay: String(delay), connections: '2', duration: '0.6' })));
+    const perConnection = m.total.sent / 2;
+    assert.ok(perConnection >= 2, `sent ${m.total.sent}`);
+    assert.ok(perConnection <= Math.floor((m.seconds * 1000) / (delay - 1)) + 1, `sent ${m.total.sent} in ${m.seconds} s`);
+    assert.equal(m.total.errorCount, 0);
+
+    // with a quota the connection finishes on its last reply, without a pause after it
+    const q = await runLoad(await planOf(argsOf({ ports: String(srv.port), mode: 'delay', delay: '20', messages: '3', connections: '2', duration: '30' })));
+    assert.deepEqual([q.total.sent, q.total.answered, q.total.dropped], [6, 6, 0]);
+  } finally {
+    await srv.close();
+  }
+});

@@ -41,7 +41,12 @@ export class LoadConnection {
   #sent = 0;
   #stopping = false;
   #failed = false;
-  #wake: (() => void) | undefined;
+  // Two waiters, never one shared: a reply must not end a pause (delay mode then sent as fast as the
+  // echo answered), and stop() must not end a wait for replies.
+  /** ends a pending pause (delay, download) or drain wait: its timer or event, stop(), the close */
+  #endPause: (() => void) | undefined;
+  /** ends a pending wait for replies: the last reply, or the close */
+  #endIdle: (() => void) | undefined;
   readonly closed: Promise<void>;
 
   constructor(
@@ -58,7 +63,8 @@ export class LoadConnection {
         this.state = 'closed';
         this.stats.dropped += this.inFlight;
         this.#head = this.#times.length;
-        this.#wakeUp();
+        this.#wakePause();
+        this.#wakeIdle();
         resolve();
       });
     });
@@ -81,7 +87,7 @@ export class LoadConnection {
   /** Stop sending; what is in flight may still be answered (drain). */
   stop(): void {
     this.#stopping = true;
-    this.#wakeUp();
+    this.#wakePause();
   }
 
   /** Count an error of `kind` and close at once (once). */
@@ -101,16 +107,23 @@ export class LoadConnection {
     return this.#failed;
   }
 
-  #wakeUp(): void {
-    const w = this.#wake;
-    this.#wake = undefined;
+  #wakePause(): void {
+    const w = this.#endPause;
+    this.#endPause = undefined;
     w?.();
   }
 
+  #wakeIdle(): void {
+    const w = this.#endIdle;
+    this.#endIdle = undefined;
+    w?.();
+  }
+
+  /** Resolves after `ms`, or sooner on stop() or the close (never on a reply). */
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(() => this.#wakeUp(), ms);
-      this.#wake = () => {
+      const t = setTimeout(() => this.#wakePause(), ms);
+      this.#endPause = () => {
         clearTimeout(t);
         resolve();
       };
@@ -120,7 +133,7 @@ export class LoadConnection {
   /** Resolves when nothing is in flight, or the connection closed. */
   #idle(): Promise<void> | undefined {
     if (this.inFlight === 0 || this.state === 'closed') return undefined;
-    return new Promise((resolve) => (this.#wake = resolve));
+    return new Promise((resolve) => (this.#endIdle = resolve));
   }
 
   #onData(d: Buffer): void {
@@ -138,7 +151,7 @@ export class LoadConnection {
       this.#ends.splice(0, this.#head);
       this.#head = 0;
     }
-    if (this.inFlight === 0) this.#wakeUp();
+    if (this.inFlight === 0) this.#wakeIdle();
   }
 
   #send(): void {
@@ -166,11 +179,13 @@ export class LoadConnection {
       while (this.#more()) {
         const n = mode === 'burst' ? this.o.burst : 1;
         for (let i = 0; i < n && this.#more(); i++) {
+          // the pause sits between sends, so `--messages N` ends on the last reply, not on a pause
+          if (mode === 'delay' && this.#sent > 0) await this.#sleep(this.o.delayMs);
+          if (!this.#more()) break;
           const wait = this.pacer.take();
           if (wait) await wait;
           if (!this.#more()) break;
           this.#send();
-          if (mode === 'delay') await this.#sleep(this.o.delayMs);
         }
         if (mode !== 'delay') await this.#idle();
       }
@@ -188,8 +203,8 @@ export class LoadConnection {
       this.stats.bytesSent += p.length;
       if (!this.#socket.write(p)) {
         await new Promise<void>((resolve) => {
-          this.#wake = resolve;
-          this.#socket.once('drain', () => this.#wakeUp());
+          this.#endPause = resolve;
+          this.#socket.once('drain', () => this.#wakePause());
         });
       }
     }
