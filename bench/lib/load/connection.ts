@@ -16,7 +16,8 @@ export interface ConnectionOptions {
   port: number;
   localAddress?: string;
   mode: Mode;
-  payload: Buffer;
+  /** the messages, sent in turn from the first (upload: the writes) */
+  payloads: Buffer[];
   /** messages before this connection is done (0: until stopped) */
   messages: number;
   /** burst: messages per burst */
@@ -155,7 +156,7 @@ export class LoadConnection {
   }
 
   #send(): void {
-    const p = this.o.payload;
+    const p = this.o.payloads[this.#sent % this.o.payloads.length]!;
     this.#sentBytes += p.length;
     this.#times.push(performance.now());
     this.#ends.push(this.#sentBytes);
@@ -196,8 +197,9 @@ export class LoadConnection {
   }
 
   async #upload(): Promise<void> {
-    const p = this.o.payload;
-    while (!this.#stopping && this.state === 'open') {
+    const { payloads } = this.o;
+    for (let i = 0; !this.#stopping && this.state === 'open'; i = (i + 1) % payloads.length) {
+      const p = payloads[i]!;
       const wait = this.pacer.take();
       if (wait) await wait;
       this.stats.bytesSent += p.length;
