@@ -1,0 +1,17 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ROOT } from './helpers.js';
+import { testFiles } from './run.js';
+
+test('the test runner lists the compiled file of every test/**/*.test.ts, nested folders included', () => {
+  const files = testFiles();
+  assert.ok(files.length > 50, `${files.length} test files`);
+  assert.ok(files.includes(fileURLToPath(import.meta.url)), 'this very file');
+  assert.ok(files.includes(path.join(ROOT, 'dist/test/bench/load.test.js')), 'a file one folder down');
+  for (const f of files) assert.ok(fs.existsSync(f), `${f} compiled`);
+  assert.ok(!files.some((f) => f.endsWith('helpers.js') || f.endsWith('run.js')), 'helpers are not test files');
+  assert.match(JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.test, /node dist\/test\/run\.js$/);
+});
