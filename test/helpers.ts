@@ -11,6 +11,7 @@ import { PemFile } from '../src/config/tls.js';
 import { createProxy, type Proxy } from '../src/index.js';
 import { createLogger, silentLogger, type Logger } from '../src/log.js';
 import type { TestContext } from 'node:test';
+import type { Clock } from '../src/clock.js';
 
 /** The repo root, from dist/test/helpers.js. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -243,8 +244,9 @@ export async function startProxy(
   cfg: ProxyConfig,
   backends: Backend[] = [],
   log: Logger = silentLogger(),
+  clock?: Clock,
 ): Promise<Proxy & { portOf(app: string, i?: number): number; stop(): Promise<void> }> {
-  const proxy = createProxy(cfg, { log });
+  const proxy = createProxy(cfg, { log, clock });
   await proxy.start();
   await waitFor(() => [...proxy.upstreams.byAddress.values()].every((t) => t.lastCheck !== undefined), 5000, 'first health checks');
   await new Promise((r) => setTimeout(r, 20)); // let the backends see the checks' FINs
