@@ -37,6 +37,9 @@ async function start(t: TestContext): Promise<{ proxy: Proxy; stateFile: string 
     await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
   });
   await waitFor(() => proxy.adminPort, 3000, 'admin port');
+  // The proxy saves the state file once at start (the config's tier names); a first snapshot taken
+  // while that write is under way saw no file, and the next one the file (a loaded machine did so).
+  await proxy.store.flush();
   return { proxy, stateFile };
 }
 

@@ -2,8 +2,8 @@
 // copies the page and its style next to them, so that folder is all the admin server serves.
 import { copyFileSync, readdirSync } from 'node:fs';
 
-const from = new URL('../src/admin/dashboard/', import.meta.url);
-const to = new URL('../dist/src/admin/dashboard/', import.meta.url);
+const from = new URL('./', import.meta.url);
+const to = new URL('../../../dist/src/admin/dashboard/', import.meta.url);
 for (const name of readdirSync(from)) {
   if (name.endsWith('.html') || name.endsWith('.css')) copyFileSync(new URL(name, from), new URL(name, to));
 }
