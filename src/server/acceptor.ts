@@ -4,11 +4,11 @@
  * while descriptors run out. An accepted socket becomes a Connection and joins the open ones.
  */
 import net from 'node:net';
-import { publish } from '../channels.js';
+import { publish, type ConnectionInfo } from '../channels.js';
 import type { Clock } from '../clock.js';
 import type { AppConfig, ProxyConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
-import type { Upstreams } from '../upstream/upstreams.js';
+import type { AppUpstream, Upstreams } from '../upstream/upstreams.js';
 import type { Target } from '../upstream/target.js';
 import { Connection, PROXY_HEADER_TIMEOUT_MS, type Analyzer, type ConnectionDeps, type ShapingPort } from './connection.js';
 import { AcceptPause, descriptorBudget, descriptorUse, SourceLimits, type RefuseReason } from './limits.js';
@@ -38,7 +38,7 @@ export interface AcceptorParts {
   shaper: ShapingPort & { readonly active: boolean };
   health: { recordFailure(target: Target, error: Error, passive: boolean): void };
   /** an analyser for a connection's bytes (the Foo analyser), if its app wants one */
-  analyzer(conn: Connection): Analyzer | null;
+  analyzer(conn: ConnectionInfo & { readonly app: AppUpstream }): Analyzer | null;
 }
 
 interface PortListener {

@@ -4,111 +4,20 @@ import type { AppUpstream } from '../upstream/upstreams.js';
 import type { Target } from '../upstream/target.js';
 import { dial, DialCancel } from '../upstream/dialer.js';
 import type { ShapedConnection } from '../shaping/shaper.js';
-import type { OwnedRead } from '../shaping/socket-flow.js';
-import type { Identity } from '../identify/matcher.js';
-import { encodeProxyHeader, parseProxyHeader, type Endpoint } from '../identify/proxy-protocol.js';
+import { encodeProxyHeader, type Endpoint } from '../identify/proxy-protocol.js';
 import { serverHandshake, type ServerTls } from './tls.js';
-import { parseClientHello } from '../identify/client-hello.js';
-import { peek } from './peek.js';
 import { ProxyError } from '../errors.js';
-import { pump } from './pump.js';
+import { prereadServerName, readProxyHeader, SNI_PREREAD_TIMEOUT_MS } from './preamble.js';
+import { wire } from './pipeline.js';
+import type { CloseReason, Stages } from './stages.js';
+import type { ConnectionDeps, ShapingPort } from './connection-deps.js';
 
-/** A client on an `acceptProxyProtocol` port has this long to send its PROXY header. */
-export const PROXY_HEADER_TIMEOUT_MS = 5000;
-/** A client on an `sniPreread` port has this long to send its ClientHello (unless its app's `sniPrereadTimeout` says otherwise); then it goes on without a name. */
-export const SNI_PREREAD_TIMEOUT_MS = 5000;
-
-export type Direction = 'up' | 'down';
-
-/** A stage between one socket's reads and the other socket's writes (shaping plugs in here). */
-export interface Stage {
-  /**
-   * Take over reading `src` and writing `dst`; with `read`, src already reads into the stage. At
-   * src's 'end' the stage runs probeReset(src) (a reset may hide behind that FIN).
-   */
-  connect(src: Socket, dst: Socket, read?: OwnedRead): void;
-  destroy(): void;
-  /** Sees every chunk from the source (analysers); never keeps or changes it. */
-  observe: ((chunk: Buffer) => void) | null;
-  /** Called once, at the first byte from the source. */
-  onFirstByte: (() => void) | null;
-  /** ms bytes waited in the stage, in total */
-  readonly waitedMs: number;
-}
-
-/** Watches the bytes of a connection without touching them (the Foo analyser). */
-export interface Analyzer {
-  client(chunk: Buffer): void;
-  server(chunk: Buffer): void;
-}
-
-/**
- * The stages a connection's data passes through: `up` between client and
- * backend, `down` between backend and client. Absent stages cost nothing: the
- * sockets are piped directly.
- */
-export interface Stages {
-  up?: Stage;
-  down?: Stage;
-}
-
-export type CloseReason =
-  | 'done'
-  /** the client closed its end while the backend was still sending (an ordinary hang-up, not an error) */
-  | 'client_closed'
-  /** the backend closed its end while the client was still sending (an ordinary hang-up, not an error) */
-  | 'backend_closed'
-  /** a reset (ECONNRESET without a FIN first) or another failure on the client socket */
-  | 'client_error'
-  | 'backend_error'
-  | 'stage_error'
-  | 'idle_timeout'
-  | 'no_target'
-  | 'client_gone'
-  | 'shutdown'
-  | 'rejected'
-  | 'proxy_protocol'
-  /** the dial to the backend found no file descriptor left (EMFILE / ENFILE) */
-  | 'resource_exhausted'
-  | 'tls_handshake';
+export { PROXY_HEADER_TIMEOUT_MS, SNI_PREREAD_TIMEOUT_MS } from './preamble.js';
+export type { Analyzer, CloseReason, Direction, Stage, Stages } from './stages.js';
 
 export type { ConnectionSummary };
 
-/** What a connection needs of the shaper: customer matching and admission, its flows, and the release. */
-export interface ShapingPort {
-  admit(who: Identity): Promise<ShapedConnection | null | 'rejected'>;
-  stages(sc: ShapedConnection, label: string): Stages;
-  /** A read path for the backend socket straight into the down stage. */
-  backendRead(): OwnedRead;
-  release(sc: ShapedConnection): void;
-}
-
-/**
- * What a connection gets from the proxy: one object shared by all connections (built per
- * connection, its closures cost ~0.5 KB each), rebuilt when a setting it carries changes.
- */
-export interface ConnectionDeps {
-  /** The proxy the connection belongs to: its lifecycle events carry it (src/channels.ts). */
-  readonly owner: object;
-  /** Customer matching, admission and flows; undefined while nothing can be shaped. */
-  readonly shaping: ShapingPort | undefined;
-  /** A dial of a target failed: the passive health check. */
-  readonly health: { recordFailure(target: Target, error: Error, passive: boolean): void };
-  /** Gives back the source's slot of the abuse limits (taken at accept). */
-  readonly limits: { release(address: string | undefined): void };
-  /** The open connections: the connection leaves it when it closes. */
-  readonly registry: { delete(conn: Connection): void };
-  /** A dial found no file descriptor left (EMFILE / ENFILE). */
-  readonly exhausted: (code: string, app: string) => void;
-  /** The TLS to terminate on an app, if it has any (as in force when the connection starts). */
-  readonly tlsFor: (app: string) => ServerTls | undefined;
-  /** An analyser for this connection's bytes, if its app wants one. */
-  readonly analyzer: ((conn: Connection) => Analyzer | null) | undefined;
-  /** Measure the time to the target's first byte (observe.latency). */
-  readonly measureFirstByte: boolean;
-  /** ms a PROXY header may take to arrive. */
-  readonly proxyHeaderTimeoutMs: number;
-}
+export type { ConnectionDeps, ShapingPort } from './connection-deps.js';
 
 let nextId = 1;
 
@@ -287,25 +196,10 @@ export class Connection implements ConnectionInfo {
       this.close('stage_error', err as Error);
       return;
     }
-    const { up, down } = this.stages ?? {};
-    if (up) up.connect(this.client, backend);
-    else pump(this.client, backend);
-    if (down) down.connect(backend, this.client, read);
-    else pump(backend, this.client);
-    if (this.deps.measureFirstByte) {
-      const first = () => publish('firstByte', { owner: this.deps.owner, conn: this, ms: performance.now() - connectedAt });
-      if (down) down.onFirstByte = first;
-      else backend.once('data', first);
-    }
-    const analyzer = this.deps.analyzer?.(this);
-    if (analyzer) {
-      const client = (chunk: Buffer) => analyzer.client(chunk);
-      const server = (chunk: Buffer) => analyzer.server(chunk);
-      if (up) up.observe = client;
-      else this.client.on('data', client);
-      if (down) down.observe = server;
-      else backend.on('data', server);
-    }
+    wire(this.client, backend, this.stages, read, {
+      ...(this.deps.measureFirstByte ? { firstByte: () => publish('firstByte', { owner: this.deps.owner, conn: this, ms: performance.now() - connectedAt }) } : {}),
+      analyzer: this.deps.analyzer?.(this) ?? null,
+    });
     this.client.resume();
   }
 
@@ -341,30 +235,17 @@ export class Connection implements ConnectionInfo {
   }
 
   /**
-   * Read the PROXY header off the paused client socket, take its client address, and put the
-   * bytes after it back for the pipes. False when the connection was closed instead (bad or
-   * missing header, timeout, client gone): nothing was dialed.
+   * The PROXY header (apps with acceptProxyProtocol): its client address replaces the socket's.
+   * False when the connection was closed instead (bad or missing header, timeout, client gone):
+   * nothing was dialed.
    */
   async #readProxyHeader(): Promise<boolean> {
-    const peeked = await peek(
-      this.client,
-      (buf) => {
-        const header = parseProxyHeader(buf);
-        return header.kind === 'need-more' ? undefined : { value: header, used: header.kind === 'ok' ? header.length : buf.length };
-      },
-      this.deps.proxyHeaderTimeoutMs,
-    );
-    const fail = (why: string): void => this.close('proxy_protocol', new Error(`PROXY protocol: ${why}`));
-    if (peeked.kind === 'end') fail('client ended before the header');
-    else if (peeked.kind === 'timeout') fail('no header in time');
-    else if (peeked.kind === 'answer') {
-      const header = peeked.value;
-      if (header.kind === 'error') fail(header.reason);
-      else if (header.kind === 'ok' && !header.local && header.source) {
-        this.clientAddress = header.source.address;
-        this.clientPort = header.source.port;
-        this.#proxiedDestination = header.destination;
-      }
+    const header = await readProxyHeader(this.client, this.deps.proxyHeaderTimeoutMs);
+    if (header.kind === 'fail') this.close('proxy_protocol', new Error(`PROXY protocol: ${header.why}`));
+    else if (header.source) {
+      this.clientAddress = header.source.address;
+      this.clientPort = header.source.port;
+      this.#proxiedDestination = header.destination;
     }
     return !this.closed;
   }
@@ -398,23 +279,12 @@ export class Connection implements ConnectionInfo {
     return true;
   }
 
-  /**
-   * Peek at the ClientHello on the paused socket for its server name (nginx's ssl_preread) and put
-   * every byte back for the pipes: TLS passes through untouched. Not TLS, or nothing in time: go on
-   * without a name. False when the client left first (nothing was dialed).
-   */
+  /** sniPreread: the ClientHello's server name, every byte left for the pipes. False when the client left first. */
   async #prereadSni(): Promise<boolean> {
-    const peeked = await peek(
-      this.client,
-      (buf) => {
-        const hello = parseClientHello(buf);
-        return hello.kind === 'need-more' ? undefined : { value: hello.kind === 'ok' ? hello.serverName : undefined, used: 0 };
-      },
-      this.app.config.sniPrereadTimeout ?? SNI_PREREAD_TIMEOUT_MS,
-    );
-    if (peeked.kind === 'answer') this.serverName = peeked.value;
+    const hello = await prereadServerName(this.client, this.app.config.sniPrereadTimeout ?? SNI_PREREAD_TIMEOUT_MS);
     // A client that ends before a whole ClientHello cannot be speaking TLS to the target.
-    else if (peeked.kind === 'end') this.close('client_gone');
+    if (hello.kind === 'gone') this.close('client_gone');
+    else this.serverName = hello.name;
     return !this.closed;
   }
 
