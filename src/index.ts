@@ -67,10 +67,12 @@ export class Proxy {
     this.store = new ConfigStore(config, this.log);
     this.housekeeping = new Housekeeping(this.clock, (chore, err) => this.log.error({ chore, error: String(err) }, 'housekeeping chore failed'));
     this.tls = new TlsContexts(this.log);
-    this.health = new HealthChecker(this.upstreams, config.health, this.log);
+    this.health = new HealthChecker(this.upstreams, config.health, this.log, this.housekeeping);
     this.fleet = config.cluster
       ? new Fleet(config.cluster, {
           log: this.log,
+          housekeeping: this.housekeeping,
+          clock: this.clock,
           runtime: () => this.store.runtime,
           adopt: (state) => {
             const next = { ...this.store.draft(), tiers: state.tiers, customers: state.customers };

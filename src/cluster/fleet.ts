@@ -14,6 +14,8 @@
  * Redis is back.
  */
 import type { ClusterConfig, TierConfig } from '../config/types.js';
+import type { Clock } from '../clock.js';
+import type { Chore, Housekeeping } from '../housekeeping.js';
 import type { Logger } from '../log.js';
 import { FleetAdmission, HeldCounts } from './admission.js';
 import { fleetKeys, type FleetKeys, type RuntimeHash } from './keys.js';
@@ -29,6 +31,9 @@ export { redactUrl } from './link.js';
 
 export interface FleetDeps {
   log: Logger;
+  /** The heartbeat is one of the proxy's housekeeping chores (one timer, on the injected clock). */
+  housekeeping: Housekeeping;
+  clock: Clock;
   /** The runtime changes (admin API) in force here. */
   runtime(): SharedRuntime;
   /** Another instance changed tiers or customers: make `state` the runtime state here. */
@@ -59,7 +64,7 @@ export class Fleet {
   /** ticks that reached Redis */
   rebalances = 0;
   #lastRebalance: number | null = null;
-  #timer: NodeJS.Timeout | undefined;
+  #heartbeat: Chore | undefined;
   #ticking = false;
   #stopped = false;
   readonly #exchange = new DemandExchange();
@@ -99,10 +104,9 @@ export class Fleet {
     await this.link.open();
     // Subscribed once; ioredis subscribes again after every reconnect.
     this.link.sub.subscribe(this.keys.channel).catch(() => {});
-    this.#timer = setInterval(() => {
+    this.#heartbeat = this.deps.housekeeping.add('fleet heartbeat', this.config.rebalanceInterval, () => {
       this.tick().catch((err: unknown) => this.deps.log.error({ error: String(err) }, 'cluster: heartbeat failed'));
-    }, this.config.rebalanceInterval);
-    this.#timer.unref();
+    });
     if (this.link.up) await this.tick();
   }
 
@@ -116,7 +120,7 @@ export class Fleet {
       keys: this.keys,
       held: (id) => this.#held.get(id),
       fallbackShare: () => this.config.fallbackShare ?? 1 / this.#members.live,
-      now: () => Date.now(),
+      now: () => this.deps.clock.now(),
     });
   }
 
@@ -197,7 +201,7 @@ export class Fleet {
   /** Leaves the fleet: the others take over this instance's shares at their next tick. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearInterval(this.#timer);
+    this.#heartbeat?.cancel();
     await this.#sync.stop();
     if (this.link.up) {
       const k = this.keys;

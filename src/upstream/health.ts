@@ -1,4 +1,5 @@
 import type { HealthConfig } from '../config/types.js';
+import type { Chore, Housekeeping } from '../housekeeping.js';
 import { encodeProxyHeader } from '../identify/proxy-protocol.js';
 import type { Logger } from '../log.js';
 import { connectTarget, failureText, type DialOptions } from './dialer.js';
@@ -12,7 +13,8 @@ const TCP_CONNECT: Probe[] = [{}];
 const NO_ADDRESS = { address: '', port: 0 };
 
 /**
- * Active health checks: one timer for all targets. A target turns unhealthy after `unhealthyAfter`
+ * Active health checks: one housekeeping chore for all targets (the proxy's one timer, on the
+ * injected clock). A target turns unhealthy after `unhealthyAfter`
  * failed checks in a row (or at once when a real connection to it fails: the passive check), and
  * healthy again after `healthyAfter` successes. Host names are resolved anew by every check.
  *
@@ -24,7 +26,8 @@ const NO_ADDRESS = { address: '', port: 0 };
  * different TLS settings is checked with each, and one failure is a failed check.
  */
 export class HealthChecker {
-  #timer: NodeJS.Timeout | undefined;
+  readonly #chore: Chore;
+  #running = false;
   #inFlight = new Set<Target>();
   #aborter = new AbortController();
 
@@ -32,25 +35,29 @@ export class HealthChecker {
     private readonly upstreams: Upstreams,
     private config: HealthConfig,
     private readonly log: Logger,
-  ) {}
+    housekeeping: Housekeeping,
+  ) {
+    this.#chore = housekeeping.add('health checks', 0, () => this.checkAll());
+  }
 
+  /** A round of checks now, then one every `interval`. */
   start(): void {
-    this.stop();
+    this.#aborter.abort();
     this.#aborter = new AbortController();
+    this.#running = true;
     this.checkAll();
-    this.#timer = setInterval(() => this.checkAll(), this.config.interval);
-    this.#timer.unref();
+    this.#chore.every(this.config.interval);
   }
 
   configure(config: HealthConfig): void {
-    const restart = config.interval !== this.config.interval && this.#timer !== undefined;
+    const restart = config.interval !== this.config.interval && this.#running;
     this.config = config;
-    if (restart) this.start();
+    if (restart) this.#chore.every(config.interval);
   }
 
   stop(): void {
-    clearInterval(this.#timer);
-    this.#timer = undefined;
+    this.#running = false;
+    this.#chore.every(0);
     this.#aborter.abort();
   }
 

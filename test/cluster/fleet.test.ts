@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { parseConfig } from '../../src/config/load.js';
 import { realClock } from '../../src/clock.js';
 import { Fleet } from '../../src/cluster/fleet.js';
+import { Housekeeping } from '../../src/housekeeping.js';
 import { emptyRuntime } from '../../src/config/runtime-state.js';
 import { silentLogger } from '../../src/log.js';
 import { Shaper } from '../../src/shaping/shaper.js';
@@ -25,8 +26,11 @@ test('the heartbeat rewrites this instance\'s admission counts, also after a cus
     {},
   );
   // As the proxy wires them: the fleet first, then the shaper with fleet admission; the heartbeat starts with the shaper.
+  const housekeeping = new Housekeeping(realClock);
   const fleet: Fleet = new Fleet(config.cluster!, {
     log: silentLogger(),
+    housekeeping,
+    clock: realClock,
     runtime: emptyRuntime,
     adopt: () => {},
     connections: () => 0,
@@ -35,6 +39,7 @@ test('the heartbeat rewrites this instance\'s admission counts, also after a cus
   t.after(async () => {
     shaper.stop();
     await fleet.stop();
+    housekeeping.stop();
   });
   await fleet.start(shaper);
   const gate = shaper.customers.get('acme')!.admission!;
