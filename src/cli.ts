@@ -3,13 +3,13 @@
 // up to 16 MB): a busy proxy makes many short-lived objects (buffer views,
 // write requests) that a scavenge collects cheaply either way, and the smaller
 // young generation keeps ~20 MB off the resident size (shaping bench, case 1).
-import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from './config/load.js';
 import type { ProxyConfig } from './config/types.js';
 import { isProxyError } from './errors.js';
 import { createLogger, LOG_LEVEL_HELP, logLevel as parseLogLevel, type Logger } from './log.js';
 import { createProxy } from './index.js';
+import { VERSION } from './version.js';
 import { FileWatch, watchConfigFile } from './server/reload.js';
 import { tlsFiles } from './config/tls.js';
 import { demoHints, startDemoBackends } from './demo.js';
@@ -32,10 +32,6 @@ Signals: SIGHUP reloads the config (as does saving the file, or a TLS file it na
 SIGUSR1 / SIGUSR2 log the stats (as GET /stats) as one line (msg "stats").
 `;
 
-function version(): string {
-  const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 function fail(message: string, status = 2): never {
   process.stderr.write(`shaper-proxy: ${message}\n`);
@@ -77,7 +73,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (args.version) {
-    process.stdout.write(`${version()}\n`);
+    process.stdout.write(`${VERSION}\n`);
     return;
   }
   if (!args.config) fail(`--config FILE is required\n\n${USAGE}`);

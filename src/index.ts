@@ -26,6 +26,7 @@ import { Router } from './admin/router.js';
 import { AdminHttp } from './admin/server.js';
 import { statusView } from './admin/status.js';
 import { Fleet } from './cluster/fleet.js';
+import { VERSION } from './version.js';
 
 export interface ProxyDeps {
   log: Logger;
@@ -121,7 +122,14 @@ export class Proxy {
       apps: () => [...this.upstreams.apps].map(([name, up]) => [name, up.targets] as [string, typeof up.targets]),
       rates: (c) => this.sampler.rates(c),
     };
-    this.metrics = createMetrics(sources, fleet ? { get up() { return fleet.link.up; }, get errors() { return fleet.link.errors; }, get liveMembers() { return fleet.liveMembers; }, get rebalances() { return fleet.rebalances; }, get shares() { return fleet.shares; } } : null);
+    this.metrics = createMetrics(
+      {
+        ...sources,
+        version: VERSION,
+        budget: () => this.acceptor.limits.budget,
+        certificates: () => this.#certificates(),
+      },
+      fleet ? { get up() { return fleet.link.up; }, get errors() { return fleet.link.errors; }, get liveMembers() { return fleet.liveMembers; }, get rebalances() { return fleet.rebalances; }, get shares() { return fleet.shares; } } : null);
     this.admin = new AdminHttp(this.router, this.log);
     this.router
       .on('GET', '/health', () => ({ status: this.#stopping ? 'stopping' : 'ok' }))
@@ -166,6 +174,10 @@ export class Proxy {
       if (t) void this.health.check(t);
     }
     this.log.info({ ...(why ? { why } : {}), apps: config.apps.length, targetsAdded: added, targetsRemoved: removed }, 'config reloaded');
+  }
+
+  *#certificates(): Iterable<{ app: string; cert: string; subject: string; validTo: string }> {
+    for (const app of this.store.config.apps) if (app.tls) for (const c of this.tls.certificates(app.name)) yield { app: app.name, cert: c.cert, subject: c.subject, validTo: c.validTo };
   }
 
   #tierBytes(): Map<string, { down: number; up: number }> {

@@ -16,17 +16,13 @@ const METRICS: Record<keyof ProxyMemory, string> = {
   activeHandles: 'nodejs_active_handles_total',
 };
 
-/**
- * Reads /metrics (twice the first time: the proxy starts its process metrics with the first
- * scrape); a metric the proxy does not export is NaN.
- */
+/** Reads /metrics; a metric the proxy does not export is NaN. */
 export async function proxyMemory(adminPort: number): Promise<ProxyMemory> {
   const scrape = async () => (await fetch(`http://127.0.0.1:${adminPort}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
-  let text = await scrape();
-  if (!text.includes('shaper_process_')) text = await scrape();
+  const text = await scrape();
   const out = {} as ProxyMemory;
   for (const [key, name] of Object.entries(METRICS) as [keyof ProxyMemory, string][]) {
-    const m = new RegExp(`^(?:shaper_process_)?${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(text);
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(text);
     out[key] = m ? Number(m[1]) : NaN;
   }
   return out;

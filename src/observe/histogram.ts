@@ -83,7 +83,75 @@ export class LatencyHistogram {
     this.sum += other.sum;
   }
 
+  reset(): void {
+    this.#h.reset();
+    this.sum = 0;
+  }
+
   destroy(): void {
     this.#h.destroy();
+  }
+}
+
+/** The recent window /stats reports over: the current period and the one before (1 to 2 of them). */
+export const WINDOW_MS = 60_000;
+
+/**
+ * Latencies over a recent window instead of the process lifetime: two histograms, the current
+ * period's and the previous one's, rotated every WINDOW_MS of the clock (lazily, when recorded or
+ * read). A summary covers the last one to two periods. (Prometheus gets every value in its own
+ * histograms; these answer /stats and the dashboard.)
+ */
+export class WindowedLatency {
+  #current = new LatencyHistogram();
+  #previous = new LatencyHistogram();
+  #since: number;
+
+  constructor(private readonly now: () => number) {
+    this.#since = now();
+  }
+
+  record(ms: number): void {
+    this.#rotate();
+    this.#current.record(ms);
+  }
+
+  /** Values in the window. */
+  get count(): number {
+    this.#rotate();
+    return this.#current.count + this.#previous.count;
+  }
+
+  /** Both periods merged into `into` (which the caller owns). */
+  addTo(into: LatencyHistogram): void {
+    this.#rotate();
+    into.add(this.#previous);
+    into.add(this.#current);
+  }
+
+  summary(): Summary {
+    const sum = new LatencyHistogram();
+    try {
+      this.addTo(sum);
+      return sum.summary();
+    } finally {
+      sum.destroy();
+    }
+  }
+
+  #rotate(): void {
+    const elapsed = this.now() - this.#since;
+    if (elapsed < WINDOW_MS) return;
+    const old = this.#previous;
+    old.reset();
+    if (elapsed >= 2 * WINDOW_MS) this.#current.reset(); // nothing recorded for two periods
+    this.#previous = this.#current;
+    this.#current = old;
+    this.#since += Math.floor(elapsed / WINDOW_MS) * WINDOW_MS;
+  }
+
+  destroy(): void {
+    this.#current.destroy();
+    this.#previous.destroy();
   }
 }

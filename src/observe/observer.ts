@@ -173,6 +173,7 @@ export class Observer {
   }
 
   #targetFailed(e: TargetFailedEvent): void {
+    this.stats.targetFailed(e.app, e.target);
     if (!isProxyError(e.error, 'SHAPER_ERR_TARGET_TLS')) return;
     this.stats.targetTlsFailed();
     // Once per failed dial (the target is then down): OpenSSL's reason is what the operator needs.

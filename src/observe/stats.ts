@@ -1,20 +1,20 @@
 import type { Clock } from '../clock.js';
 import type { ConnectionSummary } from '../channels.js';
 import { FooCounters } from './foo.js';
-import { LatencyHistogram, type Summary } from './histogram.js';
+import { LatencyHistogram, WindowedLatency, type Summary } from './histogram.js';
 
 export const LATENCY_KINDS = ['connect', 'ttfb', 'duration', 'shaperWait', 'foo'] as const;
 export type LatencyKind = (typeof LATENCY_KINDS)[number];
 
-type Histograms = Record<LatencyKind, LatencyHistogram>;
+type Histograms = Record<LatencyKind, WindowedLatency>;
 
-function histograms(): Histograms {
+function histograms(now: () => number): Histograms {
   return {
-    connect: new LatencyHistogram(),
-    ttfb: new LatencyHistogram(),
-    duration: new LatencyHistogram(),
-    shaperWait: new LatencyHistogram(),
-    foo: new LatencyHistogram(),
+    connect: new WindowedLatency(now),
+    ttfb: new WindowedLatency(now),
+    duration: new WindowedLatency(now),
+    shaperWait: new WindowedLatency(now),
+    foo: new WindowedLatency(now),
   };
 }
 
@@ -58,14 +58,21 @@ export class Stats {
   readonly tierRates = new Map<string, { down: number; up: number; lastDown: number; lastUp: number; history: { down: number[]; up: number[] } }>();
   readonly historyTimes: number[] = [];
 
+  /** dials of a target that failed, by "app|target" */
+  readonly targetFailures = new Map<string, number>();
+  /** Every latency recorded, as it is recorded (the Prometheus histograms listen here). */
+  onRecord: ((kind: LatencyKind, app: string, tier: string | undefined, ms: number) => void) | null = null;
+  readonly #now: () => number;
+
   constructor(clock: Clock) {
     this.foo = new FooCounters(clock);
+    this.#now = () => clock.now();
   }
 
   #hist(map: Map<string, Histograms>, key: string): Histograms {
     let h = map.get(key);
     if (!h) {
-      h = histograms();
+      h = histograms(this.#now);
       map.set(key, h);
     }
     return h;
@@ -74,6 +81,12 @@ export class Stats {
   record(kind: LatencyKind, app: string, tier: string | undefined, ms: number): void {
     this.#hist(this.byApp, app)[kind].record(ms);
     if (tier !== undefined) this.#hist(this.byTier, tier)[kind].record(ms);
+    this.onRecord?.(kind, app, tier, ms);
+  }
+
+  targetFailed(app: string, target: string): void {
+    const key = `${app}|${target}`;
+    this.targetFailures.set(key, (this.targetFailures.get(key) ?? 0) + 1);
   }
 
   refuse(reason: string): void {
@@ -155,7 +168,7 @@ export class Stats {
     const out: Partial<Record<LatencyKind, Summary>> = {};
     for (const k of LATENCY_KINDS) {
       const sum = new LatencyHistogram();
-      for (const h of this.byApp.values()) if (h[k].count > 0) sum.add(h[k]);
+      for (const h of this.byApp.values()) if (h[k].count > 0) h[k].addTo(sum);
       if (sum.count > 0) out[k] = sum.summary();
       sum.destroy();
     }

@@ -6,6 +6,7 @@
  */
 import type { Summary } from '../../src/observe/histogram.js';
 import type { LatencyKind } from '../../src/observe/stats.js';
+import { readFileSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -89,6 +90,24 @@ function promText(text: string) {
     value(name: string, type: string, labels: Record<string, string>): number {
       typeOf(name, type);
       return single(name, labels);
+    },
+    /** The histogram series of `name` with these labels: its cumulative buckets (by upper bound), count and sum. */
+    histogram(name: string, labels: Record<string, string>): { buckets: [number, number][]; count: number; sum: number } {
+      typeOf(name, 'HISTOGRAM');
+      // Read from the text: the parser drops the other labels when `le` comes first, as prom-client writes it.
+      const want = (line: string) => Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`));
+      const lines = text.split('\n').filter((l) => l.startsWith(name) && want(l));
+      const value = (l: string) => Number(l.slice(l.lastIndexOf(' ') + 1));
+      const buckets = lines
+        .filter((l) => l.startsWith(`${name}_bucket{`))
+        .map((l) => [Number(/le="([^"]+)"/.exec(l)![1]!.replace('+Inf', 'Infinity')), value(l)] as [number, number])
+        .sort((a, b) => a[0] - b[0]);
+      const one = (suffix: string) => {
+        const found = lines.filter((l) => l.startsWith(`${name}${suffix}{`));
+        assert.equal(found.length, 1, `one ${name}${suffix} series with ${JSON.stringify(labels)}`);
+        return value(found[0]!);
+      };
+      return { buckets, count: one('_count'), sum: one('_sum') };
     },
     /** The summary series of `name` with these labels: its quantiles, count and sum. */
     summary(name: string, labels: Record<string, string>): { quantiles: Record<string, number>; count: number; sum: number } {
@@ -296,7 +315,7 @@ test('a scripted workload: histogram counts per app and tier, ordered percentile
 
 // ---- 2. /metrics -----------------------------------------------------------------------------
 
-test('/metrics parses as Prometheus text: latency summaries, tier gauges, counters with the right values', async (t) => {
+test('/metrics parses as Prometheus text: latency histograms in seconds, caps, counters with the right values, standard process metrics', async (t) => {
   const defer = cleanups(t);
   const web = await backend(defer, 'collect');
   const free = tier('free', { total: { down: 100_000_000, up: 80_000_000 } });
@@ -323,22 +342,28 @@ test('/metrics parses as Prometheus text: latency summaries, tier gauges, counte
   };
   const m = await scrape();
 
-  for (const [scope, key] of [['app', 'web'], ['tier', 'free']] as const) {
-    for (const kind of ['connect', 'ttfb', 'duration']) {
-      const s = m.summary('shaper_latency_seconds', { [scope]: key, kind });
-      assert.deepEqual(Object.keys(s.quantiles).sort(), ['0.5', '0.9', '0.99', '0.999']);
-      const q = ['0.5', '0.9', '0.99', '0.999'].map((k) => s.quantiles[k]!);
-      assert.ok(q.every((v, i) => v > 0 && (i === 0 || v >= q[i - 1]!)), `${scope}=${key} kind=${kind}: quantiles ${q} positive, non-decreasing`);
-      assert.ok(q[3]! < 60, 'quantiles are in seconds');
-      assert.equal(s.count, 3, `${scope}=${key} kind=${kind} count`);
-      assert.ok(s.sum > 0 && s.sum <= 3 * q[3]! * (1 + 1e-9), `${scope}=${key} kind=${kind}: sum ${s.sum} within count × max`);
-    }
+  for (const [name, labels] of [
+    ['shaper_connect_duration_seconds', { app: 'web' }],
+    ['shaper_first_byte_duration_seconds', { app: 'web' }],
+    ['shaper_connection_duration_seconds', { app: 'web' }],
+    ['shaper_shaping_delay_seconds', { tier: 'free' }],
+  ] as const) {
+    const h = m.histogram(name, labels);
+    assert.equal(h.count, 3, `${name} count`);
+    assert.ok(h.buckets.every(([, n], i) => i === 0 || n >= h.buckets[i - 1]![1]), `${name}: cumulative buckets`);
+    assert.deepEqual(h.buckets.at(-1), [Infinity, 3], `${name}: +Inf holds every value`);
+    assert.ok(h.sum >= 0 && h.sum < 60, `${name}: sum ${h.sum} in seconds`);
   }
+  assert.ok(m.histogram('shaper_connection_duration_seconds', { app: 'web' }).sum > 0);
 
-  for (const direction of ['down', 'up']) assert.ok(m.value('shaper_tier_rate_bytes', 'GAUGE', { tier: 'free', direction }) >= 0);
-  assert.equal(m.value('shaper_tier_cap_bytes', 'GAUGE', { tier: 'free', direction: 'down' }), 100_000_000);
-  assert.equal(m.value('shaper_tier_cap_bytes', 'GAUGE', { tier: 'free', direction: 'up' }), 80_000_000);
-  assert.equal(m.value('shaper_connections_total', 'COUNTER', {}), 3);
+  assert.equal(m.value('shaper_cap_bytes_per_second', 'GAUGE', { level: 'tier', tier: 'free', direction: 'down' }), 100_000_000);
+  assert.equal(m.value('shaper_cap_bytes_per_second', 'GAUGE', { level: 'tier', tier: 'free', direction: 'up' }), 80_000_000);
+  for (const direction of ['down', 'up']) assert.ok(m.value('shaper_tier_bytes_total', 'COUNTER', { tier: 'free', direction }) > 0);
+  assert.equal(m.value('shaper_connections_accepted_total', 'COUNTER', {}), 3);
+  assert.equal(m.value('shaper_build_info', 'GAUGE', { version: JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version, node_version: process.version }), 1);
+  // The standard names, counted from the start (stock dashboards and alerts work).
+  assert.ok(m.value('process_cpu_seconds_total', 'COUNTER', {}) > 0);
+  assert.ok(m.value('nodejs_eventloop_lag_seconds', 'GAUGE', {}) >= 0);
   assert.equal(m.value('shaper_connections_closed_total', 'COUNTER', { reason: 'done' }), 3);
   assert.equal(m.value('shaper_target_up', 'GAUGE', { app: 'web', target: web.address }), 1);
   const bytesUp = m.value('shaper_bytes_total', 'COUNTER', { direction: 'up' });
@@ -349,9 +374,9 @@ test('/metrics parses as Prometheus text: latency summaries, tier gauges, counte
 
   // A second scrape with no traffic in between reads the same counters (deltas are not added twice).
   const again = await scrape();
-  assert.equal(again.value('shaper_connections_total', 'COUNTER', {}), 3);
+  assert.equal(again.value('shaper_connections_accepted_total', 'COUNTER', {}), 3);
   assert.equal(again.value('shaper_bytes_total', 'COUNTER', { direction: 'up' }), up);
-  assert.equal(again.summary('shaper_latency_seconds', { app: 'web', kind: 'connect' }).count, 3);
+  assert.equal(again.histogram('shaper_connect_duration_seconds', { app: 'web' }).count, 3);
 });
 
 // ---- 3. shapes -------------------------------------------------------------------------------
