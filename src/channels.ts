@@ -39,6 +39,16 @@ export interface ConnectionSummary {
   bytesUp: number;
   bytesDown: number;
   durationMs: number;
+  /** the proxy port the client connected to */
+  port: number;
+  /** targets the dial tried (failovers included) */
+  dialAttempts?: number;
+  /** ms to connect to the target, failovers included */
+  connectMs?: number;
+  /** ms from the target's accept to its first byte */
+  firstByteMs?: number;
+  /** ms the connection's bytes waited in the shaper, both ways (shaped connections) */
+  shapingWaitMs?: number;
   reason: string;
   error?: string;
 }

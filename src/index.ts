@@ -3,6 +3,7 @@
  * gets only what it needs of the others (narrow interfaces declared by the part itself); every
  * change of the effective config reaches the parts through the config store, in one order.
  */
+import { hostname } from 'node:os';
 import { realClock, type Clock } from './clock.js';
 import { ConfigStore, type ConfigChange } from './config/store.js';
 import type { ProxyConfig } from './config/types.js';
@@ -22,7 +23,7 @@ import { createMetrics, type Metrics } from './observe/metrics.js';
 import type { StatsDocument } from './observe/stats-document.js';
 import { registerAdminApi } from './admin/api.js';
 import { dashboardRoutes } from './admin/dashboard.js';
-import { Router } from './admin/router.js';
+import { Router, sendJson } from './admin/router.js';
 import { AdminHttp } from './admin/server.js';
 import { statusView } from './admin/status.js';
 import { Fleet } from './cluster/fleet.js';
@@ -62,7 +63,8 @@ export class Proxy {
   #stopping = false;
 
   constructor(config: ProxyConfig, deps: ProxyDeps) {
-    this.log = deps.log;
+    // Every line names the instance (the fleet's id, else the host), so a fleet's logs can be merged.
+    this.log = deps.log.child({ instance: config.cluster?.instance ?? hostname() });
     this.clock = deps.clock ?? realClock;
     const owner = this; // the token on this proxy's lifecycle events
     this.store = new ConfigStore(config, this.log);
@@ -133,6 +135,12 @@ export class Proxy {
     this.admin = new AdminHttp(this.router, this.log);
     this.router
       .on('GET', '/health', () => ({ status: this.#stopping ? 'stopping' : 'ok' }))
+      // Readiness for load balancers: 503 before any app port listens and from the start of a drain.
+      .on('GET', '/ready', (_req, res) => {
+        const status = this.#stopping ? 'draining' : this.acceptor.listeners().some((l) => l.state === 'listening') ? 'ready' : 'starting';
+        sendJson(res, status === 'ready' ? 200 : 503, { status });
+        return undefined;
+      })
       .on('GET', '/status', () => this.status())
       .on('GET', '/stats', (req) => statsView(sources, req.query.get('history') === '1'))
       .on('GET', '/metrics', async (_req, res) => {

@@ -46,16 +46,33 @@ export class CustomerMatcher {
 
   /** The id of the first matching customer, or undefined. */
   match(who: Identity): string | undefined {
-    for (const c of this.#customers) {
-      if (c.apps && !c.apps.has(who.app)) continue;
-      if (c.ports && !c.ports.has(who.port)) continue;
-      if (c.sources && !c.sources.has(who.clientAddress)) continue;
-      // No server name (a plain-TCP app, or a client that sent none) never matches an `sni` list.
-      if (c.sni && !c.sni.matches(who.sni)) continue;
-      // Nor does a connection without a verified client certificate match a `clientCert` list.
-      if (c.clientCert && !c.clientCert.matches(who.clientCert)) continue;
-      return c.id;
-    }
+    for (const c of this.#customers) if (missed(c, who) === null) return c.id;
     return undefined;
   }
+
+  /**
+   * Why each customer before the match did not match, and which one did (for `--log-level debug`;
+   * never on the hot path otherwise).
+   */
+  explain(who: Identity): { matched: string | undefined; skipped: string[] } {
+    const skipped: string[] = [];
+    for (const c of this.#customers) {
+      const why = missed(c, who);
+      if (why === null) return { matched: c.id, skipped };
+      skipped.push(`${c.id}: ${why}`);
+    }
+    return { matched: undefined, skipped };
+  }
+}
+
+/** The first criterion of `c` that `who` fails, or null when every criterion it gives holds. */
+function missed(c: CompiledCustomer, who: Identity): string | null {
+  if (c.apps && !c.apps.has(who.app)) return 'app not in its apps';
+  if (c.ports && !c.ports.has(who.port)) return 'port not in its ports';
+  if (c.sources && !c.sources.has(who.clientAddress)) return 'source not in its sources';
+  // No server name (a plain-TCP app, or a client that sent none) never matches an `sni` list.
+  if (c.sni && !c.sni.matches(who.sni)) return who.sni === undefined ? 'no server name (sni)' : 'server name not in its sni';
+  // Nor does a connection without a verified client certificate match a `clientCert` list.
+  if (c.clientCert && !c.clientCert.matches(who.clientCert)) return who.clientCert === undefined ? 'no verified client certificate' : 'certificate subject not in its clientCert';
+  return null;
 }

@@ -182,6 +182,7 @@ export class Acceptor {
     if (this.#deps?.key === key) return this.#deps.deps;
     const deps: ConnectionDeps = {
       owner: p.owner,
+      log: p.log,
       shaping: shaped ? p.shaper : undefined,
       health: p.health,
       limits: this.limits,

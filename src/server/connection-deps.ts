@@ -2,6 +2,7 @@
 import type { ShapedConnection } from '../shaping/shaper.js';
 import type { OwnedRead } from '../shaping/socket-flow.js';
 import type { Identity } from '../identify/matcher.js';
+import type { Logger } from '../log.js';
 import type { Target } from '../upstream/target.js';
 import type { ServerTls } from './tls.js';
 import type { Analyzer, Stages } from './stages.js';
@@ -11,6 +12,8 @@ import type { AppUpstream } from '../upstream/upstreams.js';
 /** What a connection needs of the shaper: customer matching and admission, its flows, and the release. */
 export interface ShapingPort {
   admit(who: Identity): Promise<ShapedConnection | null | 'rejected'>;
+  /** how `who` is matched, for debug logs */
+  explain(who: Identity): { matched: string | undefined; skipped: string[] };
   stages(sc: ShapedConnection, label: string): Stages;
   /** A read path for the backend socket straight into the down stage. */
   backendRead(): OwnedRead;
@@ -24,6 +27,8 @@ export interface ShapingPort {
 export interface ConnectionDeps {
   /** The proxy the connection belongs to: its lifecycle events carry it (src/channels.ts). */
   readonly owner: object;
+  /** Debug lines only (customer matching, the balancer's choice); the close line is observe's. */
+  readonly log: Logger;
   /** Customer matching, admission and flows; undefined while nothing can be shaped. */
   readonly shaping: ShapingPort | undefined;
   /** A dial of a target failed: the passive health check. */

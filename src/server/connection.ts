@@ -59,6 +59,11 @@ export class Connection implements ConnectionInfo {
   #backendClosed = false;
   #reason: CloseReason = 'done';
   #error: string | undefined;
+  /** targets the dial tried */
+  #attempts = 0;
+  /** ms to connect to the target (failovers included), and from its accept to its first byte */
+  #connectMs: number | undefined;
+  #firstByteMs: number | undefined;
   /** The address the client connected to, as a PROXY header gave it. */
   #proxiedDestination: Endpoint | undefined;
 
@@ -181,7 +186,8 @@ export class Connection implements ConnectionInfo {
     }
     const backend = result.socket;
     const connectedAt = performance.now();
-    publish('connected', { owner: this.deps.owner, conn: this, ms: connectedAt - dialStart });
+    this.#connectMs = connectedAt - dialStart;
+    publish('connected', { owner: this.deps.owner, conn: this, ms: this.#connectMs });
     this.backend = backend;
     this.target = result.target;
     result.target.active++;
@@ -197,7 +203,7 @@ export class Connection implements ConnectionInfo {
       return;
     }
     wire(this.client, backend, this.stages, read, {
-      ...(this.deps.measureFirstByte ? { firstByte: () => publish('firstByte', { owner: this.deps.owner, conn: this, ms: performance.now() - connectedAt }) } : {}),
+      ...(this.deps.measureFirstByte ? { firstByte: () => this.#firstByte(performance.now() - connectedAt) } : {}),
       analyzer: this.deps.analyzer?.(this) ?? null,
     });
     this.client.resume();
@@ -220,12 +226,57 @@ export class Connection implements ConnectionInfo {
       if (verdict && verdict !== 'rejected') shaping.release(verdict);
       return false;
     }
+    if (this.deps.log.isLevelEnabled('debug')) this.#explainMatch(shaping, verdict);
     if (verdict === 'rejected') {
       this.close('rejected', new ProxyError('SHAPER_ERR_ADMISSION', 'refused by a customer limit (maxConnections, connectionRate)'));
       return false;
     }
     this.shaped = verdict;
     return true;
+  }
+
+  #firstByte(ms: number): void {
+    this.#firstByteMs = ms;
+    publish('firstByte', { owner: this.deps.owner, conn: this, ms });
+  }
+
+  /** `--log-level debug`: which customers were passed over and why, and what the connection got. */
+  #explainMatch(shaping: ShapingPort, verdict: ShapedConnection | null | 'rejected'): void {
+    const who = { clientAddress: this.clientAddress, app: this.appName, port: this.localPort, ...(this.serverName !== undefined ? { sni: this.serverName } : {}), ...(this.clientCert !== undefined ? { clientCert: this.clientCert } : {}) };
+    const { matched, skipped } = shaping.explain(who);
+    this.deps.log.debug(
+      {
+        id: this.id,
+        ...who,
+        matched: matched ?? null,
+        skipped,
+        customer: verdict === 'rejected' ? undefined : (verdict?.customer.id ?? null),
+        tier: verdict === 'rejected' ? undefined : (verdict?.customer.tier ?? null),
+        admission: verdict === 'rejected' ? 'refused' : 'admitted',
+        ...(matched === undefined && verdict && verdict !== 'rejected' ? { why: 'no customer matched: defaultTier, one customer per source address' } : {}),
+        ...(verdict === null ? { why: 'no customer matched and no defaultTier: unshaped' } : {}),
+      },
+      'customer matching',
+    );
+  }
+
+  /** The dialer's hook: the balancer chose `target` (explained at debug level). */
+  onPicked(target: Target, candidates: readonly Target[]): void {
+    this.#attempts++;
+    const log = this.deps.log;
+    if (!log.isLevelEnabled('debug')) return;
+    const weights = this.app.weights;
+    log.debug(
+      {
+        id: this.id,
+        app: this.appName,
+        balance: this.app.config.balance,
+        picked: target.address,
+        attempt: this.#attempts,
+        candidates: candidates.map((t) => ({ target: t.address, health: t.health, active: t.active, weight: weights[this.app.targets.indexOf(t)] ?? 1 })),
+      },
+      'balancer choice',
+    );
   }
 
   /** The dialer's hook: a target refused, timed out or failed its TLS handshake; the dial goes on. */
@@ -348,6 +399,11 @@ export class Connection implements ConnectionInfo {
       bytesUp: this.bytesUp,
       bytesDown: this.bytesDown,
       durationMs: Date.now() - this.startedAt,
+      port: this.localPort,
+      ...(this.#attempts > 0 ? { dialAttempts: this.#attempts } : {}),
+      ...(this.#connectMs !== undefined ? { connectMs: round(this.#connectMs) } : {}),
+      ...(this.#firstByteMs !== undefined ? { firstByteMs: round(this.#firstByteMs) } : {}),
+      ...(this.stages ? { shapingWaitMs: round(this.shaperWaitMs!) } : {}),
       reason: this.#reason,
       ...(this.#error ? { error: this.#error } : {}),
     };
@@ -363,6 +419,9 @@ export class Connection implements ConnectionInfo {
 function hungUp(err: Error): boolean {
   return (err as NodeJS.ErrnoException).code === 'EPIPE';
 }
+
+/** ms to a hundredth, for the log line. */
+const round = (ms: number): number => Math.round(ms * 100) / 100;
 
 /** "::ffff:1.2.3.4" -> "1.2.3.4", so IPv4 clients look the same on any socket. */
 export function normaliseAddress(addr: string): string {

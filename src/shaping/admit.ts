@@ -25,6 +25,11 @@ export class ConnectionAdmission {
     this.#matcher = new CustomerMatcher(customers);
   }
 
+  /** How `who` is matched (for debug logs): the customers it missed and why, and the one it matched. */
+  explain(who: Identity): { matched: string | undefined; skipped: string[] } {
+    return this.#matcher.explain(who);
+  }
+
   /**
    * Match a new connection to its customer and run admission. Returns the shaping handle, null
    * for an unshaped connection, or 'rejected'.

@@ -86,6 +86,11 @@ export class Shaper {
     return this.#admission.admit(who);
   }
 
+  /** How `who` is matched to a customer, for debug logs. */
+  explain(who: Identity): { matched: string | undefined; skipped: string[] } {
+    return this.#admission.explain(who);
+  }
+
   /** How much a connection's flow holds before its source stops reading (READ_SIZE). */
   readSize(): number {
     return READ_SIZE;

@@ -9,6 +9,8 @@ import type { PickContext } from './balancer.js';
 export interface DialResult {
   socket: net.Socket;
   target: Target;
+  /** targets tried, this one included */
+  attempts: number;
   /** Targets tried before this one, with why each failed. */
   failures: { target: string; error: string }[];
 }
@@ -16,6 +18,8 @@ export interface DialResult {
 export interface DialHooks {
   /** A target refused or timed out: passive health check. */
   onTargetFailed(target: Target, error: Error): void;
+  /** The balancer chose `target` among `candidates` (only called when given: debug logs). */
+  onPicked?: ((target: Target, candidates: readonly Target[]) => void) | undefined;
 }
 
 export interface DialOptions {
@@ -165,10 +169,11 @@ export async function dial(
       throw new ProxyError('SHAPER_ERR_NO_TARGET', `no target of app "${app.config.name}" accepted (${why})`);
     }
     const target = app.balancer.pick(candidates, ctx);
+    hooks.onPicked?.(target, candidates);
     tried.push(target);
     try {
       const socket = await connectTarget(target.host, target.port, app.config.connectTimeout, signal, opts);
-      return { socket, target, failures };
+      return { socket, target, failures, attempts: tried.length };
     } catch (err) {
       if (signal?.aborted) throw err;
       const e = err as NodeJS.ErrnoException;
