@@ -1,23 +1,45 @@
 /**
- * The file formats of a config: JSON (`.json`), YAML (`.yaml`, `.yml`) and TOML (`.toml`), picked
- * by the extension. A file that cannot be read
+ * The file formats of a config: JSON (`.json`), JSON with comments and trailing commas (`.jsonc`),
+ * YAML (`.yaml`, `.yml`) and TOML (`.toml`), picked by the extension. A file that cannot be read
  * or parsed is a SHAPER_ERR_CONFIG_READ naming the file, and the line and column where it can.
  */
 import { readFile } from 'node:fs/promises';
+import type { ParseError } from 'jsonc-parser';
 import { extname, resolve } from 'node:path';
 import { ProxyError } from '../errors.js';
 import { errorText, show } from './problems.js';
 
 type Parse = (text: string) => unknown;
 
-// The YAML and TOML parsers are loaded only for such files: YAML and TOML together add
+/** A JSONC syntax error at `offset`, worded from jsonc-parser's error code ("CommaExpected" -> "comma expected"). */
+class JsoncError extends Error {
+  constructor(
+    readonly offset: number,
+    code: string,
+  ) {
+    super(code.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase());
+  }
+}
+
+// The YAML, TOML and JSONC parsers are loaded only for such files: YAML and TOML together add
 // about 11 MB to the resident size of a proxy whose config is JSON.
 const yamlParser = async (): Promise<Parse> => {
   const { parse } = await import('yaml');
   return (text) => parse(text, { logLevel: 'error' }) as unknown;
 };
+const jsoncParser = async (): Promise<Parse> => {
+  const { parse, printParseErrorCode } = await import('jsonc-parser');
+  return (text) => {
+    const errors: ParseError[] = [];
+    const value = parse(text, errors, { allowTrailingComma: true, disallowComments: false }) as unknown;
+    const first = errors[0];
+    if (first) throw new JsoncError(first.offset, printParseErrorCode(first.error));
+    return value;
+  };
+};
 const FORMATS: Record<string, { kind: string; load: () => Promise<Parse> }> = {
   '.json': { kind: 'JSON', load: async () => (text) => JSON.parse(text) as unknown },
+  '.jsonc': { kind: 'JSONC', load: jsoncParser },
   '.yaml': { kind: 'YAML', load: yamlParser },
   '.yml': { kind: 'YAML', load: yamlParser },
   '.toml': { kind: 'TOML', load: async () => (await import('smol-toml')).parse },
@@ -57,6 +79,7 @@ const found = (text: string, offset: number): string => (offset >= text.length ?
 function describeParseError(err: unknown, text: string, kind: string): { where: string; message: string } {
   const firstLine = errorText(err).split('\n')[0]!;
   const e = err as { name?: string; linePos?: { line: number; col: number }[]; line?: number; column?: number };
+  if (err instanceof JsoncError) return { where: lineColumn(text, err.offset), message: `${err.message} (found ${found(text, err.offset)})` };
   if (e.name?.startsWith('YAML') && e.linePos) {
     const { line, col } = e.linePos[0]!;
     return { where: `:${line}:${col}`, message: firstLine.replace(/ at line \d+, column \d+:?$/, '') };
