@@ -271,6 +271,11 @@ test('unknown keys are errors naming the path, with a suggestion', () => {
   assert.match(problemsOf({ apps: [app()], health: { every: '1s' } }), /^health\.every: unknown key \(known keys: interval, /m);
   assert.match(problemsOf({ apps: [app()], extra: { deep: { er: 1 } } }), /^extra: unknown key/m);
   assert.match(problemsOf({ apps: [app()], tier: {} }), /^tier: unknown key \(did you mean "tiers"\?\)/m);
+  // Keys that do not read plainly are quoted; "__proto__" (which a JSON file can hold) is no way around the check.
+  assert.match(problemsOf({ apps: [app()], 'a.b': 1 }), /^\["a\.b"\]: unknown key \(known keys: \$schema, apps, /m);
+  assert.match(problemsOf({ apps: [app()], health: { 'interval.x': 2, '': 3 } }), /^health\["interval\.x"\]: unknown key[^\n]*\nhealth\[""\]: unknown key/m);
+  assert.match(problemsOf({ apps: [app()], toString: { a: 1 } }), /^toString: unknown key/m);
+  assert.equal(problemsOf(JSON.parse('{"apps": [{"name": "web", "ports": [1], "targets": ["h:1"], "__proto__": {"x": 1}}]}')), 'apps[0].__proto__: unknown key');
 });
 
 test('missing or empty apps, or a file that is not an object', () => {
