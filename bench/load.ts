@@ -32,7 +32,7 @@ function paramsOf(plan: LoadPlan): Record<string, unknown> {
   return {
     targets: plan.targets.map((t) => `${t.app}@${t.host}:${t.port}`),
     mode: plan.mode,
-    payloadBytes: plan.payload.length,
+    messageBytes: plan.payloads.map((p) => p.length),
     connections: plan.connections,
     shapeOf: plan.shapeOf,
     rate: plan.rate,
@@ -69,10 +69,16 @@ export function notesOf(plan: LoadPlan, ms: Measurement[]): string[] {
   return notes;
 }
 
+function messagesText(payloads: Buffer[]): string {
+  if (payloads.length === 1) return `${payloads[0]!.length} B messages`;
+  const sizes = payloads.map((p) => p.length);
+  return `${payloads.length} messages in turn (${Math.min(...sizes)}-${Math.max(...sizes)} B)`;
+}
+
 export function tablesOf(plan: LoadPlan, ms: Measurement[]): Table[] {
   const tables: Table[] = [
     {
-      title: `load: ${plan.mode}, ${plan.targets.length} port(s) (${plan.targets.map((t) => t.port).join(',')}), ${plan.payload.length} B messages`,
+      title: `load: ${plan.mode}, ${plan.targets.length} port(s) (${plan.targets.map((t) => t.port).join(',')}), ${messagesText(plan.payloads)}`,
       columns: SUMMARY_COLUMNS,
       rows: ms.map(summaryRow),
     },

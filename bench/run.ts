@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { ROOT } from './lib/children.js';
+import { RESULTS_DIR, ROOT } from './lib/children.js';
 import { formatTable, type Scenario } from './lib/scenario.js';
 import { throughput } from './throughput.js';
 import { shaping } from './shaping.js';
@@ -22,11 +22,13 @@ import { admission } from './admission.js';
 import { conns } from './conns.js';
 import { soak } from './soak.js';
 import { sources } from './sources.js';
+import { library } from './library.js';
+import { timeouts } from './timeouts.js';
 
 /** Add a scenario: one file in bench/ exporting a Scenario, one line here. */
-const SCENARIOS: Record<string, Scenario> = Object.fromEntries([throughput, shaping, observe, peers, load, caps, conns, sources, soak, fleet, admission].map((s) => [s.name, s]));
+const SCENARIOS: Record<string, Scenario> = Object.fromEntries([throughput, shaping, observe, peers, load, caps, conns, sources, soak, fleet, admission, timeouts, library].map((s) => [s.name, s]));
 
-const RESULTS = path.join(ROOT, 'bench/results');
+const RESULTS = RESULTS_DIR;
 
 function usage(): string {
   const names = Object.values(SCENARIOS);

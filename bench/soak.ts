@@ -10,7 +10,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { freePort, ready, ROOT, spawnNodeScript, startProxyProcess } from './lib/children.js';
+import { freePort, ready, RESULTS_DIR, spawnNodeScript, startProxyProcess } from './lib/children.js';
 import { openFds, rssBytes } from './lib/procstat.js';
 import { proxyMemory } from './lib/proxy-memory.js';
 import { numberArg, sleep, type Args, type Result, type Scenario } from './lib/scenario.js';
@@ -86,7 +86,7 @@ export const soak: Scenario = {
     reload: { type: 'string', default: '10', description: 'seconds between SIGHUP reloads (alternating two configs)' },
     rate: { type: 'string', default: '262144', description: 'bytes/s of a shaped download (config A; B is 1.5x)' },
     'download-bytes': { type: 'string', default: '4194304', description: 'bytes per download (shaped and bulk)' },
-    'out-dir': { type: 'string', default: path.join(ROOT, 'bench/results'), description: 'where the SVG chart goes' },
+    'out-dir': { type: 'string', default: RESULTS_DIR, description: 'where the SVG chart goes' },
   },
   async run(args: Args): Promise<Result> {
     const minutes = numberArg(args, 'minutes');

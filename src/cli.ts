@@ -8,13 +8,11 @@ import { parseArgs } from 'node:util';
 import { loadConfigFile } from './config/load.js';
 import type { ProxyConfig } from './config/types.js';
 import { isProxyError } from './errors.js';
-import { pino } from 'pino';
 import { createLogger, LOG_LEVEL_HELP, logLevel as parseLogLevel, type Logger } from './log.js';
 import { createProxy } from './index.js';
 import { FileWatch, watchConfigFile } from './server/reload.js';
 import { tlsFiles } from './config/tls.js';
 import { demoHints, startDemoBackends } from './demo.js';
-import { statsView } from './observe/view.js';
 import { startProfile } from './observe/profile.js';
 
 const USAGE = `Usage: shaper-proxy --config FILE [options]
@@ -32,7 +30,7 @@ Options:
   -h, --help             this text
 
 Signals: SIGHUP reloads the config (as does saving the file, or a TLS file it names); SIGINT/SIGTERM drain and exit;
-SIGUSR1 / SIGUSR2 print the stats (as GET /stats) as one JSON line on stdout.
+SIGUSR1 / SIGUSR2 log the stats (as GET /stats) as one line (msg "stats").
 `;
 
 function version(): string {
@@ -171,27 +169,15 @@ async function main(argv: string[]): Promise<void> {
   process.on('SIGHUP', () => void reload('SIGHUP'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
-  // Stats on demand without disturbing traffic: seed 002 used SIGUSR1, seed 003 SIGUSR2.
-  const dump = () => writeLine(log, JSON.stringify(statsView(proxy)));
-  process.on('SIGUSR1', dump);
-  process.on('SIGUSR2', dump);
+  // Stats on demand without disturbing traffic (seed 002 used SIGUSR1, seed 003 SIGUSR2): one log
+  // line with the /stats document under "stats", in order with the other lines.
+  for (const signal of ['SIGUSR1', 'SIGUSR2'] as const) process.on(signal, () => log.info({ signal, stats: proxy.statsDocument() }, 'stats'));
 
   if (args.demo) stopDemo = await startDemoBackends(config, log);
   await proxy.start();
   if (args.demo) process.stderr.write(demoHints(config, proxy.adminPort));
   unwatch = watchConfigFile(file, () => void reload('file changed'));
   tlsWatch.set(tlsFiles(config.apps));
-}
-
-/**
- * One line on stdout, in order with the log lines: through pino's own
- * destination when stdout is a pipe or file (so a long line is never
- * interleaved with a log write), straight to the terminal otherwise.
- */
-function writeLine(log: Logger, line: string): void {
-  const stream = (log as unknown as Record<symbol, { write?: (s: string) => void } | undefined>)[pino.symbols.streamSym];
-  if (!process.stdout.isTTY && stream?.write) stream.write(`${line}\n`);
-  else process.stdout.write(`${line}\n`);
 }
 
 /**

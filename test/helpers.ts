@@ -116,6 +116,8 @@ export interface Backend {
   resetCounts(): void;
   /** sha256 and length of what each closed connection received, in close order. */
   received: { sha: string; bytes: number }[];
+  /** Bytes read from every connection so far, counted as they arrive. */
+  bytesIn: number;
   close(): Promise<void>;
 }
 
@@ -134,9 +136,11 @@ export async function startBackend(kind: BackendKind, opts: { sourceBytes?: numb
     address: '',
     accepted: 0,
     received: [],
+    bytesIn: 0,
     resetCounts() {
       b.accepted = 0;
       b.received.length = 0;
+      b.bytesIn = 0;
     },
     async close() {
       for (const s of sockets) s.destroy();
@@ -153,6 +157,7 @@ export async function startBackend(kind: BackendKind, opts: { sourceBytes?: numb
     socket.on('data', (d: Buffer) => {
       hash.update(d);
       bytes += d.length;
+      b.bytesIn += d.length;
     });
     socket.on('end', () => {
       const sha = hash.digest('hex');

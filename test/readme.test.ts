@@ -28,3 +28,12 @@ test('the README\'s fleet block loads as written', () => {
   assert.equal(config.cluster!.instance, 'edge-1');
   assert.equal(config.cluster!.rebalanceInterval, 200);
 });
+
+test('the README names the histogram build src/observe/histogram.ts loads (the JS one, not WebAssembly)', () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const paragraph = readme.slice(readme.indexOf('**Latency histograms**'), readme.indexOf('\n\n', readme.indexOf('**Latency histograms**')));
+  const code = fs.readFileSync(path.join(ROOT, 'src/observe/histogram.ts'), 'utf8');
+  assert.ok(code.includes("('hdr-histogram-js/dist/Int32Histogram.js')"), 'histogram.ts loads the JS Int32Histogram');
+  assert.match(paragraph, /JS\s+build with 32-bit counts \(`Int32Histogram`/);
+  assert.doesNotMatch(paragraph, /^\*\*Latency histograms\*\* use [^.]*, the\s+WebAssembly build/);
+});

@@ -15,6 +15,11 @@ import { sleep } from './scenario.js';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const DIST_BENCH_LIB = path.join(ROOT, 'dist/bench/lib');
 export const CLI = path.join(ROOT, 'dist/src/cli.js');
+/**
+ * Where results go: a checkout's bench/results; the installed package (no bench sources beside its
+ * dist) writes to ./shaper-bench-results in the working directory, as its own folder may be read-only.
+ */
+export const RESULTS_DIR = fs.existsSync(path.join(ROOT, 'bench/run.ts')) ? path.join(ROOT, 'bench/results') : path.resolve('shaper-bench-results');
 /** Node flags the shaper-proxy bin runs with (its shebang line), so the bench runs the proxy as users do. */
 export const PROXY_NODE_FLAGS: string[] = (() => {
   const first = fs.readFileSync(CLI, 'utf8').split('\n', 1)[0] ?? '';

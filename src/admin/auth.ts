@@ -7,6 +7,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isDashboardAsset } from './dashboard.js';
 
 // The config loader needs it too, so it lives in the base layer (src/net.ts).
 export { isLoopbackHost } from '../net.js';
@@ -39,6 +40,7 @@ export function requestToken(req: IncomingMessage): string | undefined {
 /** Whether the request may go on; with no token configured every request may. */
 export function authorized(req: IncomingMessage, token: string | undefined): boolean {
   if (token === undefined || token === '') return true;
+  if (req.method === 'GET' && isDashboardAsset(new URL(req.url ?? '/', 'http://admin').pathname)) return true; // code and style, no data
   const given = requestToken(req);
   return given !== undefined && tokenMatches(given, token);
 }

@@ -55,3 +55,42 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
 }
+
+/**
+ * The admin server as the config wants it: started at the configured address, restarted when
+ * `admin.listen` changes, stopped when it is turned off. The token is read per request.
+ */
+export class AdminHttp {
+  #server: AdminServer | undefined;
+  #key = '';
+
+  constructor(
+    private readonly router: Router,
+    private readonly log: Logger,
+  ) {}
+
+  configure(admin: { host: string; port: number; token?: string } | null): void {
+    const key = admin ? `${admin.host}:${admin.port}` : '';
+    this.#token = admin?.token;
+    if (key === this.#key) return;
+    void this.#server?.close();
+    this.#server = undefined;
+    this.#key = key;
+    if (!admin) return;
+    this.#server = new AdminServer(admin.host, admin.port, this.router, this.log, () => this.#token);
+    void this.#server.start();
+  }
+
+  #token: string | undefined;
+
+  /** The bound port, once it listens. */
+  get port(): number | undefined {
+    return this.#server?.port;
+  }
+
+  async close(): Promise<void> {
+    await this.#server?.close();
+    this.#server = undefined;
+    this.#key = '';
+  }
+}

@@ -26,6 +26,55 @@ export interface HeldCount {
   inflight: number;
 }
 
+/** What the next heartbeat writes of the customers' held counts (see HeldCounts.snapshot). */
+export interface HeldSnapshot {
+  /** customer, count: the counts to write (0 once, then the customer is forgotten) */
+  counts: [string, number][];
+  /** customers with a script on its way: their count waits for the next heartbeat */
+  waiting: string[];
+}
+
+/**
+ * The customers' connections admitted here, which every heartbeat writes to Redis (so a lost
+ * RELEASE or a Redis restart heals within a tick).
+ */
+export class HeldCounts {
+  readonly #held = new Map<string, HeldCount>();
+  /** customers whose count was last reported above 0 */
+  #reported = new Set<string>();
+
+  /** A customer's count (made at 0). */
+  get(customer: string): HeldCount {
+    let held = this.#held.get(customer);
+    if (!held) this.#held.set(customer, (held = { count: 0, inflight: 0 }));
+    return held;
+  }
+
+  customers(): IterableIterator<string> {
+    return this.#held.keys();
+  }
+
+  /** The counts for the next heartbeat; a customer at 0 already reported at 0 is forgotten here. */
+  snapshot(): HeldSnapshot {
+    const counts: [string, number][] = [];
+    const waiting: string[] = [];
+    for (const [customer, held] of this.#held) {
+      if (held.inflight > 0) {
+        waiting.push(customer); // see HeldCount.inflight; the next heartbeat writes it
+        continue;
+      }
+      if (held.count > 0 || this.#reported.has(customer)) counts.push([customer, held.count]);
+      else this.#held.delete(customer);
+    }
+    return { counts, waiting };
+  }
+
+  /** The heartbeat wrote `snap`. */
+  reported(snap: HeldSnapshot): void {
+    this.#reported = new Set([...snap.counts.filter(([, n]) => n > 0).map(([c]) => c), ...snap.waiting.filter((c) => this.#reported.has(c))]);
+  }
+}
+
 /**
  * A customer's maxConnections and connectionRate across the fleet: each admission is one
  * ADMIT script run in Redis (counts of the live instances, one rate window), each close one

@@ -152,3 +152,14 @@ export class RedisLink {
     this.sub.disconnect();
   }
 }
+
+/** The URL without its password, for /status and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}

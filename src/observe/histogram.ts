@@ -2,15 +2,14 @@ import { createRequire } from 'node:module';
 import type { Histogram } from 'hdr-histogram-js';
 
 /**
- * hdr-histogram-js's JS histogram with 32-bit counts, loaded on its own.
- * Measured on this machine, per record and per percentile query:
- *   WebAssembly, 32-bit   49 ns / 15 µs, but importing the package and
- *                         initialising WebAssembly add ~24 MB of resident memory;
- *   JS, 32-bit (this)    154 ns / 52 µs, and ~1 MB to load;
- *   JS, "packed"         649 ns / 13 ms.
- * Recording happens per connection event and per Foo message, never per
- * chunk, so 154 ns is nothing next to the memory, which the 1000-connection
- * shaping bench counts.
+ * hdr-histogram-js's JS histogram with 32-bit counts, loaded on its own (not the package's index,
+ * which pulls in the WebAssembly build). Measured on this machine, per record / per p99 query / RSS
+ * added by loading (20 histograms, 2 M records, three runs):
+ *   WebAssembly, 32-bit   28-58 ns / 4-8 µs / 22.5 MB (and it needs initWebAssembly() and destroy());
+ *   JS, 32-bit (this)    116-171 ns / 9-12 µs / 0.5 MB;
+ *   JS, "packed"         649 ns / 13 ms (an earlier round).
+ * Recording happens per connection event and per Foo message, never per chunk, so ~0.1 µs is nothing
+ * next to the memory, which the 1000-connection shaping bench counts.
  */
 const Int32Histogram = (createRequire(import.meta.url)('hdr-histogram-js/dist/Int32Histogram.js') as {
   default: new (lowest: number, highest: number, digits: number) => Histogram;

@@ -1,8 +1,6 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Proxy } from '../index.js';
-import type { Fleet } from '../cluster/fleet.js';
 import { LATENCY_KINDS } from './stats.js';
-import { openBytes } from './view.js';
+import { openBytes, tierLoad, type FleetReadings, type ReadingSources } from './sources.js';
 
 export interface Metrics {
   registry: Registry;
@@ -23,13 +21,13 @@ const QUANTILES: [number, number][] = [
  * data path pays nothing for them. Latencies are exported as Prometheus
  * summaries computed from the hdr histograms (quantiles in seconds).
  */
-export function createMetrics(proxy: Proxy): Metrics {
+export function createMetrics(src: ReadingSources, fleet: FleetReadings | null): Metrics {
   const registry = new Registry();
   // Process metrics (CPU, memory, event loop lag, GC) start with the first
   // scrape: their GC observer runs on every collection, which a proxy that is
   // never scraped should not pay for.
   let processMetrics = false;
-  const stats = () => proxy.stats;
+  const stats = () => src.stats;
 
   new Gauge({
     name: 'shaper_connections_active',
@@ -38,8 +36,8 @@ export function createMetrics(proxy: Proxy): Metrics {
     registers: [registry],
     collect() {
       this.reset();
-      for (const a of proxy.config.apps) this.set({ app: a.name }, 0);
-      for (const c of proxy.connections) this.inc({ app: c.appName });
+      for (const a of src.config().apps) this.set({ app: a.name }, 0);
+      src.connections.forEach((c) => this.inc({ app: c.appName }));
     },
   });
 
@@ -75,7 +73,7 @@ export function createMetrics(proxy: Proxy): Metrics {
   );
 
   mirroredCounter(registry, 'shaper_bytes_total', 'Bytes proxied: up = client to backend, down = backend to client', 'direction', () => {
-    const open = openBytes(proxy);
+    const open = openBytes(src.connections);
     const s = stats();
     return [
       ['up', s.closedBytesUp + open.up],
@@ -104,7 +102,7 @@ export function createMetrics(proxy: Proxy): Metrics {
     registers: [registry],
     collect() {
       this.reset();
-      for (const t of Object.values(proxy.config.tiers)) {
+      for (const t of Object.values(src.config().tiers)) {
         this.set({ tier: t.name, direction: 'down' }, t.total.down);
         this.set({ tier: t.name, direction: 'up' }, t.total.up);
       }
@@ -118,8 +116,8 @@ export function createMetrics(proxy: Proxy): Metrics {
     registers: [registry],
     collect() {
       this.reset();
-      for (const t of Object.keys(proxy.config.tiers)) this.set({ tier: t }, 0);
-      for (const c of proxy.shaper.customers.values()) this.inc({ tier: c.tier }, c.connections.size);
+      for (const t of Object.keys(src.config().tiers)) this.set({ tier: t }, 0);
+      for (const [tier, load] of tierLoad(src.customers())) this.set({ tier }, load.connections);
     },
   });
 
@@ -130,7 +128,7 @@ export function createMetrics(proxy: Proxy): Metrics {
     registers: [registry],
     collect() {
       this.reset();
-      for (const [app, up] of proxy.upstreams.apps) for (const t of up.targets) this.set({ app, target: t.address }, t.healthy ? 1 : 0);
+      for (const [app, targets] of src.apps()) for (const t of targets) this.set({ app, target: t.address }, t.healthy ? 1 : 0);
     },
   });
 
@@ -141,7 +139,7 @@ export function createMetrics(proxy: Proxy): Metrics {
     registers: [registry],
     collect() {
       this.reset();
-      for (const [app, up] of proxy.upstreams.apps) for (const t of up.targets) this.set({ app, target: t.address }, t.active);
+      for (const [app, targets] of src.apps()) for (const t of targets) this.set({ app, target: t.address }, t.active);
     },
   });
 
@@ -174,8 +172,8 @@ export function createMetrics(proxy: Proxy): Metrics {
     },
   });
 
-  if (proxy.fleet) clusterMetrics(proxy.fleet, registry);
-  registry.registerMetric(latencySummary(proxy) as never);
+  if (fleet) clusterMetrics(fleet, registry);
+  registry.registerMetric(latencySummary(src) as never);
   return {
     registry,
     async scrape() {
@@ -222,16 +220,16 @@ function mirroredCounter(
 }
 
 /** Fleet mode only (config `cluster`). */
-function clusterMetrics(fleet: Fleet, registry: Registry): void {
+function clusterMetrics(fleet: FleetReadings, registry: Registry): void {
   new Gauge({
     name: 'shaper_cluster_redis_up',
     help: '1 while this instance reaches the fleet\'s Redis; 0 while it runs on its fallback share',
     registers: [registry],
     collect() {
-      this.set(fleet.link.up ? 1 : 0);
+      this.set(fleet.up ? 1 : 0);
     },
   });
-  mirroredCounter(registry, 'shaper_cluster_redis_errors_total', 'Redis commands of the fleet that failed or timed out', undefined, () => fleet.link.errors);
+  mirroredCounter(registry, 'shaper_cluster_redis_errors_total', 'Redis commands of the fleet that failed or timed out', undefined, () => fleet.errors);
   new Gauge({
     name: 'shaper_cluster_members',
     help: 'Instances of the fleet with a heartbeat within memberTimeout, this one included',
@@ -262,7 +260,7 @@ function clusterMetrics(fleet: Fleet, registry: Registry): void {
  * duration, shaperWait, foo) and app or tier, its quantiles read from the
  * hdr histograms at scrape time.
  */
-function latencySummary(proxy: Proxy) {
+function latencySummary(src: ReadingSources) {
   const name = 'shaper_latency_seconds';
   return {
     name,
@@ -273,7 +271,7 @@ function latencySummary(proxy: Proxy) {
     reset() {},
     async get() {
       const values: { labels: Record<string, string | number>; value: number; metricName?: string }[] = [];
-      const s = proxy.stats;
+      const s = src.stats;
       for (const [scope, map] of [['app', s.byApp], ['tier', s.byTier]] as const) {
         for (const [key, hs] of map) {
           for (const kind of LATENCY_KINDS) {

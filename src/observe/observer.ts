@@ -1,43 +1,73 @@
 import { readFile, rename } from 'node:fs/promises';
-import type { Proxy } from '../index.js';
-import type { Analyzer, Connection, ConnectionSummary } from '../server/connection.js';
-import { stateFileFor } from '../admin/runtime.js';
+import { subscribe, type CloseEvent, type RefusedEvent, type TargetFailedEvent, type TimedEvent } from '../channels.js';
+import type { Clock } from '../clock.js';
+import type { ProxyConfig } from '../config/types.js';
+import { isProxyError } from '../errors.js';
+import type { Housekeeping, Chore } from '../housekeeping.js';
+import type { Logger } from '../log.js';
 import { writeFileAtomic } from '../atomic-file.js';
+import type { Analyzer } from '../server/connection.js';
 import { FooAnalyzer } from './foo.js';
 import { Stats, type SavedCounters } from './stats.js';
-import { openBytes } from './view.js';
 
 const SAMPLE_MS = 1000;
 
 /** Where the counters are kept: beside the runtime state file (`x.state.json` -> `x.stats.json`). */
-export function statsFileFor(proxy: Proxy): string | null {
-  const state = stateFileFor(proxy.baseConfig);
-  if (!state) return null;
-  return state.replace(/(\.state)?\.json$/, '') + '.stats.json';
+export function statsFileFor(stateFile: string | null): string | null {
+  if (!stateFile) return null;
+  return stateFile.replace(/(\.state)?\.json$/, '') + '.stats.json';
+}
+
+/** What the observer reads of the proxy. */
+export interface ObserverParts {
+  /** the proxy's token on its lifecycle events */
+  owner: object;
+  clock: Clock;
+  log: Logger;
+  housekeeping: Housekeeping;
+  /** the effective config (observe flags, apps and tiers) */
+  config(): ProxyConfig;
+  /** the runtime state file; the counters sit beside it */
+  stateFile(): string | null;
+  /** each tier's bytes so far each way (the scheduler nodes' totals) */
+  tierBytes(): Map<string, { down: number; up: number }>;
+  /** bytes the open connections have moved so far */
+  openBytes(): { up: number; down: number };
 }
 
 /**
- * Feeds Stats from connection events, samples per-tier rates once a second
- * (one timer), and saves the counters about every second (atomic write) so a
- * restart loses at most one interval. A missing or corrupt counters file means
- * starting from zero, with a warning; it never stops the proxy.
+ * Listens to the lifecycle channels (src/channels.ts) and feeds Stats from them: counters, the
+ * latency histograms, refusals, and the one summary line per closed connection. Once a second (a
+ * housekeeping chore) it samples per-tier rates and saves the counters (atomic write), so a
+ * restart loses at most one interval. A missing or corrupt counters file means starting from
+ * zero, with a warning; it never stops the proxy.
  */
 export class Observer {
   readonly stats: Stats;
-  #timer: NodeJS.Timeout | undefined;
+  #chore: Chore | undefined;
+  #unsubscribe: (() => void) | undefined;
   #last = 0;
   #file: string | null = null;
+  readonly #parts: ObserverParts;
 
-  constructor(private readonly proxy: Proxy) {
-    this.stats = new Stats(proxy.clock);
+  constructor(parts: ObserverParts) {
+    this.#parts = parts;
+    this.stats = new Stats(parts.clock);
   }
 
   async start(): Promise<void> {
-    this.#file = statsFileFor(this.proxy);
+    this.#file = statsFileFor(this.#parts.stateFile());
     if (this.#file) await this.#restore(this.#file);
-    this.#last = Date.now();
-    this.#timer = setInterval(() => this.tick(), SAMPLE_MS);
-    this.#timer.unref();
+    this.#last = this.#parts.clock.now();
+    this.#chore = this.#parts.housekeeping.add('stats sample and save', SAMPLE_MS, (now) => this.tick(now));
+    this.#unsubscribe = subscribe(this.#parts.owner, {
+      open: () => this.stats.opened(),
+      connected: (e) => this.#record('connect', e),
+      firstByte: (e) => this.#record('ttfb', e),
+      close: (e) => this.#closed(e),
+      refused: (e) => this.#refused(e),
+      targetFailed: (e) => this.#targetFailed(e),
+    });
   }
 
   async #restore(file: string): Promise<void> {
@@ -46,7 +76,7 @@ export class Observer {
       text = await readFile(file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        this.proxy.log.warn({ file, error: (err as Error).message }, 'cannot read the saved counters; starting from zero');
+        this.#parts.log.warn({ file, error: (err as Error).message }, 'cannot read the saved counters; starting from zero');
       }
       return;
     }
@@ -54,19 +84,16 @@ export class Observer {
       const saved = JSON.parse(text) as Partial<SavedCounters>;
       if (!saved || typeof saved !== 'object' || saved.version !== 1) throw new Error('not a counters file (version 1)');
       this.stats.restore(saved);
-      this.proxy.log.info({ file, savedAt: saved.savedAt, connectionsTotal: saved.connectionsTotal }, 'counters restored');
+      this.#parts.log.info({ file, savedAt: saved.savedAt, connectionsTotal: saved.connectionsTotal }, 'counters restored');
     } catch (err) {
-      this.proxy.log.warn({ file, error: (err as Error).message }, 'saved counters are corrupt; starting from zero (kept as .corrupt)');
+      this.#parts.log.warn({ file, error: (err as Error).message }, 'saved counters are corrupt; starting from zero (kept as .corrupt)');
       await rename(file, `${file}.corrupt`).catch(() => {});
     }
   }
 
   /** Once a second: tier rates and the counters file. */
-  tick(): void {
-    const now = Date.now();
-    const bytes = new Map<string, { down: number; up: number }>();
-    for (const [name, t] of this.proxy.shaper.tiers) bytes.set(name, { down: t.nodes.down.bytes, up: t.nodes.up.bytes });
-    this.stats.sampleTiers(now, bytes, now - this.#last);
+  tick(now = this.#parts.clock.now()): void {
+    this.stats.sampleTiers(Date.now(), this.#parts.tierBytes(), now - this.#last);
     this.#last = now;
     void this.save();
   }
@@ -92,12 +119,12 @@ export class Observer {
         const file = this.#file;
         if (!file) break;
         try {
-          await writeFileAtomic(file, `${JSON.stringify(this.stats.counters(openBytes(this.proxy)))}\n`);
-          if (this.#saveFailing) this.proxy.log.info({ file }, 'counters saved again');
+          await writeFileAtomic(file, `${JSON.stringify(this.stats.counters(this.#parts.openBytes()))}\n`);
+          if (this.#saveFailing) this.#parts.log.info({ file }, 'counters saved again');
           this.#saveFailing = false;
         } catch (err) {
           // Once per failing spell, not once a second (out of descriptors, a full disk).
-          if (!this.#saveFailing) this.proxy.log.warn({ file, error: (err as Error).message }, 'cannot save the counters (not logged again until a save succeeds)');
+          if (!this.#saveFailing) this.#parts.log.warn({ file, error: (err as Error).message }, 'cannot save the counters (not logged again until a save succeeds)');
           this.#saveFailing = true;
         }
       } while (this.#again);
@@ -107,40 +134,48 @@ export class Observer {
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.#timer);
-    this.#timer = undefined;
+    this.#chore?.cancel();
+    this.#chore = undefined;
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
     await this.save();
     this.stats.destroy();
   }
 
-  /** The config changed: forget apps and tiers that left it. */
-  reconfigured(): void {
-    this.stats.prune(new Set(this.proxy.config.apps.map((a) => a.name)), new Set(Object.keys(this.proxy.config.tiers)));
-    this.#file = statsFileFor(this.proxy);
+  /** The config changed: forget apps and tiers that left it; the counters follow the state file. */
+  reconfigured(config: ProxyConfig): void {
+    this.stats.prune(new Set(config.apps.map((a) => a.name)), new Set(Object.keys(config.tiers)));
+    this.#file = statsFileFor(this.#parts.stateFile());
   }
 
-  // ---- hooks for connections (per connection or per message, never per chunk) ----
-
-  opened(): void {
-    this.stats.opened();
-  }
-
-  connected(conn: Connection, ms: number): void {
-    this.stats.record('connect', conn.appName, conn.shaped?.customer.tier, ms);
-  }
-
-  firstByte(conn: Connection, ms: number): void {
-    this.stats.record('ttfb', conn.appName, conn.shaped?.customer.tier, ms);
-  }
-
-  closed(conn: Connection, summary: ConnectionSummary): void {
-    this.stats.closed(summary, conn.shaperWaitMs, this.proxy.config.observe.latency);
-  }
-
-  analyzer(conn: Connection): Analyzer | null {
+  /** The Foo analyser of a connection whose app speaks Foo (the connection asks, once it is set up). */
+  analyzer(conn: { readonly app: { readonly config: { readonly protocol: string } }; readonly appName: string; readonly tier: string | undefined }): Analyzer | null {
     if (conn.app.config.protocol !== 'foo') return null;
     const app = conn.appName;
-    const tier = conn.shaped?.customer.tier;
-    return new FooAnalyzer(this.stats.foo, this.proxy.clock, (ms) => this.stats.record('foo', app, tier, ms));
+    const tier = conn.tier;
+    return new FooAnalyzer(this.stats.foo, this.#parts.clock, (ms) => this.stats.record('foo', app, tier, ms));
+  }
+
+  // ---- the lifecycle events (per connection, never per chunk) ----
+
+  #record(kind: 'connect' | 'ttfb', e: TimedEvent): void {
+    if (this.#parts.config().observe.latency) this.stats.record(kind, e.conn.appName, e.conn.tier, e.ms);
+  }
+
+  #closed({ conn, summary }: CloseEvent): void {
+    this.stats.closed(summary, conn.shaperWaitMs, this.#parts.config().observe.latency);
+    if (summary.reason === 'no_target') this.#parts.log.warn(summary, 'connection closed');
+    else this.#parts.log.info(summary, 'connection closed');
+  }
+
+  #refused(e: RefusedEvent): void {
+    this.stats.refuse(e.reason);
+  }
+
+  #targetFailed(e: TargetFailedEvent): void {
+    if (!isProxyError(e.error, 'SHAPER_ERR_TARGET_TLS')) return;
+    this.stats.targetTlsFailed();
+    // Once per failed dial (the target is then down): OpenSSL's reason is what the operator needs.
+    this.#parts.log.warn({ target: e.target, error: e.error.message }, 'TLS with the target failed; trying the next');
   }
 }

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import type { ConnectionSummary } from '../server/connection.js';
+import type { ConnectionSummary } from '../channels.js';
 import { FooCounters } from './foo.js';
 import { LatencyHistogram, type Summary } from './histogram.js';
 

@@ -1,32 +1,22 @@
 import type { LevelLimits } from '../config/types.js';
-import type { Proxy } from '../index.js';
+import { LATENCY_KINDS } from './stats.js';
+import { openBytes, tierLoad, type ReadingSources } from './sources.js';
+import type { LatencyKind as DocumentLatencyKind, StatsDocument } from './stats-document.js';
+
+// The page shows latencies by kind: every kind the server measures must be one the document declares.
+LATENCY_KINDS satisfies readonly DocumentLatencyKind[];
 
 const capOf = (rate: number): number | null => (Number.isFinite(rate) ? rate : null);
 const round = (x: number) => Math.round(x * 10) / 10;
 
-/** Sum of the bytes the open connections have moved so far. */
-export function openBytes(proxy: Proxy): { up: number; down: number } {
-  let up = 0;
-  let down = 0;
-  for (const c of proxy.connections) {
-    up += c.bytesUp;
-    down += c.bytesDown;
-  }
-  return { up, down };
-}
-
-/** The `GET /stats` document (also printed on SIGUSR1 / SIGUSR2). */
-export function statsView(proxy: Proxy, withHistory = false): Record<string, unknown> {
-  const stats = proxy.stats;
-  const open = openBytes(proxy);
-  const tiers = Object.values(proxy.config.tiers).map((t) => {
-    let customers = 0;
-    let connections = 0;
-    for (const c of proxy.shaper.customers.values()) {
-      if (c.tier !== t.name) continue;
-      customers++;
-      connections += c.connections.size;
-    }
+/** The `GET /stats` document (also printed on SIGUSR1 / SIGUSR2); its shape is declared in stats-document.ts. */
+export function statsView(src: ReadingSources, withHistory = false): StatsDocument {
+  const stats = src.stats;
+  const config = src.config();
+  const open = openBytes(src.connections);
+  const load = tierLoad(src.customers());
+  const tiers = Object.values(config.tiers).map((t) => {
+    const { customers, connections } = load.get(t.name) ?? { customers: 0, connections: 0 };
     const r = stats.tierRates.get(t.name);
     return {
       name: t.name,
@@ -43,34 +33,36 @@ export function statsView(proxy: Proxy, withHistory = false): Record<string, unk
       latency: stats.latency(stats.byTier, t.name),
     };
   });
+  // One pass over the connections: per app counts, per customer bytes and rates.
   const byApp = new Map<string, number>();
-  for (const c of proxy.connections) byApp.set(c.appName, (byApp.get(c.appName) ?? 0) + 1);
-  const apps = proxy.config.apps.map((a) => ({
+  const byCustomer = new Map<unknown, { rateUp: number; rateDown: number; bytesUp: number; bytesDown: number }>();
+  src.connections.forEach((conn) => {
+    byApp.set(conn.appName, (byApp.get(conn.appName) ?? 0) + 1);
+    const cust = conn.shaped?.customer;
+    if (!cust) return;
+    let sum = byCustomer.get(cust);
+    if (!sum) byCustomer.set(cust, (sum = { rateUp: 0, rateDown: 0, bytesUp: 0, bytesDown: 0 }));
+    const r = src.rates(conn);
+    sum.rateUp += r.up;
+    sum.rateDown += r.down;
+    sum.bytesUp += conn.bytesUp;
+    sum.bytesDown += conn.bytesDown;
+  });
+  const apps = config.apps.map((a) => ({
     name: a.name,
     protocol: a.protocol,
     connections: byApp.get(a.name) ?? 0,
-    targets: (proxy.upstreams.apps.get(a.name)?.targets ?? []).map((t) => ({ address: t.address, health: t.health, active: t.active })),
+    targets: src.targets(a.name).map((t) => ({ address: t.address, health: t.health, active: t.active })),
     latency: stats.latency(stats.byApp, a.name),
   }));
-  const customers = [...proxy.shaper.customers.values()].map((c) => {
-    let rateUp = 0;
-    let rateDown = 0;
-    let bytesUp = 0;
-    let bytesDown = 0;
-    for (const conn of proxy.connections) {
-      if (conn.shaped?.customer !== c) continue;
-      const r = proxy.sampler.rates(conn);
-      rateUp += r.up;
-      rateDown += r.down;
-      bytesUp += conn.bytesUp;
-      bytesDown += conn.bytesDown;
-    }
-    return { id: c.id, tier: c.tier, dynamic: !c.configured, connections: c.connections.size, rateDown: round(rateDown), rateUp: round(rateUp), bytesDown, bytesUp };
+  const customers = [...src.customers()].map((c) => {
+    const sum = byCustomer.get(c) ?? { rateUp: 0, rateDown: 0, bytesUp: 0, bytesDown: 0 };
+    return { id: c.id, tier: c.tier, dynamic: !c.configured, connections: c.connections.size, rateDown: round(sum.rateDown), rateUp: round(sum.rateUp), bytesDown: sum.bytesDown, bytesUp: sum.bytesUp };
   });
-  const doc: Record<string, unknown> = {
-    uptimeSeconds: Math.round((Date.now() - proxy.startedAt) / 1000),
+  const doc: StatsDocument = {
+    uptimeSeconds: Math.round((Date.now() - src.startedAt) / 1000),
     connections: {
-      active: proxy.connections.size,
+      active: src.connections.size,
       total: stats.connectionsTotal,
       rejected: stats.rejected,
       byReason: Object.fromEntries(stats.byReason),
@@ -85,7 +77,7 @@ export function statsView(proxy: Proxy, withHistory = false): Record<string, unk
     foo: stats.foo.toJSON(),
   };
   if (withHistory) {
-    doc['history'] = {
+    doc.history = {
       t: stats.historyTimes,
       tiers: Object.fromEntries([...stats.tierRates].map(([name, r]) => [name, r.history])),
     };

@@ -1,120 +1,23 @@
 import type { Socket } from 'node:net';
-import diagnostics from 'node:diagnostics_channel';
+import { publish, type ConnectionInfo, type ConnectionSummary } from '../channels.js';
 import type { AppUpstream } from '../upstream/upstreams.js';
 import type { Target } from '../upstream/target.js';
-import { dial, DialCancel, type DialHooks } from '../upstream/dialer.js';
+import { dial, DialCancel } from '../upstream/dialer.js';
 import type { ShapedConnection } from '../shaping/shaper.js';
-import type { OwnedRead } from '../shaping/flow.js';
-import { encodeProxyHeader, parseProxyHeader, type Endpoint } from '../identify/proxy-protocol.js';
+import { encodeProxyHeader, type Endpoint } from '../identify/proxy-protocol.js';
 import { serverHandshake, type ServerTls } from './tls.js';
-import { parseClientHello } from '../identify/client-hello.js';
-import { peek } from './peek.js';
 import { ProxyError } from '../errors.js';
-import { pump } from './pump.js';
+import { prereadServerName, readProxyHeader, SNI_PREREAD_TIMEOUT_MS } from './preamble.js';
+import { wire } from './pipeline.js';
+import type { CloseReason, Stages } from './stages.js';
+import type { ConnectionDeps, ShapingPort } from './connection-deps.js';
 
-/** A client on an `acceptProxyProtocol` port has this long to send its PROXY header. */
-export const PROXY_HEADER_TIMEOUT_MS = 5000;
-/** A client on an `sniPreread` port has this long to send its ClientHello (unless its app's `sniPrereadTimeout` says otherwise); then it goes on without a name. */
-export const SNI_PREREAD_TIMEOUT_MS = 5000;
+export { PROXY_HEADER_TIMEOUT_MS, SNI_PREREAD_TIMEOUT_MS } from './preamble.js';
+export type { Analyzer, CloseReason, Direction, Stage, Stages } from './stages.js';
 
-export type Direction = 'up' | 'down';
+export type { ConnectionSummary };
 
-/** A stage between one socket's reads and the other socket's writes (shaping plugs in here). */
-export interface Stage {
-  /**
-   * Take over reading `src` and writing `dst`; with `read`, src already reads into the stage. At
-   * src's 'end' the stage runs probeReset(src) (a reset may hide behind that FIN).
-   */
-  connect(src: Socket, dst: Socket, read?: OwnedRead): void;
-  destroy(): void;
-  /** Sees every chunk from the source (analysers); never keeps or changes it. */
-  observe: ((chunk: Buffer) => void) | null;
-  /** Called once, at the first byte from the source. */
-  onFirstByte: (() => void) | null;
-  /** ms bytes waited in the stage, in total */
-  readonly waitedMs: number;
-}
-
-/** Watches the bytes of a connection without touching them (the Foo analyser). */
-export interface Analyzer {
-  client(chunk: Buffer): void;
-  server(chunk: Buffer): void;
-}
-
-/**
- * The stages a connection's data passes through: `up` between client and
- * backend, `down` between backend and client. Absent stages cost nothing: the
- * sockets are piped directly.
- */
-export interface Stages {
-  up?: Stage;
-  down?: Stage;
-}
-
-export type CloseReason =
-  | 'done'
-  /** the client closed its end while the backend was still sending (an ordinary hang-up, not an error) */
-  | 'client_closed'
-  /** the backend closed its end while the client was still sending (an ordinary hang-up, not an error) */
-  | 'backend_closed'
-  /** a reset (ECONNRESET without a FIN first) or another failure on the client socket */
-  | 'client_error'
-  | 'backend_error'
-  | 'stage_error'
-  | 'idle_timeout'
-  | 'no_target'
-  | 'client_gone'
-  | 'shutdown'
-  | 'rejected'
-  | 'proxy_protocol'
-  /** the dial to the backend found no file descriptor left (EMFILE / ENFILE) */
-  | 'resource_exhausted'
-  | 'tls_handshake';
-
-export interface ConnectionSummary {
-  id: number;
-  app: string;
-  client: string;
-  target: string | undefined;
-  customer?: string;
-  tier?: string;
-  /** the TLS server name the client asked for (apps with `tls` or `sniPreread`) */
-  sni?: string;
-  /** the subject of the client's verified certificate (apps with `tls.clientAuth`) */
-  clientCert?: string;
-  bytesUp: number;
-  bytesDown: number;
-  durationMs: number;
-  reason: CloseReason;
-  error?: string;
-}
-
-/** Lifecycle events, for metrics and logs to listen in on (no cost without subscribers). */
-export const channels = {
-  open: diagnostics.channel('shaper:connection:open'),
-  close: diagnostics.channel('shaper:connection:close'),
-};
-
-export interface ConnectionDeps extends DialHooks {
-  /** Admission before dialing (customer limits); false refuses the connection. */
-  admit?(conn: Connection): boolean | Promise<boolean>;
-  /** Called once, when both directions are done or the connection is torn down. */
-  onClose(conn: Connection, summary: ConnectionSummary): void;
-  /** Build the stages for this connection once its target is known. */
-  stages?(conn: Connection): Stages | undefined;
-  /** A read path for the backend socket straight into the down stage (shaped connections). */
-  backendRead?(conn: Connection): OwnedRead | undefined;
-  /** The backend accepted, `ms` after dialing began (failovers included). */
-  onConnected?(conn: Connection, ms: number): void;
-  /** The backend's first byte arrived, `ms` after it accepted. */
-  onFirstByte?(conn: Connection, ms: number): void;
-  /** An analyser for this connection's bytes, if its app wants one. */
-  analyzer?(conn: Connection): Analyzer | null;
-  /** ms a PROXY header may take to arrive (default PROXY_HEADER_TIMEOUT_MS). */
-  proxyHeaderTimeoutMs?: number;
-  /** The TLS to terminate on the connection's app, if it has any (its `tls` as in force at accept). */
-  tlsFor?: (c: Connection) => ServerTls | undefined;
-}
+export type { ConnectionDeps, ShapingPort } from './connection-deps.js';
 
 let nextId = 1;
 
@@ -124,9 +27,11 @@ type Owned = Socket & { [kConn]?: Connection };
 
 /**
  * Owns the client socket, the backend socket and the stages between them.
- * Everything that ends a connection goes through close(), which runs once.
+ * Everything that ends a connection goes through close(), which runs once and
+ * gives back everything the connection took: its source's slot, its customer's
+ * admission, its target's count, its place among the open connections.
  */
-export class Connection {
+export class Connection implements ConnectionInfo {
   readonly id = nextId++;
   readonly startedAt = Date.now();
   /**
@@ -229,10 +134,18 @@ export class Connection {
     return this.app.config.name;
   }
 
+  get tier(): string | undefined {
+    return this.shaped?.customer.tier;
+  }
+
+  get customer(): string | undefined {
+    return this.shaped?.customer.id;
+  }
+
   async start(): Promise<void> {
-    channels.open.publish(this);
+    publish('open', { owner: this.deps.owner, conn: this });
     if (this.app.config.acceptProxyProtocol && !(await this.#readProxyHeader())) return;
-    const tls = this.deps.tlsFor?.(this);
+    const tls = this.deps.tlsFor(this.appName);
     if (this.app.config.tls && !tls) {
       // Never plaintext on a TLS port (its certificates went away while the PROXY header came).
       this.close('tls_handshake');
@@ -241,20 +154,15 @@ export class Connection {
     if (tls) {
       if (!(await this.#terminateTls(tls))) return;
     } else if (this.app.config.sniPreread && !(await this.#prereadSni())) return;
-    if (this.deps.admit) {
-      const ok = await this.deps.admit(this);
-      if (this.closed) return;
-      if (!ok) {
-        this.close('rejected', new ProxyError('SHAPER_ERR_ADMISSION', 'refused by a customer limit (maxConnections, connectionRate)'));
-        return;
-      }
-    }
-    const read = this.deps.backendRead?.(this);
+    const shaping = this.deps.shaping;
+    if (shaping && !(await this.#admit(shaping))) return;
+    // A TLS socket takes no onread: its down flow reads through 'data' (TLS allocates per read anyway).
+    const read = this.shaped && !this.app.config.targetTls ? shaping!.backendRead() : undefined;
     const dialStart = performance.now();
     const send = this.app.config.sendProxyProtocol;
     let result;
     try {
-      result = await dial(this.app, { clientAddress: this.clientAddress }, this.deps, this.#aborter, {
+      result = await dial(this.app, { clientAddress: this.clientAddress }, this, this.#aborter, {
         ...(read ? { onread: read.onread } : {}),
         // Written by the dialer before TLS and before any client byte.
         ...(send ? { preamble: encodeProxyHeader(send, { address: this.clientAddress, port: this.clientPort }, this.#localEndpoint()) } : {}),
@@ -273,7 +181,7 @@ export class Connection {
     }
     const backend = result.socket;
     const connectedAt = performance.now();
-    this.deps.onConnected?.(this, connectedAt - dialStart);
+    publish('connected', { owner: this.deps.owner, conn: this, ms: connectedAt - dialStart });
     this.backend = backend;
     this.target = result.target;
     result.target.active++;
@@ -283,59 +191,61 @@ export class Connection {
     backend.on('close', Connection.#onBackendClose);
 
     try {
-      this.stages = this.deps.stages?.(this);
+      if (this.shaped) this.stages = shaping!.stages(this.shaped, `conn:${this.id}`);
     } catch (err) {
       this.close('stage_error', err as Error);
       return;
     }
-    const { up, down } = this.stages ?? {};
-    if (up) up.connect(this.client, backend);
-    else pump(this.client, backend);
-    if (down) down.connect(backend, this.client, read);
-    else pump(backend, this.client);
-    const onFirstByte = this.deps.onFirstByte;
-    if (onFirstByte) {
-      const first = () => onFirstByte(this, performance.now() - connectedAt);
-      if (down) down.onFirstByte = first;
-      else backend.once('data', first);
-    }
-    const analyzer = this.deps.analyzer?.(this);
-    if (analyzer) {
-      const client = (chunk: Buffer) => analyzer.client(chunk);
-      const server = (chunk: Buffer) => analyzer.server(chunk);
-      if (up) up.observe = client;
-      else this.client.on('data', client);
-      if (down) down.observe = server;
-      else backend.on('data', server);
-    }
+    wire(this.client, backend, this.stages, read, {
+      ...(this.deps.measureFirstByte ? { firstByte: () => publish('firstByte', { owner: this.deps.owner, conn: this, ms: performance.now() - connectedAt }) } : {}),
+      analyzer: this.deps.analyzer?.(this) ?? null,
+    });
     this.client.resume();
   }
 
   /**
-   * Read the PROXY header off the paused client socket, take its client address, and put the
-   * bytes after it back for the pipes. False when the connection was closed instead (bad or
-   * missing header, timeout, client gone): nothing was dialed.
+   * Match the customer and run its admission limits; false when the connection was closed
+   * instead (refused, or the client left meanwhile): nothing was dialed.
+   */
+  async #admit(shaping: ShapingPort): Promise<boolean> {
+    const verdict = await shaping.admit({
+      clientAddress: this.clientAddress,
+      app: this.appName,
+      port: this.localPort,
+      ...(this.serverName !== undefined ? { sni: this.serverName } : {}),
+      ...(this.clientCert !== undefined ? { clientCert: this.clientCert } : {}),
+    });
+    if (this.closed) {
+      // The client left while admission was pending: give the slot back at once.
+      if (verdict && verdict !== 'rejected') shaping.release(verdict);
+      return false;
+    }
+    if (verdict === 'rejected') {
+      this.close('rejected', new ProxyError('SHAPER_ERR_ADMISSION', 'refused by a customer limit (maxConnections, connectionRate)'));
+      return false;
+    }
+    this.shaped = verdict;
+    return true;
+  }
+
+  /** The dialer's hook: a target refused, timed out or failed its TLS handshake; the dial goes on. */
+  onTargetFailed(target: Target, error: Error): void {
+    publish('targetFailed', { owner: this.deps.owner, app: this.appName, target: target.address, error });
+    this.deps.health.recordFailure(target, error, true);
+  }
+
+  /**
+   * The PROXY header (apps with acceptProxyProtocol): its client address replaces the socket's.
+   * False when the connection was closed instead (bad or missing header, timeout, client gone):
+   * nothing was dialed.
    */
   async #readProxyHeader(): Promise<boolean> {
-    const peeked = await peek(
-      this.client,
-      (buf) => {
-        const header = parseProxyHeader(buf);
-        return header.kind === 'need-more' ? undefined : { value: header, used: header.kind === 'ok' ? header.length : buf.length };
-      },
-      this.deps.proxyHeaderTimeoutMs ?? PROXY_HEADER_TIMEOUT_MS,
-    );
-    const fail = (why: string): void => this.close('proxy_protocol', new Error(`PROXY protocol: ${why}`));
-    if (peeked.kind === 'end') fail('client ended before the header');
-    else if (peeked.kind === 'timeout') fail('no header in time');
-    else if (peeked.kind === 'answer') {
-      const header = peeked.value;
-      if (header.kind === 'error') fail(header.reason);
-      else if (header.kind === 'ok' && !header.local && header.source) {
-        this.clientAddress = header.source.address;
-        this.clientPort = header.source.port;
-        this.#proxiedDestination = header.destination;
-      }
+    const header = await readProxyHeader(this.client, this.deps.proxyHeaderTimeoutMs);
+    if (header.kind === 'fail') this.close('proxy_protocol', new Error(`PROXY protocol: ${header.why}`));
+    else if (header.source) {
+      this.clientAddress = header.source.address;
+      this.clientPort = header.source.port;
+      this.#proxiedDestination = header.destination;
     }
     return !this.closed;
   }
@@ -369,23 +279,12 @@ export class Connection {
     return true;
   }
 
-  /**
-   * Peek at the ClientHello on the paused socket for its server name (nginx's ssl_preread) and put
-   * every byte back for the pipes: TLS passes through untouched. Not TLS, or nothing in time: go on
-   * without a name. False when the client left first (nothing was dialed).
-   */
+  /** sniPreread: the ClientHello's server name, every byte left for the pipes. False when the client left first. */
   async #prereadSni(): Promise<boolean> {
-    const peeked = await peek(
-      this.client,
-      (buf) => {
-        const hello = parseClientHello(buf);
-        return hello.kind === 'need-more' ? undefined : { value: hello.kind === 'ok' ? hello.serverName : undefined, used: 0 };
-      },
-      this.app.config.sniPrereadTimeout ?? SNI_PREREAD_TIMEOUT_MS,
-    );
-    if (peeked.kind === 'answer') this.serverName = peeked.value;
+    const hello = await prereadServerName(this.client, this.app.config.sniPrereadTimeout ?? SNI_PREREAD_TIMEOUT_MS);
     // A client that ends before a whole ClientHello cannot be speaking TLS to the target.
-    else if (peeked.kind === 'end') this.close('client_gone');
+    if (hello.kind === 'gone') this.close('client_gone');
+    else this.serverName = hello.name;
     return !this.closed;
   }
 
@@ -402,7 +301,7 @@ export class Connection {
     if (this.#clientClosed && this.#backendClosed) this.close('done');
   }
 
-  /** The one way a connection ends. Idempotent. */
+  /** The one way a connection ends, once: everything it took is given back here. */
   close(reason: CloseReason, err?: Error): void {
     if (this.closed) return;
     this.closed = true;
@@ -415,9 +314,11 @@ export class Connection {
     this.stages?.up?.destroy();
     this.stages?.down?.destroy();
     if (this.target) this.target.active--;
-    const summary = this.summary();
-    channels.close.publish(summary);
-    this.deps.onClose(this, summary);
+    if (this.shaped) this.deps.shaping?.release(this.shaped);
+    this.deps.limits.release(this.peerAddress);
+    this.deps.registry.delete(this);
+    if (this.#error === 'EMFILE' || this.#error === 'ENFILE') this.deps.exhausted(this.#error, this.appName);
+    publish('close', { owner: this.deps.owner, conn: this, summary: this.summary() });
   }
 
   /** Bytes the client sent that reached the proxy, and bytes written back to it (plaintext under TLS). */

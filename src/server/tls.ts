@@ -1,14 +1,17 @@
 /**
- * TLS termination for apps with `tls`: the secure contexts of an app (one per certificate), built
- * when a config is applied (start and every reload, which re-reads the files), so new connections
- * get the certificates on disk at that reload while open connections keep theirs. The handshake
- * runs on the accepted socket after any PROXY header, before customer matching; with several
- * certificates the client's SNI chooses one (SNICallback), and with `clientAuth` the client's
- * certificate is verified against `clientCa`.
+ * TLS termination for apps with `tls`: per app a tls.Server that never listens (its handshakes
+ * run on sockets the proxy accepted, handed over with `server.emit('connection', socket)`, the
+ * way Node documents injecting connections) and the secure contexts of its other certificates,
+ * built when a config is applied (start and every reload, which re-reads the files), so new
+ * connections get the certificates on disk at that reload while open connections keep theirs.
+ * The handshake runs on the accepted socket after any PROXY header, before customer matching;
+ * with several certificates the client's SNI chooses one (SNICallback), and with `clientAuth` the
+ * client's certificate is verified against `clientCa` by Node itself (`authorized` and
+ * `authorizationError` of the server's socket: public API, no private handle).
  */
 import { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
+import { createSecureContext, createServer, type SecureContext, type Server, type TLSSocket } from 'node:tls';
 import type { AppConfig, ClientAuth, ServedCertificate, ServerTlsConfig } from '../config/types.js';
 import { ProxyError } from '../errors.js';
 import { subjectText } from '../identify/client-cert.js';
@@ -17,12 +20,9 @@ import type { Logger } from '../log.js';
 
 type SniCallback = (servername: string, cb: (err: Error | null, context?: SecureContext) => void) => void;
 
-/** What a connection of a TLS app needs: the contexts in force when it was accepted. */
+/** What a connection of a TLS app needs: the handshakes as in force when it was accepted. */
 export interface ServerTls {
-  /** the default certificate's (the first): for clients without SNI or with a name no other certificate has */
-  context: SecureContext;
-  /** chooses a certificate by SNI; only with several */
-  SNICallback?: SniCallback;
+  handshakes: Handshakes;
   /** ms */
   handshakeTimeout: number;
   clientAuth: ClientAuth;
@@ -61,12 +61,27 @@ export class TlsContexts {
         // Unchanged: keep the contexts, and with them the session ticket keys (resumption survives a reload).
         old.config = tls;
         old.handshakeTimeout = tls.handshakeTimeout;
+        old.handshakes.timeoutMs = tls.handshakeTimeout;
         continue;
       }
-      let contexts: SecureContext[];
+      let handshakes: Handshakes;
       try {
         const ca = tls.clientCa ? { ca: tls.clientCa.pem } : {};
-        contexts = tls.certificates.map((c) => createSecureContext({ cert: c.cert.pem, key: c.key.pem, minVersion: tls.minVersion, ...ca }));
+        // The first certificate is the server's own (clients without SNI); the others are chosen by name.
+        const others = tls.certificates.slice(1).map((c) => createSecureContext({ cert: c.cert.pem, key: c.key.pem, minVersion: tls.minVersion, ...ca }));
+        const first = tls.certificates[0]!;
+        handshakes = new Handshakes(
+          {
+            cert: first.cert.pem,
+            key: first.key.pem,
+            minVersion: tls.minVersion,
+            ...ca,
+            handshakeTimeout: tls.handshakeTimeout,
+            ...(others.length > 0 ? { SNICallback: chooser(tls.certificates, [undefined, ...others]) } : {}),
+          },
+          tls.clientAuth,
+          tls.handshakeTimeout,
+        );
       } catch (err) {
         // The loader checked the files with this very call; should OpenSSL still refuse, keep what serves now.
         this.log.error({ app: app.name, error: (err as Error).message }, 'TLS certificate not usable; the previous one stays');
@@ -74,8 +89,7 @@ export class TlsContexts {
       }
       const infos = tls.certificates.map((c) => this.#logCertificate(app.name, c));
       this.#byApp.set(app.name, {
-        context: contexts[0]!,
-        ...(contexts.length > 1 ? { SNICallback: chooser(tls.certificates, contexts) } : {}),
+        handshakes,
         handshakeTimeout: tls.handshakeTimeout,
         clientAuth: tls.clientAuth,
         config: tls,
@@ -130,10 +144,11 @@ function sameContexts(a: ServerTlsConfig, b: ServerTlsConfig): boolean {
  * checks it); among certificates with the same name, the first listed. No match: the socket's own
  * context, the default certificate.
  */
-function chooser(certificates: readonly ServedCertificate[], contexts: readonly SecureContext[]): SniCallback {
-  const byName = new Map<string, SecureContext>();
+function chooser(certificates: readonly ServedCertificate[], contexts: readonly (SecureContext | undefined)[]): SniCallback {
+  // undefined: the server's own context (the first certificate's).
+  const byName = new Map<string, SecureContext | undefined>();
   certificates.forEach((c, i) => {
-    for (const name of c.serverNames) if (!byName.has(name)) byName.set(name, contexts[i]!);
+    for (const name of c.serverNames) if (!byName.has(name)) byName.set(name, contexts[i]);
   });
   return (servername, cb) => {
     const name = normaliseServerName(servername);
@@ -150,65 +165,105 @@ export type Handshake =
 
 const noop = (): void => {};
 
-/**
- * The client's certificate after the handshake: its subject when it verified against the app's
- * clientCa, none when the client sent none (clientAuth "optional"; with "require" OpenSSL has already
- * failed the handshake), or the verification error. Node leaves the check to whoever runs the
- * handshake (its tls.Server does it in 'secure', with this same call): the handshake itself never
- * fails on a certificate that does not verify, so a socket of our own must ask.
- */
-function verifiedClientCertificate(socket: TLSSocket): { subject?: string; error?: Error } {
-  const peer = socket.getPeerX509Certificate();
-  if (!peer) return {};
-  const handle = (socket as unknown as { _handle?: { verifyError?(): Error | null } })._handle;
-  // Without the check, refuse: never take a certificate as verified that was not.
-  const error = handle?.verifyError ? handle.verifyError() : new ProxyError('SHAPER_ERR_TLS_HANDSHAKE', 'the client certificate cannot be verified');
-  return error ? { error } : { subject: subjectText(peer.subject) };
+/** The 4-tuple that names an accepted socket, and the server-side TLS socket over it. */
+const keyOf = (s: Socket): string => `${s.remoteAddress}|${s.remotePort}|${s.localPort}`;
+
+interface Pending {
+  raw: Socket;
+  resolve(result: Handshake): void;
 }
 
 /**
- * The server side of a TLS handshake on an accepted (paused) socket. Bytes already read off it (after
- * a PROXY header) are fed to TLS first. Never rejects: a failure is returned, with the TLS socket
- * destroyed.
+ * One app's TLS handshakes: a tls.Server that never listens. Each accepted socket is handed to it
+ * (`emit('connection')`); Node runs the handshake, checks the client's certificate and reports
+ * on the server ('secureConnection', 'tlsClientError'), which names the socket by its 4-tuple.
+ * Keeping the Server across reloads keeps its session-ticket keys (resumption survives).
+ */
+export class Handshakes {
+  readonly #server: Server;
+  readonly #pending = new Map<string, Pending>();
+
+  constructor(
+    options: Parameters<typeof createServer>[0],
+    private readonly clientAuth: ClientAuth,
+    /** ms a client has to finish its handshake */
+    public timeoutMs: number,
+  ) {
+    // rejectUnauthorized false: the verification result is read in 'secureConnection' (the
+    // socket is still there to be named), and refused there with OpenSSL's verify code.
+    this.#server = createServer({ ...options, handshakeTimeout: 0, ...(clientAuth !== 'none' ? { requestCert: true, rejectUnauthorized: false } : {}) });
+    this.#server.on('secureConnection', (socket: TLSSocket) => this.#secure(socket));
+    this.#server.on('tlsClientError', (err: Error, socket: TLSSocket) => this.#failed(socket, err));
+  }
+
+  /** The server side of a TLS handshake on an accepted (paused) socket; bytes already read off it are fed to TLS first. Never rejects. */
+  run(raw: Socket): Promise<Handshake> {
+    return new Promise((resolve) => {
+      const key = keyOf(raw);
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (result: Handshake): void => {
+        if (this.#pending.get(key)?.raw !== raw) return;
+        this.#pending.delete(key);
+        clearTimeout(timer);
+        raw.off('close', onClose);
+        if (!result.ok) raw.destroy();
+        resolve(result);
+      };
+      const onClose = (): void =>
+        finish({ ok: false, error: new ProxyError('SHAPER_ERR_TLS_HANDSHAKE', 'the client left during the TLS handshake'), gone: raw.bytesRead === 0 });
+      this.#pending.set(key, { raw, resolve: finish });
+      // The TLS socket takes the raw one's allowHalfOpen. Off during the handshake, a client that
+      // leaves closes the raw socket (this 'close' settles it, even when the TLS socket is gone
+      // before it could be named); on again once the handshake is done (#secure).
+      raw.allowHalfOpen = false;
+      raw.once('close', onClose);
+      timer = setTimeout(() => finish({ ok: false, error: new ProxyError('SHAPER_ERR_TLS_HANDSHAKE', `no TLS handshake within ${this.timeoutMs}ms`), gone: false }), this.timeoutMs);
+      this.#server.emit('connection', raw);
+    });
+  }
+
+  #secure(socket: TLSSocket): void {
+    const pending = this.#pending.get(keyOf(socket));
+    if (!pending) {
+      socket.destroy();
+      return;
+    }
+    const refuse = (error: Error): void => {
+      socket.on('error', noop);
+      socket.destroy();
+      pending.resolve({ ok: false, error, gone: false });
+    };
+    // Half-close is passed on over TLS, as over TCP.
+    socket.allowHalfOpen = true;
+    if (this.clientAuth === 'none') return pending.resolve({ ok: true, socket });
+    const peer = socket.getPeerX509Certificate();
+    if (!peer) {
+      if (this.clientAuth === 'require') refuse(codedError('ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE', 'clientAuth "require": the client sent no certificate'));
+      else pending.resolve({ ok: true, socket });
+      return;
+    }
+    // A certificate that is sent must verify, "optional" or not; never take one as verified that was not.
+    if (!socket.authorized) return refuse(codedError(socket.authorizationError ? String(socket.authorizationError) : 'SHAPER_ERR_TLS_HANDSHAKE', 'the client certificate did not verify'));
+    pending.resolve({ ok: true, socket, clientCert: subjectText(peer.subject) });
+  }
+
+  #failed(socket: TLSSocket, error: Error): void {
+    socket.on('error', noop);
+    // A socket already gone cannot be named: its raw socket's 'close' settles it.
+    this.#pending.get(keyOf(socket))?.resolve({ ok: false, error, gone: false });
+    socket.destroy();
+  }
+}
+
+/** An error carrying a code like OpenSSL's (the close log line shows the code). */
+function codedError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/**
+ * The server side of a TLS handshake on an accepted (paused) socket. Never rejects: a failure is
+ * returned, with the socket destroyed.
  */
 export function serverHandshake(raw: Socket, tls: ServerTls): Promise<Handshake> {
-  return new Promise((resolve) => {
-    const socket = new TLSSocket(raw, {
-      isServer: true,
-      secureContext: tls.context,
-      ...(tls.SNICallback ? { SNICallback: tls.SNICallback } : {}),
-      // "require": OpenSSL fails a handshake without a client certificate; one that is sent is checked in onSecure.
-      ...(tls.clientAuth !== 'none' ? { requestCert: true, rejectUnauthorized: tls.clientAuth === 'require' } : {}),
-    });
-    const finish = (result: Handshake): void => {
-      clearTimeout(timer);
-      socket.off('secure', onSecure);
-      socket.off('error', onError);
-      socket.off('end', onEnd);
-      socket.off('close', onEnd);
-      raw.off('close', onEnd);
-      if (!result.ok) {
-        socket.on('error', noop);
-        socket.destroy();
-      }
-      resolve(result);
-    };
-    const onSecure = (): void => {
-      if (tls.clientAuth === 'none') return finish({ ok: true, socket });
-      const { subject, error } = verifiedClientCertificate(socket);
-      finish(error ? { ok: false, error, gone: false } : { ok: true, socket, ...(subject !== undefined ? { clientCert: subject } : {}) });
-    };
-    const onError = (err: Error): void => finish({ ok: false, error: err, gone: false });
-    const onEnd = (): void =>
-      finish({ ok: false, error: new ProxyError('SHAPER_ERR_TLS_HANDSHAKE', 'the client left during the TLS handshake'), gone: raw.bytesRead === 0 });
-    const timer = setTimeout(
-      () => finish({ ok: false, error: new ProxyError('SHAPER_ERR_TLS_HANDSHAKE', `no TLS handshake within ${tls.handshakeTimeout}ms`), gone: false }),
-      tls.handshakeTimeout,
-    );
-    socket.once('secure', onSecure);
-    socket.once('error', onError);
-    socket.once('end', onEnd);
-    socket.once('close', onEnd);
-    raw.once('close', onEnd);
-  });
+  return tls.handshakes.run(raw);
 }

@@ -1,267 +1,46 @@
-import type { OnReadOpts, Socket } from 'node:net';
-import { SchedNode, type Leaf, type Scheduler } from './scheduler.js';
-import { probeReset } from '../server/pump.js';
-
 /**
- * The shaping stage of one direction of one connection: bytes read from the
- * source socket wait here until the scheduler grants tokens, then go to the
- * destination socket, in order, never copied, altered or dropped.
+ * The Flow contract: what the scheduler (scheduler.ts) asks of one direction of one stream. Three
+ * kinds plug into the same scheduler:
  *
- * Once `limit` bytes wait, the source stops reading (the kernel's window then
- * pushes back on the sender), and it reads again when the queue is empty: a
- * flow holds about one read. A slow destination takes the flow out of the
- * scheduler until it drains. The source's FIN is passed on only after the
- * last queued byte has been written.
+ * - the socket flow (socket-flow.ts): a queue of the reads of one socket, written to the other;
+ * - the library's ShapingStream (stream.ts): a queue of a Transform's writes, pushed to its readable side;
+ * - a native flow (a data plane outside JS): a pipe is its queue; sendable() reads a slot of a
+ *   shared typed array, pass(n) adds n to the flow's grant and marks it dirty, and its batch
+ *   commits every dirty grant in one call at the end of the serve pass.
  *
- * The backend socket of a shaped connection reads through net's onread (see
- * ownedRead): while the connection is light, into a buffer all light
- * connections share, copied out at once; from its first read of FIRST_READ
- * bytes, straight into a buffer of its own: no copy, no garbage per read, and
- * the buffer is reused only after every write from it has completed. The
- * client socket (accepted sockets take no onread) is read through 'data'.
- * The flow's socket listeners are shared functions (see FlowEnds).
+ * The other half of the contract is the owner's: a flow hangs at a node, `new SchedNode(label,
+ * flow)`, attached with `scheduler.attach(node, parent)`. Whenever sendable() may have gone from 0
+ * to more (bytes arrived, the destination drained), the owner calls `scheduler.wake(node)`: the
+ * scheduler never polls. Pausing and resuming the source (a socket's reads, a Transform's write
+ * callback, a pipe's reader) is the owner's business too: the scheduler only ever sees sendable()
+ * and pass(). When the flow is done, `scheduler.detach(node)`.
  */
-export class ShapedFlow implements Leaf {
-  readonly node: SchedNode;
-  #chunks: Buffer[] = [];
-  #head = 0;
-  #queued = 0;
-  #src: Socket | null = null;
-  #dst: Socket | null = null;
-  #dstWants = true;
-  #srcPaused = false;
-  /** reads land in a buffer we reuse: wait for our writes from it to complete */
-  #owned = false;
-  #writing = 0;
-  #srcEnded = false;
-  #done = false;
-  /** ms the queue has been non-empty in total (for shaping-delay figures) */
-  waitedMs = 0;
-  /** Sees every chunk as it arrives (the Foo analyser); must not keep or change it. */
-  observe: ((chunk: Buffer) => void) | null = null;
-  /** Called once, at the first byte from the source. */
-  onFirstByte: (() => void) | null = null;
-  #since = 0;
-  readonly #scheduler: Scheduler;
-  /** The write callback of an owned-buffer flow (the one closure a flow has; null when not owned). */
-  #onWritten: (() => void) | null = null;
-
-  constructor(
-    scheduler: Scheduler,
-    label: string,
-    readonly limit: number,
-  ) {
-    this.#scheduler = scheduler;
-    this.node = new SchedNode(label, this);
-  }
-
+export interface Flow {
   /**
-   * Wire `src` -> this -> `dst`. With `read` (from ownedRead), src already
-   * reads into the flow's buffer; otherwise it is read through 'data' events.
+   * Bytes waiting that may go now: 0 when nothing waits or the destination is full. Asked before
+   * every grant, so it must be cheap (a field or two). A batched flow counts bytes already passed
+   * but not yet committed as gone.
    */
-  connect(src: Socket, dst: Socket, read?: OwnedRead): void {
-    this.#src = src;
-    this.#dst = dst;
-    // Shared listeners (no closures per connection): each socket names the flows at its ends.
-    (src as FlowEnds)[kReadBy] = this;
-    (dst as FlowEnds)[kWrittenBy] = this;
-    dst.on('drain', onDstDrain);
-    if (read) {
-      this.#owned = true;
-      this.#onWritten = () => {
-        this.#writing--;
-        this.#maybeResume();
-      };
-      read.flow = this;
-      if (read.early) {
-        const early = read.early;
-        read.early = null;
-        this.#srcPaused = true;
-        this.feed(early);
-      }
-    } else src.on('data', onSrcData);
-    src.on('end', onSrcEnd);
-  }
-
-  /** Queue bytes from the source; false when it should stop reading for now. */
-  feed(chunk: Buffer): boolean {
-    if (this.#done) return false;
-    if (this.onFirstByte) {
-      const first = this.onFirstByte;
-      this.onFirstByte = null;
-      first();
-    }
-    this.observe?.(chunk);
-    if (this.#queued === 0) this.#since = this.#scheduler.clock.now();
-    this.#chunks.push(chunk);
-    this.#queued += chunk.length;
-    this.#scheduler.wake(this.node);
-    return this.#queued < this.limit;
-  }
-
-  /** The source sent its FIN. */
-  end(): void {
-    this.#srcEnded = true;
-    if (this.#queued === 0) this.#finish();
-  }
-
-  sendable(): number {
-    return this.#dstWants ? this.#queued : 0;
-  }
-
-  pass(n: number): void {
-    const dst = this.#dst!;
-    const owned = this.#owned;
-    let left = n;
-    while (left > 0) {
-      const chunk = this.#chunks[0]!;
-      const avail = chunk.length - this.#head;
-      let piece: Buffer;
-      if (avail <= left) {
-        piece = this.#head === 0 ? chunk : chunk.subarray(this.#head);
-        this.#chunks.shift();
-        this.#head = 0;
-        left -= avail;
-      } else {
-        piece = chunk.subarray(this.#head, this.#head + left);
-        this.#head += left;
-        left = 0;
-      }
-      let more: boolean;
-      if (owned) {
-        this.#writing++;
-        more = dst.write(piece, this.#onWritten!);
-      } else more = dst.write(piece);
-      if (!more) this.#dstWants = false;
-    }
-    this.#queued -= n;
-    if (this.#queued === 0) {
-      this.waitedMs += this.#scheduler.clock.now() - this.#since;
-      if (this.#srcEnded) this.#finish();
-    }
-    this.#maybeResume();
-  }
-
-  /** Read again once the queue is empty (and, for an owned buffer, no write still uses it). */
-  #maybeResume(): void {
-    if (this.#srcPaused && this.#queued === 0 && this.#writing === 0 && !this.#done) {
-      this.#srcPaused = false;
-      // An owned-read socket was paused by its onread callback and restarts through read(0)
-      // (its stream was never paused); a 'data' one was paused.
-      if (this.#owned) this.#src!.read(0);
-      else this.#src!.resume();
-    }
-  }
-
-  /** Bytes waiting here now. */
-  get held(): number {
-    return this.#queued;
-  }
-
-  #finish(): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.#dst?.end();
-  }
-
-  /** Called from the onread callback: the read is queued and the socket pauses until it is written. */
-  fromOwnedRead(chunk: Buffer): false {
-    this.#srcPaused = true;
-    this.feed(chunk);
-    return false;
-  }
-
-  /** The destination can take more. */
-  dstDrained(): void {
-    this.#dstWants = true;
-    this.#scheduler.wake(this.node);
-  }
-
-  /** A chunk from a 'data' source. */
-  fromData(chunk: Buffer): void {
-    if (!this.feed(chunk)) {
-      this.#srcPaused = true;
-      this.#src!.pause();
-    }
-  }
-
-  destroy(): void {
-    this.#done = true;
-    this.#chunks.length = 0;
-    this.#queued = 0;
-    this.#dst?.off('drain', onDstDrain);
-    this.#scheduler.detach(this.node);
-  }
-}
-
-const kReadBy = Symbol('shaper.readBy');
-const kWrittenBy = Symbol('shaper.writtenBy');
-/** A socket with the flows at its ends: the one reading it and the one writing to it. */
-type FlowEnds = Socket & { [kReadBy]?: ShapedFlow; [kWrittenBy]?: ShapedFlow };
-
-function onSrcData(this: FlowEnds, chunk: Buffer): void {
-  this[kReadBy]!.fromData(chunk);
-}
-
-function onSrcEnd(this: FlowEnds): void {
-  probeReset(this);
-  this[kReadBy]!.end();
-}
-
-function onDstDrain(this: FlowEnds): void {
-  this[kWrittenBy]?.dstDrained();
+  sendable(): number;
+  /**
+   * Pass `n` bytes on, in order and unchanged: a whole number, 0 < n <= sendable(); the tokens are
+   * already taken. May run the owner's code (a socket write, a stream push) and so re-enter the
+   * scheduler (wake, attach, detach, setLimits): it defers that work to the end of its pass.
+   */
+  pass(n: number): void;
+  /**
+   * A flow whose pass() only records its grants (a native flow) names the batch that acts on them.
+   * Flows without one act in pass() and cost the scheduler nothing here.
+   */
+  readonly batch?: FlowBatch | undefined;
 }
 
 /**
- * A backend socket's read path into its down flow. `onread` goes to net.connect; the flow is
- * attached once the connection is set up (a read that lands before that is kept in `early`, and
- * the socket waits).
+ * Grants recorded by any number of flows, acted on together. The scheduler calls commit() once at
+ * the end of every serve pass in which it passed bytes to one of its flows (a timer's pass, a
+ * wake's, a rate change's), before it sleeps. commit() may wake flows; the scheduler then serves
+ * again and commits again.
  */
-export interface OwnedRead {
-  onread: OnReadOpts;
-  flow: ShapedFlow | null;
-  early: Buffer | null;
-}
-
-/** Bytes of a read that shows a connection carries real traffic (see ownedRead). */
-export const FIRST_READ = 1024;
-
-/** The read buffer light connections share (see ownedRead); sized to the largest read asked for. */
-let shared: Buffer | null = null;
-
-/**
- * A connection starts light: its reads land in one buffer all light connections share, and are
- * copied out at once (net calls the callback synchronously after each read, before any other
- * socket reads). The first read of FIRST_READ bytes or more gives it a buffer of its own, `size`
- * bytes, reused for every read from then on: no copy and no garbage per read, and the socket
- * reads again only after every write from it completed. So the thousands of idle connections of
- * a busy proxy hold no read buffer at all. net asks `buffer()` at connect and after every read.
- */
-export function ownedRead(size: number): OwnedRead {
-  if (!shared || shared.length < size) shared = Buffer.allocUnsafeSlow(size);
-  let own: Buffer | null = null;
-  const read: OwnedRead = {
-    flow: null,
-    early: null,
-    onread: {
-      buffer: () => own ?? shared!,
-      callback: (nread: number, buf: Uint8Array) => {
-        let chunk: Buffer;
-        if (buf === own) chunk = own.subarray(0, nread);
-        else {
-          // Out of the shared buffer: into the connection's new own one when this read shows
-          // traffic (read into again only once this chunk is written), else into a small copy.
-          if (nread >= FIRST_READ) {
-            own = Buffer.allocUnsafeSlow(Math.max(size, nread));
-            chunk = own.subarray(0, nread);
-          } else chunk = Buffer.allocUnsafe(nread);
-          chunk.set(buf.subarray(0, nread));
-        }
-        if (read.flow) return read.flow.fromOwnedRead(chunk);
-        read.early = chunk;
-        return false;
-      },
-    },
-  };
-  return read;
+export interface FlowBatch {
+  commit(): void;
 }

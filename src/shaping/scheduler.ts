@@ -1,24 +1,7 @@
 import type { Clock, Timer } from '../clock.js';
 import { Bucket } from './bucket.js';
-
-/** What the scheduler needs from the stream at a leaf. */
-export interface Leaf {
-  /** Bytes that could go right now (0 when nothing is queued or downstream is full). */
-  sendable(): number;
-  /** Pass `n` bytes on (n <= sendable()). */
-  pass(n: number): void;
-}
-
-/**
- * Smallest amount worth waking up for: a node waits until it has this many
- * tokens (or its leaf's whole queue, when that is less), so slow buckets send
- * a few larger writes instead of many tiny ones.
- */
-export const MIN_SEND = 4 * 1024;
-/** Base deficit round-robin quantum; bigger for fast buckets (see quantumFor). */
-export const BASE_QUANTUM = 4 * 1024;
-/** Parked nodes are woken in batches no closer together than this (ms). */
-export const MIN_TICK = 2;
+import type { Flow, FlowBatch } from './flow.js';
+import { MIN_SEND, MIN_TICK, UNPARK_SLACK_MS, flowNeed, nodeNeed, quantumFor } from './grants.js';
 
 /**
  * A node of the shaping tree: global -> tier -> customer -> connection. Each
@@ -32,7 +15,8 @@ export class SchedNode {
   parent: SchedNode | null = null;
   /** DRR weight among siblings (tiers under global use the tier's weight). */
   weight = 1;
-  readonly leaf: Leaf | null;
+  /** The flow at a leaf (a stream's direction); null at a shared node. */
+  readonly flow: Flow | null;
   readonly label: string;
 
   // ring of children ready to send (circular doubly-linked, `ring` is the cursor)
@@ -55,9 +39,9 @@ export class SchedNode {
   /** bytes/s moved, averaged over about a second of those samples */
   sampledRate = 0;
 
-  constructor(label: string, leaf: Leaf | null = null) {
+  constructor(label: string, flow: Flow | null = null) {
     this.label = label;
-    this.leaf = leaf;
+    this.flow = flow;
   }
 }
 
@@ -75,6 +59,8 @@ export class Scheduler {
   #timerAt = Infinity;
   #serving = false;
   #again = false;
+  /** batches of the flows passed bytes in this serve pass (see FlowBatch) */
+  readonly #batches: FlowBatch[] = [];
   readonly #onTimer = () => {
     this.#timer = undefined;
     this.#timerAt = Infinity;
@@ -104,11 +90,15 @@ export class Scheduler {
     node.parent = null;
   }
 
-  /** Set or change a node's limits; `rate` Infinity means no bucket at this level. */
+  /**
+   * Set or change a node's limits; `rate` Infinity means no bucket at this level. A bucket holds
+   * at least MIN_SEND, the smallest grant (a smaller shared bucket would never serve its children).
+   */
   setLimits(node: SchedNode, rate: number, burst: number): void {
+    const size = burst > MIN_SEND ? burst : MIN_SEND;
     if (!Number.isFinite(rate)) node.bucket = null;
-    else if (node.bucket) node.bucket.reconfigure(rate, burst);
-    else node.bucket = new Bucket(rate, burst, this.clock);
+    else if (node.bucket) node.bucket.reconfigure(rate, size);
+    else node.bucket = new Bucket(rate, size, this.clock);
     // Re-evaluate at once: a parked node may be ready under the new rate.
     if (node.parked) {
       this.#unpark(node);
@@ -117,10 +107,10 @@ export class Scheduler {
     this.#kick();
   }
 
-  /** A leaf has something to send (new data, or downstream wants more). */
+  /** A flow has something to send (new data, or downstream wants more). */
   wake(node: SchedNode): void {
     if (node.detached || node.parked || node.inRing) return;
-    if (node.leaf!.sendable() <= 0) return;
+    if (node.flow!.sendable() <= 0) return;
     this.#activate(node);
     this.#kick();
   }
@@ -143,6 +133,7 @@ export class Scheduler {
         this.#unparkDue();
         const root = this.root;
         if (!root.parked && root.ringCount > 0) this.#drain(root, Infinity);
+        if (this.#batches.length > 0) this.#commit();
       } while (this.#again);
     } finally {
       this.#serving = false;
@@ -154,17 +145,16 @@ export class Scheduler {
   #drain(node: SchedNode, max: number): number {
     const bucket = node.bucket;
     const tokens = bucket ? bucket.available() : Infinity;
-    const leaf = node.leaf;
-    if (leaf) {
-      const pending = leaf.sendable();
+    const flow = node.flow;
+    if (flow) {
+      const pending = flow.sendable();
       if (pending <= 0) {
         this.#deactivate(node);
         return 0;
       }
-      // Wait until the leaf's own bucket holds half its size (at least
-      // MIN_SEND): fewer, larger writes, with half a bucket of slack for a
-      // late timer. The parent's allowance is taken in MIN_SEND steps.
-      let need = bucket ? Math.min(Math.max(MIN_SEND, bucket.bucketSize / 2), bucket.bucketSize) : 0;
+      // Wait until the flow's own bucket holds its need (flowNeed); the parent's allowance is
+      // taken in MIN_SEND steps.
+      let need = bucket ? flowNeed(bucket.bucketSize) : 0;
       if (pending < need) need = pending;
       if (tokens < need) {
         this.#park(node, bucket!, need);
@@ -178,17 +168,19 @@ export class Scheduler {
       if (n <= 0) return 0;
       bucket?.take(n);
       node.bytes += n;
-      leaf.pass(n);
-      if (leaf.sendable() <= 0) this.#deactivate(node);
+      flow.pass(n);
+      const batch = flow.batch;
+      if (batch !== undefined && batch !== null) this.#dirty(batch);
+      if (flow.sendable() <= 0) this.#deactivate(node);
       return n;
     }
 
     if (tokens < MIN_SEND && bucket) {
-      this.#park(node, bucket, Math.min(MIN_SEND, bucket.bucketSize));
+      this.#park(node, bucket, nodeNeed(bucket.bucketSize));
       return 0;
     }
     const cap = tokens < max ? tokens : max;
-    const quantum = quantumFor(node);
+    const quantum = quantumFor(bucket?.rate);
     let sent = 0;
     let idle = 0; // consecutive visits that moved nothing
     while (node.ringCount > 0 && sent < cap) {
@@ -202,8 +194,8 @@ export class Scheduler {
       const n = this.#drain(c, allowance);
       sent += n;
       c.deficit -= n;
-      if (!c.inRing) {
-        // Left the ring: drained, parked, or downstream full. No hoarding.
+      if (!c.inRing || c.parent !== node) {
+        // Left the ring: drained, parked, downstream full (or moved by the flow's owner). No hoarding.
         c.deficit = 0;
         c.granted = false;
       } else if (allowance === room && room < c.deficit + n) {
@@ -220,13 +212,25 @@ export class Scheduler {
     if (bucket && sent > 0) bucket.take(sent);
     node.bytes += sent;
     if (bucket && node.ringCount > 0 && bucket.content < MIN_SEND && sent < max) {
-      this.#park(node, bucket, Math.min(MIN_SEND, bucket.bucketSize));
+      this.#park(node, bucket, nodeNeed(bucket.bucketSize));
     }
     return sent;
   }
 
+  #dirty(batch: FlowBatch): void {
+    const batches = this.#batches;
+    if (batches[batches.length - 1] !== batch && !batches.includes(batch)) batches.push(batch);
+  }
+
+  /** End of a serve pass: each batch acts on its flows' grants, in one call. */
+  #commit(): void {
+    const batches = this.#batches;
+    for (let i = 0; i < batches.length; i++) batches[i]!.commit();
+    batches.length = 0;
+  }
+
   #hasWork(node: SchedNode): boolean {
-    return node.leaf ? node.leaf.sendable() > 0 : node.ringCount > 0;
+    return node.flow ? node.flow.sendable() > 0 : node.ringCount > 0;
   }
 
   #activate(node: SchedNode): void {
@@ -285,7 +289,7 @@ export class Scheduler {
   #unparkDue(): void {
     const now = this.clock.now();
     const heap = this.#heap;
-    while (heap.length > 0 && heap[0]!.readyAt <= now + 0.5) {
+    while (heap.length > 0 && heap[0]!.readyAt <= now + UNPARK_SLACK_MS) {
       const node = heapPop(heap);
       node.parked = false;
       if (node === this.root) continue;
@@ -314,17 +318,6 @@ export class Scheduler {
     this.#timer = undefined;
     this.#timerAt = Infinity;
   }
-}
-
-/**
- * The DRR quantum at a shared node: 4 KiB, or half a millisecond of the
- * node's rate when that is more, so a fast bucket is not cut into tiny writes.
- */
-function quantumFor(node: SchedNode): number {
-  const rate = node.bucket?.rate;
-  if (rate === undefined) return 64 * 1024;
-  const q = Math.ceil(rate / 2000);
-  return q > BASE_QUANTUM ? q : BASE_QUANTUM;
 }
 
 // A binary min-heap on readyAt, with each node's index kept for removal.

@@ -4,6 +4,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { DIST_BENCH_LIB } from '../../bench/lib/children.js';
 import { jain } from '../../bench/lib/downloaders.js';
 import { load } from '../../bench/load.js';
 import type { Measurement } from '../../bench/lib/load/engine.js';
@@ -248,10 +250,65 @@ test('burst and upload modes, and targets from a config file', async () => {
     fs.writeFileSync(file, JSON.stringify({ apps: [{ name: 'echo', ports: [srv.port], targets: ['127.0.0.1:1'] }, { name: 'other', ports: [1], targets: ['127.0.0.1:1'] }], admin: 'off' }));
     const plan = await planOf(argsOf({ config: file, apps: 'echo', message: 'hello world' }));
     assert.deepEqual(plan.targets, [{ app: 'echo', host: '127.0.0.1', port: srv.port }]);
-    assert.equal(plan.payload.toString(), 'hello world');
+    assert.deepEqual(plan.payloads.map(String), ['hello world']);
     await assert.rejects(planOf(argsOf({ config: file, apps: 'nope' })), /--apps: no app "nope"/);
     await assert.rejects(planOf(argsOf({ ports: '5001', host: '10.0.0.1' })), /not a loopback address/);
     await assert.rejects(planOf(argsOf({})), /--config FILE/);
+  } finally {
+    await srv.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('delay mode waits --delay between sends: a reply does not cut the pause short', async () => {
+  const srv = await server(echo);
+  try {
+    // a pause longer than the run: exactly one message per connection, each answered (count only)
+    const long = await runLoad(await planOf(argsOf({ ports: String(srv.port), mode: 'delay', delay: '60000', connections: '3', duration: '0.4' })));
+    assert.deepEqual([long.total.sent, long.total.answered, long.total.dropped, long.total.errorCount], [3, 3, 0, 0]);
+
+    // a short pause: more than one message, never more than the pauses that fit in the run.
+    // A timer never fires before its time (1 ms of slack for libuv's rounding), so the bound cannot flake.
+    const delay = 50;
+    const m = await runLoad(await planOf(argsOf({ ports: String(srv.port), mode: 'delay', delay: String(delay), connections: '2', duration: '0.6' })));
+    const perConnection = m.total.sent / 2;
+    assert.ok(perConnection >= 2, `sent ${m.total.sent}`);
+    assert.ok(perConnection <= Math.floor((m.seconds * 1000) / (delay - 1)) + 1, `sent ${m.total.sent} in ${m.seconds} s`);
+    assert.equal(m.total.errorCount, 0);
+
+    // with a quota the connection finishes on its last reply, without a pause after it
+    const q = await runLoad(await planOf(argsOf({ ports: String(srv.port), mode: 'delay', delay: '20', messages: '3', connections: '2', duration: '30' })));
+    assert.deepEqual([q.total.sent, q.total.answered, q.total.dropped], [6, 6, 0]);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('--message-file: one message a line, sent in turn; --help says how the file is read', async () => {
+  const got: Buffer[] = [];
+  const srv = await server((s) => s.on('data', (d: Buffer) => (got.push(d), s.write(d))));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'load-messages-'));
+  try {
+    const file = path.join(dir, 'messages.txt');
+    // CRLF and LF endings, a blank line, a last line without an ending
+    fs.writeFileSync(file, 'hello world\r\nsecond\n\nthe third line');
+    const plan = await planOf(argsOf({ ports: String(srv.port), 'message-file': file, messages: '7', duration: '10' }));
+    assert.deepEqual(plan.payloads.map(String), ['hello world', 'second', 'the third line']);
+    const m = await runLoad(plan);
+    assert.deepEqual([m.total.sent, m.total.answered, m.total.dropped, m.total.latencyMs.count], [7, 7, 0, 7]);
+    // ping-pong: each message answered before the next, so the server saw them in order, whole
+    const seq = ['hello world', 'second', 'the third line', 'hello world', 'second', 'the third line', 'hello world'];
+    assert.equal(Buffer.concat(got).toString(), seq.join(''));
+    assert.equal(m.total.bytesReceived, seq.join('').length);
+
+    const blank = path.join(dir, 'blank.txt');
+    fs.writeFileSync(blank, '\n\r\n\n');
+    await assert.rejects(planOf(argsOf({ ports: '5001', 'message-file': blank })), /--message-file: .*blank\.txt has no message/);
+    await assert.rejects(planOf(argsOf({ ports: '5001', 'message-file': path.join(dir, 'none.txt') })), /--message-file: cannot read .*none\.txt \(ENOENT\)/);
+    await assert.rejects(planOf(argsOf({ ports: '5001', 'message-file': file, message: 'x' })), /--message or --message-file, not both/);
+
+    const help = execFileSync(process.execPath, [path.join(DIST_BENCH_LIB, '..', 'run.js'), 'load', '--help'], { encoding: 'utf8' });
+    assert.match(help, /--message-file +messages from a file, one a line \(its line ending not sent, blank lines skipped\)/);
   } finally {
     await srv.close();
     fs.rmSync(dir, { recursive: true, force: true });

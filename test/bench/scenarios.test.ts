@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { conns, connectionsThatFit } from '../../bench/conns.js';
 import { growthAfterWarmup, slope, soak, type Sample } from '../../bench/soak.js';
+import { timeouts } from '../../bench/timeouts.js';
 import type { Args, Scenario } from '../../bench/lib/scenario.js';
 
 function argsOf(s: Scenario, over: Args): Args {
@@ -73,5 +74,20 @@ test('soak end to end: a few seconds of mixed traffic with reloads, no errors, s
     assert.match(fs.readFileSync(data.svg, 'utf8'), /^<svg[^>]*>.*proxy memory/s);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('timeouts end to end: idle, steady and reset clients through a proxy child, a verdict per row (timings are not asserted)', async () => {
+  const exitCode = process.exitCode;
+  try {
+    const r = await timeouts.run(argsOf(timeouts, { 'idle-timeout': '100', connections: '3', trials: '2' }));
+    const data = r.data as { idle: number[]; steadyClosed: number; resets: { kind: string }[] };
+    assert.equal(data.idle.length, 3);
+    assert.deepEqual(data.resets.map((x) => x.kind), ['unshaped', 'shaped 1 MB/s']);
+    assert.deepEqual(r.tables.map((t) => t.rows.length), [1, 2]);
+    for (const row of r.tables.flatMap((t) => t.rows)) assert.match(row.at(-1)!, /^(PASS|FAIL)$/);
+    assert.match(r.tables[0]!.title, /idleTimeout 100 ms \(sweep every 25 ms\); target: closed after 100-200 ms/);
+  } finally {
+    process.exitCode = exitCode; // a FAIL on a busy machine is the bench's verdict, not the suite's
   }
 });

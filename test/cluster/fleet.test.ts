@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { parseConfig } from '../../src/config/load.js';
 import { realClock } from '../../src/clock.js';
 import { Fleet } from '../../src/cluster/fleet.js';
-import { emptyRuntime } from '../../src/admin/runtime.js';
+import { emptyRuntime } from '../../src/config/runtime-state.js';
 import { silentLogger } from '../../src/log.js';
 import { Shaper } from '../../src/shaping/shaper.js';
 import { haveRedis, RedisServer } from '../redis.js';
@@ -24,11 +24,8 @@ test('the heartbeat rewrites this instance\'s admission counts, also after a cus
     },
     {},
   );
-  // As the proxy wires them: the fleet first (its shaper looked up late), then the shaper with fleet admission.
+  // As the proxy wires them: the fleet first, then the shaper with fleet admission; the heartbeat starts with the shaper.
   const fleet: Fleet = new Fleet(config.cluster!, {
-    get shaper() {
-      return shaper;
-    },
     log: silentLogger(),
     runtime: emptyRuntime,
     adopt: () => {},
@@ -39,7 +36,7 @@ test('the heartbeat rewrites this instance\'s admission counts, also after a cus
     shaper.stop();
     await fleet.stop();
   });
-  await fleet.start();
+  await fleet.start(shaper);
   const gate = shaper.customers.get('acme')!.admission!;
   const count = () => fleet.link.run((r) => r.hget('t:admission:acme', 'a'));
 

@@ -10,6 +10,7 @@ import { ManualClock } from '../../src/clock.js';
 import { parseConfig } from '../../src/config/load.js';
 import { HELD_HEADROOM, redactUrl, shareFor } from '../../src/cluster/fleet.js';
 import { scopeKey, Shaper, type Demand, type Scope, type ShapedConnection, type Wants } from '../../src/shaping/shaper.js';
+import type { ShapedFlow } from '../../src/shaping/socket-flow.js';
 
 const MB = 1_000_000;
 const near = (x: number, want: number) => assert.ok(Math.abs(x - want) < 1e-12, `${x} is not ${want}`);
@@ -69,18 +70,19 @@ function shaper(gold: Record<string, unknown> = { connection: { down: '4MiB/s' }
 
 const scope = (level: Scope['level'], name: string, dir: Scope['dir'] = 'down'): Scope => ({ level, name, dir, key: scopeKey(level, name, dir) });
 
-async function connection(s: Shaper, port: number): Promise<ShapedConnection> {
+/** A shaped connection and its two socket flows. */
+async function connection(s: Shaper, port: number): Promise<{ sc: ShapedConnection; streams: { up: ShapedFlow; down: ShapedFlow } }> {
   const sc = await s.admit({ clientAddress: '127.0.0.1', app: 'web', port });
   assert.ok(sc && sc !== 'rejected');
   const streams = s.stages(sc, `conn:${port}`);
   // The destinations take everything (a big high-water mark): flows are held back by tokens only.
   for (const flow of [streams.up, streams.down]) flow.connect(new PassThrough() as unknown as Socket, new PassThrough({ highWaterMark: 64 * MiB }) as unknown as Socket);
-  return sc;
+  return { sc, streams };
 }
 
 test('a share scales the customer, tier and global buckets (rate and burst); connection caps stay whole', async () => {
   const { shaper: s } = shaper();
-  const sc = await connection(s, 1);
+  const { sc } = await connection(s, 1);
   const acme = s.customers.get('acme')!;
   const tier = s.tiers.get('gold')!;
   assert.equal(acme.nodes.down.bucket!.rate, 10 * MiB);
@@ -112,14 +114,14 @@ const wants = (d: Demand | undefined) => d && [d.count, d.cappedCount, d.cappedR
 
 test('demand counts the connections that hold bytes they could send, per shared cap and direction', async () => {
   const { clock, shaper: s } = shaper({ customer: { down: '10MiB/s' }, total: { down: '20MiB/s' } });
-  const busy = await connection(s, 1);
+  const { streams: busy } = await connection(s, 1);
   await connection(s, 2); // idle: nothing to send
   const out = new Map<string, Demand>();
   s.demand(out);
   assert.deepEqual([...out.keys()], [], 'nobody wants anything');
 
   // More than the buckets hold: the rest waits for the customer's tokens.
-  busy.streams!.down.feed(Buffer.alloc(8 * MiB));
+  busy.down.feed(Buffer.alloc(8 * MiB));
   s.demand(out);
   clock.advance(200);
   s.demand(out);
@@ -134,8 +136,8 @@ test('demand counts the connections that hold bytes they could send, per shared 
 
 test('demand: a connection moving at its own connection cap is counted as held, with that cap', async () => {
   const { clock, shaper: s } = shaper();
-  const capped = await connection(s, 1);
-  capped.streams!.down.feed(Buffer.alloc(8 * MiB));
+  const { streams: capped } = await connection(s, 1);
+  capped.down.feed(Buffer.alloc(8 * MiB));
   const out = new Map<string, Demand>();
   s.demand(out);
   clock.advance(200);
@@ -148,10 +150,10 @@ test('demand: a connection moving at its own connection cap is counted as held, 
 
 test('demand: connections below their own cap because the customer\'s is smaller are free, not held', async () => {
   const { clock, shaper: s } = shaper({ connection: { down: '4MiB/s' }, customer: { down: '1MiB/s' } });
-  const one = await connection(s, 1);
-  const two = await connection(s, 2);
-  one.streams!.down.feed(Buffer.alloc(8 * MiB));
-  two.streams!.down.feed(Buffer.alloc(8 * MiB));
+  const { streams: one } = await connection(s, 1);
+  const { streams: two } = await connection(s, 2);
+  one.down.feed(Buffer.alloc(8 * MiB));
+  two.down.feed(Buffer.alloc(8 * MiB));
   const out = new Map<string, Demand>();
   for (let i = 0; i < 10; i++) {
     s.demand(out);

@@ -102,8 +102,15 @@ test('with a token: the dashboard page takes ?token= and its fetches send the he
   const page = await api(proxy, 'GET', `/?token=${encodeURIComponent(TOKEN)}`);
   assert.equal(page.status, 200);
   assert.equal(typeof page.body, 'string');
-  assert.match(page.body, /authorization: 'Bearer ' \+ token/);
+  assert.match(page.body, /<script type="module" src="\/dashboard\/main\.js">/);
   assert.equal((await api(proxy, 'GET', '/', { token: TOKEN })).status, 200);
+  // Its script and style need no token (a browser sends no header for them); they hold no data.
+  const script = await api(proxy, 'GET', '/dashboard/main.js');
+  assert.equal(script.status, 200);
+  assert.match(script.body, /authorization: `Bearer \$\{token\}`/);
+  assert.equal((await api(proxy, 'GET', '/dashboard/style.css')).status, 200);
+  assert401(await api(proxy, 'GET', '/dashboard/nope.js'), 'only the files the page has are public');
+  assert.equal((await api(proxy, 'POST', '/dashboard/main.js')).status, 401, 'and only to GET');
 });
 
 test('without a token, loopback needs no header', async (t) => {

@@ -114,7 +114,7 @@ test('GET, PUT and DELETE of tiers and customers; the answers\' shapes', async (
   assert.equal(proxy.shaper.customers.size, 0);
   // The config as loaded is untouched; the state holds a deletion marker for acme only.
   assert.deepEqual(proxy.baseConfig.customers.map((c) => c.id), ['acme']);
-  assert.deepEqual(proxy.runtime.state.customers, { acme: null });
+  assert.deepEqual(proxy.store.runtime.customers, { acme: null });
 });
 
 test('invalid bodies get 400 with the key path, and nothing changes', async (t) => {
@@ -148,8 +148,8 @@ test('invalid bodies get 400 with the key path, and nothing changes', async (t) 
   assert.deepEqual((await api(proxy, 'GET', '/tiers')).body, before.tiers);
   assert.deepEqual((await api(proxy, 'GET', '/customers')).body, before.customers);
   assert.equal(proxy.config, config0);
-  assert.deepEqual(proxy.runtime.state.tiers, {});
-  assert.deepEqual(proxy.runtime.state.customers, {});
+  assert.deepEqual(proxy.store.runtime.tiers, {});
+  assert.deepEqual(proxy.store.runtime.customers, {});
 });
 
 test('PUT /tiers raising a rate speeds up a live download without reconnecting', async (t) => {
@@ -292,7 +292,7 @@ test('a reload keeps runtime changes unless the new config removes their tier', 
   assert.deepEqual(proxy.config.customers.map((c) => `${c.id}:${c.tier}`), ['acme:platinum']);
   assert.equal(proxy.shaper.customers.has('bob'), false);
   assert.equal(proxy.shaper.tiers.has('silver'), false);
-  await proxy.runtime.flush();
+  await proxy.store.flush();
   const saved = JSON.parse(await readFile(stateFile, 'utf8'));
   assert.deepEqual(Object.keys(saved.tiers), ['platinum']);
   assert.deepEqual(Object.keys(saved.customers), ['acme']);

@@ -42,6 +42,21 @@ async function until<T>(fn: () => Promise<T>, ms: number, what: string): Promise
 
 const figure = (page: Page, tierName: string, field: string) => page.locator(`[data-tier="${tierName}"][data-field="${field}"]`).first();
 
+/** A new page that records console errors, page errors, and requests to anywhere but `origin`. */
+async function watchedPage(browser: Browser, origin: string): Promise<{ page: Page; errors: string[]; foreign: string[] }> {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const errors: string[] = [];
+  const foreign: string[] = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') errors.push(`console: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
+  page.on('request', (req) => {
+    if (!req.url().startsWith(origin + '/')) foreign.push(req.url());
+  });
+  return { page, errors, foreign };
+}
+
 test('the dashboard shows a tier\'s down rate moving while a download flows, with no console errors', async (t) => {
   if (!existsSync(CHROMIUM)) {
     t.skip('chromium not installed (.ci/run installs it)');
@@ -76,16 +91,7 @@ test('the dashboard shows a tier\'s down rate moving while a download flows, wit
   }
 
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  const errors: string[] = [];
-  const foreign: string[] = [];
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') errors.push(`console: ${msg.text()}`);
-  });
-  page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
-  page.on('request', (req) => {
-    if (!req.url().startsWith(origin + '/')) foreign.push(req.url());
-  });
+  const { page, errors, foreign } = await watchedPage(browser, origin);
 
   await page.goto(origin + '/');
   await until(() => figure(page, 'free', 'rateDown').count(), 10_000, 'the free tier\'s card (is GET /stats there?)');
@@ -111,6 +117,37 @@ test('the dashboard shows a tier\'s down rate moving while a download flows, wit
   await mkdir(join(ROOT, 'bench/results'), { recursive: true });
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
+  assert.deepEqual(errors, []);
+  assert.deepEqual(foreign, []);
+});
+
+test('with admin.token: the page opened as /?token= loads its files without it and polls /stats with the header', async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    t.skip('chromium not installed (.ci/run installs it)');
+    return;
+  }
+  const token = 'correct-horse-battery-staple';
+  const free = tier('free', { total: { down: 2_000_000, up: U } });
+  const proxy = await startProxy(config([], { admin: { host: '127.0.0.1', port: 0, token }, tiers: { free } }));
+  t.after(() => proxy.stop());
+  const origin = `http://127.0.0.1:${await waitFor(() => proxy.adminPort, 3000, 'admin port')}`;
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  t.after(() => browser.close());
+
+  const { page, errors, foreign } = await watchedPage(browser, origin);
+  const refused: string[] = [];
+  const statsAuth = new Set<string | undefined>();
+  page.on('response', (res) => {
+    if (res.status() >= 400) refused.push(`${res.status()} ${res.url()}`);
+  });
+  page.on('request', (req) => {
+    if (new URL(req.url()).pathname === '/stats') statsAuth.add(req.headers()['authorization']);
+  });
+  await page.goto(`${origin}/?token=${token}`);
+  await until(async () => (await figure(page, 'free', 'capDown').count()) > 0 && (await figure(page, 'free', 'capDown').textContent()) === '16.0 Mbit/s (2.00 MB/s)', 10_000, 'the free tier\'s cap');
+  assert.equal(await page.locator('#banner').isHidden(), true);
+  assert.deepEqual([...statsAuth], [`Bearer ${token}`]);
+  assert.deepEqual(refused, []);
   assert.deepEqual(errors, []);
   assert.deepEqual(foreign, []);
 });

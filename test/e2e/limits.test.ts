@@ -4,7 +4,6 @@ import net from 'node:net';
 import { app, config, connect, echoesExactly, readAll, startBackend, startProxy, tier, waitFor, type Backend } from '../helpers.js';
 import { ManualClock } from '../../src/clock.js';
 import type { LimitsConfig } from '../../src/config/types.js';
-import { statsView } from '../../src/observe/view.js';
 
 /** Connect and read until closed; a refused connection yields nothing (reset counts as closed). */
 async function refusedRead(port: number): Promise<Buffer> {
@@ -50,7 +49,7 @@ test('perSource.maxConnections 2: the 3rd connection from 127.0.0.1 is refused b
   assert.equal((await refusedRead(port)).length, 0);
   await waitFor(() => proxy.stats.refused.get('source_connections') === 1, 2000, 'the refusal to be counted');
   assert.equal(backend.accepted, 2, 'no dial for the refused connection');
-  const doc = statsView(proxy) as { connections: { refused: Record<string, number> } };
+  const doc = proxy.statsDocument() as { connections: { refused: Record<string, number> } };
   assert.deepEqual(doc.connections.refused, { source_connections: 1 });
   // The open ones keep working; closing one lets a new one in.
   await echoes(open[0]!, 'still');

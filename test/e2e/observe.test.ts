@@ -442,7 +442,7 @@ test('shapes of /stats (and ?history=1), /health and /status', async (t) => {
 
 // ---- 4. and 6. signals and a CLI restart ----------------------------------------------------------
 
-test('SIGUSR1 and SIGUSR2 print the stats as JSON; a SIGTERM restart keeps the counts (CLI)', async (t) => {
+test('SIGUSR1 and SIGUSR2 log the stats document; a SIGTERM restart keeps the counts (CLI)', async (t) => {
   const defer = cleanups(t);
   const dir = await tempDir(defer);
   const web = await backend(defer, 'collect');
@@ -465,7 +465,7 @@ test('SIGUSR1 and SIGUSR2 print the stats as JSON; a SIGTERM restart keeps the c
     await c.waitLog((l) => l['msg'] === 'listening' && l['port'] === port, 5000, `listening on ${port}`);
     return c;
   };
-  const dumps = (c: Child) => c.logs.filter((l) => 'connections' in l && 'tiers' in l) as unknown as StatsDoc[];
+  const dumps = (c: Child) => c.logs.filter((l) => l['msg'] === 'stats').map((l) => l['stats']) as StatsDoc[];
   const dump = async (c: Child, signal: NodeJS.Signals): Promise<StatsDoc> => {
     const before = dumps(c).length;
     c.proc.kill(signal);

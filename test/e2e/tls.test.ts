@@ -212,7 +212,7 @@ test('a bad or slow TLS handshake closes the connection, is counted, and dials n
   assert.equal(proxy.closedByReason.get('tls_handshake'), 3);
   await metric(proxy, /shaper_tls_handshake_failures_total\{side="client"\} 3/);
   await metric(proxy, /shaper_connections_closed_total\{reason="tls_handshake"\} 3/);
-  const res = (await import('../../src/observe/view.js')).statsView(proxy) as { connections: { tlsHandshakeFailures: unknown } };
+  const res = proxy.statsDocument() as { connections: { tlsHandshakeFailures: unknown } };
   assert.deepEqual(res.connections.tlsHandshakeFailures, { client: 3, target: 0 });
   // /status shows the certificate the app serves.
   const status = proxy.status() as { apps: { tls?: { fingerprint256: string; cert: string } }[] };

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { FIRST_READ, ownedRead, type ShapedFlow } from '../../src/shaping/flow.js';
+import { FIRST_READ } from '../../src/shaping/grants.js';
+import { ownedRead, type ShapedFlow } from '../../src/shaping/socket-flow.js';
 import { pattern, sha256, waitFor } from '../helpers.js';
 
 function listen(onSocket: (s: net.Socket) => void): Promise<net.Server> {

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../src/clock.js';
-import { Scheduler, SchedNode, type Leaf } from '../../src/shaping/scheduler.js';
+import { Scheduler, SchedNode } from '../../src/shaping/scheduler.js';
+import type { Flow } from '../../src/shaping/flow.js';
+import { jain, maxInWindow } from './measure.js';
 
 const CHUNK = 64 * 1024;
 
@@ -10,7 +12,7 @@ const CHUNK = 64 * 1024;
  * what it sent and when. Like a real stream it holds one chunk at a time: the
  * next one arrives a moment after the last is gone (the write callback is async).
  */
-class FakeLeaf implements Leaf {
+class FakeLeaf implements Flow {
   queued: number;
   chunkLeft = 0;
   sent = 0;
@@ -75,25 +77,6 @@ function run(clock: ManualClock, ms: number): void {
   const end = clock.now() + ms;
   let i = 0;
   while (clock.now() < end) clock.advance(Math.min(end - clock.now(), 1 + ((i++ * 7) % 13)));
-}
-
-function jain(xs: number[]): number {
-  const s = xs.reduce((a, b) => a + b, 0);
-  const q = xs.reduce((a, b) => a + b * b, 0);
-  return (s * s) / (xs.length * q);
-}
-
-/** Max bytes in any window of `w` ms, from a send log. */
-function maxInWindow(log: [number, number][], w: number): number {
-  let best = 0;
-  let sum = 0;
-  let j = 0;
-  for (let i = 0; i < log.length; i++) {
-    sum += log[i]![1];
-    while (log[i]![0] - log[j]![0] > w) sum -= log[j++]![1];
-    if (sum > best) best = sum;
-  }
-  return best;
 }
 
 test('a single greedy connection gets its rate and never more than rate × window + burst', () => {
@@ -246,6 +229,15 @@ test('a leaf whose downstream is full is skipped until it wakes; a detached leaf
   assert.equal(b.leaf.sent, b1);
 });
 
+test('a bucket smaller than the smallest grant is raised to it: a shared 2 KiB burst still serves its children', () => {
+  const { clock, sched, node, leafUnder } = setup();
+  const customer = node('cust', sched.root, 10_000, 2048);
+  assert.equal(customer.bucket!.bucketSize, 4096);
+  const { leaf } = leafUnder(customer);
+  run(clock, 10_000);
+  assert.ok(leaf.sent >= 10_000 * 10 * 0.98 && leaf.sent <= 10_000 * 10 + 4096, `sent ${leaf.sent}`);
+});
+
 test('no timer is left when nothing waits', () => {
   const { clock, sched, leafUnder } = setup();
   const { leaf } = leafUnder(sched.root, 100_000, 20_000, 50_000);
@@ -253,4 +245,104 @@ test('no timer is left when nothing waits', () => {
   assert.equal(leaf.sent, 50_000);
   assert.equal(sched.parkedCount, 0);
   assert.equal(clock.pendingTimers, 0);
+});
+
+/**
+ * A native data plane as the scheduler sees it: each flow's pipe holds `inPipe[i]` bytes (a slot of
+ * a shared typed array); pass(n) only adds n to the flow's grant and marks it dirty; the plane
+ * moves every granted byte in one commit() per serve pass, then tops the pipes up from what each
+ * source has left and wakes the flows that have bytes again.
+ */
+class FakeNativePlane {
+  readonly inPipe: Float64Array;
+  readonly grant: Float64Array;
+  readonly delivered: Float64Array;
+  readonly left: Float64Array;
+  readonly dirty: number[] = [];
+  readonly nodes: SchedNode[] = [];
+  commits = 0;
+  passes = 0;
+  passesAtLastCommit = 0;
+  constructor(
+    private readonly sched: Scheduler,
+    n: number,
+    readonly pipe: number,
+    total: number,
+  ) {
+    this.inPipe = new Float64Array(n);
+    this.grant = new Float64Array(n);
+    this.delivered = new Float64Array(n);
+    this.left = new Float64Array(n).fill(total);
+  }
+  flow(i: number): Flow {
+    return {
+      batch: this,
+      sendable: () => this.inPipe[i]! - this.grant[i]!,
+      pass: (n: number) => {
+        assert.ok(Number.isInteger(n) && n > 0 && n <= this.inPipe[i]! - this.grant[i]!, `pass(${n})`);
+        if (this.grant[i] === 0) this.dirty.push(i);
+        this.grant[i]! += n;
+        this.passes++;
+      },
+    };
+  }
+  /** Bytes from the sources into the pipes; wakes the flows that have bytes now. */
+  fill(): void {
+    for (let i = 0; i < this.inPipe.length; i++) {
+      const add = Math.min(this.pipe - this.inPipe[i]!, this.left[i]!);
+      if (add <= 0) continue;
+      this.inPipe[i]! += add;
+      this.left[i]! -= add;
+      this.sched.wake(this.nodes[i]!);
+    }
+  }
+  commit(): void {
+    assert.ok(this.dirty.length > 0, 'a commit with nothing granted');
+    this.commits++;
+    this.passesAtLastCommit = this.passes;
+    for (const i of this.dirty) {
+      this.delivered[i]! += this.grant[i]!;
+      this.inPipe[i]! -= this.grant[i]!;
+      this.grant[i] = 0;
+    }
+    this.dirty.length = 0;
+    this.fill();
+  }
+}
+
+function nativeSetup(n: number, pipe: number, total: number, cap?: [number, number]) {
+  const clock = new ManualClock(1000);
+  const sched = new Scheduler(clock);
+  const parent = new SchedNode('cap');
+  if (cap) sched.setLimits(parent, cap[0], cap[1]);
+  sched.attach(parent, sched.root);
+  const plane = new FakeNativePlane(sched, n, pipe, total);
+  for (let i = 0; i < n; i++) {
+    const node = new SchedNode(`native:${i}`, plane.flow(i));
+    sched.attach(node, parent);
+    plane.nodes.push(node);
+  }
+  return { clock, sched, plane };
+}
+
+test('batched flows: grants are committed in one call per serve pass, and a commit that refills the pipes is served again at once', () => {
+  // Unlimited: one fill moves everything without the clock moving, through commits that wake flows.
+  const { sched, plane } = nativeSetup(4, 8 * 1024, 100_000);
+  plane.fill();
+  assert.deepEqual([...plane.delivered], [100_000, 100_000, 100_000, 100_000]);
+  assert.equal(plane.passesAtLastCommit, plane.passes, 'every grant was committed');
+  assert.ok(plane.commits < plane.passes / 3, `${plane.commits} commits for ${plane.passes} grants`);
+  assert.equal(sched.parkedCount, 0);
+});
+
+test('batched flows under a shared cap: the cap holds and the flows get equal shares, as socket flows do', () => {
+  const rate = 1_000_000;
+  const { clock, plane } = nativeSetup(3, 16 * 1024, Infinity, [rate, 20_000]);
+  plane.fill();
+  run(clock, 5000);
+  const total = plane.delivered.reduce((a, b) => a + b, 0);
+  assert.ok(total <= rate * 5 + 20_000 && total >= rate * 5 * 0.99, `total ${total}`);
+  assert.ok(jain([...plane.delivered]) >= 0.999, `jain ${jain([...plane.delivered])}`);
+  assert.equal(plane.passesAtLastCommit, plane.passes, 'no grant is left uncommitted when the scheduler sleeps');
+  assert.ok(plane.commits < plane.passes, `${plane.commits} commits for ${plane.passes} grants`);
 });

@@ -5,7 +5,7 @@
  */
 import type { LevelLimits, ProxyConfig, TierConfig } from '../../../src/config/types.js';
 import { CustomerMatcher } from '../../../src/identify/matcher.js';
-import { burstFor } from '../../../src/shaping/shaper.js';
+import { burstFor } from '../../../src/shaping/grants.js';
 
 export type Level = 'connection' | 'customer' | 'total';
 export type Dir = 'down' | 'up';

@@ -16,7 +16,8 @@ export interface ConnectionOptions {
   port: number;
   localAddress?: string;
   mode: Mode;
-  payload: Buffer;
+  /** the messages, sent in turn from the first (upload: the writes) */
+  payloads: Buffer[];
   /** messages before this connection is done (0: until stopped) */
   messages: number;
   /** burst: messages per burst */
@@ -41,7 +42,12 @@ export class LoadConnection {
   #sent = 0;
   #stopping = false;
   #failed = false;
-  #wake: (() => void) | undefined;
+  // Two waiters, never one shared: a reply must not end a pause (delay mode then sent as fast as the
+  // echo answered), and stop() must not end a wait for replies.
+  /** ends a pending pause (delay, download) or drain wait: its timer or event, stop(), the close */
+  #endPause: (() => void) | undefined;
+  /** ends a pending wait for replies: the last reply, or the close */
+  #endIdle: (() => void) | undefined;
   readonly closed: Promise<void>;
 
   constructor(
@@ -58,7 +64,8 @@ export class LoadConnection {
         this.state = 'closed';
         this.stats.dropped += this.inFlight;
         this.#head = this.#times.length;
-        this.#wakeUp();
+        this.#wakePause();
+        this.#wakeIdle();
         resolve();
       });
     });
@@ -81,7 +88,7 @@ export class LoadConnection {
   /** Stop sending; what is in flight may still be answered (drain). */
   stop(): void {
     this.#stopping = true;
-    this.#wakeUp();
+    this.#wakePause();
   }
 
   /** Count an error of `kind` and close at once (once). */
@@ -101,16 +108,23 @@ export class LoadConnection {
     return this.#failed;
   }
 
-  #wakeUp(): void {
-    const w = this.#wake;
-    this.#wake = undefined;
+  #wakePause(): void {
+    const w = this.#endPause;
+    this.#endPause = undefined;
     w?.();
   }
 
+  #wakeIdle(): void {
+    const w = this.#endIdle;
+    this.#endIdle = undefined;
+    w?.();
+  }
+
+  /** Resolves after `ms`, or sooner on stop() or the close (never on a reply). */
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(() => this.#wakeUp(), ms);
-      this.#wake = () => {
+      const t = setTimeout(() => this.#wakePause(), ms);
+      this.#endPause = () => {
         clearTimeout(t);
         resolve();
       };
@@ -120,7 +134,7 @@ export class LoadConnection {
   /** Resolves when nothing is in flight, or the connection closed. */
   #idle(): Promise<void> | undefined {
     if (this.inFlight === 0 || this.state === 'closed') return undefined;
-    return new Promise((resolve) => (this.#wake = resolve));
+    return new Promise((resolve) => (this.#endIdle = resolve));
   }
 
   #onData(d: Buffer): void {
@@ -138,11 +152,11 @@ export class LoadConnection {
       this.#ends.splice(0, this.#head);
       this.#head = 0;
     }
-    if (this.inFlight === 0) this.#wakeUp();
+    if (this.inFlight === 0) this.#wakeIdle();
   }
 
   #send(): void {
-    const p = this.o.payload;
+    const p = this.o.payloads[this.#sent % this.o.payloads.length]!;
     this.#sentBytes += p.length;
     this.#times.push(performance.now());
     this.#ends.push(this.#sentBytes);
@@ -166,11 +180,13 @@ export class LoadConnection {
       while (this.#more()) {
         const n = mode === 'burst' ? this.o.burst : 1;
         for (let i = 0; i < n && this.#more(); i++) {
+          // the pause sits between sends, so `--messages N` ends on the last reply, not on a pause
+          if (mode === 'delay' && this.#sent > 0) await this.#sleep(this.o.delayMs);
+          if (!this.#more()) break;
           const wait = this.pacer.take();
           if (wait) await wait;
           if (!this.#more()) break;
           this.#send();
-          if (mode === 'delay') await this.#sleep(this.o.delayMs);
         }
         if (mode !== 'delay') await this.#idle();
       }
@@ -181,15 +197,16 @@ export class LoadConnection {
   }
 
   async #upload(): Promise<void> {
-    const p = this.o.payload;
-    while (!this.#stopping && this.state === 'open') {
+    const { payloads } = this.o;
+    for (let i = 0; !this.#stopping && this.state === 'open'; i = (i + 1) % payloads.length) {
+      const p = payloads[i]!;
       const wait = this.pacer.take();
       if (wait) await wait;
       this.stats.bytesSent += p.length;
       if (!this.#socket.write(p)) {
         await new Promise<void>((resolve) => {
-          this.#wake = resolve;
-          this.#socket.once('drain', () => this.#wakeUp());
+          this.#endPause = resolve;
+          this.#socket.once('drain', () => this.#wakePause());
         });
       }
     }

@@ -17,7 +17,8 @@ export interface Target {
 export interface EngineOptions {
   targets: Target[];
   mode: Mode;
-  payload: Buffer;
+  /** the messages each connection sends in turn */
+  payloads: Buffer[];
   /** connections per port: the shape when shapeOf is connections, else constant */
   connections: Shape;
   /** messages per second per port when shapeOf is rate */
@@ -107,7 +108,7 @@ export async function runLoad(o: EngineOptions): Promise<Measurement> {
   const open = (p: PortState) => {
     const source = o.sources.length ? o.sources[sourceIndex++ % o.sources.length] : undefined;
     const c = new LoadConnection(
-      { host: p.target.host, port: p.target.port, localAddress: source, mode: o.mode, payload: o.payload, messages: o.messages, burst: o.burst, delayMs: o.delayMs },
+      { host: p.target.host, port: p.target.port, localAddress: source, mode: o.mode, payloads: o.payloads, messages: o.messages, burst: o.burst, delayMs: o.delayMs },
       p.stats,
       p.pacer,
     );

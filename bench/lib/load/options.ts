@@ -21,7 +21,10 @@ export const LOAD_OPTIONS: Record<string, OptionSpec> = {
   messages: { type: 'string', default: '0', description: 'messages per connection, then it closes (0: until the duration ends)' },
   size: { type: 'string', default: '64', description: 'payload bytes (upload: bytes per write)' },
   message: { type: 'string', description: 'payload text instead of --size bytes' },
-  'message-file': { type: 'string', description: 'payload from a file' },
+  'message-file': {
+    type: 'string',
+    description: 'messages from a file, one a line (its line ending not sent, blank lines skipped); each connection sends them in turn from the first line, over and over',
+  },
   burst: { type: 'string', default: '10', description: 'burst mode: messages per burst' },
   delay: { type: 'string', default: '100', description: 'delay mode: ms between sends' },
   shape: { type: 'string', default: 'constant', description: 'constant | step | sine | saw' },
@@ -87,17 +90,39 @@ export async function resolveTargets(args: Args): Promise<Target[]> {
   return targets;
 }
 
-export function payloadOf(args: Args): Buffer {
-  if (args['message-file']) return fs.readFileSync(String(args['message-file']));
+/** A message file's lines as messages: split on \n, a \r before it dropped, blank lines skipped; bytes as written. */
+export function messagesOfFile(file: string): Buffer[] {
+  let text: Buffer;
+  try {
+    text = fs.readFileSync(file);
+  } catch (err) {
+    throw new Error(`--message-file: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const lines: Buffer[] = [];
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf(0x0a, start);
+    if (end < 0) end = text.length;
+    const line = text.subarray(start, end > start && text[end - 1] === 0x0d ? end - 1 : end);
+    if (line.length > 0) lines.push(line);
+    start = end + 1;
+  }
+  if (lines.length === 0) throw new Error(`--message-file: ${file} has no message (one message a line, blank lines skipped)`);
+  return lines;
+}
+
+/** The messages a connection sends in turn: the file's lines, --message, or --size bytes of a-z. */
+export function payloadsOf(args: Args): Buffer[] {
+  if (args['message-file'] !== undefined && args['message'] !== undefined) throw new Error('give --message or --message-file, not both');
+  if (args['message-file'] !== undefined) return messagesOfFile(String(args['message-file']));
   if (args['message'] !== undefined) {
     const b = Buffer.from(String(args['message']));
     if (b.length === 0) throw new Error('--message: empty');
-    return b;
+    return [b];
   }
   const size = numberArg(args, 'size');
   const b = Buffer.alloc(Math.floor(size));
   for (let i = 0; i < b.length; i++) b[i] = 97 + (i % 26);
-  return b;
+  return [b];
 }
 
 export async function planOf(args: Args): Promise<LoadPlan> {
@@ -126,7 +151,7 @@ export async function planOf(args: Args): Promise<LoadPlan> {
   return {
     targets: await resolveTargets(args),
     mode,
-    payload: payloadOf(args),
+    payloads: payloadsOf(args),
     connections: conn,
     rate,
     shapeOf,

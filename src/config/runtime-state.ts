@@ -1,17 +1,17 @@
 /**
- * Runtime changes made through the admin API: tiers created or replaced, customers created,
- * replaced or deleted. They are kept as the raw JSON the API received, overlaid on the config
- * (so a config reload keeps them), re-validated every time they are overlaid, and written to a
- * state file (temp file + fsync + rename) so a restart re-applies them.
+ * Runtime changes made through the admin API (or another instance of the fleet): tiers created or
+ * replaced, customers created, replaced or deleted. They are kept as the raw JSON the API
+ * received, overlaid on the config (so a config reload keeps them), re-validated every time they
+ * are overlaid, and written to a state file (temp file + fsync + rename) so a restart re-applies
+ * them. The ConfigStore (store.ts) holds them for the running proxy.
  */
 import { readFile, rename } from 'node:fs/promises';
 import { writeFileAtomic } from '../atomic-file.js';
-import { ConfigError, parseCustomerBody, parseTierBody } from '../config/load.js';
-import { isPlainObject } from '../config/fly.js';
-import { RESERVED_NAMES } from '../config/schema.js';
-import type { CustomerConfig, ProxyConfig } from '../config/types.js';
-import { ProxyError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { ConfigError, ProxyError } from '../errors.js';
+import { parseCustomerBody, parseTierBody } from './load.js';
+import { isPlainObject } from './fly.js';
+import { RESERVED_NAMES } from './schema.js';
+import type { CustomerConfig, ProxyConfig } from './types.js';
 
 export interface RuntimeState {
   version: 1;
@@ -196,83 +196,6 @@ async function setAside(file: string): Promise<string> {
   }
 }
 
-function errorText(err: unknown): string {
+export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-// ---- what the proxy holds ------------------------------------------------------------------------
-
-/**
- * The runtime state of one proxy: loaded at start, overlaid on every config it runs with,
- * pruned on reload, and saved after every change. All changes to `state` are synchronous;
- * only the writes are asynchronous, one at a time, each writing the latest state.
- */
-export class RuntimeChanges {
-  state: RuntimeState = emptyRuntime();
-  /** null: changes are kept in memory only. */
-  file: string | null = null;
-  /** From the last overlay: what of the runtime state is in force. */
-  runtimeTiers = new Set<string>();
-  runtimeCustomers = new Set<string>();
-  #writes: Promise<void> = Promise.resolve();
-  readonly #reported = new Set<string>();
-
-  constructor(private readonly log: Logger) {}
-
-  /** Reads the state file of `base` (if it has one) and prunes it against `base`. */
-  async load(base: ProxyConfig): Promise<void> {
-    this.file = stateFileFor(base);
-    if (!this.file) return;
-    const { state, warnings } = await loadRuntime(this.file);
-    for (const w of warnings) this.log.warn({ stateFile: this.file }, w);
-    this.state = state;
-    this.#prune(state.configTiers ?? [], base);
-  }
-
-  /** A reload from `oldBase` to `newBase`: prune, save if that changed anything, return the effective config. */
-  rebase(oldBase: ProxyConfig, newBase: ProxyConfig): ProxyConfig {
-    const file = stateFileFor(newBase);
-    const moved = file !== this.file;
-    this.file = file;
-    // A state file that moved gets the state at once, so a restart finds it there.
-    this.#prune(Object.keys(oldBase.tiers), newBase, moved);
-    return this.effective(newBase);
-  }
-
-  /** `base` with the runtime state (or `next`, which then becomes the state) overlaid. */
-  effective(base: ProxyConfig, next?: RuntimeState): ProxyConfig {
-    const eff = effectiveShaping(base, next ?? this.state);
-    if (next) this.state = next;
-    this.runtimeTiers = eff.runtimeTiers;
-    this.runtimeCustomers = eff.runtimeCustomers;
-    for (const line of eff.dropped) {
-      if (this.#reported.has(line)) continue;
-      this.#reported.add(line);
-      this.log.warn({ stateFile: this.file, problem: line }, 'runtime change not applied');
-    }
-    return eff.config;
-  }
-
-  /** Writes the state as it is when the write starts; resolves once it is on disk. */
-  persist(): Promise<void> {
-    const file = this.file;
-    if (!file) return Promise.resolve();
-    const write = this.#writes.then(() => saveRuntime(file, this.state));
-    this.#writes = write.catch(() => {});
-    return write;
-  }
-
-  /** Waits for the writes under way. */
-  flush(): Promise<void> {
-    return this.#writes;
-  }
-
-  #prune(oldTierNames: readonly string[], base: ProxyConfig, save = false): void {
-    const before = JSON.stringify(this.state.configTiers ?? null);
-    const { state, pruned } = pruneRuntime(this.state, oldTierNames, base);
-    this.state = state;
-    if (pruned.length > 0) this.log.info({ stateFile: this.file, pruned }, 'runtime changes dropped after a config change');
-    if (!this.file || (!save && pruned.length === 0 && JSON.stringify(state.configTiers) === before)) return;
-    this.persist().catch((err: unknown) => this.log.error({ error: errorText(err) }, 'could not save the runtime state'));
-  }
 }

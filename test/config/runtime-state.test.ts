@@ -7,12 +7,11 @@ import {
   emptyRuntime,
   loadRuntime,
   pruneRuntime,
-  RuntimeChanges,
   saveRuntime,
   stateFileFor,
   type RuntimeState,
-} from '../../src/admin/runtime.js';
-import { RateSampler } from '../../src/admin/api.js';
+} from '../../src/config/runtime-state.js';
+import { ConfigStore } from '../../src/config/store.js';
 import type { TierConfig } from '../../src/config/types.js';
 import { silentLogger } from '../../src/log.js';
 import { app, config, tempDir } from '../helpers.js';
@@ -146,7 +145,7 @@ test('a missing state file is an empty state; a corrupt one too, with a warning,
   assert.equal(partly.warnings.length, 2);
 });
 
-test('RuntimeChanges: a restart with a config that removed a tier prunes the state file', async (t) => {
+test('ConfigStore: a restart with a config that removed a tier prunes the state file', async (t) => {
   const dir = await tempDir(t, 'shaper-runtime-');
   const file = join(dir, 'state.json');
   await saveRuntime(file, state({
@@ -154,10 +153,13 @@ test('RuntimeChanges: a restart with a config that removed a tier prunes the sta
     customers: { bob: { tier: 'silver', match: {} }, carol: { tier: 'platinum', match: {} } },
     configTiers: ['free', 'silver'],
   }));
-  const rt = new RuntimeChanges(silentLogger());
   const next = { ...base, tiers: { free: tier('free') }, customers: [], stateFile: file };
-  await rt.load(next);
-  const eff = rt.effective(next);
+  const rt = new ConfigStore(next, silentLogger());
+  const changes: string[] = [];
+  rt.onChange((c) => changes.push(c.kind));
+  await rt.start();
+  assert.deepEqual(changes, ['start']);
+  const eff = rt.config;
   assert.deepEqual(Object.keys(eff.tiers).sort(), ['free', 'platinum']);
   assert.deepEqual(eff.customers.map((c) => c.id), ['carol']);
   await rt.flush();
@@ -165,18 +167,4 @@ test('RuntimeChanges: a restart with a config that removed a tier prunes the sta
   assert.deepEqual(Object.keys(saved.tiers), ['platinum']);
   assert.deepEqual(Object.keys(saved.customers), ['carol']);
   assert.deepEqual(saved.configTiers, ['free']);
-});
-
-test('rate sampler: bytes per second each way between two samples', () => {
-  const conn = { startedAt: 1000, bytesUp: 0, bytesDown: 0 };
-  const sampler = new RateSampler(() => [conn]);
-  conn.bytesDown = 500;
-  // Before any sample: the average since the start.
-  assert.deepEqual(sampler.rates(conn, 1500), { up: 0, down: 1000 });
-  sampler.sample(2000);
-  assert.deepEqual(sampler.rates(conn, 2100), { up: 0, down: 500 });
-  conn.bytesUp = 100;
-  conn.bytesDown = 2500;
-  sampler.sample(2500);
-  assert.deepEqual(sampler.rates(conn), { up: 200, down: 4000 });
 });

@@ -1,0 +1,108 @@
+/** The ctl's commands: each checks its arguments, calls the admin API and shows the answer. */
+import { COMMAND_OPTIONS, matchFrom, readJsonFile, type CommandOption, type CtlOptions } from './args.js';
+import type { AdminClient, Row } from './client.js';
+import { connectionsTable, customersTable, fleetText, tiersTable } from './tables.js';
+import { usage } from './usage.js';
+
+/** One command as given: its name argument, the options, the API, and where its answer goes. */
+export interface Invocation {
+  command: string;
+  name: string | undefined;
+  opts: CtlOptions;
+  api: AdminClient;
+  /** Prints `value` as JSON with --json, else `table()`. */
+  show(value: unknown, table: () => string): void;
+}
+
+type Command = (inv: Invocation) => Promise<void>;
+
+/** A usage error when an option given does not go with the command. */
+function only(inv: Invocation, allowed: CommandOption[]): void {
+  const given = COMMAND_OPTIONS.filter((k) => inv.opts[k] !== undefined && inv.opts[k] !== false);
+  const wrong = given.find((k) => !allowed.includes(k));
+  if (wrong) throw usage(`--${wrong} does not go with "${inv.command}"`);
+}
+
+function needName(inv: Invocation, what: string): string {
+  if (inv.name === undefined) throw usage(`"${inv.command}" needs a ${what}`);
+  return inv.name;
+}
+
+function noName(inv: Invocation, hint = ''): void {
+  if (inv.name !== undefined) throw usage(`unexpected ${JSON.stringify(inv.name)}${hint}`);
+}
+
+const LIST_TABLES: Record<string, (rows: Row[]) => string> = { tiers: tiersTable, customers: customersTable, connections: connectionsTable };
+
+/** tiers, customers, connections */
+const list: Command = async (inv) => {
+  const { command, name } = inv;
+  only(inv, []);
+  noName(inv, ` (for one, use "${command.slice(0, -1)} ${name}")`);
+  const rows = (await inv.api.call('GET', `/${command}`)) as Row[];
+  inv.show(rows, () => LIST_TABLES[command]!(rows));
+};
+
+/** tier NAME [--file FILE] */
+const tier: Command = async (inv) => {
+  only(inv, ['file']);
+  const tierName = needName(inv, 'tier name');
+  const path = `/tiers/${encodeURIComponent(tierName)}`;
+  if (inv.opts.file === undefined) {
+    const shown = (await inv.api.call('GET', path)) as Row;
+    inv.show(shown, () => tiersTable([shown]));
+    return;
+  }
+  const saved = (await inv.api.call('PUT', path, await readJsonFile(inv.opts.file))) as Row;
+  inv.show(saved, () => `tier ${tierName} saved\n${tiersTable([saved])}`);
+};
+
+/** customer ID [--tier TIER] [--source CIDR... --app NAME... --port N...] | --delete */
+const customer: Command = async (inv) => {
+  const { opts, api } = inv;
+  only(inv, ['tier', 'source', 'app', 'port', 'delete']);
+  const id = needName(inv, 'customer id');
+  const path = `/customers/${encodeURIComponent(id)}`;
+  const match = matchFrom(opts.source, opts.app, opts.port);
+  if (opts.delete) {
+    if (opts.tier !== undefined || match) throw usage('--delete takes no --tier, --source, --app or --port');
+    const res = await api.call('DELETE', path);
+    inv.show(res, () => `customer ${id} deleted\n`);
+    return;
+  }
+  if (opts.tier === undefined && !match) {
+    const shown = (await api.call('GET', path)) as Row;
+    inv.show(shown, () => customersTable([shown]));
+    return;
+  }
+  let tierName = opts.tier;
+  let keptMatch: unknown = match;
+  if (tierName === undefined || !match) {
+    // Change one half, keep the other: read the customer first.
+    const current = (await api.call('GET', path, undefined, () =>
+      `customer ${JSON.stringify(id)} does not exist; to create it give --tier and its match (--source CIDR, --app NAME, --port N)`,
+    )) as Row;
+    tierName ??= String(current['tier']);
+    keptMatch ??= current['match'];
+  }
+  const saved = (await api.call('PUT', path, { tier: tierName, match: keptMatch })) as Row;
+  inv.show(saved, () => `customer ${id} saved\n${customersTable([saved])}`);
+};
+
+/** fleet: /status's "cluster" */
+const fleet: Command = async (inv) => {
+  only(inv, []);
+  noName(inv);
+  const status = (await inv.api.call('GET', '/status')) as Row;
+  const cluster = status['cluster'] as Row | undefined;
+  inv.show(cluster ?? null, () => (cluster ? fleetText(cluster) : 'this proxy runs alone (its config has no "cluster")\n'));
+};
+
+export const COMMANDS: ReadonlyMap<string, Command> = new Map([
+  ['tiers', list],
+  ['customers', list],
+  ['connections', list],
+  ['tier', tier],
+  ['customer', customer],
+  ['fleet', fleet],
+]);

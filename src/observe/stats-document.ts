@@ -1,0 +1,106 @@
+/**
+ * The `GET /stats` document: what view.ts builds and what the dashboard page reads. The page's
+ * browser code imports this file (type-only) into a program of its own with the DOM library and
+ * no Node types, so it holds types only and imports nothing: a field renamed here breaks the
+ * page's build, and one renamed in view.ts breaks the server's.
+ */
+
+/** The latency measurements, in the order the dashboard lists them. */
+export type LatencyKind = 'connect' | 'ttfb' | 'duration' | 'shaperWait' | 'foo';
+
+/** One latency histogram's summary, in milliseconds. */
+export interface LatencySummary {
+  count: number;
+  mean: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+/** The kinds that have samples; a kind with none is absent. */
+export type Latencies = Partial<Record<LatencyKind, LatencySummary>>;
+
+/** A rate cap in bytes/s; null means unlimited (JSON has no Infinity). */
+export type Cap = number | null;
+
+export interface TierStats {
+  name: string;
+  connections: number;
+  customers: number;
+  /** bytes/s over the last sampling second */
+  rateDown: number;
+  rateUp: number;
+  capDown: Cap;
+  capUp: Cap;
+  customerCapDown: Cap;
+  customerCapUp: Cap;
+  connectionCapDown: Cap;
+  connectionCapUp: Cap;
+  latency: Latencies;
+}
+
+export interface TargetStats {
+  address: string;
+  health: 'healthy' | 'unhealthy';
+  active: number;
+}
+
+export interface AppStats {
+  name: string;
+  protocol: 'tcp' | 'foo';
+  connections: number;
+  targets: TargetStats[];
+  latency: Latencies;
+}
+
+export interface CustomerStats {
+  id: string;
+  tier: string;
+  /** made at connect time by a match, not listed in the config */
+  dynamic: boolean;
+  connections: number;
+  rateDown: number;
+  rateUp: number;
+  bytesDown: number;
+  bytesUp: number;
+}
+
+/** The Foo protocol's counters and request/response rates (per second). */
+export interface FooStatsDocument {
+  msg_total: number;
+  msg_req: number;
+  msg_ack: number;
+  msg_nak: number;
+  msg_invalid: number;
+  request_rate_1s: number;
+  request_rate_10s: number;
+  response_rate_1s: number;
+  response_rate_10s: number;
+}
+
+/** `?history=1`: one sample a second, each tier's series aligned with `t` (seconds since the epoch). */
+export interface StatsHistory {
+  t: number[];
+  tiers: Record<string, { down: number[]; up: number[] }>;
+}
+
+export interface StatsDocument {
+  uptimeSeconds: number;
+  connections: {
+    active: number;
+    total: number;
+    rejected: number;
+    byReason: Record<string, number>;
+    refused: Record<string, number>;
+    tlsHandshakeFailures: { client: number; target: number };
+  };
+  bytes: { up: number; down: number };
+  latency: Latencies;
+  tiers: TierStats[];
+  apps: AppStats[];
+  customers: CustomerStats[];
+  foo: FooStatsDocument;
+  history?: StatsHistory;
+}

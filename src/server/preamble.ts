@@ -1,0 +1,59 @@
+/**
+ * What is read off a client before anything is dialed, on the accepted (paused) socket: a PROXY
+ * protocol header (its client address then names the client), or with `sniPreread` the
+ * ClientHello's server name. The bytes after a header, and the whole ClientHello, go back into the
+ * socket for the pipes. (TLS termination, the other preamble, is tls.ts.)
+ */
+import type { Socket } from 'node:net';
+import { parseClientHello } from '../identify/client-hello.js';
+import { parseProxyHeader, type Endpoint } from '../identify/proxy-protocol.js';
+import { peek } from './peek.js';
+
+/** A client on an `acceptProxyProtocol` port has this long to send its PROXY header. */
+export const PROXY_HEADER_TIMEOUT_MS = 5000;
+/** A client on an `sniPreread` port has this long to send its ClientHello (unless its app's `sniPrereadTimeout` says otherwise); then it goes on without a name. */
+export const SNI_PREREAD_TIMEOUT_MS = 5000;
+
+export type ProxyHeaderResult =
+  /** `source` absent: a LOCAL / UNKNOWN header (the balancer's own check), the socket's address stands */
+  | { kind: 'ok'; source?: Endpoint; destination?: Endpoint }
+  | { kind: 'fail'; why: string };
+
+/** Reads the PROXY header (v1 or v2). */
+export async function readProxyHeader(socket: Socket, timeoutMs: number): Promise<ProxyHeaderResult> {
+  const peeked = await peek(
+    socket,
+    (buf) => {
+      const header = parseProxyHeader(buf);
+      return header.kind === 'need-more' ? undefined : { value: header, used: header.kind === 'ok' ? header.length : buf.length };
+    },
+    timeoutMs,
+  );
+  if (peeked.kind === 'end') return { kind: 'fail', why: 'client ended before the header' };
+  if (peeked.kind === 'timeout') return { kind: 'fail', why: 'no header in time' };
+  if (peeked.kind !== 'answer') return { kind: 'fail', why: 'client gone' };
+  const header = peeked.value;
+  if (header.kind === 'error') return { kind: 'fail', why: header.reason };
+  if (header.kind === 'ok' && !header.local && header.source) {
+    return { kind: 'ok', source: header.source, ...(header.destination ? { destination: header.destination } : {}) };
+  }
+  return { kind: 'ok' };
+}
+
+/**
+ * Peeks at the ClientHello for its server name (nginx's ssl_preread) and puts every byte back:
+ * TLS passes through untouched. Not TLS, or nothing in time: no name. `gone`: the client ended first.
+ */
+export async function prereadServerName(socket: Socket, timeoutMs: number): Promise<{ kind: 'name'; name: string | undefined } | { kind: 'gone' }> {
+  const peeked = await peek(
+    socket,
+    (buf) => {
+      const hello = parseClientHello(buf);
+      return hello.kind === 'need-more' ? undefined : { value: hello.kind === 'ok' ? hello.serverName : undefined, used: 0 };
+    },
+    timeoutMs,
+  );
+  if (peeked.kind === 'answer') return { kind: 'name', name: peeked.value };
+  if (peeked.kind === 'end') return { kind: 'gone' };
+  return { kind: 'name', name: undefined };
+}

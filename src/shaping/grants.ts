@@ -1,0 +1,74 @@
+/**
+ * Every number that decides when and how many bytes a flow is granted, in one place: bucket
+ * sizes, the scheduler's quantum and timer batching, the smallest write worth waking for, and the
+ * socket flows' read sizes. The scheduler, the shaping tree, the socket flow and the library's
+ * ShapingStream all take them from here.
+ */
+
+/**
+ * Smallest amount worth waking up for: a node waits until it has this many tokens (or its flow's
+ * whole queue, when that is less), so slow buckets send a few larger writes instead of many tiny ones.
+ */
+export const MIN_SEND = 4 * 1024;
+
+/** Base deficit round-robin quantum at a shared node; bigger for fast buckets (see quantumFor). */
+export const BASE_QUANTUM = 4 * 1024;
+/** The quantum at a node without a bucket (nothing to cut finely: serve in large turns). */
+export const UNLIMITED_QUANTUM = 64 * 1024;
+/** A fast bucket's quantum is this many ms of its rate (when more than BASE_QUANTUM). */
+export const QUANTUM_MS = 0.5;
+
+/** Parked nodes are woken in batches no closer together than this (ms): one timer, few wake-ups. */
+export const MIN_TICK = 2;
+/** A parked node due within this many ms is woken now (timers fire a little early or late). */
+export const UNPARK_SLACK_MS = 0.5;
+
+/**
+ * The smallest bucket: 32 KiB, two of the flows' 16 KiB reads, so a bucket can pass a whole read
+ * at once while keeping half a bucket of slack for a late timer.
+ */
+export const MIN_BURST = 32 * 1024;
+/** Buckets also hold at least this many ms of their rate, so timer lateness costs no throughput. */
+export const MIN_BURST_MS = 10;
+
+/**
+ * How much a socket flow holds before its source stops reading: one read of 16 KiB. Fixed, because
+ * a connection's share of a shared bucket can be tiny whatever its own cap, and a thousand of them
+ * must stay cheap; at 1 Gbit/s that is still only ~7,600 reads a second.
+ */
+export const READ_SIZE = 16 * 1024;
+/** Bytes of a read that shows a connection carries real traffic: it gets a read buffer of its own (see ownedRead). */
+export const FIRST_READ = 1024;
+
+/**
+ * Bucket size for `rate` bytes/s: the bandwidth-delay product rate × rtt, but never below
+ * MIN_BURST nor below MIN_BURST_MS of the rate; an explicit burst wins.
+ */
+export function burstFor(rate: number, rttMs: number, explicit?: number): number {
+  if (explicit !== undefined) return explicit;
+  return Math.max((rate * rttMs) / 1000, MIN_BURST, (rate * MIN_BURST_MS) / 1000);
+}
+
+/**
+ * The DRR quantum at a shared node of `rate` bytes/s (undefined: no bucket): BASE_QUANTUM, or
+ * QUANTUM_MS of the rate when that is more, so a fast bucket is not cut into tiny writes.
+ */
+export function quantumFor(rate: number | undefined): number {
+  if (rate === undefined) return UNLIMITED_QUANTUM;
+  const q = Math.ceil((rate * QUANTUM_MS) / 1000);
+  return q > BASE_QUANTUM ? q : BASE_QUANTUM;
+}
+
+/**
+ * Tokens a flow's own bucket (of `size` bytes) must hold before it sends: half the bucket, at least
+ * MIN_SEND, at most the bucket: fewer, larger writes, with half a bucket of slack for a late timer.
+ * (A flow with less waiting than this sends what it has once it has the tokens for it.)
+ */
+export function flowNeed(size: number): number {
+  return Math.min(Math.max(MIN_SEND, size / 2), size);
+}
+
+/** Tokens a shared node must hold before it serves its children: MIN_SEND, or its whole bucket if smaller. */
+export function nodeNeed(size: number): number {
+  return Math.min(MIN_SEND, size);
+}
