@@ -59,6 +59,11 @@ export function required<S extends Zod.ZodType>(schema: S, doc: string): S {
   return describe(schema.clone(), { doc });
 }
 
+/** A key that may be left out (and has no default). */
+export function optional<S extends Zod.ZodType>(schema: S, doc: string) {
+  return describe(schema.optional(), { doc });
+}
+
 /** A key with a default. */
 export function withDefault<S extends Zod.ZodType>(schema: S, value: Zod.util.NoUndefined<Zod.output<S>>, options: FieldOptions) {
   return describe(schema.default(value), options);

@@ -17,7 +17,7 @@ import {
   targetAddress,
   targetString,
 } from './checks.js';
-import { either, group, leaf, list, nullable, required, withDefault } from './kit.js';
+import { either, group, leaf, list, nullable, optional, required, withDefault } from './kit.js';
 import { show } from './problems.js';
 import { DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_MIN_VERSION } from './tls.js';
 import { BALANCE_KINDS, CLIENT_AUTH_MODES, TLS_VERSIONS } from './types.js';
@@ -35,16 +35,14 @@ export const TARGET = group({
 const CERT_FILE = 'the certificate file (PEM, the chain after the leaf)';
 const KEY_FILE = 'the private key file (PEM, unencrypted)';
 
-/** A key that may be left out (or null). */
-function optional<S extends Zod.ZodType>(schema: S, doc: string) {
-  return required(schema.nullable().optional(), doc);
-}
+/** A key that may be left out, or null. */
+const orNull = <S extends Zod.ZodType>(schema: S, doc: string) => optional(schema.nullable(), doc);
 
 const servedCertificate = group(
   {
     cert: required(pemPath('certificate chain', CERT_FILE), 'The certificate chain file (PEM), relative to the config file.'),
     key: required(pemPath('private key', KEY_FILE), 'The private key file (PEM, unencrypted).'),
-    serverNames: optional(
+    serverNames: orNull(
       list(sniPattern, (v) => {
         throw new Error(`must be a non-empty list of server names like ["api.example.com", "*.example.com"]; leave it out to use the certificate's DNS names (got ${show(v)})`);
       }),
@@ -58,16 +56,16 @@ const given = (x: unknown): boolean => x !== undefined && x !== null;
 
 export const SERVER_TLS = group(
   {
-    cert: optional(pemPath('certificate chain'), 'The certificate chain file (PEM) served when no other certificate fits the SNI.'),
-    key: optional(pemPath('private key'), 'The private key file of `cert` (PEM, unencrypted).'),
-    certificates: optional(
+    cert: orNull(pemPath('certificate chain'), 'The certificate chain file (PEM) served when no other certificate fits the SNI.'),
+    key: orNull(pemPath('private key'), 'The private key file of `cert` (PEM, unencrypted).'),
+    certificates: orNull(
       list(servedCertificate, listOf('certificates', '[{"cert": "certs/api.pem", "key": "certs/api-key.pem"}]')),
       'More certificates, each chosen by the server names it carries (or `serverNames`).',
     ),
     minVersion: withDefault(oneOf(TLS_VERSIONS), DEFAULT_TLS_MIN_VERSION, { doc: 'Oldest TLS version accepted.' }),
     handshakeTimeout: withDefault(duration(true), DEFAULT_TLS_HANDSHAKE_TIMEOUT, { doc: 'Time a client has to finish its handshake.' }),
     clientAuth: withDefault(oneOf(CLIENT_AUTH_MODES), 'none', { doc: 'Ask for a client certificate ("optional") or require one ("require").' }),
-    clientCa: optional(pemPath('CA certificate(s) client certificates must chain to'), 'CA certificate(s) client certificates must chain to (PEM).'),
+    clientCa: orNull(pemPath('CA certificate(s) client certificates must chain to'), 'CA certificate(s) client certificates must chain to (PEM).'),
   },
   (v) => `must be an object like {"cert": "certs/web.pem", "key": "certs/web-key.pem"} (got ${show(v)})`,
 ).superRefine(
@@ -90,8 +88,8 @@ export const SERVER_TLS = group(
 
 const SERVERNAME = /^[A-Za-z0-9._-]+$/;
 const TARGET_TLS_OBJECT = group({
-  ca: optional(pemPath('CA certificate(s) trusted besides the system CAs'), 'CA certificate(s) trusted besides the system CAs (PEM).'),
-  servername: optional(
+  ca: orNull(pemPath('CA certificate(s) trusted besides the system CAs'), 'CA certificate(s) trusted besides the system CAs (PEM).'),
+  servername: orNull(
     leaf<string>(
       (x) => {
         if (typeof x !== 'string' || !SERVERNAME.test(x)) throw new Error(`${show(x)} is not a host name (e.g. "backend.internal")`);
@@ -100,7 +98,7 @@ const TARGET_TLS_OBJECT = group({
     ),
     "SNI and the name the target's certificate must carry; default the target's host.",
   ),
-  rejectUnauthorized: optional(bool, 'false: do not verify the certificates of the targets.'),
+  rejectUnauthorized: orNull(bool, 'false: do not verify the certificates of the targets.'),
 });
 const targetTlsSwitch = leaf<boolean>((v) => {
   if (typeof v !== 'boolean') throw new Error(`must be true, false or an object like {"ca": "certs/ca.pem", "servername": "backend.internal"} (got ${show(v)})`);

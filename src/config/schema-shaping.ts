@@ -19,7 +19,7 @@ import {
   size,
   tierRef,
 } from './checks.js';
-import { either, group, list, nullable, required, section, withDefault } from './kit.js';
+import { either, group, list, nullable, optional, required, section, withDefault } from './kit.js';
 import { show } from './problems.js';
 
 /** A level's caps: `down`/`up` rates (default unlimited) and an optional `burst`. */
@@ -27,7 +27,7 @@ export function level(what: string) {
   return group({
     down: withDefault(rate, 'unlimited', { doc: `Rate to clients (download) of ${what}.` }),
     up: withDefault(rate, 'unlimited', { doc: `Rate from clients (upload) of ${what}.` }),
-    burst: nullable(either(group({ down: size.optional(), up: size.optional() }), size), {
+    burst: nullable(either(group({ down: optional(size, 'Bucket size of the download direction.'), up: optional(size, 'Bucket size of the upload direction.') }), size), {
       doc: 'Bucket size: a size for both directions or {"down": SIZE, "up": SIZE}; default rate x rtt.',
     }),
   });

@@ -27,7 +27,7 @@ import {
   tierName,
   tierRef,
 } from './checks.js';
-import { either, group, leaf, list, nameMap, nullable, problemOf, required, section, withDefault } from './kit.js';
+import { either, group, leaf, list, nameMap, nullable, optional, problemOf, required, section, withDefault } from './kit.js';
 import { APP } from './schema-app.js';
 import { CUSTOMER, level, TIER } from './schema-shaping.js';
 import { show } from './problems.js';
@@ -60,7 +60,7 @@ const clusterOff = leaf<false | null>((v) => {
 }, { enum: [false, null] });
 
 export const TOP = group({
-  $schema: required(z.string().optional(), 'The JSON Schema of this file, for editors (`shaper-proxy schema` prints it); ignored by the proxy.'),
+  $schema: optional(z.string(), 'The JSON Schema of this file, for editors (`shaper-proxy schema` prints it); ignored by the proxy.'),
   apps: required(list(APP, appList), 'The apps: each listens on its ports and forwards to its targets.'),
   bind: withDefault(bindAddress, '0.0.0.0', { doc: 'Address app ports bind to unless an app sets its own.', env: 'SHAPER_BIND' }),
   health: section(

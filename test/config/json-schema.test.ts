@@ -31,10 +31,10 @@ const PARSERS: Record<string, (text: string) => unknown> = {
   '.toml': (text) => parseToml(text),
 };
 
-/** Every config file under `dir` (not the schema itself, nor state or stats files). */
+/** Every config file in `dir` (not the schema itself, nor state or stats files; not in folders, which hold other things). */
 function configFiles(dir: string): string[] {
   return fs
-    .readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .readdirSync(dir, 'utf8')
     .filter((f) => Object.hasOwn(PARSERS, path.extname(f)) && !/\.(schema|state|stats)\./.test(f))
     .map((f) => path.join(dir, f));
 }
