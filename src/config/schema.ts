@@ -34,9 +34,10 @@ import { show } from './problems.js';
 import { parseHostPort } from './units.js';
 import { z } from './zod.js';
 
-export { APP, TARGET, PROTOCOLS, PROXY_PROTOCOL_VERSIONS } from './schema-app.js';
+export { APP, TARGET } from './schema-app.js';
 export { CUSTOMER, TIER } from './schema-shaping.js';
-export { ADMIN_TOKEN_MIN, APPS_REQUIRED, CUSTOMER_ID, isAdminOff, isPort, RESERVED_NAMES, TIER_NAME, tierNameProblem, unbracket } from './checks.js';
+// Where the rest of the code has always found it.
+export { RESERVED_NAMES } from './checks.js';
 
 /**
  * Top-level keys reserved for features that are on their way. They are accepted and ignored
@@ -144,7 +145,6 @@ export const TOP = group({
   stateFile: nullable(filePath, { doc: 'Where runtime changes (admin API) are kept; relative to the config file.' }),
 });
 
-export type TopInput = Zod.input<typeof TOP>;
 export type Top = Zod.output<typeof TOP>;
 export type App = Zod.output<typeof APP>;
 export type Tier = Zod.output<typeof TIER>;
