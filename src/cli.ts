@@ -17,9 +17,10 @@ import { startProfile } from './observe/profile.js';
 
 const USAGE = `Usage: shaper-proxy --config FILE [options]
        shaper-proxy ctl COMMAND [options]   (the admin API for operators; see shaper-proxy ctl --help)
+       shaper-proxy schema                  (print the JSON Schema of the config, for editors)
 
 Options:
-  -c, --config FILE      config file (.json, .yaml, .yml, .toml)
+  -c, --config FILE      config file (.json, .jsonc, .yaml, .yml, .toml)
   -l, --log-level LEVEL  fatal|error|warn|info|debug|trace|silent, or 0-7 as in seed 000: 0 debug, 1 info,
                          2 warn, 3 error, 4-6 fatal, 7 silent (overrides the config and SHAPER_LOG_LEVEL)
       --check            validate the config and exit: 0 if valid, 2 if not (like nginx -t)
@@ -48,6 +49,11 @@ async function main(argv: string[]): Promise<void> {
   if (argv[0] === 'ctl') {
     const { runCtl } = await import('./ctl.js');
     process.exitCode = await runCtl(argv.slice(1));
+    return;
+  }
+  if (argv[0] === 'schema') {
+    const { configJsonSchema } = await import('./config/json-schema.js');
+    process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
     return;
   }
   let args;

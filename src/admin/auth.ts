@@ -7,17 +7,10 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
 import { isDashboardAsset } from './dashboard.js';
 
-/** Whether `host` (brackets already removed) is a loopback address: 127.0.0.0/8, ::1, localhost. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.toLowerCase();
-  if (h === 'localhost' || h === '::1') return true;
-  if (isIP(h) === 4) return h.startsWith('127.');
-  if (h.startsWith('::ffff:') && isIP(h.slice(7)) === 4) return h.slice(7).startsWith('127.');
-  return false;
-}
+// The config loader needs it too, so it lives in the base layer (src/net.ts).
+export { isLoopbackHost } from '../net.js';
 
 /**
  * Constant-time comparison of a given token with the expected one: both are hashed first, so

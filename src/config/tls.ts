@@ -8,36 +8,15 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { normaliseServerName, sniPatternProblem } from '../identify/sni.js';
-import type { Problems } from './schema.js';
+import { PemFile } from './pem.js';
+import type { Problems } from './problems.js';
 import type { AppConfig, ClientAuth, ServedCertificate, ServerTlsConfig, TargetTlsConfig, TlsVersion } from './types.js';
 import { parseDuration } from './units.js';
 
 export const DEFAULT_TLS_MIN_VERSION: TlsVersion = 'TLSv1.2';
 export const DEFAULT_TLS_HANDSHAKE_TIMEOUT = '10s';
 
-/**
- * A PEM file and its contents as read at load time. The contents stay out of JSON (a private key
- * must never end up in a log line or an API answer): it serialises as its path.
- */
-export class PemFile {
-  readonly #pem: Buffer;
-  constructor(
-    readonly path: string,
-    pem: Buffer,
-  ) {
-    this.#pem = pem;
-  }
-  get pem(): Buffer {
-    return this.#pem;
-  }
-  /** Same file contents (a reload that changed nothing keeps the TLS context and its session keys). */
-  equals(other: PemFile | undefined): boolean {
-    return other !== undefined && this.#pem.equals(other.pem);
-  }
-  toJSON(): string {
-    return this.path;
-  }
-}
+export { PemFile };
 
 const message = (err: unknown): string => {
   const e = err as NodeJS.ErrnoException;

@@ -1,5 +1,5 @@
 /** The validated, normalised configuration every other module consumes. */
-import type { PemFile } from './tls.js';
+import type { PemFile } from './pem.js';
 
 export type BalanceKind = 'round-robin' | 'least-conn' | 'weighted-least-conn' | 'ip-hash';
 export const BALANCE_KINDS: readonly BalanceKind[] = ['round-robin', 'least-conn', 'weighted-least-conn', 'ip-hash'];

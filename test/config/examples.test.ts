@@ -7,7 +7,7 @@ import { loadConfigFile } from '../../src/config/load.js';
 import { ROOT } from '../helpers.js';
 
 const dir = path.join(ROOT, 'config');
-for (const name of fs.readdirSync(dir).filter((f) => /\.(json|ya?ml|toml)$/.test(f) && !f.includes('.state.') && !f.includes('.stats.'))) {
+for (const name of fs.readdirSync(dir).filter((f) => /\.(jsonc?|ya?ml|toml)$/.test(f) && !/\.(schema|state|stats)\./.test(f))) {
   test(`config/${name} loads`, async () => {
     const config = await loadConfigFile(path.join(dir, name));
     assert.ok(config.apps.length > 0);

@@ -271,6 +271,11 @@ test('unknown keys are errors naming the path, with a suggestion', () => {
   assert.match(problemsOf({ apps: [app()], health: { every: '1s' } }), /^health\.every: unknown key \(known keys: interval, /m);
   assert.match(problemsOf({ apps: [app()], extra: { deep: { er: 1 } } }), /^extra: unknown key/m);
   assert.match(problemsOf({ apps: [app()], tier: {} }), /^tier: unknown key \(did you mean "tiers"\?\)/m);
+  // Keys that do not read plainly are quoted; "__proto__" (which a JSON file can hold) is no way around the check.
+  assert.match(problemsOf({ apps: [app()], 'a.b': 1 }), /^\["a\.b"\]: unknown key \(known keys: \$schema, apps, /m);
+  assert.match(problemsOf({ apps: [app()], health: { 'interval.x': 2, '': 3 } }), /^health\["interval\.x"\]: unknown key[^\n]*\nhealth\[""\]: unknown key/m);
+  assert.match(problemsOf({ apps: [app()], toString: { a: 1 } }), /^toString: unknown key/m);
+  assert.equal(problemsOf(JSON.parse('{"apps": [{"name": "web", "ports": [1], "targets": ["h:1"], "__proto__": {"x": 1}}]}')), 'apps[0].__proto__: unknown key');
 });
 
 test('missing or empty apps, or a file that is not an object', () => {
@@ -416,6 +421,39 @@ test('malformed YAML and TOML files name the file, line and column', async () =>
       return true;
     });
   });
+});
+
+test('a .jsonc file may have comments and trailing commas; its syntax errors name the line and column', async () => {
+  await withTempDir(async (dir) => {
+    const file = join(dir, 'c.jsonc');
+    await writeFile(file, [
+      '// the proxy of the README, with comments',
+      '{',
+      '  "$schema": "./shaper-proxy.schema.json", // for editors; ignored',
+      '  "apps": [',
+      '    /* one app */ { "name": "web", "ports": [5001], "targets": ["127.0.0.1:9001",], },',
+      '  ],',
+      '}',
+    ].join('\n'));
+    const config = await loadConfigFile(file, noEnv);
+    assert.deepEqual(config.apps.map((a) => [a.name, a.ports, a.targets.map((t) => t.address)]), [['web', [5001], ['127.0.0.1:9001']]]);
+
+    await writeFile(file, '{\n  "apps": [\n    { "name": "web" "ports": [1] }\n  ]\n}\n');
+    await assert.rejects(loadConfigFile(file, noEnv), (err: unknown) => {
+      assert.ok(isProxyError(err, 'SHAPER_ERR_CONFIG_READ'));
+      assert.equal(err.message, `${file}:3:21: not valid JSONC: comma expected (found "\\"")`);
+      return true;
+    });
+    await writeFile(file, '{ "apps": [] /* never closed');
+    await assert.rejects(loadConfigFile(file, noEnv), /c\.jsonc:1:14: not valid JSONC: unexpected end of comment/);
+  });
+});
+
+test('"$schema" at the top of a config is accepted and ignored', () => {
+  const config = parseConfig({ $schema: './shaper-proxy.schema.json', apps: [app()] }, noEnv);
+  assert.deepEqual(config, parseConfig({ apps: [app()] }, noEnv));
+  assert.match(problemsOf({ $schema: 5, apps: [app()] }), /^\$schema: /);
+  assert.equal(problemsOf({ $schema: 'x', $shema: 'y', apps: [app()] }), '$shema: unknown key (did you mean "$schema"?)');
 });
 
 test('an unknown extension or a missing file is a read error naming the file', async () => {

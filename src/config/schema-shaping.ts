@@ -1,0 +1,70 @@
+/**
+ * The schema of shaping: a level's caps (`global`, and each tier's `connection`, `customer` and
+ * `total`), a tier, and a customer with what it matches. Whether a customer's tier and apps exist
+ * is checked by the loader (shaping.ts) once every tier and app is read.
+ */
+import type * as Zod from 'zod';
+import {
+  appRef,
+  cidr,
+  countRate,
+  customerId,
+  duration,
+  intBetween,
+  matchListOf,
+  matchPort,
+  patterns,
+  positiveNumber,
+  rate,
+  size,
+  tierRef,
+} from './checks.js';
+import { either, group, list, nullable, optional, required, section, withDefault } from './kit.js';
+import { show } from './problems.js';
+
+/** A level's caps: `down`/`up` rates (default unlimited) and an optional `burst`. */
+export function level(what: string) {
+  return group({
+    down: withDefault(rate, 'unlimited', { doc: `Rate to clients (download) of ${what}.` }),
+    up: withDefault(rate, 'unlimited', { doc: `Rate from clients (upload) of ${what}.` }),
+    burst: nullable(either(group({ down: optional(size, 'Bucket size of the download direction.'), up: optional(size, 'Bucket size of the upload direction.') }), size), {
+      doc: 'Bucket size: a size for both directions or {"down": SIZE, "up": SIZE}; default rate x rtt.',
+    }),
+  });
+}
+
+export const TIER = group({
+  rtt: withDefault(duration(true), '50ms', { doc: 'Round-trip time the buckets are sized for (rate x rtt).' }),
+  weight: withDefault(positiveNumber, 1, { doc: 'Share of the global rate relative to the other tiers.' }),
+  connection: section(level('each connection'), 'Caps of each connection.'),
+  customer: section(level('all connections of a customer'), 'Caps of all connections of one customer together.'),
+  total: section(level('all connections of the tier'), 'Caps of all connections of the tier together.'),
+  maxConnections: nullable(intBetween(1), { doc: 'Concurrent connections per customer.' }),
+  connectionRate: nullable(countRate, { doc: 'New connections per customer, e.g. "10/s".' }),
+});
+
+/** A match criterion: a list of what `item` checks (left out: any). */
+function matchList<Item extends Zod.ZodType>(item: Item, what: string, example: string, key: string) {
+  return list(item, matchListOf(what, example, key));
+}
+
+export const MATCH = group({
+  sources: nullable(matchList(cidr, 'CIDRs', '["10.1.0.0/16", "2001:db8::/32"]', 'sources'), { doc: 'Source CIDRs.' }),
+  apps: nullable(matchList(appRef, 'app names', '["web"]', 'apps'), { doc: 'Names of apps.' }),
+  ports: nullable(matchList(matchPort, 'ports', '[5001]', 'ports'), { doc: 'Listening ports.' }),
+  sni: nullable(patterns('sni', 'server names', '["api.example.com", "*.example.com"]'), {
+    doc: 'TLS server names ("api.example.com", "*.example.com"); known on apps with tls or sniPreread.',
+  }),
+  clientCert: nullable(patterns('clientCert', 'certificate subjects', '["CN=alice", "O=Acme"]'), {
+    doc: 'Subjects of verified client certificates ("CN=alice", "O=Acme"); known on apps with tls.clientAuth.',
+  }),
+});
+
+export const CUSTOMER = group(
+  {
+    id: required(customerId, 'Unique id of the customer.'),
+    tier: required(tierRef(true), 'Name of the tier.'),
+    match: nullable(MATCH, { doc: 'What connections of the customer look like; left out or null: any connection.' }),
+  },
+  (v) => `must be an object with id, tier and match (got ${show(v)})`,
+);
