@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isDashboardAsset } from './dashboard.js';
 
 // The config loader needs it too, so it lives in the base layer (src/net.ts).
-export { isLoopbackHost } from '../net.js';
+export { isLoopbackHost } from '../net/loopback.js';
 
 /**
  * Constant-time comparison of a given token with the expected one: both are hashed first, so

@@ -5,7 +5,7 @@
  * has problems, as written over the defaults, so that every problem is reported at once.
  */
 import { hostname } from 'node:os';
-import { isLoopbackHost } from '../net.js';
+import { isLoopbackHost } from '../net/loopback.js';
 import { ADMIN_TOKEN_MIN, isAdminOff, isPort, unbracket } from './checks.js';
 import { isPlainObject } from './fly.js';
 import { keyPath, type Problems, show } from './problems.js';

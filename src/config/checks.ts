@@ -5,9 +5,9 @@
  * stricter: test/config/json-schema.test.ts holds every config the loader takes against it.
  */
 import { isIP } from 'node:net';
-import { parseCidr } from '../identify/cidr.js';
-import { subjectPatternProblem } from '../identify/client-cert.js';
-import { sniPatternProblem } from '../identify/sni.js';
+import { parseCidr } from '../net/cidr.js';
+import { subjectPatternProblem } from '../net/subject.js';
+import { sniPatternProblem } from '../net/server-name.js';
 import { LOG_LEVEL_HELP, LOG_LEVELS, logLevel } from '../log.js';
 import { type Check, either, leaf, list } from './kit.js';
 import { show } from './problems.js';

@@ -7,7 +7,7 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
-import { normaliseServerName, sniPatternProblem } from '../identify/sni.js';
+import { normaliseServerName, sniPatternProblem } from '../net/server-name.js';
 import { PemFile } from './pem.js';
 import type { Problems } from './problems.js';
 import type { AppConfig, ClientAuth, ServedCertificate, ServerTlsConfig, TargetTlsConfig, TlsVersion } from './types.js';

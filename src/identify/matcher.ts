@@ -1,7 +1,7 @@
 import type { CustomerConfig } from '../config/types.js';
-import { CidrSet } from './cidr.js';
-import { SubjectPatterns } from './client-cert.js';
-import { SniPatterns } from './sni.js';
+import { CidrSet } from '../net/cidr.js';
+import { SubjectPatterns } from '../net/subject.js';
+import { SniPatterns } from '../net/server-name.js';
 
 /** What is known about a connection when it is matched to a customer. */
 export interface Identity {

@@ -9,7 +9,7 @@
  * looks further than MAX_HEADER_BYTES, so a peer cannot make it buffer without end.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { parseIp } from './cidr.js';
+import { parseIp } from '../net/cidr.js';
 
 export interface Endpoint {
   address: string;

@@ -9,6 +9,7 @@ import { serverHandshake, type ServerTls } from './tls.js';
 import { ProxyError } from '../errors.js';
 import { prereadServerName, readProxyHeader, SNI_PREREAD_TIMEOUT_MS } from './preamble.js';
 import { wire } from './pipeline.js';
+import { explainMatch, explainPick } from './explain.js';
 import type { CloseReason, Stages } from './stages.js';
 import type { ConnectionDeps, ShapingPort } from './connection-deps.js';
 
@@ -226,7 +227,7 @@ export class Connection implements ConnectionInfo {
       if (verdict && verdict !== 'rejected') shaping.release(verdict);
       return false;
     }
-    if (this.deps.log.isLevelEnabled('debug')) this.#explainMatch(shaping, verdict);
+    if (this.deps.log.isLevelEnabled('debug')) explainMatch(this.deps.log, this, shaping, verdict);
     if (verdict === 'rejected') {
       this.close('rejected', new ProxyError('SHAPER_ERR_ADMISSION', 'refused by a customer limit (maxConnections, connectionRate)'));
       return false;
@@ -240,43 +241,10 @@ export class Connection implements ConnectionInfo {
     publish('firstByte', { owner: this.deps.owner, conn: this, ms });
   }
 
-  /** `--log-level debug`: which customers were passed over and why, and what the connection got. */
-  #explainMatch(shaping: ShapingPort, verdict: ShapedConnection | null | 'rejected'): void {
-    const who = { clientAddress: this.clientAddress, app: this.appName, port: this.localPort, ...(this.serverName !== undefined ? { sni: this.serverName } : {}), ...(this.clientCert !== undefined ? { clientCert: this.clientCert } : {}) };
-    const { matched, skipped } = shaping.explain(who);
-    this.deps.log.debug(
-      {
-        id: this.id,
-        ...who,
-        matched: matched ?? null,
-        skipped,
-        customer: verdict === 'rejected' ? undefined : (verdict?.customer.id ?? null),
-        tier: verdict === 'rejected' ? undefined : (verdict?.customer.tier ?? null),
-        admission: verdict === 'rejected' ? 'refused' : 'admitted',
-        ...(matched === undefined && verdict && verdict !== 'rejected' ? { why: 'no customer matched: defaultTier, one customer per source address' } : {}),
-        ...(verdict === null ? { why: 'no customer matched and no defaultTier: unshaped' } : {}),
-      },
-      'customer matching',
-    );
-  }
-
   /** The dialer's hook: the balancer chose `target` (explained at debug level). */
   onPicked(target: Target, candidates: readonly Target[]): void {
     this.#attempts++;
-    const log = this.deps.log;
-    if (!log.isLevelEnabled('debug')) return;
-    const weights = this.app.weights;
-    log.debug(
-      {
-        id: this.id,
-        app: this.appName,
-        balance: this.app.config.balance,
-        picked: target.address,
-        attempt: this.#attempts,
-        candidates: candidates.map((t) => ({ target: t.address, health: t.health, active: t.active, weight: weights[this.app.targets.indexOf(t)] ?? 1 })),
-      },
-      'balancer choice',
-    );
+    if (this.deps.log.isLevelEnabled('debug')) explainPick(this.deps.log, this, target, candidates, this.#attempts);
   }
 
   /** The dialer's hook: a target refused, timed out or failed its TLS handshake; the dial goes on. */

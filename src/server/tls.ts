@@ -14,8 +14,8 @@ import type { Socket } from 'node:net';
 import { createSecureContext, createServer, type SecureContext, type Server, type TLSSocket } from 'node:tls';
 import type { AppConfig, ClientAuth, ServedCertificate, ServerTlsConfig } from '../config/types.js';
 import { ProxyError } from '../errors.js';
-import { subjectText } from '../identify/client-cert.js';
-import { normaliseServerName } from '../identify/sni.js';
+import { subjectText } from '../net/subject.js';
+import { normaliseServerName } from '../net/server-name.js';
 import type { Logger } from '../log.js';
 
 type SniCallback = (servername: string, cb: (err: Error | null, context?: SecureContext) => void) => void;

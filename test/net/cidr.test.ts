@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CidrSet, cidrContains, parseCidr, parseIp } from '../../src/identify/cidr.js';
+import { CidrSet, cidrContains, parseCidr, parseIp } from '../../src/net/cidr.js';
 
 const has = (cidr: string, address: string): boolean => cidrContains(parseCidr(cidr), address);
 

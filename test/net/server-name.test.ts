@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SniPatterns, sniPatternProblem } from '../../src/identify/sni.js';
+import { SniPatterns, sniPatternProblem } from '../../src/net/server-name.js';
 import { CustomerMatcher } from '../../src/identify/matcher.js';
 
 test('SNI patterns: exact names, any case, a trailing dot', () => {

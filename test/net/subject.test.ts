@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SubjectPatterns, subjectPatternProblem, subjectText } from '../../src/identify/client-cert.js';
+import { SubjectPatterns, subjectPatternProblem, subjectText } from '../../src/net/subject.js';
 import { CustomerMatcher } from '../../src/identify/matcher.js';
 
 test('subject patterns: every pair must be in the subject, in any order, ignoring case', () => {
