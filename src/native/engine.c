@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -43,6 +45,7 @@ typedef struct relay {
   int fd[2];          /* 0 client, 1 backend; -1 once closed */
   uv_poll_t poll[2];
   int pev[2];         /* events each poll handle is started with */
+  int no_pri[2];      /* the socket had out-of-band data: stop asking for UV_PRIORITIZED */
   dir_t d[2];         /* d[0]: fd[0] -> fd[1]; d[1]: fd[1] -> fd[0] */
   uint32_t events;    /* E_* bits not yet delivered */
   int32_t pending_at; /* index in e->pending, -1 when not there */
@@ -202,9 +205,18 @@ static int wants_read(relay_t *r, int d) {
   return !x->eof && !x->pipe_full && queued(x) < limit_of(x, r->e);
 }
 
+/*
+ * Every socket with something left to do stays registered, asking at least for UV_PRIORITIZED:
+ * epoll then reports its errors and hang-ups even while the relay neither reads nor writes it
+ * (a paused source, a shaped direction waiting for grants). Without that, a reset arriving then
+ * would go unnoticed: the reset libuv streams report as a clean EOF. libuv hands the error or
+ * hang-up to on_poll as UV_PRIORITIZED (or as status UV_EBADF).
+ */
 static void update_polls(relay_t *r) {
   for (int i = 0; i < 2; i++) {
-    int ev = (wants_read(r, i) ? UV_READABLE : 0) | (r->d[1 - i].dst_full ? UV_WRITABLE : 0);
+    int finished = r->d[i].eof && r->d[1 - i].fin; /* read to EOF and our FIN sent: nothing left */
+    int ev = (wants_read(r, i) ? UV_READABLE : 0) | (r->d[1 - i].dst_full ? UV_WRITABLE : 0) |
+             (!finished && !r->no_pri[i] ? UV_PRIORITIZED : 0);
     set_poll(r, i, ev);
   }
 }
@@ -361,6 +373,18 @@ static void after_io(relay_t *r) {
   if (r->open) update_polls(r);
 }
 
+/* The socket's pending error; a socket closed without one was reset (its error already taken). */
+static int socket_failure(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
+  if (err) return err;
+  struct tcp_info ti;
+  len = sizeof ti;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_state == TCP_CLOSE) return ECONNRESET;
+  return 0;
+}
+
 static void on_poll(uv_poll_t *h, int status, int events) {
   relay_t *r = h->data;
   int i = h == &r->poll[1];
@@ -368,11 +392,17 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   if (status < 0) {
     /* libuv stopped the handle on POLLERR: the socket's pending error says what happened. */
     r->pev[i] = 0;
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(r->fd[i], SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err == 0) err = ECONNRESET;
-    fail(r, i, err);
+    int err = socket_failure(r->fd[i]);
+    fail(r, i, err ? err : ECONNRESET);
     return;
+  }
+  if (events & UV_PRIORITIZED) {
+    int err = socket_failure(r->fd[i]);
+    if (err) {
+      fail(r, i, err);
+      return;
+    }
+    r->no_pri[i] = 1; /* real out-of-band data: it stays flagged, so stop asking */
   }
   if ((events & UV_READABLE) && pump(r, i, 0) < 0) return;
   if ((events & UV_WRITABLE) && pump(r, 1 - i, 1) < 0) return;
