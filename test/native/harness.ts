@@ -84,6 +84,9 @@ export async function relayed(
   t.after(() => client.destroy());
   const [server, { relay, done }] = await Promise.all([serverReady, relayReady]);
   t.after(() => server.destroy());
+  // A test that expects an error listens for it itself; the rest must not die of a late reset.
+  client.on('error', () => {});
+  server.on('error', () => {});
   return { client, server, relay, done };
 }
 
@@ -94,6 +97,7 @@ export function readToEnd(s: net.Socket): Promise<Buffer> {
     s.on('data', (d: Buffer) => chunks.push(d));
     s.once('end', () => resolve(Buffer.concat(chunks)));
     s.once('error', reject);
+    s.resume();
   });
 }
 
@@ -138,9 +142,20 @@ export function closeError(s: net.Socket): Promise<NodeJS.ErrnoException | null>
   });
 }
 
-/** Descriptors this process has open. */
-export function openFds(): number {
-  return fs.readdirSync('/proc/self/fd').length;
+/** Descriptors this process has open, by kind ('socket', 'pipe', 'anon_inode', ...). */
+export function openFds(kind?: string): number {
+  let n = 0;
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    if (!kind) n++;
+    else {
+      try {
+        if (fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(`${kind}:`)) n++;
+      } catch {
+        // closed meanwhile (the readdir's own descriptor)
+      }
+    }
+  }
+  return n;
 }
 
 /** One turn of the event loop and the close callbacks after it. */
