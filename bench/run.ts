@@ -21,9 +21,10 @@ import { fleet } from './fleet.js';
 import { admission } from './admission.js';
 import { conns } from './conns.js';
 import { soak } from './soak.js';
+import { relay } from './relay.js';
 
 /** Add a scenario: one file in bench/ exporting a Scenario, one line here. */
-const SCENARIOS: Record<string, Scenario> = Object.fromEntries([throughput, shaping, observe, peers, load, caps, conns, soak, fleet, admission].map((s) => [s.name, s]));
+const SCENARIOS: Record<string, Scenario> = Object.fromEntries([throughput, shaping, observe, peers, load, caps, conns, soak, fleet, admission, relay].map((s) => [s.name, s]));
 
 const RESULTS = path.join(ROOT, 'bench/results');
 

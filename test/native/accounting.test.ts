@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import { test } from 'node:test';
 import { NativeEngine } from '../../src/native/engine.js';
-import { waitFor } from '../helpers.js';
-import { engine, openFds, readToEnd, relayed, skip, turn } from './harness.js';
+import { engine, fillUntilFull, openFds, readToEnd, relayed, skip, turn } from './harness.js';
 
 test('idle relays hold no pipe; descriptors and allocations go back to zero after close', { skip }, async (t) => {
   const eng = engine!;
@@ -18,13 +16,11 @@ test('idle relays hold no pipe; descriptors and allocations go back to zero afte
 
   // Bytes in flight hold a pipe; once delivered, it goes back to the pool.
   for (const r of all) r.client.pause();
-  const big = crypto.randomBytes(8 * 2 ** 20);
-  all[0]!.server.write(big);
-  await waitFor(() => all[0]!.relay.down.destinationFull, 5000, 'the client to fill up');
+  const written = await fillUntilFull(all[0]!.server, () => all[0]!.relay.down.destinationFull);
   assert.equal(eng.stats().pipes, 1);
   const got = readToEnd(all[0]!.client);
   all[0]!.server.end();
-  assert.equal((await got).length, big.length);
+  assert.equal((await got).length, written);
   assert.equal(eng.stats().pipes, 0);
   assert.ok(eng.stats().pooled >= 1);
 
@@ -60,8 +56,7 @@ test('closing the engine lets go of every relay and pipe', { skip }, async (t) =
   const eng = engine!;
   const r = await relayed(t, { prepend: { up: Buffer.from('held') } });
   r.client.pause();
-  r.server.write(crypto.randomBytes(4 * 2 ** 20));
-  await waitFor(() => r.relay.down.destinationFull, 5000, 'a pipe in use');
+  await fillUntilFull(r.server, () => r.relay.down.destinationFull);
   const pipes = openFds('pipe');
   const s = eng.stats();
   assert.ok(s.pipes >= 1 && s.sockets >= 2);

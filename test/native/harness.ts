@@ -90,6 +90,20 @@ export async function relayed(
   return { client, server, relay, done };
 }
 
+/**
+ * Writes from `writer` until the relay's direction toward a reader that does not read finds its
+ * destination full (the reader's kernel buffers and the pipe hold bytes). Returns the bytes written.
+ */
+export async function fillUntilFull(writer: net.Socket, isFull: () => boolean): Promise<number> {
+  const chunk = Buffer.alloc(256 * 1024, 7);
+  let written = 0;
+  while (!isFull()) {
+    written += chunk.length;
+    if (!writer.write(chunk)) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return written;
+}
+
 /** Everything `s` sends until its FIN. */
 export function readToEnd(s: net.Socket): Promise<Buffer> {
   return new Promise((resolve, reject) => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { closeError, readBytes, relayed, skip } from './harness.js';
+import { closeError, fillUntilFull, readBytes, relayed, skip } from './harness.js';
 
 test("the client's reset resets the server side and is reported", { skip }, async (t) => {
   const r = await relayed(t);
@@ -30,10 +30,7 @@ test('a reset while the relay is not reading (destination full) still propagates
   const r = await relayed(t);
   // The client does not read: the server's bytes fill the client's buffers and the relay's pipe.
   r.client.pause();
-  const chunk = Buffer.alloc(256 * 1024, 7);
-  while (!r.relay.down.destinationFull) {
-    if (!r.server.write(chunk)) await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  await fillUntilFull(r.server, () => r.relay.down.destinationFull);
   const clientErr = closeError(r.client);
   r.server.resetAndDestroy();
   const failure = await r.done;
