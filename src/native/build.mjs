@@ -46,14 +46,17 @@ function build(dir, env) {
   });
 }
 
-/** The line of the build output that says what went wrong. */
+/** The line of the build output that says best what went wrong. */
 function reason(r) {
   if (r.error) return r.error.message;
   const lines = `${r.stdout ?? ''}\n${r.stderr ?? ''}`.split('\n').map((l) => l.trim());
-  return (
-    lines.find((l) => /\berror\b/i.test(l) && !/^gyp ERR! (stack|System|command|cwd|node -v|node-gyp -v|not ok)/.test(l)) ??
-    `node-gyp exited with ${r.status ?? r.signal}`
-  ).slice(0, 300);
+  const noise = /^gyp (info|ERR! (stack|System|command|cwd|node -v|node-gyp -v|not ok|\$npm))/;
+  const telling = [/\berror:/i, /^gyp: /, /You need to install/, /not found|No such file|Permission denied/i, /\berror\b/i];
+  for (const re of telling) {
+    const hit = lines.find((l) => re.test(l) && !noise.test(l));
+    if (hit) return hit.replace(/^gyp ERR! find Python /, 'node-gyp needs Python: ').slice(0, 300);
+  }
+  return `node-gyp exited with ${r.status ?? r.signal}`;
 }
 
 function main() {
