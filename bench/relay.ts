@@ -4,10 +4,14 @@
  * hands over, unshaped), (b) nginx stream (one worker), (c) HAProxy (one process), (d) a plain
  * Node pipe, and iperf3 straight to its server for reference. Gbit/s and the middle's CPU seconds
  * per GB (from /proc/PID/stat), medians over alternating rounds, each run on a fresh middle.
+ * Scenario 2: many connections each capped (the peers bench's capped measurement): the native
+ * relay with shaped flows under the proxy's Scheduler, against nginx's proxy_download_rate and
+ * the proxy's JavaScript data plane.
  */
 import { iperfPath, runIperfClient, startIperfServer } from './lib/iperf.js';
 import { ready, spawnNodeScript, type Child } from './lib/children.js';
-import { detect, startHaproxy, startNginx, startPipe, type Backends } from './lib/peers/middles.js';
+import { detect, startHaproxy, startNginx, startPipe, startProxy, type Backends, type Middle } from './lib/peers/middles.js';
+import { capped, type CappedRun } from './lib/peers/measure.js';
 import { cpuSeconds } from './lib/procstat.js';
 import { median, numberArg, sleep, type Args, type Result, type Scenario } from './lib/scenario.js';
 import { loadNative } from '../src/native/load.js';
@@ -30,8 +34,8 @@ interface Run {
   bytes: number;
 }
 
-async function startNative(target: number, pipeSize: number): Promise<Started> {
-  const child = spawnNodeScript('native-relay', 'native-relay', ['--pipe-size', String(pipeSize), `127.0.0.1:${target}`]);
+async function startNative(target: number, pipeSize: number, cap = 0): Promise<Started> {
+  const child = spawnNodeScript('native-relay', 'native-relay', ['--pipe-size', String(pipeSize), '--cap', String(cap), `127.0.0.1:${target}`]);
   try {
     const p = await ready<{ ports: number[] }>(child);
     return { port: p.ports[0]!, child, stop: () => child.kill() };
@@ -50,6 +54,10 @@ export const relay: Scenario = {
     middles: { type: 'string', default: MIDDLES.join(','), description: `which middles (${MIDDLES.join(', ')})` },
     reverse: { type: 'boolean', description: 'iperf3 -R: the server sends (the download direction)' },
     'pipe-size': { type: 'string', default: '0', description: "the native relay's pipe capacity in bytes (0: the kernel's 64 KiB)" },
+    scenarios: { type: 'string', default: '1,2', description: '1: iperf3 single stream; 2: many capped connections' },
+    connections: { type: 'string', default: '1000', description: 'connections in scenario 2' },
+    cap: { type: 'string', default: '64', description: 'per-connection cap in KiB/s in scenario 2' },
+    'cap-seconds': { type: 'string', default: '5', description: 'measuring window of scenario 2 (after warm-up)' },
   },
 
   async run(args: Args): Promise<Result> {
@@ -60,8 +68,10 @@ export const relay: Scenario = {
     if (!Number.isInteger(pipeSize) || pipeSize < 0) throw new Error(`--pipe-size: "${String(args['pipe-size'])}" is not a whole number of bytes`);
     const wanted = String(args['middles']).split(',').map((s) => s.trim()) as MiddleName[];
     for (const m of wanted) if (!MIDDLES.includes(m)) throw new Error(`--middles: "${m}" is not one of ${MIDDLES.join(', ')}`);
+    const scenarios = String(args['scenarios']).split(',').map((x) => x.trim());
+    for (const x of scenarios) if (x !== '1' && x !== '2') throw new Error(`--scenarios: "${x}" is not 1 or 2`);
     const bin = iperfPath();
-    if (!bin) throw new Error('iperf3 is not on PATH (Debian: iperf3); this scenario needs it');
+    if (!bin && scenarios.includes('1')) throw new Error('iperf3 is not on PATH (Debian: iperf3); scenario 1 needs it');
     const avail = detect(new Set(wanted.includes('nginx') ? [] : ['nginx' as const]));
     const notes = [...avail.notes];
     const native = loadNative();
@@ -70,12 +80,13 @@ export const relay: Scenario = {
     );
     if (!native.addon && wanted.includes('native')) notes.push(`native: unavailable (${native.reason}), skipped.`);
 
-    const iperf = await startIperfServer(bin);
-    const backends: Backends = { source: iperf.port, foo: iperf.port };
     const runs: Run[] = [];
+    const cappedRuns: { middle: string; round: number; result: CappedRun }[] = [];
     const errors: string[] = [];
+    const iperf = scenarios.includes('1') ? await startIperfServer(bin!) : null;
+    const backends: Backends = { source: iperf?.port ?? 0, foo: iperf?.port ?? 0 };
     try {
-      for (let round = 0; round < rounds; round++) {
+      for (let round = 0; round < (iperf ? rounds : 0); round++) {
         const order = active.map((_, i) => active[(i + round) % active.length]!);
         for (const middle of order) {
           let m: Started | undefined;
@@ -83,7 +94,7 @@ export const relay: Scenario = {
             m = await start(middle, avail, backends, pipeSize);
             const pid = m.child?.pid;
             const c0 = pid ? (cpuSeconds(pid) ?? NaN) : NaN;
-            const r = await runIperfClient(bin, m.port, seconds, reverse);
+            const r = await runIperfClient(bin!, m.port, seconds, reverse);
             const c1 = pid ? (cpuSeconds(pid) ?? NaN) : NaN;
             const bytes = (r.bitsPerSecondReceived * r.seconds) / 8;
             const cpu = c1 - c0;
@@ -98,7 +109,38 @@ export const relay: Scenario = {
         }
       }
     } finally {
-      await iperf.child.kill();
+      await iperf?.child.kill();
+    }
+    if (scenarios.includes('2')) {
+      const n = numberArg(args, 'connections');
+      const cap = numberArg(args, 'cap') * 1024;
+      const ms = numberArg(args, 'cap-seconds') * 1000;
+      const backend = spawnNodeScript('backend', 'backend', ['source', 'foo']);
+      try {
+        const b = await ready<Backends>(backend);
+        const cappers = ['native', ...(avail.nginx ? ['nginx'] : []), 'proxy'].filter((m) => m !== 'native' || native.addon);
+        for (let round = 0; round < rounds; round++) {
+          for (const middle of cappers.map((_, i) => cappers[(i + round) % cappers.length]!)) {
+            let m: Middle | undefined;
+            try {
+              m = await startCapper(middle, avail, b, cap, pipeSize);
+              const result = await capped(m, n, cap, ms);
+              cappedRuns.push({ middle, round, result });
+              process.stderr.write(
+                `round ${round + 1}/${rounds}  capped ${middle.padEnd(7)} ${(result.rate / 1e6).toFixed(3)} MB/s (${(result.error * 100).toFixed(2)}%), Jain ${result.jain.toFixed(4)}, ${result.cpuSeconds.toFixed(2)} CPU-s, ${(result.peakRssBytes / 2 ** 20).toFixed(0)} MiB\n`,
+              );
+            } catch (err) {
+              errors.push(`capped ${middle} round ${round + 1}: ${(err as Error).message}`.slice(0, 800));
+            } finally {
+              await m?.stop();
+            }
+            await sleep(1000);
+          }
+        }
+      } finally {
+        await backend.kill();
+      }
+      notes.push(`Scenario 2: ${n} connections × ${cap / 1024} KiB/s download; due ${((n * cap) / 1e6).toFixed(3)} MB/s; window ${ms / 1000} s after warm-up. native: shaped native flows (16 KiB read-ahead) under src/shaping/scheduler.ts, burst as a tier with rtt 50ms; proxy: the CLI (JavaScript data plane) with the same tier.`);
     }
 
     const rows = active.map((middle) => {
@@ -114,25 +156,56 @@ export const relay: Scenario = {
         String(mine.length),
       ];
     });
-    if (native.addon) notes.push(`native: the uv_poll engine on the child\'s event loop, splice socket -> pipe -> socket, unshaped, ${pipeSize ? `${pipeSize}-byte` : "the kernel's 64 KiB"} pipes.`);
+    if (iperf && native.addon) notes.push(`native: the uv_poll engine on the child\'s event loop, splice socket -> pipe -> socket, unshaped, ${pipeSize ? `${pipeSize}-byte` : "the kernel's 64 KiB"} pipes.`);
     if (avail.nginx) notes.push(`nginx ${avail.nginx.version}: stream, one worker, master_process off (bench/lib/peers/configs.ts).`);
     if (avail.haproxy) notes.push(`haproxy ${avail.haproxy.version}: mode tcp, nbthread 1, -db.`);
-    notes.push('direct: iperf3 to its server without a middle (the ceiling of this machine); CPU-s/GB is the middle process only, not iperf3.');
+    if (iperf) notes.push('direct: iperf3 to its server without a middle (the ceiling of this machine); CPU-s/GB is the middle process only, not iperf3.');
     notes.push('The machine has few cores shared by iperf3 client, server and the middle: compare rows of one run, not runs of different days.');
+    const cappedRows = [...new Set(cappedRuns.map((r) => r.middle))].map((middle) => {
+      const mine = cappedRuns.filter((r) => r.middle === middle).map((r) => r.result);
+      const med = (f: (r: CappedRun) => number) => median(mine.map(f));
+      return [
+        middle,
+        (med((r) => r.rate) / 1e6).toFixed(3),
+        `${(med((r) => r.error) * 100).toFixed(2)} %`,
+        med((r) => r.jain).toFixed(4),
+        med((r) => r.cpuSeconds).toFixed(2),
+        (med((r) => r.peakRssBytes) / 2 ** 20).toFixed(0),
+        String(mine.length),
+      ];
+    });
+    const tables = [];
+    if (rows.length && iperf) {
+      tables.push({
+        title: `1. iperf3, 1 stream${reverse ? ' (-R)' : ''}, ${seconds} s × ${rounds} rounds (medians)`,
+        columns: ['middle', 'Gbit/s', 'range', 'CPU-s/GB', 'range', 'runs'],
+        rows,
+      });
+    }
+    if (cappedRows.length) {
+      tables.push({
+        title: `2. ${args['connections']} connections × ${args['cap']} KiB/s (medians)`,
+        columns: ['middle', 'MB/s', 'error', 'Jain', 'CPU-s', 'peak RSS MiB', 'runs'],
+        rows: cappedRows,
+      });
+    }
     return {
-      params: { seconds, rounds, reverse, pipeSize, middles: active },
-      tables: [
-        {
-          title: `iperf3, 1 stream${reverse ? ' (-R)' : ''}, ${seconds} s × ${rounds} rounds (medians)`,
-          columns: ['middle', 'Gbit/s', 'range', 'CPU-s/GB', 'range', 'runs'],
-          rows,
-        },
-      ],
+      params: { seconds, rounds, reverse, pipeSize, scenarios, middles: active },
+      tables,
       notes: [...notes, ...errors.map((e) => `error: ${e}`)],
-      data: { runs },
+      data: { runs, capped: cappedRuns },
     };
   },
 };
+
+/** A middle for the capped scenario, in the shape the peers bench measures. */
+async function startCapper(middle: string, avail: ReturnType<typeof detect>, b: Backends, cap: number, pipeSize: number): Promise<Middle> {
+  if (middle === 'nginx') return startNginx(avail.nginx!, b, cap);
+  if (middle === 'proxy') return startProxy(b, cap);
+  const s = await startNative(b.source, pipeSize, cap);
+  // The peers bench's Middle names its peer from a fixed list; this one only reports its label.
+  return { peer: 'native' as Middle['peer'], child: s.child!, source: s.port, foo: s.port, config: { cap }, stop: s.stop };
+}
 
 async function start(middle: MiddleName, avail: ReturnType<typeof detect>, backends: Backends, pipeSize: number): Promise<Started> {
   switch (middle) {

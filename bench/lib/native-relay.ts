@@ -1,13 +1,23 @@
 /**
  * The native data plane alone, as a bench middle:
- *   node dist/bench/lib/native-relay.js [--pipe-size BYTES] 127.0.0.1:9001 [127.0.0.1:9002 ...]
- * listens on a free loopback port per target, prints {"ports": [...], "engine": "..."}, and hands
- * each accepted connection and its dialed backend to the engine (unshaped). Exits when its stdin
- * closes. No policy, no logging: what it costs is the engine's cost plus an accept and a dial.
+ *   node dist/bench/lib/native-relay.js [--pipe-size BYTES] [--cap BYTES_PER_S] 127.0.0.1:9001 [...]
+ * listens on a free loopback port per target, prints {"ports": [...]}, and hands each accepted
+ * connection and its dialed backend to the engine. Unshaped by default; with --cap, each
+ * connection's download (backend -> client) is a shaped native flow under the proxy's own
+ * Scheduler (src/shaping/scheduler.ts) with a bucket of that rate per connection, as a tier's
+ * connection limit would set it. Exits when its stdin closes.
  */
 import net from 'node:net';
 import { parseArgs } from 'node:util';
+import { realClock } from '../../src/clock.js';
 import { NativeEngine } from '../../src/native/engine.js';
+import { SchedNode, Scheduler } from '../../src/shaping/scheduler.js';
+import { burstFor } from '../../src/shaping/shaper.js';
+
+/** The shaped download, when --cap is given. */
+let shaping: { scheduler: Scheduler; cap: number; burst: number } | null = null;
+/** The shaped flow's read-ahead, as the JS path's READ_SIZE. */
+const SHAPED_LIMIT = 16 * 1024;
 
 function forward(engine: NativeEngine, client: net.Socket, host: string, port: number): void {
   const backend = net.connect({ host, port, allowHalfOpen: true, noDelay: true });
@@ -19,8 +29,22 @@ function forward(engine: NativeEngine, client: net.Socket, host: string, port: n
   client.on('error', fail);
   backend.on('error', fail);
   backend.once('connect', () => {
-    const relay = engine.relay(client, backend);
-    relay.onDone = () => relay.close();
+    if (!shaping) {
+      const relay = engine.relay(client, backend);
+      relay.onDone = () => relay.close();
+      return;
+    }
+    const { scheduler, cap, burst } = shaping;
+    const relay = engine.relay(client, backend, { shaped: { down: true }, limit: { down: SHAPED_LIMIT } });
+    const node = new SchedNode('conn', relay.down);
+    scheduler.attach(node, scheduler.root);
+    scheduler.setLimits(node, cap, burst);
+    relay.down.onWake = () => scheduler.wake(node);
+    relay.onDone = () => {
+      scheduler.detach(node);
+      relay.close();
+    };
+    scheduler.wake(node);
   });
 }
 
@@ -36,7 +60,9 @@ async function listen(engine: NativeEngine, target: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const { values, positionals: targets } = parseArgs({ options: { 'pipe-size': { type: 'string' } }, allowPositionals: true });
+  const { values, positionals: targets } = parseArgs({ options: { 'pipe-size': { type: 'string' }, cap: { type: 'string' } }, allowPositionals: true });
+  const cap = Number(values['cap'] ?? 0);
+  if (cap > 0) shaping = { scheduler: new Scheduler(realClock, 'global'), cap, burst: burstFor(cap, 50) };
   if (targets.length === 0) throw new Error('usage: native-relay.js [--pipe-size BYTES] HOST:PORT...');
   const engine = NativeEngine.open({ pipeSize: Number(values['pipe-size'] ?? 0) });
   if (typeof engine === 'string') throw new Error(engine);
