@@ -1,8 +1,8 @@
 /**
  * The native data plane alone against what users would put in its place: iperf3, one stream,
  * through (a) the native relay (bench/lib/native-relay.ts: a Node child that accepts, dials and
- * hands over, unshaped), (b) nginx stream (one worker), (c) HAProxy (one process), (d) a plain
- * Node pipe, and iperf3 straight to its server for reference. Gbit/s and the middle's CPU seconds
+ * hands over, unshaped) on the child's event loop, (b) the same engine on a data-plane thread (a
+ * worker's loop), (c) nginx stream (one worker), (d) HAProxy (one process), (e) a plain Node pipe, and iperf3 straight to its server for reference. Gbit/s and the middle's CPU seconds
  * per GB (from /proc/PID/stat), medians over alternating rounds, each run on a fresh middle.
  * Scenario 2: many connections each capped (the peers bench's capped measurement): the native
  * relay with shaped flows under the proxy's Scheduler, against nginx's proxy_download_rate and
@@ -16,7 +16,7 @@ import { cpuSeconds } from './lib/procstat.js';
 import { median, numberArg, sleep, type Args, type Result, type Scenario } from './lib/scenario.js';
 import { loadNative } from '../src/native/load.js';
 
-const MIDDLES = ['native', 'nginx', 'haproxy', 'pipe', 'direct'] as const;
+const MIDDLES = ['native', 'thread', 'nginx', 'haproxy', 'pipe', 'direct'] as const;
 type MiddleName = (typeof MIDDLES)[number];
 
 interface Started {
@@ -34,8 +34,9 @@ interface Run {
   bytes: number;
 }
 
-async function startNative(target: number, pipeSize: number, cap = 0): Promise<Started> {
-  const child = spawnNodeScript('native-relay', 'native-relay', ['--pipe-size', String(pipeSize), '--cap', String(cap), `127.0.0.1:${target}`]);
+async function startNative(target: number, pipeSize: number, cap = 0, thread = false): Promise<Started> {
+  const args = ['--pipe-size', String(pipeSize), '--cap', String(cap), ...(thread ? ['--thread'] : []), `127.0.0.1:${target}`];
+  const child = spawnNodeScript('native-relay', 'native-relay', args);
   try {
     const p = await ready<{ ports: number[] }>(child);
     return { port: p.ports[0]!, child, stop: () => child.kill() };
@@ -76,7 +77,7 @@ export const relay: Scenario = {
     const notes = [...avail.notes];
     const native = loadNative();
     const active = wanted.filter((m) =>
-      m === 'nginx' ? !!avail.nginx : m === 'haproxy' ? !!avail.haproxy : m === 'native' ? native.addon !== null : true,
+      m === 'nginx' ? !!avail.nginx : m === 'haproxy' ? !!avail.haproxy : m === 'native' || m === 'thread' ? native.addon !== null : true,
     );
     if (!native.addon && wanted.includes('native')) notes.push(`native: unavailable (${native.reason}), skipped.`);
 
@@ -156,7 +157,7 @@ export const relay: Scenario = {
         String(mine.length),
       ];
     });
-    if (iperf && native.addon) notes.push(`native: the uv_poll engine on the child\'s event loop, splice socket -> pipe -> socket, unshaped, ${pipeSize ? `${pipeSize}-byte` : "the kernel's 64 KiB"} pipes.`);
+    if (iperf && native.addon) notes.push(`native: the uv_poll engine on the child\'s event loop, splice socket -> pipe -> socket, unshaped, ${pipeSize ? `${pipeSize}-byte` : "the kernel's 64 KiB"} pipes. thread: the same engine on a worker thread's event loop (epoll there); the main thread accepts, dials and posts the descriptors; CPU is the whole process.`);
     if (avail.nginx) notes.push(`nginx ${avail.nginx.version}: stream, one worker, master_process off (bench/lib/peers/configs.ts).`);
     if (avail.haproxy) notes.push(`haproxy ${avail.haproxy.version}: mode tcp, nbthread 1, -db.`);
     if (iperf) notes.push('direct: iperf3 to its server without a middle (the ceiling of this machine); CPU-s/GB is the middle process only, not iperf3.');
@@ -211,6 +212,8 @@ async function start(middle: MiddleName, avail: ReturnType<typeof detect>, backe
   switch (middle) {
     case 'native':
       return startNative(backends.source, pipeSize);
+    case 'thread':
+      return startNative(backends.source, pipeSize, 0, true);
     case 'nginx': {
       const m = await startNginx(avail.nginx!, backends, 0);
       return { port: m.source, child: m.child, stop: () => m.stop() };

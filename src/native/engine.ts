@@ -83,17 +83,29 @@ export class NativeEngine {
     if (this.#closed) throw new NativeError('the native engine is closed');
     const c = takeOver(client, 'client');
     const b = takeOver(backend, 'backend');
-    const up = join(o.prepend?.up, c.held);
-    const down = join(o.prepend?.down, b.held);
+    const relay = this.relayDescriptors(c.fd, b.fd, {
+      ...o,
+      prepend: { up: join(o.prepend?.up, c.held), down: join(o.prepend?.down, b.held) },
+    });
+    client.destroy();
+    backend.destroy();
+    return relay;
+  }
+
+  /**
+   * Relays two connected descriptors (the engine works on duplicates: the caller's stay its own,
+   * and the caller closes them when it likes, which sends nothing). For sockets that another
+   * thread accepted: see bench/lib/native-relay.ts --thread.
+   */
+  relayDescriptors(clientFd: number, backendFd: number, o: RelayOptions = {}): NativeRelay {
+    if (this.#closed) throw new NativeError('the native engine is closed');
     const bits = (o.shaped?.up ? 1 : 0) | (o.shaped?.down ? 2 : 0);
     let id: number;
     try {
-      id = this.#sh.addon.relay(c.fd, b.fd, up, down, bits, o.limit?.up ?? 0, o.limit?.down ?? 0);
+      id = this.#sh.addon.relay(clientFd, backendFd, o.prepend?.up ?? null, o.prepend?.down ?? null, bits, o.limit?.up ?? 0, o.limit?.down ?? 0);
     } catch (err) {
       throw new NativeError(`the native relay could not start: ${(err as Error).message}`, { cause: err });
     }
-    client.destroy();
-    backend.destroy();
     const relay = new NativeRelay(this.#sh, id, (r) => {
       if (this.#relays[r.id] === r) this.#relays[r.id] = undefined;
     });
