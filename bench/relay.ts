@@ -2,7 +2,8 @@
  * The native data plane alone against what users would put in its place: iperf3, one stream,
  * through (a) the native relay (bench/lib/native-relay.ts: a Node child that accepts, dials and
  * hands over, unshaped) on the child's event loop, (b) the same engine on a data-plane thread (a
- * worker's loop), (c) nginx stream (one worker), (d) HAProxy (one process), (e) a plain Node pipe, and iperf3 straight to its server for reference. Gbit/s and the middle's CPU seconds
+ * worker's loop), (c) nginx stream (one worker), (d) HAProxy (one process), (e) shaper-proxy's
+ * CLI as it is (the JavaScript data plane), (f) a plain Node pipe, and iperf3 straight to its server for reference. Gbit/s and the middle's CPU seconds
  * per GB (from /proc/PID/stat), medians over alternating rounds, each run on a fresh middle.
  * Scenario 2: many connections each capped (the peers bench's capped measurement): the native
  * relay with shaped flows under the proxy's Scheduler, against nginx's proxy_download_rate and
@@ -16,7 +17,7 @@ import { cpuSeconds } from './lib/procstat.js';
 import { median, numberArg, sleep, type Args, type Result, type Scenario } from './lib/scenario.js';
 import { loadNative } from '../src/native/load.js';
 
-const MIDDLES = ['native', 'thread', 'nginx', 'haproxy', 'pipe', 'direct'] as const;
+const MIDDLES = ['native', 'thread', 'nginx', 'haproxy', 'proxy', 'pipe', 'direct'] as const;
 type MiddleName = (typeof MIDDLES)[number];
 
 interface Started {
@@ -119,7 +120,8 @@ export const relay: Scenario = {
       const backend = spawnNodeScript('backend', 'backend', ['source', 'foo']);
       try {
         const b = await ready<Backends>(backend);
-        const cappers = ['native', ...(avail.nginx ? ['nginx'] : []), 'proxy'].filter((m) => m !== 'native' || native.addon);
+        // The middles that can cap a connection's download.
+        const cappers = active.filter((m) => m === 'native' || m === 'nginx' || m === 'proxy');
         for (let round = 0; round < rounds; round++) {
           for (const middle of cappers.map((_, i) => cappers[(i + round) % cappers.length]!)) {
             let m: Middle | undefined;
@@ -160,6 +162,7 @@ export const relay: Scenario = {
     if (iperf && native.addon) notes.push(`native: the uv_poll engine on the child\'s event loop, splice socket -> pipe -> socket, unshaped, ${pipeSize ? `${pipeSize}-byte` : "the kernel's 64 KiB"} pipes. thread: the same engine on a worker thread's event loop (epoll there); the main thread accepts, dials and posts the descriptors; CPU is the whole process.`);
     if (avail.nginx) notes.push(`nginx ${avail.nginx.version}: stream, one worker, master_process off (bench/lib/peers/configs.ts).`);
     if (avail.haproxy) notes.push(`haproxy ${avail.haproxy.version}: mode tcp, nbthread 1, -db.`);
+    if (active.includes('proxy')) notes.push('proxy: the shaper-proxy CLI as it is (JavaScript data plane), one app, admin off (bench/lib/peers/configs.ts).');
     if (iperf) notes.push('direct: iperf3 to its server without a middle (the ceiling of this machine); CPU-s/GB is the middle process only, not iperf3.');
     notes.push('The machine has few cores shared by iperf3 client, server and the middle: compare rows of one run, not runs of different days.');
     const cappedRows = [...new Set(cappedRuns.map((r) => r.middle))].map((middle) => {
@@ -220,6 +223,10 @@ async function start(middle: MiddleName, avail: ReturnType<typeof detect>, backe
     }
     case 'haproxy': {
       const m = await startHaproxy(avail.haproxy!, backends, 0);
+      return { port: m.source, child: m.child, stop: () => m.stop() };
+    }
+    case 'proxy': {
+      const m = await startProxy(backends, 0);
       return { port: m.source, child: m.child, stop: () => m.stop() };
     }
     case 'pipe': {
