@@ -126,7 +126,7 @@ static void close_engine(addon_t *a) {
 
 /* ---- exported functions ---------------------------------------------------------------------- */
 
-/* open({ maxRelays, pipeSize, maxPooled }, onEvents(count)) -> { state: ArrayBuffer, ints: ArrayBuffer } */
+/* open({ maxRelays, pipeSize, shapedPipeSize, maxPooled }, onEvents(count)) -> { state: ArrayBuffer, ints: ArrayBuffer } */
 static napi_value js_open(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -145,6 +145,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   engine_options o = {
       .max_relays = opt_u32(env, argv[0], "maxRelays", 4096),
       .pipe_size = opt_u32(env, argv[0], "pipeSize", 0),
+      .shaped_pipe_size = opt_u32(env, argv[0], "shapedPipeSize", 0),
       .max_pooled = opt_u32(env, argv[0], "maxPooled", 64),
   };
   if (o.max_relays == 0 || o.max_relays > (1u << 24)) {

@@ -27,6 +27,7 @@
 typedef struct pipe_pair {
   int r, w;
   uint32_t cap;
+  int cls; /* the pool it belongs to: 0 unshaped, 1 shaped */
 } pipe_pair;
 
 typedef struct dir {
@@ -66,8 +67,8 @@ struct engine {
   uint32_t nfree;
   relay_t **pending; /* relays with undelivered events */
   uint32_t npending;
-  pipe_pair *pool;
-  uint32_t npool;
+  pipe_pair *pool[2]; /* empty pipes for unshaped and for shaped directions (sized differently) */
+  uint32_t npool[2];
   uv_prepare_t prepare; /* applies grants JS listed but did not commit, before the loop blocks */
   uv_check_t check;     /* delivers the iteration's events in one call */
   int refs;             /* the engine's own open handles + relay structures alive */
@@ -92,18 +93,22 @@ static void maybe_free_relay(relay_t *r) {
 
 /* ---- pipes ---------------------------------------------------------------------------------- */
 
-static int take_pipe(engine_t *e, pipe_pair *out) {
-  if (e->npool > 0) {
-    *out = e->pool[--e->npool];
+static uint32_t class_size(const engine_t *e, int cls) { return cls ? e->o.shaped_pipe_size : e->o.pipe_size; }
+
+static int take_pipe(engine_t *e, int cls, pipe_pair *out) {
+  if (e->npool[cls] > 0) {
+    *out = e->pool[cls][--e->npool[cls]];
     count(e, H_POOLED, -1);
   } else {
     int fds[2];
     if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) return -errno;
-    if (e->o.pipe_size) (void)fcntl(fds[1], F_SETPIPE_SZ, (int)e->o.pipe_size); /* best effort */
+    uint32_t size = class_size(e, cls);
+    if (size) (void)fcntl(fds[1], F_SETPIPE_SZ, (int)size); /* best effort: the capacity below is what counts */
     int cap = fcntl(fds[1], F_GETPIPE_SZ);
     out->r = fds[0];
     out->w = fds[1];
-    out->cap = cap > 0 ? (uint32_t)cap : 65536;
+    out->cap = cap > 0 ? (uint32_t)cap : 4096;
+    out->cls = cls;
   }
   count(e, H_PIPES, 1);
   return 0;
@@ -114,8 +119,9 @@ static int take_pipe(engine_t *e, pipe_pair *out) {
 static void give_pipe(engine_t *e, dir_t *x) {
   if (x->p.r < 0) return;
   count(e, H_PIPES, -1);
-  if (x->inpipe == 0 && !e->closing && e->npool < e->o.max_pooled) {
-    e->pool[e->npool++] = x->p;
+  int cls = x->p.cls;
+  if (x->inpipe == 0 && !e->closing && e->npool[cls] < e->o.max_pooled) {
+    e->pool[cls][e->npool[cls]++] = x->p;
     count(e, H_POOLED, 1);
   } else {
     close(x->p.r);
@@ -169,7 +175,8 @@ static void on_check(uv_check_t *h) {
 static size_t queued(const dir_t *x) { return x->pre_len - x->pre_off + x->inpipe; }
 
 static uint32_t limit_of(const dir_t *x, const engine_t *e) {
-  uint32_t cap = x->p.r >= 0 ? x->p.cap : (e->o.pipe_size ? e->o.pipe_size : 65536);
+  uint32_t size = class_size(e, x->shaped);
+  uint32_t cap = x->p.r >= 0 ? x->p.cap : (size ? size : 65536);
   return x->limit && x->limit < cap ? x->limit : cap;
 }
 
@@ -288,7 +295,7 @@ static int pump(relay_t *r, int d, int writable) {
       size_t q = queued(x);
       if (q < lim) {
         if (x->p.r < 0) {
-          int err = take_pipe(e, &x->p);
+          int err = take_pipe(e, x->shaped, &x->p);
           if (err < 0) {
             fail(r, 2, -err);
             return -1;
@@ -420,7 +427,8 @@ static void free_engine(engine_t *e) {
   free(e->slots);
   free(e->free_ids);
   free(e->pending);
-  free(e->pool);
+  free(e->pool[0]);
+  free(e->pool[1]);
   shared_release(e->state_mem);
   shared_release(e->ints_mem);
   free(e);
@@ -457,8 +465,8 @@ int engine_open(engine_t **out, uv_loop_t *loop, const engine_options *o, engine
   e->slots = calloc(o->max_relays, sizeof *e->slots);
   e->free_ids = malloc(o->max_relays * sizeof *e->free_ids);
   e->pending = malloc(o->max_relays * sizeof *e->pending);
-  e->pool = malloc((o->max_pooled ? o->max_pooled : 1) * sizeof *e->pool);
-  if (!e->state_mem || !e->ints_mem || !e->slots || !e->free_ids || !e->pending || !e->pool) {
+  for (int c = 0; c < 2; c++) e->pool[c] = malloc((o->max_pooled ? o->max_pooled : 1) * sizeof *e->pool[c]);
+  if (!e->state_mem || !e->ints_mem || !e->slots || !e->free_ids || !e->pending || !e->pool[0] || !e->pool[1]) {
     free_engine(e);
     return -ENOMEM;
   }
@@ -467,6 +475,7 @@ int engine_open(engine_t **out, uv_loop_t *loop, const engine_options *o, engine
   for (uint32_t k = 0; k < o->max_relays; k++) e->free_ids[k] = o->max_relays - 1 - k;
   e->nfree = o->max_relays;
   header(e)[H_PIPE_SIZE] = o->pipe_size ? o->pipe_size : 65536;
+  header(e)[H_SHAPED_PIPE_SIZE] = o->shaped_pipe_size ? o->shaped_pipe_size : 65536;
   uv_prepare_init(loop, &e->prepare);
   uv_check_init(loop, &e->check);
   e->prepare.data = e->check.data = e;
@@ -490,12 +499,13 @@ void engine_close(engine_t *e) {
   e->closing = 1;
   for (uint32_t id = 0; id < e->o.max_relays; id++)
     if (e->slots[id]) engine_release(e, id, 0);
-  while (e->npool > 0) {
-    pipe_pair p = e->pool[--e->npool];
-    close(p.r);
-    close(p.w);
-    count(e, H_POOLED, -1);
-  }
+  for (int c = 0; c < 2; c++)
+    while (e->npool[c] > 0) {
+      pipe_pair p = e->pool[c][--e->npool[c]];
+      close(p.r);
+      close(p.w);
+      count(e, H_POOLED, -1);
+    }
   uv_close((uv_handle_t *)&e->prepare, on_engine_handle_closed);
   uv_close((uv_handle_t *)&e->check, on_engine_handle_closed);
 }

@@ -44,6 +44,7 @@
 #define H_ALLOCS 5     /* relay structures and prepended buffers allocated, not yet freed */
 #define H_PIPE_SIZE 6  /* capacity of the engine's pipes in bytes */
 #define H_SLOTS 7      /* relay slots in use (open or finished, not yet released by JS) */
+#define H_SHAPED_PIPE_SIZE 8 /* capacity asked for the pipes of shaped directions */
 
 /* Event bits, delivered once per loop iteration per relay. */
 #define E_DATA0 1   /* shaped direction 0: bytes are sendable again (arrived, or destination drained) */
@@ -67,8 +68,9 @@ typedef void (*engine_events_cb)(engine_t *e, uint32_t count, void *arg);
 
 typedef struct engine_options {
   uint32_t max_relays;
-  uint32_t pipe_size;   /* 0: the kernel's default */
-  uint32_t max_pooled;  /* pipes kept for reuse */
+  uint32_t pipe_size;        /* pipes of unshaped directions; 0: the kernel's default (64 KiB) */
+  uint32_t shaped_pipe_size; /* pipes of shaped directions (their queue); 0: the kernel's default */
+  uint32_t max_pooled;       /* empty pipes kept for reuse, per kind */
 } engine_options;
 
 /* Creates the engine on `loop`, with its shared memory (see engine_state / engine_ints). */

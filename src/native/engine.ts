@@ -10,16 +10,22 @@
 import type { Socket } from 'node:net';
 import { NativeError } from './error.js';
 import { takeOver } from './handover.js';
-import { E_DATA0, E_DATA1, E_DONE, E_FIN0, E_FIN1, H_ALLOCS, H_PIPE_SIZE, H_PIPES, H_POOLED, H_RELAYS, H_SLOTS, H_SOCKETS, SLOT } from './layout.js';
+import { E_DATA0, E_DATA1, E_DONE, E_FIN0, E_FIN1, H_ALLOCS, H_PIPE_SIZE, H_PIPES, H_POOLED, H_RELAYS, H_SHAPED_PIPE_SIZE, H_SLOTS, H_SOCKETS, SLOT } from './layout.js';
 import { loadNative, type NativeAddon } from './load.js';
 import { NativeRelay, type Shared } from './relay.js';
 
 export interface EngineOptions {
   /** Relays open at once, at most (128 bytes of shared memory each, touched only when used). */
   maxRelays?: number;
-  /** Pipe capacity in bytes (F_SETPIPE_SZ; rounded up to pages by the kernel); 0: the kernel's 64 KiB. */
+  /** Pipe capacity of unshaped directions in bytes (F_SETPIPE_SZ, rounded up to pages); 0: the kernel's 64 KiB. */
   pipeSize?: number;
-  /** Empty pipes kept for reuse. */
+  /**
+   * Pipe capacity of shaped directions: their queue, so it bounds their read-ahead. Small pipes
+   * keep thousands of waiting shaped connections within the per-user pipe limit
+   * (/proc/sys/fs/pipe-user-pages-soft: 64 MiB of pipes for a user without CAP_SYS_RESOURCE).
+   */
+  shapedPipeSize?: number;
+  /** Empty pipes kept for reuse, per kind (unshaped, shaped). */
   maxPooled?: number;
 }
 
@@ -45,9 +51,10 @@ export interface EngineStats {
   /** Native allocations alive (relay structures, prepended buffers): 0 once everything closed. */
   allocations: number;
   pipeSize: number;
+  shapedPipeSize: number;
 }
 
-const DEFAULTS = { maxRelays: 65536, pipeSize: 0, maxPooled: 64 };
+const DEFAULTS = { maxRelays: 65536, pipeSize: 0, shapedPipeSize: 16 * 1024, maxPooled: 64 };
 
 let current: NativeEngine | null = null;
 
@@ -133,6 +140,7 @@ export class NativeEngine {
       descriptors: sockets + 2 * (pipes + pooled),
       allocations: s[h + H_ALLOCS]!,
       pipeSize: s[h + H_PIPE_SIZE]!,
+      shapedPipeSize: s[h + H_SHAPED_PIPE_SIZE]!,
     };
   }
 

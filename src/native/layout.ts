@@ -40,6 +40,7 @@ export const H_DIRTY = 4;
 export const H_ALLOCS = 5;
 export const H_PIPE_SIZE = 6;
 export const H_SLOTS = 7;
+export const H_SHAPED_PIPE_SIZE = 8;
 
 /** Event bits, one mask per relay per loop iteration. */
 export const E_DATA0 = 1;

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 /** What the addon exports (addon.c). */
 export interface NativeAddon {
-  open(options: { maxRelays: number; pipeSize: number; maxPooled: number }, onEvents: (count: number) => void): { state: ArrayBuffer; ints: ArrayBuffer };
+  open(options: { maxRelays: number; pipeSize: number; shapedPipeSize: number; maxPooled: number }, onEvents: (count: number) => void): { state: ArrayBuffer; ints: ArrayBuffer };
   relay(clientFd: number, backendFd: number, preUp: Buffer | null, preDown: Buffer | null, shapedBits: number, limitUp: number, limitDown: number): number;
   configure(id: number, dir: number, shaped: number, limit: number): void;
   commit(): void;
