@@ -15,8 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -380,16 +378,12 @@ static void after_io(relay_t *r) {
   if (r->open) update_polls(r);
 }
 
-/* The socket's pending error; a socket closed without one was reset (its error already taken). */
-static int socket_failure(int fd) {
+/* The socket's pending error, 0 if none. */
+static int socket_error(int fd) {
   int err = 0;
   socklen_t len = sizeof err;
   if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
-  if (err) return err;
-  struct tcp_info ti;
-  len = sizeof ti;
-  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_state == TCP_CLOSE) return ECONNRESET;
-  return 0;
+  return err;
 }
 
 static void on_poll(uv_poll_t *h, int status, int events) {
@@ -399,17 +393,20 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   if (status < 0) {
     /* libuv stopped the handle on POLLERR: the socket's pending error says what happened. */
     r->pev[i] = 0;
-    int err = socket_failure(r->fd[i]);
+    int err = socket_error(r->fd[i]);
     fail(r, i, err ? err : ECONNRESET);
     return;
   }
   if (events & UV_PRIORITIZED) {
-    int err = socket_failure(r->fd[i]);
+    int err = socket_error(r->fd[i]);
     if (err) {
       fail(r, i, err);
       return;
     }
-    r->no_pri[i] = 1; /* real out-of-band data: it stays flagged, so stop asking */
+    /* No error: a hang-up after both FINs while bytes are still to be read (level-triggered, so
+     * it would fire every iteration), or real out-of-band data. The reads and writes still asked
+     * for see the rest; stop asking for UV_PRIORITIZED on this socket. */
+    r->no_pri[i] = 1;
   }
   if ((events & UV_READABLE) && pump(r, i, 0) < 0) return;
   if ((events & UV_WRITABLE) && pump(r, 1 - i, 1) < 0) return;
