@@ -40,6 +40,11 @@ export class NativeFlow implements Leaf {
   readonly #sh: Shared;
   readonly #at: number;
   readonly #entry: number;
+  /** false once the relay was closed: its slot may already be another relay's */
+  #live = true;
+  /** the count and flags as they were when the relay closed */
+  #final = 0;
+  #finalFlags = 0;
 
   constructor(
     sh: Shared,
@@ -53,6 +58,7 @@ export class NativeFlow implements Leaf {
 
   /** Bytes waiting that the destination could take now and no grant covers (0 while it is full). */
   sendable(): number {
+    if (!this.#live) return 0;
     const s = this.#sh.state;
     const at = this.#at;
     if (s[at + S_DSTFULL]) return 0;
@@ -62,6 +68,7 @@ export class NativeFlow implements Leaf {
 
   /** Grants `n` more bytes (n <= sendable()); they move at the engine's next commit. */
   pass(n: number): void {
+    if (!this.#live) return;
     const { state: s, ints, header } = this.#sh;
     const at = this.#at;
     s[at + S_GRANTED] += n;
@@ -75,26 +82,37 @@ export class NativeFlow implements Leaf {
 
   /** Bytes waiting in the engine (granted or not). */
   get queued(): number {
-    return this.#sh.state[this.#at + S_QUEUED]!;
+    return this.#live ? this.#sh.state[this.#at + S_QUEUED]! : 0;
   }
 
   /** Bytes written to the destination, ever. */
   get moved(): number {
-    return this.#sh.state[this.#at + S_MOVED]!;
+    return this.#live ? this.#sh.state[this.#at + S_MOVED]! : this.#final;
+  }
+
+  /** The relay closed: keep the count and flags, never touch the slot again. */
+  retire(): void {
+    this.#final = this.moved;
+    this.#finalFlags = this.#flags();
+    this.#live = false;
+  }
+
+  #flags(): number {
+    return this.#live ? this.#sh.state[this.#at + S_FLAGS]! | 0 : this.#finalFlags;
   }
 
   get destinationFull(): boolean {
-    return this.#sh.state[this.#at + S_DSTFULL] === 1;
+    return this.#live && this.#sh.state[this.#at + S_DSTFULL] === 1;
   }
 
   /** The source sent its FIN. */
   get ended(): boolean {
-    return ((this.#sh.state[this.#at + S_FLAGS]! | 0) & F_EOF) !== 0;
+    return (this.#flags() & F_EOF) !== 0;
   }
 
   /** The FIN was passed on after the last byte. */
   get finished(): boolean {
-    return ((this.#sh.state[this.#at + S_FLAGS]! | 0) & F_FIN) !== 0;
+    return (this.#flags() & F_FIN) !== 0;
   }
 
   /**
@@ -102,6 +120,7 @@ export class NativeFlow implements Leaf {
    * read ahead (0: the pipe's capacity).
    */
   configure(shaped: boolean, limit = 0): void {
+    if (!this.#live) return;
     // Grants count from what has moved so far: nothing passes until the next pass().
     if (shaped) this.#sh.state[this.#at + S_GRANTED] = this.moved;
     this.#sh.addon.configure(this.id, this.dir, shaped ? 1 : 0, limit);
@@ -116,8 +135,7 @@ export class NativeRelay {
   /** The relay let go of its sockets: both FINs passed on (failure null), or a failure. */
   onDone: ((failure: RelayFailure | null) => void) | null = null;
   #released = false;
-  /** counters and failure as they were at close() */
-  #final: [number, number] = [0, 0];
+  /** the failure as it was at close() */
   #failure: RelayFailure | null = null;
   readonly #sh: Shared;
   readonly #release: (relay: NativeRelay) => void;
@@ -140,11 +158,11 @@ export class NativeRelay {
 
   /** Bytes client -> backend and backend -> client, ever (the idle sweep compares these). */
   get bytesUp(): number {
-    return this.#released ? this.#final[0] : this.up.moved;
+    return this.up.moved;
   }
 
   get bytesDown(): number {
-    return this.#released ? this.#final[1] : this.down.moved;
+    return this.down.moved;
   }
 
   /** Why the relay failed, or null. */
@@ -164,7 +182,8 @@ export class NativeRelay {
   close(reset = false): void {
     if (this.#released) return;
     this.#failure = this.failure;
-    this.#final = [this.up.moved, this.down.moved];
+    this.up.retire();
+    this.down.retire();
     this.#released = true;
     this.#sh.addon.release(this.id, reset);
     this.#release(this);

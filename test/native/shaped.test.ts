@@ -102,3 +102,23 @@ test('a direction can switch between shaped and unshaped', { skip }, async (t) =
   assert.equal(got.length, 1000);
   assert.equal(r.relay.up.moved, 1000);
 });
+
+test("a closed relay's flows keep their counts and never touch the slot's next relay", { skip }, async (t) => {
+  const a = await relayed(t);
+  const got = readBytes(a.server, 3);
+  a.client.write('abc');
+  await got;
+  const aId = a.relay.id;
+  a.relay.close();
+  assert.equal(a.relay.bytesUp, 3);
+  const b = await relayed(t, { shaped: { up: true } });
+  assert.equal(b.relay.id, aId, 'the slot is reused');
+  a.relay.up.pass(1000); // stale: must not grant anything to b
+  assert.equal(a.relay.up.sendable(), 0);
+  b.client.write(Buffer.alloc(100, 1));
+  await waitFor(() => b.relay.up.sendable() === 100, 5000, 'the bytes to wait');
+  engine!.commit();
+  await turn();
+  assert.equal(b.relay.up.moved, 0, 'no grant leaked from the closed relay');
+  assert.equal(a.relay.bytesUp, 3);
+});
