@@ -268,6 +268,23 @@ static napi_value js_release(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* end(id) */
+static napi_value js_end(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  engine_t *e = need_engine(env);
+  if (!e) return NULL;
+  uint32_t id;
+  if (argc < 1 || get_u32(env, argv[0], &id) != napi_ok) {
+    napi_throw_type_error(env, NULL, "end(id): a number expected");
+    return NULL;
+  }
+  int err = engine_end(e, id);
+  if (err < 0) throw_errno(env, "end", err);
+  return NULL;
+}
+
 static napi_value js_close(napi_env env, napi_callback_info info) {
   (void)info;
   close_engine(get_addon(env));
@@ -297,6 +314,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"configure", NULL, js_configure, NULL, NULL, NULL, napi_enumerable, NULL},
       {"commit", NULL, js_commit, NULL, NULL, NULL, napi_enumerable, NULL},
       {"release", NULL, js_release, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"end", NULL, js_end, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;

@@ -618,6 +618,18 @@ void engine_commit(engine_t *e) {
   }
 }
 
+int engine_end(engine_t *e, uint32_t id) {
+  relay_t *r = find(e, id);
+  if (!r) return -EINVAL;
+  if (!r->open) return 0;
+  for (int d = 0; d < 2 && r->open; d++) {
+    r->d[d].eof = 1; /* read no more: what waits goes out, then the FIN */
+    if (pump(r, d, 0) < 0) return 0;
+  }
+  after_io(r);
+  return 0;
+}
+
 int engine_release(engine_t *e, uint32_t id, int reset) {
   relay_t *r = find(e, id);
   if (!r) return -EINVAL;

@@ -92,6 +92,9 @@ int engine_relay(engine_t *e, int client, int backend, const char *pre[2], const
 int engine_configure(engine_t *e, uint32_t id, int dir, int shaped, uint32_t limit);
 /* Moves what JS granted to every direction on the dirty list. */
 void engine_commit(engine_t *e);
+/* Ends a relay gracefully: reads no more, writes what waits (a shaped direction: as granted),
+ * then a FIN each way; E_DONE follows. */
+int engine_end(engine_t *e, uint32_t id);
 /* Lets go of a relay: closes its sockets (with an RST when `reset`) and frees its slot. */
 int engine_release(engine_t *e, uint32_t id, int reset);
 

@@ -14,6 +14,7 @@ export interface NativeAddon {
   configure(id: number, dir: number, shaped: number, limit: number): void;
   commit(): void;
   release(id: number, reset: boolean): void;
+  end(id: number): void;
   close(): void;
 }
 

@@ -175,6 +175,14 @@ export class NativeRelay {
   }
 
   /**
+   * Ends gracefully: reads no more from either side, writes what waits (a shaped direction as its
+   * grants allow), then passes a FIN each way; onDone follows. close() after that frees the slot.
+   */
+  end(): void {
+    if (this.open) this.#sh.addon.end(this.id);
+  }
+
+  /**
    * Lets go of everything: closes both sockets (as socket.destroy() would; `reset`: with an RST)
    * and frees the slot. Bytes still waiting are dropped. Idempotent; the counters and failure
    * stay readable.

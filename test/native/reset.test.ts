@@ -50,3 +50,23 @@ test('close(true) from JavaScript resets both ends; close() ends both', { skip }
   await ends;
   assert.equal(b.relay.open, false);
 });
+
+test('end() from JavaScript writes what waits, then a FIN each way', { skip }, async (t) => {
+  const r = await relayed(t);
+  // Bytes wait in the relay toward a client that does not read yet.
+  r.client.pause();
+  await fillUntilFull(r.server, () => r.relay.down.destinationFull);
+  const waiting = r.relay.down.queued;
+  assert.ok(waiting > 0);
+  const moved = r.relay.down.moved;
+  const serverEnd = new Promise<void>((resolve) => r.server.once('end', resolve).resume());
+  r.relay.end();
+  let got = 0;
+  r.client.on('data', (d: Buffer) => (got += d.length));
+  const clientEnd = new Promise<void>((resolve) => r.client.once('end', resolve));
+  r.client.resume();
+  await Promise.all([serverEnd, clientEnd]);
+  assert.equal(await r.done, null);
+  assert.equal(r.relay.down.moved, moved + waiting, 'what waited in the pipe went out');
+  assert.equal(got, r.relay.down.moved);
+});
