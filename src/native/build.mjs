@@ -18,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const SOURCES = ['binding.gyp', 'src/native/addon.c', 'src/native/engine.c', 'src/native/engine.h'];
+const SOURCES = ['binding.gyp', ...['addon.c', 'engine.c', 'relay.c', 'engine.h', 'internal.h'].map((f) => `src/native/${f}`)];
 
 /** node-gyp as npm runs it (npm_config_node_gyp), else the copy bundled with npm, else PATH. */
 function nodeGyp() {
