@@ -184,10 +184,13 @@ int relay_pump(relay_t *r, int d, int writable) {
   double before = x->shaped ? sendable(r, d) : 0;
   if (writable) x->dst_full = 0;
 
+  /* A short read means the socket is empty for now: another read would only say EAGAIN (for
+   * request/response traffic, one syscall in three); level-triggered polling tells when more came. */
+  int dry = 0;
   for (int round = 0; round < MAX_ROUNDS; round++) {
     int progress = 0;
     /* fill */
-    if (!x->eof && !x->pipe_full) {
+    if (!x->eof && !x->pipe_full && !dry) {
       uint32_t lim = limit_of(x, e);
       size_t q = queued(x);
       if (q < lim) {
@@ -203,6 +206,7 @@ int relay_pump(relay_t *r, int d, int writable) {
         if (n > 0) {
           x->inpipe += (size_t)n;
           progress = 1;
+          dry = (size_t)n < lim - q;
         } else if (n == 0) {
           x->eof = 1;
           progress = 1;
@@ -229,10 +233,11 @@ int relay_pump(relay_t *r, int d, int writable) {
       if (allowed > 0) {
         ssize_t n;
         size_t pre_left = x->pre_len - x->pre_off;
+        size_t want = pre_left > 0 && pre_left < allowed ? pre_left : allowed;
         if (pre_left > 0) {
-          n = send(dst, x->pre + x->pre_off, allowed < pre_left ? allowed : pre_left, MSG_NOSIGNAL | MSG_DONTWAIT);
+          n = send(dst, x->pre + x->pre_off, want, MSG_NOSIGNAL | MSG_DONTWAIT);
         } else {
-          n = splice(x->p.r, NULL, dst, NULL, allowed, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+          n = splice(x->p.r, NULL, dst, NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         }
         if (n > 0) {
           if (pre_left > 0) {
