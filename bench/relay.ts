@@ -8,6 +8,8 @@
  * Scenario 2: many connections each capped (the peers bench's capped measurement): the native
  * relay with shaped flows under the proxy's Scheduler, against nginx's proxy_download_rate and
  * the proxy's JavaScript data plane.
+ * Scenario 3: redis-benchmark GET, 50 clients, no pipelining, through each middle: req/s, p50, p99
+ * and the middle's CPU.
  */
 import { iperfPath, runIperfClient, startIperfServer } from './lib/iperf.js';
 import { ready, spawnNodeScript, type Child } from './lib/children.js';
@@ -16,6 +18,7 @@ import { capped, type CappedRun } from './lib/peers/measure.js';
 import { cpuSeconds } from './lib/procstat.js';
 import { median, numberArg, sleep, type Args, type Result, type Scenario } from './lib/scenario.js';
 import { loadNative } from '../src/native/load.js';
+import { redisTools, runRedisBenchmark, startRedis, type RedisRun } from './lib/redis.js';
 
 const MIDDLES = ['native', 'thread', 'nginx', 'haproxy', 'proxy', 'pipe', 'direct'] as const;
 type MiddleName = (typeof MIDDLES)[number];
@@ -56,7 +59,8 @@ export const relay: Scenario = {
     middles: { type: 'string', default: MIDDLES.join(','), description: `which middles (${MIDDLES.join(', ')})` },
     reverse: { type: 'boolean', description: 'iperf3 -R: the server sends (the download direction)' },
     'pipe-size': { type: 'string', default: '0', description: "the native relay's pipe capacity in bytes (0: the kernel's 64 KiB)" },
-    scenarios: { type: 'string', default: '1,2', description: '1: iperf3 single stream; 2: many capped connections' },
+    scenarios: { type: 'string', default: '1,2,3', description: '1: iperf3 single stream; 2: many capped connections; 3: redis-benchmark GET' },
+    'redis-requests': { type: 'string', default: '200000', description: 'GET requests per redis-benchmark run (scenario 3, 50 clients)' },
     connections: { type: 'string', default: '1000', description: 'connections in scenario 2' },
     cap: { type: 'string', default: '64', description: 'per-connection cap in KiB/s in scenario 2' },
     'cap-seconds': { type: 'string', default: '5', description: 'measuring window of scenario 2 (after warm-up)' },
@@ -71,7 +75,7 @@ export const relay: Scenario = {
     const wanted = String(args['middles']).split(',').map((s) => s.trim()) as MiddleName[];
     for (const m of wanted) if (!MIDDLES.includes(m)) throw new Error(`--middles: "${m}" is not one of ${MIDDLES.join(', ')}`);
     const scenarios = String(args['scenarios']).split(',').map((x) => x.trim());
-    for (const x of scenarios) if (x !== '1' && x !== '2') throw new Error(`--scenarios: "${x}" is not 1 or 2`);
+    for (const x of scenarios) if (!['1', '2', '3'].includes(x)) throw new Error(`--scenarios: "${x}" is not 1, 2 or 3`);
     const bin = iperfPath();
     if (!bin && scenarios.includes('1')) throw new Error('iperf3 is not on PATH (Debian: iperf3); scenario 1 needs it');
     const avail = detect(new Set(wanted.includes('nginx') ? [] : ['nginx' as const]));
@@ -83,6 +87,7 @@ export const relay: Scenario = {
     if (!native.addon && wanted.includes('native')) notes.push(`native: unavailable (${native.reason}), skipped.`);
 
     const runs: Run[] = [];
+    const redisRuns: { middle: MiddleName; round: number; result: RedisRun; cpuSeconds: number }[] = [];
     const cappedRuns: { middle: string; round: number; result: CappedRun }[] = [];
     const errors: string[] = [];
     const iperf = scenarios.includes('1') ? await startIperfServer(bin!) : null;
@@ -112,6 +117,37 @@ export const relay: Scenario = {
       }
     } finally {
       await iperf?.child.kill();
+    }
+    const redis = scenarios.includes('3') ? redisTools() : undefined;
+    if (scenarios.includes('3') && !redis) notes.push('Scenario 3 skipped: redis-server or redis-benchmark not on PATH (Debian: redis-server redis-tools).');
+    if (redis) {
+      const requests = numberArg(args, 'redis-requests');
+      const server = await startRedis(redis.server);
+      try {
+        const b: Backends = { source: server.port, foo: server.port };
+        for (let round = 0; round < rounds; round++) {
+          for (const middle of active.map((_, i) => active[(i + round) % active.length]!)) {
+            let m: Started | undefined;
+            try {
+              m = await start(middle, avail, b, pipeSize);
+              const pid = m.child?.pid;
+              const c0 = pid ? (cpuSeconds(pid) ?? NaN) : NaN;
+              const result = await runRedisBenchmark(redis.benchmark, m.port, 50, requests);
+              const cpu = (pid ? (cpuSeconds(pid) ?? NaN) : NaN) - c0;
+              redisRuns.push({ middle, round, result, cpuSeconds: cpu });
+              process.stderr.write(`round ${round + 1}/${rounds}  redis ${middle.padEnd(8)} ${result.rps.toFixed(0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms\n`);
+            } catch (err) {
+              errors.push(`redis ${middle} round ${round + 1}: ${(err as Error).message}`.slice(0, 800));
+            } finally {
+              await m?.stop();
+            }
+            await sleep(300);
+          }
+        }
+      } finally {
+        await server.child.kill();
+      }
+      notes.push(`Scenario 3: redis-benchmark -c 50 -n ${requests} -t get (no pipelining) through each middle to one redis-server; CPU-s per 100k requests is the middle's.`);
     }
     if (scenarios.includes('2')) {
       const n = numberArg(args, 'connections');
@@ -186,6 +222,27 @@ export const relay: Scenario = {
         rows,
       });
     }
+    const redisRows = active
+      .map((middle) => [middle, redisRuns.filter((r) => r.middle === middle)] as const)
+      .filter(([, mine]) => mine.length > 0)
+      .map(([middle, mine]) => {
+        const per = mine.map((r) => (r.cpuSeconds / Number(args['redis-requests'])) * 1e5).filter(Number.isFinite);
+        return [
+          middle,
+          median(mine.map((r) => r.result.rps)).toFixed(0),
+          median(mine.map((r) => r.result.p50)).toFixed(3),
+          median(mine.map((r) => r.result.p99)).toFixed(3),
+          per.length ? median(per).toFixed(3) : '-',
+          String(mine.length),
+        ];
+      });
+    if (redisRows.length) {
+      tables.push({
+        title: '3. redis-benchmark GET, 50 clients, no pipelining (medians)',
+        columns: ['middle', 'req/s', 'p50 ms', 'p99 ms', 'CPU-s/100k req', 'runs'],
+        rows: redisRows,
+      });
+    }
     if (cappedRows.length) {
       tables.push({
         title: `2. ${args['connections']} connections × ${args['cap']} KiB/s (medians)`,
@@ -197,7 +254,7 @@ export const relay: Scenario = {
       params: { seconds, rounds, reverse, pipeSize, scenarios, middles: active },
       tables,
       notes: [...notes, ...errors.map((e) => `error: ${e}`)],
-      data: { runs, capped: cappedRuns },
+      data: { runs, capped: cappedRuns, redis: redisRuns },
     };
   },
 };
