@@ -32,8 +32,11 @@ function npm(args: string[], cwd: string): Promise<{ stdout: string; stderr: str
   return cli && /npm-cli\.[cm]?js$/.test(cli) ? exec(process.execPath, [cli, ...args], opts) : exec('npm', args, opts);
 }
 
-/** What the package may hold: the built proxy and bench, the example configs, the READMEs. */
-const SHIPPED = /^(dist\/(src|bench)\/.+|config\/[^/]+|README\.md|bench\/README\.md|package\.json)$/;
+/**
+ * What the package may hold: the built proxy and bench, the example configs, the READMEs, and the
+ * native data plane's sources with their build script (built at install, optionally: no binaries).
+ */
+const SHIPPED = /^(dist\/(src|bench)\/.+|config\/[^/]+|README\.md|bench\/README\.md|package\.json|binding\.gyp|src\/native\/([a-z-]+\.[ch]|build\.mjs|README\.md))$/;
 
 test('npm pack + a global install: shaper-proxy --version and shaper-bench run; no tests or runtime files packed', async (t) => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'shaper-pack-'));
@@ -59,7 +62,7 @@ test('npm pack + a global install: shaper-proxy --version and shaper-bench run; 
   assert.deepEqual(
     files.filter((f) => !SHIPPED.test(f) || /\.(state|stats)\.json$/.test(f)),
     [],
-    'nothing but the build, configs and READMEs; no runtime state or counters',
+    'nothing but the build, configs, READMEs and the native sources; no runtime state or counters',
   );
 
   const prefix = path.join(tmp, 'prefix');

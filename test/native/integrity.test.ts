@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { test } from 'node:test';
+import { sha256 } from '../helpers.js';
+import { readToEnd, relayed, skip, type Relayed } from './harness.js';
+
+/** Both ends send `up`/`down` and half-close; each must receive the other's bytes exactly. */
+async function exchange(r: Relayed, up: Buffer, down: Buffer): Promise<void> {
+  const gotUp = readToEnd(r.server);
+  const gotDown = readToEnd(r.client);
+  r.client.end(up);
+  r.server.end(down);
+  const [a, b] = await Promise.all([gotUp, gotDown]);
+  assert.equal(a.length, up.length, 'client -> server length');
+  assert.equal(sha256(a), sha256(up), 'client -> server bytes');
+  assert.equal(b.length, down.length, 'server -> client length');
+  assert.equal(sha256(b), sha256(down), 'server -> client bytes');
+  assert.equal(await r.done, null);
+  assert.equal(r.relay.bytesUp, up.length);
+  assert.equal(r.relay.bytesDown, down.length);
+}
+
+const SIZES = [0, 1, 1448, 65535, 65536, 65537, 300_001, 4 * 2 ** 20 + 13];
+
+test('random bytes both ways arrive exactly, in order, with exact counts', { skip }, async (t) => {
+  for (const size of SIZES) {
+    await t.test(`${size} bytes up, ${Math.floor(size / 3)} down`, async (t) => {
+      await exchange(await relayed(t), crypto.randomBytes(size), crypto.randomBytes(Math.floor(size / 3)));
+    });
+  }
+});
+
+test('24 relays at once stay separate and exact', { skip }, async (t) => {
+  const all = await Promise.all(Array.from({ length: 24 }, () => relayed(t)));
+  await Promise.all(all.map((r, i) => exchange(r, crypto.randomBytes(50_000 + i * 7919), crypto.randomBytes(200_000 - i * 3001))));
+});
+
+test('prepended bytes go first, then what the streams had read, then the rest', { skip }, async (t) => {
+  const early = Buffer.from('early bytes the front had read');
+  const r = await relayed(
+    t,
+    { prepend: { up: Buffer.from('PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n'), down: Buffer.from('hello from the proxy\n') } },
+    async (accepted, _dialed, client) => {
+      // Let bytes land in the accepted socket's stream buffer before the handover.
+      accepted.pause();
+      client.write(early);
+      await new Promise<void>((resolve) => {
+        const check = () => (accepted.readableLength >= early.length ? resolve() : setTimeout(check, 5));
+        accepted.once('readable', check);
+      });
+    },
+  );
+  const up = crypto.randomBytes(100_000);
+  const down = crypto.randomBytes(70_000);
+  const gotUp = readToEnd(r.server);
+  const gotDown = readToEnd(r.client);
+  r.client.end(up);
+  r.server.end(down);
+  const a = await gotUp;
+  const b = await gotDown;
+  assert.equal(sha256(a), sha256(Buffer.concat([Buffer.from('PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n'), early, up])));
+  assert.equal(sha256(b), sha256(Buffer.concat([Buffer.from('hello from the proxy\n'), down])));
+  assert.equal(await r.done, null);
+});
