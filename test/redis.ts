@@ -5,7 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import type { TestContext } from 'node:test';
-import { freePort, waitFor } from './helpers.js';
+import { cleanup, freePort, waitFor } from './helpers.js';
 
 export const REDIS_SERVER = 'redis-server';
 
@@ -30,7 +30,7 @@ export class RedisServer {
   /** Starts one on a free port; the test context stops it afterwards. */
   static async start(t: TestContext, extraArgs: string[] = []): Promise<RedisServer> {
     const server = new RedisServer(await freePort(), extraArgs);
-    t.after(() => server.stop());
+    cleanup(t, () => server.stop());
     await server.start();
     return server;
   }

@@ -7,14 +7,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../src/config/load.js';
 import { connectionsFor, decide, due, loopbackIn, overshoot, planCaps, type AppPort } from '../../bench/lib/caps/plan.js';
 import { appPorts, rewriteConfig } from '../../bench/lib/caps/proxy.js';
 import { firstSecondBytes, rateSeries, stepAt, valueAt, windowRates, type History } from '../../bench/lib/caps/series.js';
 import { runCaps } from '../../bench/caps.js';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+import { ROOT } from '../helpers.js';
 
 const ok = { expected: 1e6, measured: 1e6, jain: null, firstSecond: 1e6, firstSecondBound: 1.05e6 };
 

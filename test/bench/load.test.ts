@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -16,6 +16,7 @@ import { renderHtml, reportPaths, writeReport } from '../../bench/lib/load/repor
 import { connectionsAt, levelAt, parseShape, rateAt, type Shape } from '../../bench/lib/load/schedule.js';
 import { LoadStats, errorKind } from '../../bench/lib/load/stats.js';
 import type { Args } from '../../bench/lib/scenario.js';
+import { rawServer, tempDir } from '../helpers.js';
 
 
 /** The runner's parsed flags: every default, then `over`. */
@@ -25,23 +26,8 @@ function argsOf(over: Args): Args {
   return { ...a, ...over };
 }
 
-async function server(onSocket: (s: net.Socket) => void): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const srv = net.createServer({ noDelay: true }, (s) => {
-    sockets.add(s);
-    s.on('error', () => {});
-    s.on('close', () => sockets.delete(s));
-    onSocket(s);
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  return {
-    port: (srv.address() as net.AddressInfo).port,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      return new Promise<void>((r) => srv.close(() => r()));
-    },
-  };
-}
+/** A loopback server for the load engine to dial (no half-open, no Nagle), closed after the test. */
+const server = (t: TestContext, onSocket: (s: net.Socket) => void) => rawServer(t, onSocket, { noDelay: true, allowHalfOpen: false });
 
 const echo = (s: net.Socket) => s.pipe(s);
 
@@ -179,138 +165,111 @@ test('error kinds and totals over ports', () => {
   b.destroy();
 });
 
-test('dropped and errors on real sockets: silent server, refused port, timeouts', async () => {
-  const silent = await server((s) => s.resume());
-  const refused = await server(() => {});
+test('dropped and errors on real sockets: silent server, refused port, timeouts', async (ctx) => {
+  const silent = await server(ctx, (s) => s.resume());
+  const refused = await server(ctx, () => {});
   const refusedPort = refused.port;
   await refused.close();
-  try {
-    const plan = await planOf(argsOf({ ports: `${silent.port},${refusedPort}`, connections: '3', duration: '0.3' }));
-    const m = await runLoad(plan);
-    const [quiet, closed] = m.ports;
-    assert.equal(quiet!.sent, 3, 'one message per connection, never answered');
-    assert.equal(quiet!.dropped, 3);
-    assert.equal(quiet!.answered, 0);
-    assert.ok((closed!.errors['ECONNREFUSED'] ?? 0) >= 3, JSON.stringify(closed!.errors));
-    assert.equal(closed!.sent, 0);
+  const plan = await planOf(argsOf({ ports: `${silent.port},${refusedPort}`, connections: '3', duration: '0.3' }));
+  const m = await runLoad(plan);
+  const [quiet, closed] = m.ports;
+  assert.equal(quiet!.sent, 3, 'one message per connection, never answered');
+  assert.equal(quiet!.dropped, 3);
+  assert.equal(quiet!.answered, 0);
+  assert.ok((closed!.errors['ECONNREFUSED'] ?? 0) >= 3, JSON.stringify(closed!.errors));
+  assert.equal(closed!.sent, 0);
 
-    // a reply that takes longer than --timeout is a timeout error, its message dropped
-    const t = await runLoad({ ...(await planOf(argsOf({ ports: String(silent.port), connections: '2', duration: '0.5', timeout: '0.1' }))) });
-    assert.ok((t.total.errors['timeout'] ?? 0) >= 2, JSON.stringify(t.total.errors));
-    assert.equal(t.total.dropped, t.total.sent);
-  } finally {
-    await silent.close();
-  }
+  // a reply that takes longer than --timeout is a timeout error, its message dropped
+  const t = await runLoad({ ...(await planOf(argsOf({ ports: String(silent.port), connections: '2', duration: '0.5', timeout: '0.1' }))) });
+  assert.ok((t.total.errors['timeout'] ?? 0) >= 2, JSON.stringify(t.total.errors));
+  assert.equal(t.total.dropped, t.total.sent);
 });
 
-test('drain waits for in-flight replies; a server that hangs up counts EOF', async () => {
-  const slow = await server((s) => s.on('data', (d) => setTimeout(() => s.write(d), 150)));
-  const rude = await server((s) => s.once('data', () => s.end()));
-  try {
-    const drained = await runLoad(await planOf(argsOf({ ports: String(slow.port), connections: '2', duration: '0.1', drain: true })));
-    assert.equal(drained.total.dropped, 0);
-    assert.equal(drained.total.answered, drained.total.sent);
-    const m = await runLoad(await planOf(argsOf({ ports: String(rude.port), connections: '1', duration: '0.2' })));
-    assert.ok((m.total.errors['EOF'] ?? 0) >= 1, JSON.stringify(m.total.errors));
-    assert.equal(m.total.dropped, m.total.sent);
-  } finally {
-    await slow.close();
-    await rude.close();
-  }
+test('drain waits for in-flight replies; a server that hangs up counts EOF', async (t) => {
+  const slow = await server(t, (s) => s.on('data', (d) => setTimeout(() => s.write(d), 150)));
+  const rude = await server(t, (s) => s.once('data', () => s.end()));
+  const drained = await runLoad(await planOf(argsOf({ ports: String(slow.port), connections: '2', duration: '0.1', drain: true })));
+  assert.equal(drained.total.dropped, 0);
+  assert.equal(drained.total.answered, drained.total.sent);
+  const m = await runLoad(await planOf(argsOf({ ports: String(rude.port), connections: '1', duration: '0.2' })));
+  assert.ok((m.total.errors['EOF'] ?? 0) >= 1, JSON.stringify(m.total.errors));
+  assert.equal(m.total.dropped, m.total.sent);
 });
 
-test('end to end: ping-pong, 4 connections x 50 messages through an echo server', async () => {
-  const srv = await server(echo);
-  try {
-    const r = await load.run(argsOf({ ports: String(srv.port), connections: '4', messages: '50', duration: '2' }));
-    const [m] = (r.data as { measurements: Measurement[] }).measurements;
-    assert.equal(m!.total.sent, 200);
-    assert.equal(m!.total.answered, 200);
-    assert.equal(m!.total.dropped, 0);
-    assert.equal(m!.total.latencyMs.count, 200);
-    assert.equal(m!.total.errorCount, 0);
-    assert.equal(m!.total.bytesReceived, 200 * 64);
-    assert.ok(m!.total.latencyMs.p50 > 0 && m!.total.latencyMs.p50 <= m!.total.latencyMs.p99);
-    assert.equal(r.tables[0]!.rows[0]![3], '200');
-  } finally {
-    await srv.close();
-  }
+test('end to end: ping-pong, 4 connections x 50 messages through an echo server', async (t) => {
+  const srv = await server(t, echo);
+  const r = await load.run(argsOf({ ports: String(srv.port), connections: '4', messages: '50', duration: '2' }));
+  const [m] = (r.data as { measurements: Measurement[] }).measurements;
+  assert.equal(m!.total.sent, 200);
+  assert.equal(m!.total.answered, 200);
+  assert.equal(m!.total.dropped, 0);
+  assert.equal(m!.total.latencyMs.count, 200);
+  assert.equal(m!.total.errorCount, 0);
+  assert.equal(m!.total.bytesReceived, 200 * 64);
+  assert.ok(m!.total.latencyMs.p50 > 0 && m!.total.latencyMs.p50 <= m!.total.latencyMs.p99);
+  assert.equal(r.tables[0]!.rows[0]![3], '200');
 });
 
-test('burst and upload modes, and targets from a config file', async () => {
-  const srv = await server(echo);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'load-cfg-'));
-  try {
-    const burst = await runLoad(await planOf(argsOf({ ports: String(srv.port), mode: 'burst', burst: '5', messages: '20', connections: '2', duration: '2' })));
-    assert.deepEqual([burst.total.answered, burst.total.dropped, burst.total.latencyMs.count], [40, 0, 40]);
-    const up = await runLoad(await planOf(argsOf({ ports: String(srv.port), mode: 'upload', size: '16384', duration: '0.2' })));
-    assert.ok(up.total.bytesSent > 0 && up.total.sent === 0);
+test('burst and upload modes, and targets from a config file', async (t) => {
+  const srv = await server(t, echo);
+  const dir = await tempDir(t, 'load-cfg-');
+  const burst = await runLoad(await planOf(argsOf({ ports: String(srv.port), mode: 'burst', burst: '5', messages: '20', connections: '2', duration: '2' })));
+  assert.deepEqual([burst.total.answered, burst.total.dropped, burst.total.latencyMs.count], [40, 0, 40]);
+  const up = await runLoad(await planOf(argsOf({ ports: String(srv.port), mode: 'upload', size: '16384', duration: '0.2' })));
+  assert.ok(up.total.bytesSent > 0 && up.total.sent === 0);
 
-    const file = path.join(dir, 'proxy.json');
-    fs.writeFileSync(file, JSON.stringify({ apps: [{ name: 'echo', ports: [srv.port], targets: ['127.0.0.1:1'] }, { name: 'other', ports: [1], targets: ['127.0.0.1:1'] }], admin: 'off' }));
-    const plan = await planOf(argsOf({ config: file, apps: 'echo', message: 'hello world' }));
-    assert.deepEqual(plan.targets, [{ app: 'echo', host: '127.0.0.1', port: srv.port }]);
-    assert.deepEqual(plan.payloads.map(String), ['hello world']);
-    await assert.rejects(planOf(argsOf({ config: file, apps: 'nope' })), /--apps: no app "nope"/);
-    await assert.rejects(planOf(argsOf({ ports: '5001', host: '10.0.0.1' })), /not a loopback address/);
-    await assert.rejects(planOf(argsOf({})), /--config FILE/);
-  } finally {
-    await srv.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  const file = path.join(dir, 'proxy.json');
+  fs.writeFileSync(file, JSON.stringify({ apps: [{ name: 'echo', ports: [srv.port], targets: ['127.0.0.1:1'] }, { name: 'other', ports: [1], targets: ['127.0.0.1:1'] }], admin: 'off' }));
+  const plan = await planOf(argsOf({ config: file, apps: 'echo', message: 'hello world' }));
+  assert.deepEqual(plan.targets, [{ app: 'echo', host: '127.0.0.1', port: srv.port }]);
+  assert.deepEqual(plan.payloads.map(String), ['hello world']);
+  await assert.rejects(planOf(argsOf({ config: file, apps: 'nope' })), /--apps: no app "nope"/);
+  await assert.rejects(planOf(argsOf({ ports: '5001', host: '10.0.0.1' })), /not a loopback address/);
+  await assert.rejects(planOf(argsOf({})), /--config FILE/);
 });
 
-test('delay mode waits --delay between sends: a reply does not cut the pause short', async () => {
-  const srv = await server(echo);
-  try {
-    // a pause longer than the run: exactly one message per connection, each answered (count only)
-    const long = await runLoad(await planOf(argsOf({ ports: String(srv.port), mode: 'delay', delay: '60000', connections: '3', duration: '0.4' })));
-    assert.deepEqual([long.total.sent, long.total.answered, long.total.dropped, long.total.errorCount], [3, 3, 0, 0]);
+test('delay mode waits --delay between sends: a reply does not cut the pause short', async (t) => {
+  const srv = await server(t, echo);
+  // a pause longer than the run: exactly one message per connection, each answered (count only)
+  const long = await runLoad(await planOf(argsOf({ ports: String(srv.port), mode: 'delay', delay: '60000', connections: '3', duration: '0.4' })));
+  assert.deepEqual([long.total.sent, long.total.answered, long.total.dropped, long.total.errorCount], [3, 3, 0, 0]);
 
-    // a short pause: more than one message, never more than the pauses that fit in the run.
-    // A timer never fires before its time (1 ms of slack for libuv's rounding), so the bound cannot flake.
-    const delay = 50;
-    const m = await runLoad(await planOf(argsOf({ ports: String(srv.port), mode: 'delay', delay: String(delay), connections: '2', duration: '0.6' })));
-    const perConnection = m.total.sent / 2;
-    assert.ok(perConnection >= 2, `sent ${m.total.sent}`);
-    assert.ok(perConnection <= Math.floor((m.seconds * 1000) / (delay - 1)) + 1, `sent ${m.total.sent} in ${m.seconds} s`);
-    assert.equal(m.total.errorCount, 0);
+  // a short pause: more than one message, never more than the pauses that fit in the run.
+  // A timer never fires before its time (1 ms of slack for libuv's rounding), so the bound cannot flake.
+  const delay = 50;
+  const m = await runLoad(await planOf(argsOf({ ports: String(srv.port), mode: 'delay', delay: String(delay), connections: '2', duration: '0.6' })));
+  const perConnection = m.total.sent / 2;
+  assert.ok(perConnection >= 2, `sent ${m.total.sent}`);
+  assert.ok(perConnection <= Math.floor((m.seconds * 1000) / (delay - 1)) + 1, `sent ${m.total.sent} in ${m.seconds} s`);
+  assert.equal(m.total.errorCount, 0);
 
-    // with a quota the connection finishes on its last reply, without a pause after it
-    const q = await runLoad(await planOf(argsOf({ ports: String(srv.port), mode: 'delay', delay: '20', messages: '3', connections: '2', duration: '30' })));
-    assert.deepEqual([q.total.sent, q.total.answered, q.total.dropped], [6, 6, 0]);
-  } finally {
-    await srv.close();
-  }
+  // with a quota the connection finishes on its last reply, without a pause after it
+  const q = await runLoad(await planOf(argsOf({ ports: String(srv.port), mode: 'delay', delay: '20', messages: '3', connections: '2', duration: '30' })));
+  assert.deepEqual([q.total.sent, q.total.answered, q.total.dropped], [6, 6, 0]);
 });
 
-test('--message-file: one message a line, sent in turn; --help says how the file is read', async () => {
+test('--message-file: one message a line, sent in turn; --help says how the file is read', async (t) => {
   const got: Buffer[] = [];
-  const srv = await server((s) => s.on('data', (d: Buffer) => (got.push(d), s.write(d))));
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'load-messages-'));
-  try {
-    const file = path.join(dir, 'messages.txt');
-    // CRLF and LF endings, a blank line, a last line without an ending
-    fs.writeFileSync(file, 'hello world\r\nsecond\n\nthe third line');
-    const plan = await planOf(argsOf({ ports: String(srv.port), 'message-file': file, messages: '7', duration: '10' }));
-    assert.deepEqual(plan.payloads.map(String), ['hello world', 'second', 'the third line']);
-    const m = await runLoad(plan);
-    assert.deepEqual([m.total.sent, m.total.answered, m.total.dropped, m.total.latencyMs.count], [7, 7, 0, 7]);
-    // ping-pong: each message answered before the next, so the server saw them in order, whole
-    const seq = ['hello world', 'second', 'the third line', 'hello world', 'second', 'the third line', 'hello world'];
-    assert.equal(Buffer.concat(got).toString(), seq.join(''));
-    assert.equal(m.total.bytesReceived, seq.join('').length);
+  const srv = await server(t, (s) => s.on('data', (d: Buffer) => (got.push(d), s.write(d))));
+  const dir = await tempDir(t, 'load-messages-');
+  const file = path.join(dir, 'messages.txt');
+  // CRLF and LF endings, a blank line, a last line without an ending
+  fs.writeFileSync(file, 'hello world\r\nsecond\n\nthe third line');
+  const plan = await planOf(argsOf({ ports: String(srv.port), 'message-file': file, messages: '7', duration: '10' }));
+  assert.deepEqual(plan.payloads.map(String), ['hello world', 'second', 'the third line']);
+  const m = await runLoad(plan);
+  assert.deepEqual([m.total.sent, m.total.answered, m.total.dropped, m.total.latencyMs.count], [7, 7, 0, 7]);
+  // ping-pong: each message answered before the next, so the server saw them in order, whole
+  const seq = ['hello world', 'second', 'the third line', 'hello world', 'second', 'the third line', 'hello world'];
+  assert.equal(Buffer.concat(got).toString(), seq.join(''));
+  assert.equal(m.total.bytesReceived, seq.join('').length);
 
-    const blank = path.join(dir, 'blank.txt');
-    fs.writeFileSync(blank, '\n\r\n\n');
-    await assert.rejects(planOf(argsOf({ ports: '5001', 'message-file': blank })), /--message-file: .*blank\.txt has no message/);
-    await assert.rejects(planOf(argsOf({ ports: '5001', 'message-file': path.join(dir, 'none.txt') })), /--message-file: cannot read .*none\.txt \(ENOENT\)/);
-    await assert.rejects(planOf(argsOf({ ports: '5001', 'message-file': file, message: 'x' })), /--message or --message-file, not both/);
+  const blank = path.join(dir, 'blank.txt');
+  fs.writeFileSync(blank, '\n\r\n\n');
+  await assert.rejects(planOf(argsOf({ ports: '5001', 'message-file': blank })), /--message-file: .*blank\.txt has no message/);
+  await assert.rejects(planOf(argsOf({ ports: '5001', 'message-file': path.join(dir, 'none.txt') })), /--message-file: cannot read .*none\.txt \(ENOENT\)/);
+  await assert.rejects(planOf(argsOf({ ports: '5001', 'message-file': file, message: 'x' })), /--message or --message-file, not both/);
 
-    const help = execFileSync(process.execPath, [path.join(DIST_BENCH_LIB, '..', 'run.js'), 'load', '--help'], { encoding: 'utf8' });
-    assert.match(help, /--message-file +messages from a file, one a line \(its line ending not sent, blank lines skipped\)/);
-  } finally {
-    await srv.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  const help = execFileSync(process.execPath, [path.join(DIST_BENCH_LIB, '..', 'run.js'), 'load', '--help'], { encoding: 'utf8' });
+  assert.match(help, /--message-file +messages from a file, one a line \(its line ending not sent, blank lines skipped\)/);
 });

@@ -1,15 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { isProxyError } from '../../src/errors.js';
 import { ConfigError, jsonErrorOffset, loadConfigFile, parseConfig } from '../../src/config/load.js';
+import { ROOT, withTempDir } from '../helpers.js';
 
-// Compiled to dist/test/config/, so the repo root is three levels up.
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const flyFixture = join(root, 'test', 'fixtures', 'fly-challenge.json');
+const flyFixture = join(ROOT, 'test', 'fixtures', 'fly-challenge.json');
 
 /** No process.env in these tests: each passes the env it means. */
 const noEnv = {};
@@ -90,15 +87,6 @@ name = "db"
 ports = [5432]
 targets = ["[::1]:15432"]
 `;
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'shaper-config-'));
-  try {
-    await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 /** The message of the ConfigError that `raw` raises. */
 function problemsOf(raw: unknown, env: NodeJS.ProcessEnv = noEnv): string {

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, loadConfigFile, parseConfig } from '../../src/config/load.js';
 import type { ProxyConfig } from '../../src/config/types.js';
+import { withTempDir } from '../helpers.js';
 
 const noEnv = {};
 
@@ -114,15 +114,6 @@ function assertExample(config: ProxyConfig): void {
   ]);
   assert.equal(config.defaultTier, 'free');
   assert.equal(config.stateFile, '/var/lib/shaper-proxy/state.json');
-}
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'shaper-shaping-'));
-  try {
-    await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
 }
 
 test('the full shaping example loads with the expected numbers', () => {

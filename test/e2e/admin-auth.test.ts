@@ -6,30 +6,25 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { isLoopbackHost, tokenMatches } from '../../src/admin/auth.js';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
 import type { ProxyConfig } from '../../src/config/types.js';
-import { CLI, config, runToEnd, startProxy, tempDir, tier, waitFor } from '../helpers.js';
+import { config, ctl, proxyFor, runToEnd, tempDir, tier, type TestProxy } from '../helpers.js';
 
 const TOKEN = 'correct-horse-battery-staple';
 const U = Infinity;
 const noEnv = {};
 
-type Proxy = Awaited<ReturnType<typeof startProxy>>;
-
-async function start(t: TestContext, token: string | undefined): Promise<Proxy> {
+/** A proxy with an admin server (and `token`) and one tier, stopped after the test. */
+function start(t: TestContext, token: string | undefined): Promise<TestProxy> {
   const cfg: ProxyConfig = config([], {
     admin: { host: '127.0.0.1', port: 0, ...(token !== undefined ? { token } : {}) },
     tiers: { free: tier('free', { connection: { down: 200_000, up: U } }) },
   });
-  const proxy = await startProxy(cfg);
-  t.after(() => proxy.stop());
-  await waitFor(() => proxy.adminPort, 3000, 'admin port');
-  return proxy;
+  return proxyFor(t, cfg);
 }
 
 interface Answer {
@@ -38,7 +33,7 @@ interface Answer {
   body: any;
 }
 
-async function api(proxy: Proxy, method: string, p: string, opts: { token?: string; auth?: string; body?: unknown } = {}): Promise<Answer> {
+async function api(proxy: TestProxy, method: string, p: string, opts: { token?: string; auth?: string; body?: unknown } = {}): Promise<Answer> {
   const headers: Record<string, string> = {};
   if (opts.token !== undefined) headers['authorization'] = `Bearer ${opts.token}`;
   if (opts.auth !== undefined) headers['authorization'] = opts.auth;
@@ -196,17 +191,6 @@ test('--check on a non-loopback admin.listen without a token exits 2 naming admi
 });
 
 // ---- ctl -------------------------------------------------------------------------------------
-
-function ctl(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, 'ctl', ...args],
-      { env: { ...process.env, SHAPER_ADMIN_TOKEN: '', ...env }, timeout: 15_000 },
-      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
 
 test('ctl with --token or SHAPER_ADMIN_TOKEN works; without one or with a wrong one it exits 1 saying so', async (t) => {
   const proxy = await start(t, TOKEN);

@@ -3,51 +3,26 @@
  * 400s that change nothing, live connections following a change, the state file, reloads, and
  * `shaper-proxy ctl` as a child process.
  */
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ProxyConfig } from '../../src/config/types.js';
 import { runCtl } from '../../src/ctl.js';
-import { app, CLI, config, connect, freePort, pattern, readAll, sha256, startBackend, startProxy, waitFor, type Backend, tempDir, tier } from '../helpers.js';
+import { app, backendFor, config, connect, ctl, freePort, pattern, proxyFor, readAll, sha256, tempDir, tier, waitFor, type TestProxy } from '../helpers.js';
 
 const U = Infinity;
 const ADMIN = { host: '127.0.0.1', port: 0 };
-type Proxy = Awaited<ReturnType<typeof startProxy>>;
-
-async function start(t: TestContext, cfg: ProxyConfig, backends: Backend[] = []): Promise<Proxy> {
-  const proxy = await startProxy(cfg, backends);
-  t.after(() => proxy.stop());
-  await waitFor(() => proxy.adminPort, 3000, 'admin port');
-  return proxy;
-}
-
-async function backend(t: TestContext, kind: 'echo' | 'source', sourceBytes?: number): Promise<Backend> {
-  const b = await startBackend(kind, { sourceBytes });
-  t.after(() => b.close());
-  return b;
-}
-
 interface Answer {
   status: number;
   body: any;
 }
 
-async function api(proxy: Proxy, method: string, path: string, body?: unknown): Promise<Answer> {
+async function api(proxy: TestProxy, method: string, path: string, body?: unknown): Promise<Answer> {
   const res = await fetch(`http://127.0.0.1:${proxy.adminPort}${path}`, {
     method,
     ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
   });
   return { status: res.status, body: await res.json() };
-}
-
-function ctl(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, 'ctl', ...args], { env: { ...process.env, ...env }, timeout: 15_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
 }
 
 const tiers = () => ({
@@ -57,8 +32,8 @@ const tiers = () => ({
 const acme = (tierName: string) => ({ id: 'acme', tier: tierName, match: { sources: ['127.0.0.0/8'] } });
 
 test('GET, PUT and DELETE of tiers and customers; the answers\' shapes', async (t) => {
-  const b = await backend(t, 'echo');
-  const proxy = await start(t, config([app('web', [b.address])], { admin: ADMIN, tiers: tiers(), customers: [acme('free')] }));
+  const b = await backendFor(t, 'echo');
+  const proxy = await proxyFor(t, config([app('web', [b.address])], { admin: ADMIN, tiers: tiers(), customers: [acme('free')] }));
 
   const list = await api(proxy, 'GET', '/tiers');
   assert.equal(list.status, 200);
@@ -118,8 +93,8 @@ test('GET, PUT and DELETE of tiers and customers; the answers\' shapes', async (
 });
 
 test('invalid bodies get 400 with the key path, and nothing changes', async (t) => {
-  const b = await backend(t, 'echo');
-  const proxy = await start(t, config([app('web', [b.address])], { admin: ADMIN, tiers: tiers(), customers: [acme('free')] }));
+  const b = await backendFor(t, 'echo');
+  const proxy = await proxyFor(t, config([app('web', [b.address])], { admin: ADMIN, tiers: tiers(), customers: [acme('free')] }));
   const before = { tiers: (await api(proxy, 'GET', '/tiers')).body, customers: (await api(proxy, 'GET', '/customers')).body };
   const config0 = proxy.config;
 
@@ -154,8 +129,8 @@ test('invalid bodies get 400 with the key path, and nothing changes', async (t) 
 
 test('PUT /tiers raising a rate speeds up a live download without reconnecting', async (t) => {
   const size = 3_000_000;
-  const b = await backend(t, 'source', size);
-  const proxy = await start(t, config([app('web', [b.address])], { admin: ADMIN, tiers: tiers(), defaultTier: 'free' }), [b]);
+  const b = await backendFor(t, 'source', { sourceBytes: size });
+  const proxy = await proxyFor(t, config([app('web', [b.address])], { admin: ADMIN, tiers: tiers(), defaultTier: 'free' }), { backends: [b] });
   const started = Date.now();
   const s = await connect(proxy.portOf('web'));
   const got = readAll(s);
@@ -184,8 +159,8 @@ test('PUT /tiers raising a rate speeds up a live download without reconnecting',
 
 test('PUT /customers moving a customer to gold: its live connection follows; GET /connections shows it', async (t) => {
   const size = 3_000_000;
-  const b = await backend(t, 'source', size);
-  const proxy = await start(t, config([app('web', [b.address])], { admin: ADMIN, tiers: tiers(), customers: [acme('free')] }), [b]);
+  const b = await backendFor(t, 'source', { sourceBytes: size });
+  const proxy = await proxyFor(t, config([app('web', [b.address])], { admin: ADMIN, tiers: tiers(), customers: [acme('free')] }), { backends: [b] });
   const started = Date.now();
   const s = await connect(proxy.portOf('web'));
   const got = readAll(s);
@@ -220,19 +195,15 @@ test('PUT /customers moving a customer to gold: its live connection follows; GET
 test('changes go to the state file (atomically) and a new proxy on the same file re-applies them', async (t) => {
   const dir = await tempDir(t, 'shaper-admin-');
   const stateFile = join(dir, 'proxy.state.json');
-  const b = await backend(t, 'echo');
+  const b = await backendFor(t, 'echo');
   const cfg = () => config([app('web', [b.address])], { admin: ADMIN, tiers: tiers(), customers: [acme('free')], stateFile });
 
-  const first = await startProxy(cfg());
-  await waitFor(() => first.adminPort, 3000, 'admin port');
-  try {
-    assert.equal((await api(first, 'PUT', '/tiers/gold', { connection: { down: '1gbit' } })).status, 200);
-    assert.equal((await api(first, 'PUT', '/tiers/platinum', { connection: { down: '10gbit' } })).status, 200);
-    assert.equal((await api(first, 'PUT', '/customers/bob', { tier: 'platinum', match: { sources: ['10.9.0.0/16'] } })).status, 200);
-    assert.equal((await api(first, 'DELETE', '/customers/acme')).status, 200);
-  } finally {
-    await first.stop();
-  }
+  const first = await proxyFor(t, cfg());
+  assert.equal((await api(first, 'PUT', '/tiers/gold', { connection: { down: '1gbit' } })).status, 200);
+  assert.equal((await api(first, 'PUT', '/tiers/platinum', { connection: { down: '10gbit' } })).status, 200);
+  assert.equal((await api(first, 'PUT', '/customers/bob', { tier: 'platinum', match: { sources: ['10.9.0.0/16'] } })).status, 200);
+  assert.equal((await api(first, 'DELETE', '/customers/acme')).status, 200);
+  await first.stop();
   const saved = JSON.parse(await readFile(stateFile, 'utf8'));
   assert.deepEqual(saved, {
     version: 1,
@@ -243,7 +214,7 @@ test('changes go to the state file (atomically) and a new proxy on the same file
   // No temp files left (the counters file may sit beside the state file).
   assert.deepEqual((await readdir(dir)).filter((f) => f !== 'proxy.stats.json'), ['proxy.state.json']);
 
-  const second = await start(t, cfg());
+  const second = await proxyFor(t, cfg());
   const byName = Object.fromEntries((await api(second, 'GET', '/tiers')).body.map((x: { name: string }) => [x.name, x]));
   assert.equal(byName.gold.source, 'runtime');
   assert.equal(byName.gold.connection.down, 125_000_000);
@@ -257,9 +228,9 @@ test('changes go to the state file (atomically) and a new proxy on the same file
 test('a change that cannot be saved answers 500 SHAPER_ERR_STATE, saying it is in force but not kept', async (t) => {
   const dir = await tempDir(t, 'shaper-admin-');
   await writeFile(join(dir, 'not-a-dir'), '');
-  const b = await backend(t, 'echo');
+  const b = await backendFor(t, 'echo');
   const stateFile = join(dir, 'not-a-dir', 'state.json');
-  const proxy = await start(t, config([app('web', [b.address])], { admin: ADMIN, tiers: tiers(), stateFile }));
+  const proxy = await proxyFor(t, config([app('web', [b.address])], { admin: ADMIN, tiers: tiers(), stateFile }));
   const r = await api(proxy, 'PUT', '/tiers/gold', { connection: { down: '1gbit' } });
   assert.equal(r.status, 500);
   assert.equal(r.body.code, 'SHAPER_ERR_STATE');
@@ -270,10 +241,10 @@ test('a change that cannot be saved answers 500 SHAPER_ERR_STATE, saying it is i
 test('a reload keeps runtime changes unless the new config removes their tier', async (t) => {
   const dir = await tempDir(t, 'shaper-admin-');
   const stateFile = join(dir, 'state.json');
-  const b = await backend(t, 'echo');
+  const b = await backendFor(t, 'echo');
   const apps = [app('web', [b.address])];
   const withSilver = () => config(apps, { admin: ADMIN, tiers: { ...tiers(), silver: tier('silver') }, customers: [acme('free')], stateFile });
-  const proxy = await start(t, withSilver());
+  const proxy = await proxyFor(t, withSilver());
   await api(proxy, 'PUT', '/tiers/silver', { connection: { down: '4mbit' } });
   await api(proxy, 'PUT', '/tiers/platinum', { connection: { down: '1gbit' } });
   await api(proxy, 'PUT', '/customers/bob', { tier: 'silver', match: { sources: ['10.2.0.0/16'] } });
@@ -303,8 +274,8 @@ test('a reload keeps runtime changes unless the new config removes their tier', 
 });
 
 test('ctl as a child process: a table of tiers, --json, moving a customer to another tier', async (t) => {
-  const b = await backend(t, 'echo');
-  const proxy = await start(t, config([app('web', [b.address])], { admin: ADMIN, tiers: tiers(), customers: [acme('free')] }));
+  const b = await backendFor(t, 'echo');
+  const proxy = await proxyFor(t, config([app('web', [b.address])], { admin: ADMIN, tiers: tiers(), customers: [acme('free')] }));
   const url = `http://127.0.0.1:${proxy.adminPort}`;
 
   const [tiersTable, customersJson, moved] = await Promise.all([
@@ -341,8 +312,8 @@ async function ctlHere(args: string[]): Promise<{ code: number; stdout: string; 
 }
 
 test('ctl: a tier from a file, creating and deleting a customer, connections, and errors', async (t) => {
-  const b = await backend(t, 'echo');
-  const proxy = await start(t, config([app('web', [b.address])], { admin: ADMIN, tiers: tiers(), customers: [acme('free')] }));
+  const b = await backendFor(t, 'echo');
+  const proxy = await proxyFor(t, config([app('web', [b.address])], { admin: ADMIN, tiers: tiers(), customers: [acme('free')] }));
   const url = `http://127.0.0.1:${proxy.adminPort}`;
   const dir = await tempDir(t, 'shaper-admin-');
 

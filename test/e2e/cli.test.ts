@@ -9,33 +9,26 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import {
+  backendFor,
+  cliFor,
+  collected,
   connect,
   freePort,
   pattern,
+  rawServer,
   readAll,
   roundTrip,
   ROOT,
-  runCli,
-  sha256,
-  startBackend,
-  waitFor,
-  type Backend,
-  type Child,
-  tempDir,
   runToEnd,
+  sha256,
+  tempDir,
+  waitFor,
 } from '../helpers.js';
 
 type Log = Record<string, unknown>;
 
 const FLY_FIXTURE = path.join(ROOT, 'test/fixtures/fly-challenge.json');
 const FAST_HEALTH = { interval: '500ms', timeout: '250ms', unhealthyAfter: 2, healthyAfter: 1 };
-
-/** A backend closed after the test. */
-async function backend(t: TestContext, kind: 'echo' | 'collect'): Promise<Backend> {
-  const b = await startBackend(kind);
-  t.after(() => b.close());
-  return b;
-}
 
 interface AppSpec {
   name: string;
@@ -50,13 +43,6 @@ function proxyConfig(apps: AppSpec[], extra: Record<string, unknown> = {}): Reco
 
 async function writeJson(file: string, value: unknown): Promise<void> {
   await fs.writeFile(file, JSON.stringify(value, null, 2));
-}
-
-/** Starts the proxy on `file`; SIGKILLed after the test if it is still running. */
-function startCli(t: TestContext, file: string, env: NodeJS.ProcessEnv = {}, args: string[] = []): Child {
-  const c = runCli(['--config', file, ...args], env);
-  t.after(() => c.kill());
-  return c;
 }
 
 const isMsg = (msg: string) => (l: Log) => l['msg'] === msg;
@@ -96,9 +82,6 @@ async function echoes(socket: net.Socket, data: Buffer): Promise<void> {
   assert.equal(got.length, data.length);
   assert.equal(sha256(got), sha256(data));
 }
-
-/** What a 'collect' backend answers to `data`. */
-const collected = (data: Buffer) => `${sha256(data)} ${data.length}\n`;
 
 /** Resolves with the connect error code once nothing accepts on `port` any more. */
 async function refused(port: number, ms = 5000): Promise<string> {
@@ -314,11 +297,11 @@ test('flag errors exit 2 with a message', { concurrency: 4 }, async (t) => {
 
 test('serves an app and logs each closed connection', async (t) => {
   const dir = await tempDir(t, 'shaper-cli-');
-  const b = await backend(t, 'collect');
+  const b = await backendFor(t, 'collect');
   const port = await freePort();
   const file = path.join(dir, 'proxy.json');
   await writeJson(file, proxyConfig([{ name: 'web', ports: [port], targets: [b.address] }]));
-  const c = startCli(t, file);
+  const c = cliFor(t, ['--config', file]);
   const listening = await c.waitLog(listeningOn(port), 10_000, "'listening'");
   assert.equal(listening['what'], 'app:web');
 
@@ -341,11 +324,11 @@ test('serves an app and logs each closed connection', async (t) => {
 
 test('SIGHUP reload adds a port and keeps open connections', async (t) => {
   const dir = await tempDir(t, 'shaper-cli-');
-  const b = await backend(t, 'echo');
+  const b = await backendFor(t, 'echo');
   const [port1, port2] = [await freePort(), await freePort()];
   const file = path.join(dir, 'proxy.json');
   await writeJson(file, proxyConfig([{ name: 'web', ports: [port1], targets: [b.address] }]));
-  const c = startCli(t, file);
+  const c = cliFor(t, ['--config', file]);
   await c.waitLog(listeningOn(port1), 10_000);
 
   const open = await connect(port1);
@@ -372,11 +355,11 @@ test('SIGHUP reload adds a port and keeps open connections', async (t) => {
  */
 async function servingCli(t: TestContext, seed: number) {
   const dir = await tempDir(t, 'shaper-cli-');
-  const b = await backend(t, 'collect');
+  const b = await backendFor(t, 'collect');
   const [port1, port2] = [await freePort(), await freePort()];
   const file = path.join(dir, 'proxy.json');
   await writeJson(file, proxyConfig([{ name: 'web', ports: [port1], targets: [b.address] }]));
-  const c = startCli(t, file);
+  const c = cliFor(t, ['--config', file]);
   await c.waitLog(listeningOn(port1), 10_000);
   const data = pattern(1000, seed);
   assert.equal((await roundTrip(port1, data)).toString(), collected(data));
@@ -412,11 +395,11 @@ test('saving a valid config reloads it without a signal', async (t) => {
 
 test('SIGTERM stops accepting, drains the open connection and exits 0', async (t) => {
   const dir = await tempDir(t, 'shaper-cli-');
-  const b = await backend(t, 'echo');
+  const b = await backendFor(t, 'echo');
   const port = await freePort();
   const file = path.join(dir, 'proxy.json');
   await writeJson(file, proxyConfig([{ name: 'web', ports: [port], targets: [b.address] }]));
-  const c = startCli(t, file);
+  const c = cliFor(t, ['--config', file]);
   await c.waitLog(listeningOn(port), 10_000);
 
   const open = await connect(port);
@@ -451,11 +434,11 @@ for (const [how, env, args] of [
 ] as const)
 test(`${how} silences the info lines but the proxy serves`, async (t) => {
   const dir = await tempDir(t, 'shaper-cli-');
-  const b = await backend(t, 'collect');
+  const b = await backendFor(t, 'collect');
   const port = await freePort();
   const file = path.join(dir, 'proxy.json');
   await writeJson(file, proxyConfig([{ name: 'web', ports: [port], targets: [b.address] }]));
-  const c = startCli(t, file, env, [...args]);
+  const c = cliFor(t, ['--config', file, ...args], env);
 
   const data = pattern(5000, 13);
   const answer = await waitFor(
@@ -484,12 +467,9 @@ test(`${how} silences the info lines but the proxy serves`, async (t) => {
 
 test('a port busy at start is retried while the other app serves', async (t) => {
   const dir = await tempDir(t, 'shaper-cli-');
-  const b = await backend(t, 'collect');
-  const blocker = net.createServer((s) => s.destroy());
-  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
-  const busy = (blocker.address() as net.AddressInfo).port;
-  let blocking = true;
-  t.after(() => (blocking ? new Promise<void>((r) => blocker.close(() => r())) : undefined));
+  const b = await backendFor(t, 'collect');
+  const blocker = await rawServer(t, (s) => s.destroy());
+  const busy = blocker.port;
   const free = await freePort();
   const file = path.join(dir, 'proxy.json');
   await writeJson(
@@ -499,7 +479,7 @@ test('a port busy at start is retried while the other app serves', async (t) => 
       { name: 'web', ports: [free], targets: [b.address] },
     ]),
   );
-  const c = startCli(t, file);
+  const c = cliFor(t, ['--config', file]);
   const retry = await c.waitLog((l) => l['msg'] === 'cannot listen yet, retrying' && l['port'] === busy, 10_000);
   assert.equal(retry['code'], 'EADDRINUSE');
   assert.equal(retry['what'], 'app:blocked');
@@ -508,8 +488,7 @@ test('a port busy at start is retried while the other app serves', async (t) => 
   assert.equal((await roundTrip(free, data)).toString(), collected(data));
   assert.ok(!c.logs.some(listeningOn(busy)));
 
-  blocking = false;
-  await new Promise<void>((r) => blocker.close(() => r()));
+  await blocker.close();
   // The retry backoff doubles from 100 ms: a few hundred ms here, more on a loaded machine.
   const listening = await c.waitLog(listeningOn(busy), 8000, 'the busy port to be bound');
   assert.equal(listening['what'], 'app:blocked');

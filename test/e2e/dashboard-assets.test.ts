@@ -9,16 +9,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
-import { config, ROOT, startProxy, tier, waitFor } from '../helpers.js';
+import { config, proxyFor, ROOT, tier } from '../helpers.js';
 
 const BUILT = join(ROOT, 'dist/src/admin/dashboard');
 const TOKEN = 'correct-horse-battery-staple';
 
 async function start(t: TestContext, token?: string): Promise<string> {
   const admin = { host: '127.0.0.1', port: 0, ...(token !== undefined ? { token } : {}) };
-  const proxy = await startProxy(config([], { admin, tiers: { free: tier('free') } }));
-  t.after(() => proxy.stop());
-  return `http://127.0.0.1:${await waitFor(() => proxy.adminPort, 3000, 'admin port')}`;
+  const proxy = await proxyFor(t, config([], { admin, tiers: { free: tier('free') } }));
+  return `http://127.0.0.1:${proxy.adminPort}`;
 }
 
 /** A request whose path goes out exactly as written (fetch would resolve `..` first). */

@@ -7,10 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import type net from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { app, config, connect, ROOT, startBackend, startProxy, waitFor, type Backend, tier } from '../helpers.js';
+import { app, backendFor, cleanup, config, connect, proxyFor, ROOT, tier } from '../helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 // How Chromium must start on these machines: no sandbox as root, and no background traffic
@@ -62,25 +61,14 @@ test('the dashboard shows a tier\'s down rate moving while a download flows, wit
     t.skip('chromium not installed (.ci/run installs it)');
     return;
   }
-  let backend: Backend | undefined;
-  let proxy: Awaited<ReturnType<typeof startProxy>> | undefined;
-  let browser: Browser | undefined;
-  let download: net.Socket | undefined;
-  t.after(async () => {
-    await browser?.close();
-    download?.destroy();
-    await proxy?.stop();
-    await backend?.close();
-  });
-
-  backend = await startBackend('source', { sourceBytes: 50_000_000 });
+  const backend = await backendFor(t, 'source', { sourceBytes: 50_000_000 });
   const free = tier('free', { total: { down: 2_000_000, up: U } }); // 16 Mbit/s
-  proxy = await startProxy(
+  const proxy = await proxyFor(
+    t,
     config([app('web', [backend.address])], { admin: { host: '127.0.0.1', port: 0 }, tiers: { free }, defaultTier: 'free' }),
-    [backend],
+    { backends: [backend] },
   );
-  const adminPort = await waitFor(() => proxy!.adminPort, 3000, 'admin port');
-  const origin = `http://127.0.0.1:${adminPort}`;
+  const origin = `http://127.0.0.1:${proxy.adminPort}`;
 
   for (const path of ['/', '/dashboard']) {
     const res = await fetch(origin + path);
@@ -90,13 +78,15 @@ test('the dashboard shows a tier\'s down rate moving while a download flows, wit
     assert.match(await res.text(), /^<!doctype html>/);
   }
 
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  cleanup(t, () => browser.close());
   const { page, errors, foreign } = await watchedPage(browser, origin);
 
   await page.goto(origin + '/');
   await until(() => figure(page, 'free', 'rateDown').count(), 10_000, 'the free tier\'s card (is GET /stats there?)');
 
-  download = await connect(proxy.portOf('web'));
+  const download = await connect(proxy.portOf('web'));
+  cleanup(t, () => download.destroy());
   download.on('error', () => {});
   download.resume(); // read and drop: the tier's cap paces it
 
@@ -128,11 +118,10 @@ test('with admin.token: the page opened as /?token= loads its files without it a
   }
   const token = 'correct-horse-battery-staple';
   const free = tier('free', { total: { down: 2_000_000, up: U } });
-  const proxy = await startProxy(config([], { admin: { host: '127.0.0.1', port: 0, token }, tiers: { free } }));
-  t.after(() => proxy.stop());
-  const origin = `http://127.0.0.1:${await waitFor(() => proxy.adminPort, 3000, 'admin port')}`;
+  const proxy = await proxyFor(t, config([], { admin: { host: '127.0.0.1', port: 0, token }, tiers: { free } }));
+  const origin = `http://127.0.0.1:${proxy.adminPort}`;
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  t.after(() => browser.close());
+  cleanup(t, () => browser.close());
 
   const { page, errors, foreign } = await watchedPage(browser, origin);
   const refused: string[] = [];

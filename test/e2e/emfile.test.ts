@@ -12,17 +12,16 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { readdirSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { echoesExactly, freePort, pattern, runCli, startBackend, waitFor, type Child } from '../helpers.js';
+import { backendFor, cliFor, echoesExactly, freePort, pattern, tempDir, waitFor, type Child } from '../helpers.js';
 
 const FD_LIMIT = 64;
 const EXHAUSTED = 'out of file descriptors: accepting paused, open connections keep going';
 
 async function startLimited(t: TestContext, extra: Record<string, unknown> = {}): Promise<{ child: Child; port: number; adminPort: number }> {
-  const backend = await startBackend('echo');
-  const dir = await mkdtemp(join(tmpdir(), 'shaper-emfile-'));
+  const backend = await backendFor(t, 'echo');
+  const dir = await tempDir(t, 'shaper-emfile-');
   const [port, adminPort] = [await freePort(), await freePort()];
   const file = join(dir, 'proxy.json');
   await writeFile(
@@ -36,12 +35,7 @@ async function startLimited(t: TestContext, extra: Record<string, unknown> = {})
       ...extra,
     }),
   );
-  const child = runCli(['--config', file], {}, { fdLimit: FD_LIMIT });
-  t.after(async () => {
-    await child.kill();
-    await backend.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const child = cliFor(t, ['--config', file], {}, { fdLimit: FD_LIMIT });
   await child.waitLog((l) => l['msg'] === 'listening' && l['port'] === port, 5000, 'the app listening');
   await child.waitLog((l) => l['msg'] === 'listening' && l['port'] === adminPort, 5000, 'the admin server listening');
   return { child, port, adminPort };

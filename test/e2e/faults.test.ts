@@ -6,69 +6,34 @@
  * The integrity test runs at the issue's full size, 500 connections of 0..8 MiB each (about
  * 2 GiB through the proxy, ~10 s here); SHAPER_FAULTS_QUICK=1 makes it 200 × 0..1 MiB.
  */
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import type { Connection } from '../../src/server/connection.js';
 import type { ShapedFlow } from '../../src/shaping/socket-flow.js';
-import type { ProxyConfig, TierConfig } from '../../src/config/types.js';
 import {
   app,
+  backendFor,
   captureLogger,
+  cliFor,
   config,
   connect,
   freePort,
   pattern,
-  readAll,
+  proxyFor,
+  rawServer,
   roundTrip,
-  runCli,
   sha256,
-  startBackend,
-  startProxy,
+  tempDir,
+  tier,
   waitFor,
-  type Backend,
 } from '../helpers.js';
 
 const U = Infinity;
 const MiB = 1024 * 1024;
-function tier(name: string, c: Partial<TierConfig> = {}): TierConfig {
-  return { name, rtt: 50, weight: 1, connection: { down: U, up: U }, customer: { down: U, up: U }, total: { down: U, up: U }, ...c };
-}
-
-type Proxy = Awaited<ReturnType<typeof startProxy>>;
-
-async function backend(t: TestContext, kind: 'echo' | 'sink' | 'source' | 'collect', sourceBytes?: number): Promise<Backend> {
-  const b = await startBackend(kind, { sourceBytes });
-  t.after(() => b.close());
-  return b;
-}
-
-async function proxyFor(t: TestContext, cfg: ProxyConfig, backends: Backend[] = []): Promise<Proxy> {
-  const p = await startProxy(cfg, backends);
-  t.after(() => p.stop());
-  return p;
-}
-
-/** A server we control directly; its sockets are destroyed after the test. */
-async function rawServer(t: TestContext, onSocket: (s: net.Socket) => void, opts: net.ServerOpts = {}): Promise<{ server: net.Server; address: string }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer({ allowHalfOpen: true, ...opts }, (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => {});
-    onSocket(s);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  t.after(async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((r) => server.close(() => r()));
-  });
-  return { server, address: `127.0.0.1:${(server.address() as net.AddressInfo).port}` };
-}
 
 /** Rejects after `ms` (a proxy that never closes must fail the test, not hang the file). */
 function bounded<T>(p: Promise<T>, ms: number, what: string | (() => string)): Promise<T> {
@@ -129,8 +94,8 @@ test('integrity: concurrent connections of random sizes, both directions, shaped
   // Streams are windows of one random buffer at random offsets: distinct data, no per-stream generation cost.
   const base = crypto.randomBytes(maxSize * 2);
 
-  const echo = await backend(t, 'echo');
-  const collect = await backend(t, 'collect');
+  const echo = await backendFor(t, 'echo');
+  const collect = await backendFor(t, 'collect');
   const fast = tier('fast', { connection: { down: 50_000_000, up: 50_000_000 } });
   const proxy = await proxyFor(
     t,
@@ -170,9 +135,9 @@ test('integrity: concurrent connections of random sizes, both directions, shaped
 // ---- 2. half-close behind a shaper -----------------------------------------------------------
 
 test('half-close up through a capped tier: every byte reaches the backend before the FIN', async (t) => {
-  const collect = await backend(t, 'collect');
+  const collect = await backendFor(t, 'collect');
   const capped = tier('capped', { connection: { down: U, up: 2_000_000 } });
-  const proxy = await proxyFor(t, config([app('web', [collect.address])], { tiers: { capped }, defaultTier: 'capped' }), [collect]);
+  const proxy = await proxyFor(t, config([app('web', [collect.address])], { tiers: { capped }, defaultTier: 'capped' }), { backends: [collect] });
   const data = pattern(1_000_000, 21);
   const s = await connect(proxy.portOf('web'));
   const answer = readToEnd(s);
@@ -187,7 +152,7 @@ test('half-close up through a capped tier: every byte reaches the backend before
 
 test('half-close down through a capped tier: the client gets exactly N bytes, then the FIN', async (t) => {
   const n = 1_000_000;
-  const source = await backend(t, 'source', n);
+  const source = await backendFor(t, 'source', { sourceBytes: n });
   const capped = tier('capped', { connection: { down: 2_000_000, up: U } });
   const proxy = await proxyFor(t, config([app('web', [source.address])], { tiers: { capped }, defaultTier: 'capped' }));
   const s = await connect(proxy.portOf('web'));
@@ -209,7 +174,7 @@ test('a backend that dies mid-stream (RST): the client is closed, backend_error 
   const dying = await rawServer(t, (s) => {
     s.write(pattern(200_000, 3), () => setTimeout(() => s.resetAndDestroy(), 20));
   });
-  const echo = await backend(t, 'echo');
+  const echo = await backendFor(t, 'echo');
   const slow = tier('slow', { connection: { down: 1_000_000, up: U } });
   const proxy = await proxyFor(
     t,
@@ -308,7 +273,7 @@ test('a target that refuses (closed port): connections fail over to the healthy 
   // On loopback a dead target refuses at once. A target that never answers the SYN (full backlog,
   // firewall drop) is the same path after connectTimeout; it cannot be made reliably on loopback
   // in a test, so the refused port stands in for it.
-  const echo = await backend(t, 'echo');
+  const echo = await backendFor(t, 'echo');
   const dead = await closedPort();
   const proxy = await proxyFor(t, config([app('web', [dead, echo.address], { connectTimeout: 300 })]));
   for (let i = 0; i < 6; i++) {
@@ -332,9 +297,9 @@ test('all targets down: the client is closed without a byte and no_target is cou
 
 for (const shaped of [false, true]) {
   test(`a client that resets mid-transfer (${shaped ? 'shaped' : 'unshaped'}): the backend side is closed, client_error counted, the proxy keeps serving`, async (t) => {
-    const echo = await backend(t, 'echo');
+    const echo = await backendFor(t, 'echo');
     const capped = tier('capped', { connection: { down: 5_000_000, up: 5_000_000 } });
-    const proxy = await proxyFor(t, config([app('web', [echo.address])], shaped ? { tiers: { capped }, defaultTier: 'capped' } : {}), [echo]);
+    const proxy = await proxyFor(t, config([app('web', [echo.address])], shaped ? { tiers: { capped }, defaultTier: 'capped' } : {}), { backends: [echo] });
     const s = await connect(proxy.portOf('web'));
     s.on('error', () => {});
     let back = 0;
@@ -371,8 +336,7 @@ for (const shaped of [false, true]) {
     });
     const capped = tier('capped', { connection: { down: 20_000_000, up: 20_000_000 } });
     const { log, lines } = captureLogger();
-    const proxy = await startProxy(config([app('web', [endless.address])], shaped ? { tiers: { capped }, defaultTier: 'capped' } : {}), [], log);
-    t.after(() => proxy.stop());
+    const proxy = await proxyFor(t, config([app('web', [endless.address])], shaped ? { tiers: { capped }, defaultTier: 'capped' } : {}), { log });
     const s = await connect(proxy.portOf('web'));
     s.on('error', () => {});
     let got = 0;
@@ -393,7 +357,7 @@ for (const shaped of [false, true]) {
 // ---- 4. idle and slowloris ------------------------------------------------------------------
 
 test('idle timeout: a slowloris client (one byte every 300 ms) is closed; one byte every 50 ms is not', async (t) => {
-  const sink = await backend(t, 'sink');
+  const sink = await backendFor(t, 'sink');
   const proxy = await proxyFor(t, config([app('web', [sink.address], { idleTimeout: 200 })]));
   const port = proxy.portOf('web');
 
@@ -445,7 +409,7 @@ async function pacedEcho(port: number, total: number, chunk: number, everyMs: nu
 }
 
 test('50 reloads (ports and tier rates) during traffic: no connection dropped, every byte intact', async (t) => {
-  const echo = await backend(t, 'echo');
+  const echo = await backendFor(t, 'echo');
   const make = (i: number) =>
     config([app('plain', [echo.address], { ports: i % 2 ? [0, 0] : [0] }), app('shaped', [echo.address])], {
       tiers: { std: tier('std', { connection: { down: i % 2 ? 60_000_000 : 30_000_000, up: i % 2 ? 30_000_000 : 60_000_000 } }) },
@@ -483,15 +447,8 @@ test('50 reloads (ports and tier rates) during traffic: no connection dropped, e
 });
 
 test('CLI: 10 file rewrites + SIGHUP during traffic, one invalid: the old config stays, no connection dropped', async (t) => {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shaper-faults-'));
-  let c: ReturnType<typeof runCli> | undefined;
-  // One hook, the child killed before its directory goes (after-hooks run in registration order,
-  // and a throwing rm would skip the kill and keep the file from ever exiting).
-  t.after(async () => {
-    await c?.kill();
-    await fs.rm(dir, { recursive: true, force: true });
-  });
-  const echo = await backend(t, 'echo');
+  const dir = await tempDir(t, 'shaper-faults-');
+  const echo = await backendFor(t, 'echo');
   const [p1, p2] = [await freePort(), await freePort()];
   const file = path.join(dir, 'proxy.json');
   const version = (two: boolean, rate: string) => ({
@@ -507,7 +464,7 @@ test('CLI: 10 file rewrites + SIGHUP during traffic, one invalid: the old config
   const B = () => version(true, '80MB/s');
   const INVALID = () => ({ ...B(), apps: [{ name: 'web', ports: [p1], targets: [echo.address], balance: 'bogus' }] });
   await fs.writeFile(file, JSON.stringify(A()));
-  c = runCli(['--config', file]);
+  const c = cliFor(t, ['--config', file]);
   await c.waitLog((l) => l['msg'] === 'listening' && l['port'] === p1, 10_000, 'listening');
 
   // 5 connections stream through every reload.

@@ -7,9 +7,9 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import net from 'node:net';
+import type net from 'node:net';
 import path from 'node:path';
-import { connect, runCli, startBackend, waitFor, type Child, tempDir } from '../helpers.js';
+import { backendFor, cliFor, connect, rawServer, tempDir, waitFor, type Child } from '../helpers.js';
 import { haveRedis, RedisServer } from '../redis.js';
 import type { FleetView } from '../../src/cluster/fleet.js';
 
@@ -42,8 +42,7 @@ async function member(t: TestContext, dir: string, name: string, redis: RedisSer
     cluster: { redis: redis.url, instance: name, rebalanceInterval: '100ms', memberTimeout: '3s', redisTimeout: '2s' },
   };
   await fs.writeFile(file, JSON.stringify(config));
-  const child = runCli(['--config', file]);
-  t.after(() => child.kill());
+  const child = cliFor(t, ['--config', file]);
   const app = await child.waitLog((l) => l['msg'] === 'listening' && l['app'] === 'web', 10_000, `${name} listening`);
   const admin = await child.waitLog((l) => l['msg'] === 'listening' && l['what'] === 'admin', 10_000, `${name} admin`);
   const adminPort = admin['port'] as number;
@@ -81,33 +80,21 @@ async function fleet(t: TestContext, names: string[], shaping: Record<string, un
   return { redis, members: await Promise.all(names.map(add)), add };
 }
 
-/** An echo backend closed after the test; its address. */
-async function echoTarget(t: TestContext): Promise<string> {
-  const echo = await startBackend('echo');
-  t.after(() => echo.close());
-  return echo.address;
-}
-
 /** A backend that streams bytes to every client until it goes away. */
 async function streamer(t: TestContext): Promise<string> {
   const chunk = Buffer.alloc(64 * 1024, 7);
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => {});
-    s.on('close', () => sockets.delete(s));
-    const pump = () => {
-      while (!s.destroyed && s.write(chunk));
-    };
-    s.on('drain', pump);
-    pump();
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  t.after(async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((r) => server.close(() => r()));
-  });
-  return `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  const { address } = await rawServer(
+    t,
+    (s) => {
+      const pump = () => {
+        while (!s.destroyed && s.write(chunk));
+      };
+      s.on('drain', pump);
+      pump();
+    },
+    { allowHalfOpen: false },
+  );
+  return address;
 }
 
 interface Download {
@@ -151,7 +138,7 @@ async function admitted(port: number, sockets: net.Socket[]): Promise<boolean> {
 test('maxConnections holds across the fleet, and a closed connection frees its slot for any instance', async (t) => {
   if (!haveRedis()) return t.skip(NO_REDIS);
   const shaping = { tiers: { gold: { maxConnections: 4 } }, customers: [{ id: 'acme', tier: 'gold', match: {} }] };
-  const [a, b] = (await fleet(t, ['a', 'b'], shaping, await echoTarget(t))).members as [Member, Member];
+  const [a, b] = (await fleet(t, ['a', 'b'], shaping, (await backendFor(t, 'echo')).address)).members as [Member, Member];
   await waitFor(async () => (await a.cluster()).members.filter((m) => m.live).length === 2, 5000, 'two members');
 
   const open: net.Socket[] = [];
@@ -181,7 +168,7 @@ test('each instance gets a share of the customer cap in proportion to its connec
   }, 5000, 'b\'s share 3/4 for 3 of the fleet\'s 4 wanting connections');
   assert.equal(share!.held, 0, 'no connection cap holds them');
   // the same for an operator: shaper-proxy ctl fleet (a snapshot: a download may be between reads)
-  const ctl = runCli(['ctl', 'fleet', '--admin', `http://127.0.0.1:${b.admin}`]);
+  const ctl = cliFor(t, ['ctl', 'fleet', '--admin', `http://127.0.0.1:${b.admin}`]);
   assert.equal(await ctl.exited, 0, ctl.stderr);
   assert.match(ctl.stdout, /^instance b, redis redis:\/\/127\.0\.0\.1:\d+\/? up since /);
   assert.match(ctl.stdout, /^b \(this one\)\s+live\s+\d+ms/m);
@@ -200,7 +187,7 @@ test('an admin change on one instance reaches the others, and stays in Redis for
     tiers: { free: { connection: { down: '1mbit' } }, gold: { connection: { down: '100mbit' } } },
     customers: [{ id: 'acme', tier: 'free', match: {} }],
   };
-  const f = await fleet(t, ['a', 'b'], shaping, await echoTarget(t));
+  const f = await fleet(t, ['a', 'b'], shaping, (await backendFor(t, 'echo')).address);
   const [a, b] = f.members as [Member, Member];
 
   const put = await a.send('PUT', '/tiers/gold', { connection: { down: '200mbit' }, maxConnections: 50 });
@@ -257,7 +244,7 @@ test('Redis killed mid-transfer: traffic goes on alone, logged once; Redis back:
 
 test('two processes under one instance id: the mistake is logged', async (t) => {
   if (!haveRedis()) return t.skip(NO_REDIS);
-  const [one, two] = (await fleet(t, ['same', 'same'], {}, await echoTarget(t))).members as [Member, Member];
+  const [one, two] = (await fleet(t, ['same', 'same'], {}, (await backendFor(t, 'echo')).address)).members as [Member, Member];
   const said = (c: Child) => c.logs.some((l) => String(l['msg']).startsWith('cluster: another running process uses this instance id'));
   await waitFor(() => said(one.child) || said(two.child), 5000, 'the duplicate id logged');
 });

@@ -1,7 +1,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { app, config, connect, echoesExactly, readAll, startBackend, startProxy, tier, waitFor, type Backend } from '../helpers.js';
+import { app, backendFor, cleanup, config, connect, echoesExactly, proxyFor, readAll, tier, waitFor, type Backend, type TestProxy } from '../helpers.js';
 import { ManualClock } from '../../src/clock.js';
 import type { LimitsConfig } from '../../src/config/types.js';
 
@@ -27,15 +27,11 @@ function connectFrom(port: number, localAddress: string): Promise<net.Socket> {
 }
 
 /** An in-process proxy with `limits` in front of an echo backend; it, the backend and `open` sockets go after the test. */
-async function limitedProxy(t: TestContext, limits: LimitsConfig): Promise<{ proxy: Awaited<ReturnType<typeof startProxy>>; backend: Backend; port: number; open: net.Socket[] }> {
-  const backend = await startBackend('echo');
-  const proxy = await startProxy(config([app('web', [backend.address])], { limits }), [backend]);
+async function limitedProxy(t: TestContext, limits: LimitsConfig): Promise<{ proxy: TestProxy; backend: Backend; port: number; open: net.Socket[] }> {
+  const backend = await backendFor(t, 'echo');
+  const proxy = await proxyFor(t, config([app('web', [backend.address])], { limits }), { backends: [backend] });
   const open: net.Socket[] = [];
-  t.after(async () => {
-    for (const s of open) s.destroy();
-    await proxy.stop();
-    await backend.close();
-  });
+  cleanup(t, () => open.forEach((s) => s.destroy()));
   return { proxy, backend, port: proxy.portOf('web'), open };
 }
 
@@ -85,14 +81,10 @@ test('global maxConnections refuses beyond the total', async (t) => {
 });
 
 test('per-address customers of closed connections are forgotten by the housekeeping (memory follows what is open)', async (t) => {
-  const backend = await startBackend('echo');
+  const backend = await backendFor(t, 'echo');
   const clock = new ManualClock();
   const cfg = config([app('web', [backend.address])], { tiers: { free: tier('free', { maxConnections: 2 }) }, defaultTier: 'free' });
-  const proxy = await startProxy(cfg, [backend], undefined, clock);
-  t.after(async () => {
-    await proxy.stop();
-    await backend.close();
-  });
+  const proxy = await proxyFor(t, cfg, { backends: [backend], clock });
   const port = proxy.portOf('web');
   const held = await connectFrom(port, '127.1.0.200');
   await echoes(held, 'held');

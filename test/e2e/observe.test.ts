@@ -10,30 +10,30 @@ import { readFileSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import type net from 'node:net';
 import path from 'node:path';
-import type { ProxyConfig } from '../../src/config/types.js';
-import { createLogger } from '../../src/log.js';
-import { createProxy } from '../../src/index.js';
 import {
   app,
+  backendFor,
+  captureLogger,
+  cleanup,
+  cliFor,
+  collected,
   config,
   connect,
   freePort,
   pattern,
+  proxyFor,
+  rawServer,
   readAll,
   ROOT,
   roundTrip,
-  runCli,
-  sha256,
-  startBackend,
-  startProxy,
-  waitFor,
-  type Backend,
-  type Child,
+  tempDir,
   tier,
+  waitFor,
+  type Child,
+  type TestProxy,
 } from '../helpers.js';
 
 // ---- parse-prometheus-text-format (CommonJS, no types) ---------------------------------------
@@ -141,75 +141,26 @@ const FOO_EXPECTED = { msg_total: 12, msg_req: 6, msg_ack: 4, msg_nak: 2, msg_in
 // ---- fixtures and helpers --------------------------------------------------------------------
 
 const ADMIN = { host: '127.0.0.1', port: 0 };
-type Proxy = Awaited<ReturnType<typeof startProxy>>;
 
-/** Cleanups run last-registered first (a proxy stops before its backends close and its dir goes). */
-function cleanups(t: TestContext): (fn: () => unknown) => void {
-  const fns: (() => unknown)[] = [];
-  t.after(async () => {
-    for (const fn of fns.reverse()) await fn();
-  });
-  return (fn) => void fns.push(fn);
-}
-
-async function tempDir(defer: (fn: () => unknown) => void): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'shaper-observe-'));
-  defer(() => rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 }));
-  return dir;
-}
-
-async function backend(defer: (fn: () => unknown) => void, kind: 'collect' | 'echo'): Promise<Backend> {
-  const b = await startBackend(kind);
-  defer(() => b.close());
-  return b;
-}
-
-/** A proxy stopped after the test (once, even if the test stopped it itself). */
-async function proxyFor(defer: (fn: () => unknown) => void, cfg: ProxyConfig, backends: Backend[] = []): Promise<Proxy> {
-  const proxy = await startProxy(cfg, backends);
-  let stopped: Promise<void> | undefined;
-  const stop = proxy.stop.bind(proxy);
-  proxy.stop = () => (stopped ??= stop());
-  defer(() => proxy.stop());
-  if (cfg.admin) await waitFor(() => proxy.adminPort, 3000, 'admin port');
-  return proxy;
-}
-
-async function getJson<T>(proxy: Proxy, urlPath: string): Promise<T> {
+async function getJson<T>(proxy: TestProxy, urlPath: string): Promise<T> {
   const res = await fetch(`http://127.0.0.1:${proxy.adminPort}${urlPath}`);
   assert.equal(res.status, 200, `${urlPath}: ${res.status}`);
   return (await res.json()) as T;
 }
 
-const stats = (proxy: Proxy, query = '') => getJson<StatsDoc>(proxy, `/stats${query}`);
+const stats = (proxy: TestProxy, query = '') => getJson<StatsDoc>(proxy, `/stats${query}`);
 
 /** Every connection the proxy had is closed (so its duration and bytes are counted). */
-const settled = (proxy: Proxy) => waitFor(() => proxy.connections.size === 0, 5000, 'the proxy to close its connections');
-
-/** A plain TCP server closed after the test. */
-async function server(defer: (fn: () => unknown) => void, onConnection: (s: net.Socket) => void): Promise<string> {
-  const sockets = new Set<net.Socket>();
-  const srv = net.createServer({ allowHalfOpen: true }, (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => {});
-    onConnection(s);
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  defer(async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((r) => srv.close(() => r()));
-  });
-  return `127.0.0.1:${(srv.address() as net.AddressInfo).port}`;
-}
+const settled = (proxy: TestProxy) => waitFor(() => proxy.connections.size === 0, 5000, 'the proxy to close its connections');
 
 /** A backend that answers "late\n" and ends `delayMs` after it accepts (its first byte is late). */
-function slowBackend(defer: (fn: () => unknown) => void, delayMs: number): Promise<string> {
-  return server(defer, (s) => {
+async function slowBackend(t: TestContext, delayMs: number): Promise<string> {
+  const { address } = await rawServer(t, (s) => {
     s.resume();
     const timer = setTimeout(() => s.end('late\n'), delayMs);
     s.on('close', () => clearTimeout(timer));
   });
+  return address;
 }
 
 /** The fixture's two sides: what the client sends ("C>") and what the server sends ("S>"). */
@@ -240,12 +191,13 @@ async function send(socket: net.Socket, data: Buffer, oneByte: boolean): Promise
 }
 
 /** A Foo server: reads the client's messages up to its FIN, then answers with the fixture's S> lines. */
-function fooBackend(defer: (fn: () => unknown) => void, answer: Buffer, oneByte: boolean): Promise<string> {
-  return server(defer, (s) => {
+async function fooBackend(t: TestContext, answer: Buffer, oneByte: boolean): Promise<string> {
+  const { address } = await rawServer(t, (s) => {
     s.setNoDelay(true);
     s.resume();
     s.once('end', () => void send(s, answer, oneByte).then(() => s.end()));
   });
+  return address;
 }
 
 /** One Foo exchange through the proxy, the client's side sent as `oneByte` says; checks the answer arrived whole. */
@@ -259,9 +211,6 @@ async function fooExchange(port: number, fixture: { client: Buffer; server: Buff
   s.destroy();
 }
 
-/** What a 'collect' backend answers to `data`. */
-const collected = (data: Buffer) => `${sha256(data)} ${data.length}\n`;
-
 function assertSaneSummary(s: Summary | undefined, what: string): asserts s is Summary {
   assert.ok(s, `${what}: no summary`);
   for (const k of ['count', 'mean', 'p50', 'p90', 'p99', 'p999', 'max'] as const) assert.equal(typeof s[k], 'number', `${what}.${k}`);
@@ -273,13 +222,12 @@ function assertSaneSummary(s: Summary | undefined, what: string): asserts s is S
 // ---- 1. histograms -------------------------------------------------------------------------------
 
 test('a scripted workload: histogram counts per app and tier, ordered percentiles, a late first byte', async (t) => {
-  const defer = cleanups(t);
-  const web = await backend(defer, 'collect');
-  const slow = await slowBackend(defer, 50);
+  const web = await backendFor(t, 'collect');
+  const slow = await slowBackend(t, 50);
   const proxy = await proxyFor(
-    defer,
+    t,
     config([app('web', [web.address]), app('slow', [slow])], { admin: ADMIN, tiers: { free: tier('free') }, defaultTier: 'free' }),
-    [web],
+    { backends: [web] },
   );
 
   for (let i = 0; i < 20; i++) {
@@ -316,10 +264,9 @@ test('a scripted workload: histogram counts per app and tier, ordered percentile
 // ---- 2. /metrics -----------------------------------------------------------------------------
 
 test('/metrics parses as Prometheus text: latency histograms in seconds, caps, counters with the right values, standard process metrics', async (t) => {
-  const defer = cleanups(t);
-  const web = await backend(defer, 'collect');
+  const web = await backendFor(t, 'collect');
   const free = tier('free', { total: { down: 100_000_000, up: 80_000_000 } });
-  const proxy = await proxyFor(defer, config([app('web', [web.address])], { admin: ADMIN, tiers: { free }, defaultTier: 'free' }), [web]);
+  const proxy = await proxyFor(t, config([app('web', [web.address])], { admin: ADMIN, tiers: { free }, defaultTier: 'free' }), { backends: [web] });
 
   let up = 0;
   let down = 0;
@@ -382,14 +329,13 @@ test('/metrics parses as Prometheus text: latency histograms in seconds, caps, c
 // ---- 3. shapes -------------------------------------------------------------------------------
 
 test('shapes of /stats (and ?history=1), /health and /status', async (t) => {
-  const defer = cleanups(t);
-  const web = await backend(defer, 'collect');
-  const proxy = await proxyFor(defer, config([app('web', [web.address])], { admin: ADMIN, tiers: { free: tier('free') }, defaultTier: 'free' }), [web]);
+  const web = await backendFor(t, 'collect');
+  const proxy = await proxyFor(t, config([app('web', [web.address])], { admin: ADMIN, tiers: { free: tier('free') }, defaultTier: 'free' }), { backends: [web] });
 
   await roundTrip(proxy.portOf('web'), pattern(500));
   // One connection stays open while the documents are read.
   const open = await connect(proxy.portOf('web'));
-  defer(() => open.destroy());
+  cleanup(t, () => open.destroy());
   open.write('partial');
   await waitFor(() => proxy.connections.size === 1 && [...proxy.connections][0]!.bytesUp === 7, 3000, 'the open connection');
   await waitFor(() => proxy.stats.historyTimes.length > 0, 3000, 'the first history sample');
@@ -468,9 +414,8 @@ test('shapes of /stats (and ?history=1), /health and /status', async (t) => {
 // ---- 4. and 6. signals and a CLI restart ----------------------------------------------------------
 
 test('SIGUSR1 and SIGUSR2 log the stats document; a SIGTERM restart keeps the counts (CLI)', async (t) => {
-  const defer = cleanups(t);
-  const dir = await tempDir(defer);
-  const web = await backend(defer, 'collect');
+  const dir = await tempDir(t, 'shaper-observe-');
+  const web = await backendFor(t, 'collect');
   const port = await freePort();
   const file = path.join(dir, 'proxy.json');
   await writeFile(
@@ -485,8 +430,7 @@ test('SIGUSR1 and SIGUSR2 log the stats document; a SIGTERM restart keeps the co
     }),
   );
   const run = async (): Promise<Child> => {
-    const c = runCli(['--config', file]);
-    defer(() => c.kill());
+    const c = cliFor(t, ['--config', file]);
     await c.waitLog((l) => l['msg'] === 'listening' && l['port'] === port, 5000, `listening on ${port}`);
     return c;
   };
@@ -545,10 +489,9 @@ test('the Foo fixture exchange gives exactly its counters, in 1-byte chunks or w
   for (const oneByte of [true, false]) {
     for (const shaped of [false, true]) {
       await t.test(`${oneByte ? '1-byte chunks' : 'one chunk'} each way, ${shaped ? 'shaped' : 'unshaped'}`, async (t) => {
-        const defer = cleanups(t);
-        const foo = await fooBackend(defer, fixture.server, oneByte);
+        const foo = await fooBackend(t, fixture.server, oneByte);
         const shaping = shaped ? { tiers: { free: tier('free', { connection: { down: 10_000_000, up: 10_000_000 } }) }, defaultTier: 'free' } : {};
-        const proxy = await proxyFor(defer, config([app('foo', [foo], { protocol: 'foo' })], { admin: ADMIN, ...shaping }));
+        const proxy = await proxyFor(t, config([app('foo', [foo], { protocol: 'foo' })], { admin: ADMIN, ...shaping }));
         // The chunks the analysers were fed, each way.
         const chunks = { client: [] as number[], server: [] as number[] };
         const analyzer = proxy.observer.analyzer.bind(proxy.observer);
@@ -583,15 +526,14 @@ test('the Foo fixture exchange gives exactly its counters, in 1-byte chunks or w
 // ---- 6. restart ----------------------------------------------------------------------------------
 
 test('a restart on the same stateFile continues the counters, Foo ones included', async (t) => {
-  const defer = cleanups(t);
-  const dir = await tempDir(defer);
+  const dir = await tempDir(t, 'shaper-observe-');
   const fixture = await fooFixture();
-  const web = await backend(defer, 'collect');
-  const foo = await fooBackend(defer, fixture.server, false);
+  const web = await backendFor(t, 'collect');
+  const foo = await fooBackend(t, fixture.server, false);
   const cfg = () =>
     config([app('web', [web.address]), app('foo', [foo], { protocol: 'foo' })], { admin: ADMIN, stateFile: path.join(dir, 'x.state.json') });
 
-  const a = await proxyFor(defer, cfg(), [web]);
+  const a = await proxyFor(t, cfg(), { backends: [web] });
   const N = 4;
   let sent = 0;
   for (let i = 0; i < N; i++) {
@@ -610,7 +552,7 @@ test('a restart on the same stateFile continues the counters, Foo ones included'
   assert.equal(saved['version'], 1);
   assert.equal(saved['connectionsTotal'], N + 1);
 
-  const b = await proxyFor(defer, cfg(), [web]);
+  const b = await proxyFor(t, cfg(), { backends: [web] });
   const after = await stats(b);
   assert.ok(after.connections.total >= N + 1, `total ${after.connections.total} >= ${N + 1}`);
   assert.ok((after.connections.byReason['done'] ?? 0) >= N + 1);
@@ -627,23 +569,16 @@ test('a restart on the same stateFile continues the counters, Foo ones included'
 // ---- 7. a corrupt counters file ------------------------------------------------------------------
 
 test('a corrupt counters file: a warning, kept as .corrupt, counting from zero, still serving', async (t) => {
-  const defer = cleanups(t);
-  const dir = await tempDir(defer);
-  const web = await backend(defer, 'collect');
+  const dir = await tempDir(t, 'shaper-observe-');
+  const web = await backendFor(t, 'collect');
   const statsFile = path.join(dir, 'x.stats.json');
   const garbage = '{"version":1,"connectionsTotal":99\u0000\u00ff garbage';
   await writeFile(statsFile, garbage);
 
   // In process, with a logger that keeps its lines, to see the warning.
-  const lines: Record<string, unknown>[] = [];
-  const log = createLogger('warn', { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
-  const proxy = createProxy(config([app('web', [web.address])], { admin: ADMIN, stateFile: path.join(dir, 'x.state.json') }), { log });
-  let stopped: Promise<unknown> | undefined;
-  const stop = () => (stopped ??= proxy.shutdown(0));
-  defer(stop);
-  await proxy.start();
-  const port = (await waitFor(() => proxy.listeners()[0]?.boundPort, 3000, 'the app port'))!;
-  await waitFor(() => proxy.adminPort, 3000, 'admin port');
+  const { log, lines } = captureLogger('warn');
+  const proxy = await proxyFor(t, config([app('web', [web.address])], { admin: ADMIN, stateFile: path.join(dir, 'x.state.json') }), { log });
+  const port = proxy.portOf('web');
 
   const warning = lines.find((l) => l['level'] === 40 && /corrupt/.test(String(l['msg'])));
   assert.ok(warning, `a warning about the corrupt file in ${JSON.stringify(lines)}`);
@@ -660,7 +595,7 @@ test('a corrupt counters file: a warning, kept as .corrupt, counting from zero, 
   for (const k of FOO_COUNTERS) assert.equal(doc.foo[k], 0);
 
   // The next save writes a good file again.
-  await stop();
+  await proxy.stop();
   const saved = JSON.parse(await readFile(statsFile, 'utf8')) as Record<string, unknown>;
   assert.equal(saved['connectionsTotal'], 1);
   await stat(`${statsFile}.corrupt`);

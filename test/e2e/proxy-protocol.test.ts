@@ -1,50 +1,34 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { encodeProxyHeader, parseProxyHeader } from '../../src/identify/proxy-protocol.js';
-import { app, config, connect, pattern, readAll, roundTrip, sha256, startBackend, startProxy, waitFor, tier } from '../helpers.js';
+import { app, backendFor, config, connect, pattern, proxyFor, rawServer, readAll, roundTrip, sha256, tier, waitFor } from '../helpers.js';
 
 const unlimited = tier('lb');
 
 /** A backend that keeps every byte of each connection, answered with "ok" after the client's FIN. */
-async function rawBackend() {
+async function rawBackend(t: TestContext) {
   const got: Buffer[] = [];
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer({ allowHalfOpen: true }, (s) => {
-    sockets.add(s);
+  const { address } = await rawServer(t, (s) => {
     const chunks: Buffer[] = [];
     s.on('data', (d: Buffer) => chunks.push(d));
-    s.on('error', () => {});
     s.on('end', () => {
       got.push(Buffer.concat(chunks));
       s.end('ok');
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as net.AddressInfo).port;
-  return {
-    address: `127.0.0.1:${port}`,
-    got,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      return new Promise<void>((r) => server.close(() => r()));
-    },
-  };
+  return { address, got };
 }
 
 test('acceptProxyProtocol: the header names the client for customer matching; the data arrives without it', async (t) => {
-  const backend = await startBackend('echo');
-  const proxy = await startProxy(
+  const backend = await backendFor(t, 'echo');
+  const proxy = await proxyFor(
+    t,
     config([app('web', [backend.address], { acceptProxyProtocol: true })], {
       tiers: { lb: unlimited },
       customers: [{ id: 'acme', tier: 'lb', match: { sources: ['10.1.0.0/16'] } }],
     }),
-    [backend],
+    { backends: [backend] },
   );
-  t.after(async () => {
-    await proxy.stop();
-    await backend.close();
-  });
   for (const header of [
     Buffer.from('PROXY TCP4 10.1.2.3 10.0.0.1 40000 80\r\n'),
     encodeProxyHeader('v2', { address: '10.1.9.9', port: 40001 }, { address: '10.0.0.1', port: 80 }),
@@ -69,12 +53,8 @@ test('acceptProxyProtocol: the header names the client for customer matching; th
 });
 
 test('acceptProxyProtocol: a missing or malformed header closes without dialing and is counted', async (t) => {
-  const backend = await startBackend('collect');
-  const proxy = await startProxy(config([app('web', [backend.address], { acceptProxyProtocol: true })]), [backend]);
-  t.after(async () => {
-    await proxy.stop();
-    await backend.close();
-  });
+  const backend = await backendFor(t, 'collect');
+  const proxy = await proxyFor(t, config([app('web', [backend.address], { acceptProxyProtocol: true })]), { backends: [backend] });
   const bad = [
     Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
     Buffer.from('PROXY TCP4 10.1.2.3 10.0.0.1 99999 80\r\n'),
@@ -94,13 +74,9 @@ test('acceptProxyProtocol: a missing or malformed header closes without dialing 
 });
 
 test('acceptProxyProtocol: a client that sends nothing is closed after the header timeout', async (t) => {
-  const backend = await startBackend('collect');
-  const proxy = await startProxy(config([app('web', [backend.address], { acceptProxyProtocol: true })]), [backend]);
+  const backend = await backendFor(t, 'collect');
+  const proxy = await proxyFor(t, config([app('web', [backend.address], { acceptProxyProtocol: true })]), { backends: [backend] });
   proxy.proxyHeaderTimeoutMs = 100;
-  t.after(async () => {
-    await proxy.stop();
-    await backend.close();
-  });
   const s = await connect(proxy.portOf('web'));
   const got = await readAll(s); // resolves on the proxy's FIN
   s.destroy();
@@ -111,12 +87,8 @@ test('acceptProxyProtocol: a client that sends nothing is closed after the heade
 
 for (const version of ['v1', 'v2'] as const) {
   test(`sendProxyProtocol ${version}: the target reads the header with the client address, then the data`, async (t) => {
-    const backend = await rawBackend();
-    const proxy = await startProxy(config([app('web', [backend.address], { sendProxyProtocol: version })]));
-    t.after(async () => {
-      await proxy.stop();
-      await backend.close();
-    });
+    const backend = await rawBackend(t);
+    const proxy = await proxyFor(t, config([app('web', [backend.address], { sendProxyProtocol: version })]));
     const s = await connect(proxy.portOf('web'));
     const clientPort = s.localPort;
     const data = pattern(100_000, 9);
@@ -135,12 +107,8 @@ for (const version of ['v1', 'v2'] as const) {
 }
 
 test('accept and send together: the target gets the address of the incoming header', async (t) => {
-  const backend = await rawBackend();
-  const proxy = await startProxy(config([app('web', [backend.address], { acceptProxyProtocol: true, sendProxyProtocol: 'v2' })]));
-  t.after(async () => {
-    await proxy.stop();
-    await backend.close();
-  });
+  const backend = await rawBackend(t);
+  const proxy = await proxyFor(t, config([app('web', [backend.address], { acceptProxyProtocol: true, sendProxyProtocol: 'v2' })]));
   const data = Buffer.from('hello after the header');
   const answer = await roundTrip(proxy.portOf('web'), Buffer.concat([Buffer.from('PROXY TCP6 2001:db8::5 2001:db8::1 5555 443\r\n'), data]));
   assert.equal(answer.toString(), 'ok');

@@ -1,15 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { app, config, connect, echoesExactly, pattern, readAll, roundTrip, sha256, startBackend, startProxy, waitFor } from '../helpers.js';
+import { app, backendFor, cleanup, config, connect, echoesExactly, freePort, pattern, proxyFor, rawServer, readAll, roundTrip, sha256, waitFor } from '../helpers.js';
 
 test('bytes pass exactly both ways and a client half-close reaches the backend', async (t) => {
-  const backend = await startBackend('collect');
-  const proxy = await startProxy(config([app('web', [backend.address])]));
-  t.after(async () => {
-    await proxy.stop();
-    await backend.close();
-  });
+  const backend = await backendFor(t, 'collect');
+  const proxy = await proxyFor(t, config([app('web', [backend.address])]));
   const data = pattern(3 * 1024 * 1024 + 17);
   // The backend answers only after it has seen our FIN: the answer proves the FIN
   // arrived after every byte, and that the reverse direction still works.
@@ -19,12 +15,8 @@ test('bytes pass exactly both ways and a client half-close reaches the backend',
 
 test('a backend half-close reaches the client while the client keeps sending', async (t) => {
   const size = 2 * 1024 * 1024;
-  const backend = await startBackend('source', { sourceBytes: size });
-  const proxy = await startProxy(config([app('web', [backend.address])]));
-  t.after(async () => {
-    await proxy.stop();
-    await backend.close();
-  });
+  const backend = await backendFor(t, 'source', { sourceBytes: size });
+  const proxy = await proxyFor(t, config([app('web', [backend.address])]));
   const s = await connect(proxy.portOf('web'));
   const closed = new Promise((r) => s.once('close', r));
   const got = await readAll(s); // resolves on the backend's FIN
@@ -39,12 +31,8 @@ test('a backend half-close reaches the client while the client keeps sending', a
 });
 
 test('echo of many concurrent connections is exact', async (t) => {
-  const backend = await startBackend('echo');
-  const proxy = await startProxy(config([app('web', [backend.address])]));
-  t.after(async () => {
-    await proxy.stop();
-    await backend.close();
-  });
+  const backend = await backendFor(t, 'echo');
+  const proxy = await proxyFor(t, config([app('web', [backend.address])]));
   const results = await Promise.all(
     Array.from({ length: 50 }, async (_, i) => {
       const data = pattern(10_000 + i * 997, i + 1);
@@ -57,12 +45,8 @@ test('echo of many concurrent connections is exact', async (t) => {
 });
 
 test('round-robin spreads connections over targets in order', async (t) => {
-  const backends = await Promise.all([startBackend('collect'), startBackend('collect'), startBackend('collect')]);
-  const proxy = await startProxy(config([app('web', backends.map((b) => b.address))]), backends);
-  t.after(async () => {
-    await proxy.stop();
-    await Promise.all(backends.map((b) => b.close()));
-  });
+  const backends = await Promise.all([backendFor(t, 'collect'), backendFor(t, 'collect'), backendFor(t, 'collect')]);
+  const proxy = await proxyFor(t, config([app('web', backends.map((b) => b.address))]), { backends });
   const seen: number[] = [];
   for (let i = 0; i < 6; i++) {
     const before = backends.map((b) => b.accepted);
@@ -73,12 +57,8 @@ test('round-robin spreads connections over targets in order', async (t) => {
 });
 
 test('least-conn sends a new connection to the idle target', async (t) => {
-  const backends = await Promise.all([startBackend('echo'), startBackend('echo')]);
-  const proxy = await startProxy(config([app('web', backends.map((b) => b.address), { balance: 'least-conn' })]), backends);
-  t.after(async () => {
-    await proxy.stop();
-    await Promise.all(backends.map((b) => b.close()));
-  });
+  const backends = await Promise.all([backendFor(t, 'echo'), backendFor(t, 'echo')]);
+  const proxy = await proxyFor(t, config([app('web', backends.map((b) => b.address), { balance: 'least-conn' })]), { backends });
   const held = await connect(proxy.portOf('web'));
   await waitFor(() => backends[0]!.accepted + backends[1]!.accepted === 1);
   const busy = backends.findIndex((b) => b.accepted === 1);
@@ -90,18 +70,14 @@ test('least-conn sends a new connection to the idle target', async (t) => {
 });
 
 test('weighted-least-conn follows this app\'s weights when another app lists the same target', async (t) => {
-  const [a, b] = await Promise.all([startBackend('echo'), startBackend('echo')]);
+  const [a, b] = await Promise.all([backendFor(t, 'echo'), backendFor(t, 'echo')]);
   const weighted = app('w', [a.address, b.address], { balance: 'weighted-least-conn' });
   weighted.targets[0]!.weight = 3;
   // Listed after `w`, without a weight: it used to overwrite A's weight for every app.
   const other = app('other', [a.address]);
-  const proxy = await startProxy(config([weighted, other]), [a, b]);
+  const proxy = await proxyFor(t, config([weighted, other]), { backends: [a, b] });
   const held: net.Socket[] = [];
-  t.after(async () => {
-    for (const s of held) s.destroy();
-    await proxy.stop();
-    await Promise.all([a.close(), b.close()]);
-  });
+  cleanup(t, () => held.forEach((s) => s.destroy()));
   for (let i = 0; i < 8; i++) {
     const s = await connect(proxy.portOf('w'));
     held.push(s);
@@ -115,26 +91,16 @@ test('weighted-least-conn follows this app\'s weights when another app lists the
 });
 
 test('ip-hash keeps a client on one target', async (t) => {
-  const backends = await Promise.all([startBackend('collect'), startBackend('collect'), startBackend('collect')]);
-  const proxy = await startProxy(config([app('web', backends.map((b) => b.address), { balance: 'ip-hash' })]), backends);
-  t.after(async () => {
-    await proxy.stop();
-    await Promise.all(backends.map((b) => b.close()));
-  });
+  const backends = await Promise.all([backendFor(t, 'collect'), backendFor(t, 'collect'), backendFor(t, 'collect')]);
+  const proxy = await proxyFor(t, config([app('web', backends.map((b) => b.address), { balance: 'ip-hash' })]), { backends });
   for (let i = 0; i < 5; i++) await roundTrip(proxy.portOf('web'), Buffer.from('x'));
   assert.deepEqual(backends.map((b) => b.accepted).sort(), [0, 0, 5]);
 });
 
 test('a refusing target fails over to the next and is marked unhealthy', async (t) => {
-  const good = await startBackend('collect');
-  const dead = await startBackend('collect');
-  const deadAddress = dead.address;
-  await dead.close(); // nothing listens there now: connections are refused
-  const proxy = await startProxy(config([app('web', [deadAddress, good.address])]), [good]);
-  t.after(async () => {
-    await proxy.stop();
-    await good.close();
-  });
+  const good = await backendFor(t, 'collect');
+  const deadAddress = `127.0.0.1:${await freePort()}`; // nothing listens there: connections are refused
+  const proxy = await proxyFor(t, config([app('web', [deadAddress, good.address])]), { backends: [good] });
   for (let i = 0; i < 4; i++) {
     const answer = (await roundTrip(proxy.portOf('web'), Buffer.from('hello'))).toString();
     assert.equal(answer, `${sha256(Buffer.from('hello'))} 5\n`);
@@ -144,11 +110,8 @@ test('a refusing target fails over to the next and is marked unhealthy', async (
 });
 
 test('when no target accepts, the client is closed and the reason recorded', async (t) => {
-  const dead = await startBackend('collect');
-  const deadAddress = dead.address;
-  await dead.close();
-  const proxy = await startProxy(config([app('web', [deadAddress])]));
-  t.after(() => proxy.stop());
+  const deadAddress = `127.0.0.1:${await freePort()}`;
+  const proxy = await proxyFor(t, config([app('web', [deadAddress])]));
   // The proxy closes the client without an answer (a reset, as the client's
   // bytes were never read, or a plain FIN).
   const got = await roundTrip(proxy.portOf('web'), Buffer.from('hello')).catch((err: NodeJS.ErrnoException) => err.code);
@@ -157,59 +120,39 @@ test('when no target accepts, the client is closed and the reason recorded', asy
 });
 
 test('active health checks mark a dead target unhealthy and a revived one healthy', async (t) => {
-  const probe = await startBackend('collect');
-  const port = probe.port;
-  await probe.close();
+  const port = await freePort();
   const address = `127.0.0.1:${port}`;
   const cfg = config([app('web', [address])], {
     health: { interval: 30, timeout: 200, unhealthyAfter: 2, healthyAfter: 2 },
   });
-  const proxy = await startProxy(cfg);
-  let revived: Awaited<ReturnType<typeof startBackend>> | undefined;
-  t.after(async () => {
-    await proxy.stop();
-    await revived?.close();
-  });
+  const proxy = await proxyFor(t, cfg);
   const target = proxy.upstreams.byAddress.get(address)!;
   await waitFor(() => target.health === 'unhealthy', 3000, 'target to turn unhealthy');
   assert.ok(target.consecutiveFailures >= 2);
-  revived = await startBackend('collect', { port });
+  await backendFor(t, 'collect', { port });
   await waitFor(() => target.health === 'healthy', 3000, 'target to turn healthy');
   assert.ok(target.consecutiveSuccesses >= 2);
 });
 
 test('a busy port is retried until it frees up, without holding up other ports', async (t) => {
-  const backend = await startBackend('collect');
-  const blocker = net.createServer();
-  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
-  const busyPort = (blocker.address() as net.AddressInfo).port;
-  const proxy = await startProxy(
-    config([app('busy', [backend.address], { ports: [busyPort] }), app('free', [backend.address])]),
-  );
-  t.after(async () => {
-    await proxy.stop();
-    await backend.close();
-    blocker.close();
-  });
+  const backend = await backendFor(t, 'collect');
+  const blocker = await rawServer(t, () => {});
+  const busyPort = blocker.port;
+  const proxy = await proxyFor(t, config([app('busy', [backend.address], { ports: [busyPort] }), app('free', [backend.address])]));
   // The other app serves at once.
   assert.equal((await roundTrip(proxy.portOf('free'), Buffer.from('a'))).toString().split(' ')[1], '1\n');
   const busy = () => proxy.listeners().find((l) => l.app === 'busy')!;
   await waitFor(() => busy().state === 'retrying' && busy().attempts >= 2, 3000, 'retries');
-  await new Promise<void>((r) => blocker.close(() => r()));
+  await blocker.close();
   await waitFor(() => busy().state === 'listening', 5000, 'the freed port to be taken');
   assert.equal((await roundTrip(busyPort, Buffer.from('ab'))).toString().split(' ')[1], '2\n');
 });
 
 test('reload adds a port and removes a target while an open connection stays intact', async (t) => {
-  const a = await startBackend('echo');
-  const b = await startBackend('collect');
+  const a = await backendFor(t, 'echo');
+  const b = await backendFor(t, 'collect');
   const cfg = config([app('web', [a.address, b.address])]);
-  const proxy = await startProxy(cfg, [a, b]);
-  t.after(async () => {
-    await proxy.stop();
-    await a.close();
-    await b.close();
-  });
+  const proxy = await proxyFor(t, cfg, { backends: [a, b] });
   const s = await connect(proxy.portOf('web')); // round-robin: goes to a (echo)
   await waitFor(() => a.accepted === 1);
   const first = pattern(100_000, 3);
@@ -232,12 +175,8 @@ test('reload adds a port and removes a target while an open connection stays int
 });
 
 test('idle connections are closed by the idle timeout', async (t) => {
-  const backend = await startBackend('echo');
-  const proxy = await startProxy(config([app('web', [backend.address], { idleTimeout: 100 })]));
-  t.after(async () => {
-    await proxy.stop();
-    await backend.close();
-  });
+  const backend = await backendFor(t, 'echo');
+  const proxy = await proxyFor(t, config([app('web', [backend.address], { idleTimeout: 100 })]));
   const s = await connect(proxy.portOf('web'));
   s.on('error', () => {});
   await waitFor(() => proxy.connections.size === 1, 2000, 'the connection');
@@ -249,9 +188,8 @@ test('idle connections are closed by the idle timeout', async (t) => {
 });
 
 test('shutdown drains open connections, then closes the rest', async (t) => {
-  const backend = await startBackend('echo');
-  const proxy = await startProxy(config([app('web', [backend.address])]));
-  t.after(() => backend.close());
+  const backend = await backendFor(t, 'echo');
+  const proxy = await proxyFor(t, config([app('web', [backend.address])]));
   const port = proxy.portOf('web');
   const s = await connect(port);
   const reply = readAll(s);

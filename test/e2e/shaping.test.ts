@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { ManualClock } from '../../src/clock.js';
 import { burstFor } from '../../src/shaping/shaper.js';
-import { app, config, connect, pattern, readAll, roundTrip, sha256, startBackend, startProxy, waitFor, tier } from '../helpers.js';
+import { app, backendFor, config, connect, pattern, proxyFor, readAll, roundTrip, sha256, tier, waitFor } from '../helpers.js';
 
 const U = Infinity;
 /** clock ms per step: small against every burst below, so a step never fills a bucket */
@@ -59,13 +59,9 @@ test('a capped download never runs ahead of burst + rate × clock time, and arri
   const rate = 1_000_000;
   const burst = burstFor(rate, 50); // rate × rtt = 50 kB
   const clock = new ManualClock(1000);
-  const backend = await startBackend('source', { sourceBytes: size });
+  const backend = await backendFor(t, 'source', { sourceBytes: size });
   const free = tier('free', { connection: { down: rate, up: U } });
-  const proxy = await startProxy(config([app('web', [backend.address])], { tiers: { free }, defaultTier: 'free' }), [], undefined, clock);
-  t.after(async () => {
-    await proxy.stop();
-    await backend.close();
-  });
+  const proxy = await proxyFor(t, config([app('web', [backend.address])], { tiers: { free }, defaultTier: 'free' }), { clock });
   const s = await connect(proxy.portOf('web'));
   const r = reader(s);
   let done = false;
@@ -85,13 +81,9 @@ test('a capped upload with a half-close: every byte reaches the backend before t
   const rate = 400_000;
   const burst = burstFor(rate, 50); // 32 KiB
   const clock = new ManualClock(1000);
-  const backend = await startBackend('collect');
+  const backend = await backendFor(t, 'collect');
   const free = tier('free', { connection: { down: U, up: rate } });
-  const proxy = await startProxy(config([app('web', [backend.address])], { tiers: { free }, defaultTier: 'free' }), [backend], undefined, clock);
-  t.after(async () => {
-    await proxy.stop();
-    await backend.close();
-  });
+  const proxy = await proxyFor(t, config([app('web', [backend.address])], { tiers: { free }, defaultTier: 'free' }), { backends: [backend], clock });
   const data = pattern(600_000, 9);
   let answer: string | undefined;
   // The backend answers only after the FIN, with the hash of all it got before it.
@@ -111,16 +103,11 @@ test('connections of one customer share its cap fairly; each direction is shaped
   const rate = 1_000_000;
   const burst = burstFor(rate, 50);
   const clock = new ManualClock(1000);
-  const source = await startBackend('source', { sourceBytes: size });
-  const collect = await startBackend('collect');
+  const source = await backendFor(t, 'source', { sourceBytes: size });
+  const collect = await backendFor(t, 'collect');
   const free = tier('free', { customer: { down: rate, up: U } });
   // one customer: every connection comes from 127.0.0.1 (defaultTier: a customer per source address)
-  const proxy = await startProxy(config([app('web', [source.address]), app('up', [collect.address])], { tiers: { free }, defaultTier: 'free' }), [], undefined, clock);
-  t.after(async () => {
-    await proxy.stop();
-    await source.close();
-    await collect.close();
-  });
+  const proxy = await proxyFor(t, config([app('web', [source.address]), app('up', [collect.address])], { tiers: { free }, defaultTier: 'free' }), { clock });
   // Up is not capped: 2 MB go up with the clock standing still (down, the 72 B answer fits the burst).
   const up = pattern(2_000_000, 5);
   assert.equal((await roundTrip(proxy.portOf('up'), up)).toString(), `${sha256(up)} ${up.length}\n`);
@@ -149,13 +136,9 @@ test('connections of one customer share its cap fairly; each direction is shaped
 });
 
 test('maxConnections refuses the customer connection over the limit', async (t) => {
-  const backend = await startBackend('echo');
+  const backend = await backendFor(t, 'echo');
   const free = tier('free', { maxConnections: 2 });
-  const proxy = await startProxy(config([app('web', [backend.address])], { tiers: { free }, defaultTier: 'free' }), [backend]);
-  t.after(async () => {
-    await proxy.stop();
-    await backend.close();
-  });
+  const proxy = await proxyFor(t, config([app('web', [backend.address])], { tiers: { free }, defaultTier: 'free' }), { backends: [backend] });
   const port = proxy.portOf('web');
   const a = await connect(port);
   const b = await connect(port);
@@ -179,18 +162,14 @@ test('a customer moved to another tier: its live connection follows without reco
   const size = 3_000_000;
   const freeRate = 200_000;
   const clock = new ManualClock(1000);
-  const backend = await startBackend('source', { sourceBytes: size });
+  const backend = await backendFor(t, 'source', { sourceBytes: size });
   const tiers = {
     free: tier('free', { connection: { down: freeRate, up: U } }),
     gold: tier('gold', { connection: { down: 50_000_000, up: U } }),
   };
   const customer = (tierName: string) => ({ id: 'acme', tier: tierName, match: { sources: ['127.0.0.0/8'] } });
   const apps = [app('web', [backend.address])];
-  const proxy = await startProxy(config(apps, { tiers, customers: [customer('free')] }), [backend], undefined, clock);
-  t.after(async () => {
-    await proxy.stop();
-    await backend.close();
-  });
+  const proxy = await proxyFor(t, config(apps, { tiers, customers: [customer('free')] }), { backends: [backend], clock });
   const s = await connect(proxy.portOf('web'));
   const r = reader(s);
   let done = false;
@@ -218,21 +197,16 @@ test('a customer moved to another tier: its live connection follows without reco
 
 test('unmatched connections are unshaped when there is no defaultTier; matched ones are shaped', async (t) => {
   const clock = new ManualClock(1000);
-  const backend = await startBackend('collect');
+  const backend = await backendFor(t, 'collect');
   const tiers = { free: tier('free', { connection: { down: 1000, up: 1000 } }) };
-  const proxy = await startProxy(
+  const proxy = await proxyFor(
+    t,
     config([app('web', [backend.address])], {
       tiers,
       customers: [{ id: 'other', tier: 'free', match: { sources: ['127.0.0.2/32'] } }],
     }),
-    [backend],
-    undefined,
-    clock,
+    { backends: [backend], clock },
   );
-  t.after(async () => {
-    await proxy.stop();
-    await backend.close();
-  });
   const port = proxy.portOf('web');
   const matched = net.connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' });
   const unmatched = await connect(port);

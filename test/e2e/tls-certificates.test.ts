@@ -3,45 +3,18 @@
  * real handshakes with node:tls clients against an in-process proxy, configs read by the loader
  * (so the server names come from the fixtures' subjectAltNames).
  */
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import type tls from 'node:tls';
 import { parseConfig } from '../../src/config/load.js';
 import type { ProxyConfig } from '../../src/config/types.js';
-import {
-  captureLogger,
-  echoesExactly,
-  pattern,
-  pemFile,
-  startBackend,
-  startProxy,
-  TLS_DIR,
-  tlsConnect,
-  waitFor,
-  type Backend,
-} from '../helpers.js';
-
-type Proxy = Awaited<ReturnType<typeof startProxy>>;
-type Log = Record<string, unknown>;
+import { backendFor, captureLogger, echoesExactly, pattern, pemFile, proxyFor, TLS_DIR, tlsConnect, waitFor } from '../helpers.js';
 
 /** A config as the loader reads it, files relative to the fixtures; port 0, no admin, checks rare. */
 function load(apps: Record<string, unknown>[], extra: Record<string, unknown> = {}): ProxyConfig {
   const config = parseConfig({ bind: '127.0.0.1', admin: false, log: { level: 'info' }, ...extra, apps }, {}, { baseDir: TLS_DIR });
   return { ...config, health: { ...config.health, interval: 60_000 } };
-}
-
-async function echo(t: TestContext): Promise<Backend> {
-  const b = await startBackend('echo');
-  t.after(() => b.close());
-  return b;
-}
-
-async function start(t: TestContext, cfg: ProxyConfig, backends: Backend[]): Promise<{ proxy: Proxy; lines: Log[] }> {
-  const { log, lines } = captureLogger();
-  const proxy = await startProxy(cfg, backends, log);
-  t.after(() => proxy.stop());
-  return { proxy, lines };
 }
 
 const fingerprint = (name: string): string => new crypto.X509Certificate(pemFile(name).pem).fingerprint256;
@@ -78,8 +51,9 @@ async function refused(port: number, opts: tls.ConnectionOptions): Promise<void>
 const clientCert = (name: string): tls.ConnectionOptions => ({ cert: pemFile(name).pem, key: pemFile(`${name}-key`).pem });
 
 test('several certificates: SNI chooses by exact name, then a one-label wildcard; no SNI or an unknown name gets the default', async (t) => {
-  const backend = await echo(t);
-  const { proxy, lines } = await start(
+  const backend = await backendFor(t, 'echo');
+  const { log, lines } = captureLogger();
+  const proxy = await proxyFor(
     t,
     load([
       {
@@ -98,7 +72,7 @@ test('several certificates: SNI chooses by exact name, then a one-label wildcard
         },
       },
     ]),
-    [backend],
+    { backends: [backend], log },
   );
   const port = proxy.portOf('web');
   const cases: [string | undefined, string][] = [
@@ -146,8 +120,9 @@ test('several certificates: SNI chooses by exact name, then a one-label wildcard
 });
 
 test('clientAuth "require": a certificate from clientCa is needed; its subject is logged and picks the customer; others fail the handshake, nothing dialed', async (t) => {
-  const backend = await echo(t);
-  const { proxy, lines } = await start(
+  const backend = await backendFor(t, 'echo');
+  const { log, lines } = captureLogger();
+  const proxy = await proxyFor(
     t,
     load([{ name: 'mtls', ports: [0], targets: [backend.address], tls: { cert: 'server.pem', key: 'server-key.pem', clientAuth: 'require', clientCa: 'client-ca.pem' } }], {
       tiers: { gold: {}, silver: {} },
@@ -156,7 +131,7 @@ test('clientAuth "require": a certificate from clientCa is needed; its subject i
         { id: 'acme', tier: 'silver', match: { clientCert: 'O=Acme' } },
       ],
     }),
-    [backend],
+    { backends: [backend], log },
   );
   const port = proxy.portOf('mtls');
 
@@ -197,14 +172,14 @@ test('clientAuth "require": a certificate from clientCa is needed; its subject i
 });
 
 test('clientAuth "optional": a client without a certificate is served without one; a certificate that is sent must verify', async (t) => {
-  const backend = await echo(t);
-  const { proxy } = await start(
+  const backend = await backendFor(t, 'echo');
+  const proxy = await proxyFor(
     t,
     load([{ name: 'web', ports: [0], targets: [backend.address], tls: { cert: 'server.pem', key: 'server-key.pem', clientAuth: 'optional', clientCa: 'client-ca.pem' } }], {
       tiers: { gold: {} },
       customers: [{ id: 'alice', tier: 'gold', match: { clientCert: 'CN=alice' } }],
     }),
-    [backend],
+    { backends: [backend], log: captureLogger().log },
   );
   const port = proxy.portOf('web');
   for (const [opts, subject] of [
@@ -225,8 +200,8 @@ test('clientAuth "optional": a client without a certificate is served without on
 });
 
 test('several certificates with clientAuth: every certificate SNI chooses asks for and checks the client certificate', async (t) => {
-  const backend = await echo(t);
-  const { proxy } = await start(
+  const backend = await backendFor(t, 'echo');
+  const proxy = await proxyFor(
     t,
     load([
       {
@@ -236,7 +211,7 @@ test('several certificates with clientAuth: every certificate SNI chooses asks f
         tls: { cert: 'server.pem', key: 'server-key.pem', certificates: [{ cert: 'other.pem', key: 'other-key.pem' }], clientAuth: 'require', clientCa: 'client-ca.pem' },
       },
     ]),
-    [backend],
+    { backends: [backend], log: captureLogger().log },
   );
   const port = proxy.portOf('web');
   const s = await tlsConnect(port, { servername: 'other.test', ...clientCert('client-bob') });

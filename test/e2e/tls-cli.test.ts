@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type tls from 'node:tls';
-import { echoesExactly, freePort, pattern, runCli, startBackend, TLS_DIR, tlsConnect, type Child, tempDir, waitFor } from '../helpers.js';
+import { backendFor, cliFor, echoesExactly, freePort, pattern, runToEnd, TLS_DIR, tlsConnect, tempDir, waitFor } from '../helpers.js';
 
 type Log = Record<string, unknown>;
 
@@ -25,14 +25,6 @@ function proxyConfig(port: number, target: string): Record<string, unknown> {
     health: { interval: '500ms', timeout: '250ms' },
     apps: [{ name: 'web', ports: [port], targets: [target], tls: { cert: 'cert.pem', key: 'key.pem' } }],
   };
-}
-
-async function runToEnd(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const c = runCli(args);
-  const closed = new Promise((r) => c.proc.once('close', r));
-  const code = await c.exited;
-  await closed;
-  return { code, stdout: c.stdout, stderr: c.stderr };
 }
 
 const fingerprint = (s: tls.TLSSocket): string => s.getPeerCertificate().fingerprint256;
@@ -81,14 +73,12 @@ test('--check: a missing or broken TLS file exits 2 naming the key path and the 
 
 test('SIGHUP re-reads the certificate: new connections get the new one, an open one keeps working, a broken one keeps the old', async (t) => {
   const dir = await tempDir(t, 'shaper-tls-');
-  const echo = await startBackend('echo');
-  t.after(() => echo.close());
+  const echo = await backendFor(t, 'echo');
   const port = await freePort();
   await installCert(dir, 'server');
   const file = path.join(dir, 'proxy.json');
   await fs.writeFile(file, JSON.stringify(proxyConfig(port, echo.address)));
-  const c: Child = runCli(['--config', file]);
-  t.after(() => c.kill());
+  const c = cliFor(t, ['--config', file]);
   await c.waitLog((l) => l['msg'] === 'listening' && l['port'] === port, 10_000, "'listening'");
   const first = await c.waitLog(isMsg('TLS certificate loaded'));
 
@@ -127,8 +117,7 @@ test('SIGHUP re-reads the certificate: new connections get the new one, an open 
 
 test('a renewed certificate on disk reloads like SIGHUP: symlinks swapped (certbot), a half-written file keeps the old certificate, the next change loads', async (t) => {
   const dir = await tempDir(t, 'shaper-tls-');
-  const echo = await startBackend('echo');
-  t.after(() => echo.close());
+  const echo = await backendFor(t, 'echo');
   const port = await freePort();
   // certbot's layout: live links to numbered files in archive.
   await fs.mkdir(path.join(dir, 'archive'));
@@ -143,8 +132,7 @@ test('a renewed certificate on disk reloads like SIGHUP: symlinks swapped (certb
   await link('key1.pem', 'key.pem');
   const file = path.join(dir, 'proxy.json');
   await fs.writeFile(file, JSON.stringify(proxyConfig(port, echo.address)));
-  const c: Child = runCli(['--config', file]);
-  t.after(() => c.kill());
+  const c = cliFor(t, ['--config', file]);
   await c.waitLog((l) => l['msg'] === 'listening' && l['port'] === port, 10_000, "'listening'");
   const open = await tlsConnect(port);
   t.after(() => open.destroy());

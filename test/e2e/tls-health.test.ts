@@ -6,21 +6,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AppConfig } from '../../src/config/types.js';
-import { app, captureLogger, config, pemFile, startBackend, startProxy, startTlsTarget, waitFor } from '../helpers.js';
+import { app, backendFor, captureLogger, config, pemFile, proxyFor, tlsTargetFor, waitFor } from '../helpers.js';
 
 const verified = (servername: string): Partial<AppConfig> => ({ targetTls: { ca: pemFile('ca'), servername, rejectUnauthorized: true } });
 
 test('TLS health checks: a target whose certificate fails is marked down with the reason; a good one stays up; put back once its TLS works', async (t) => {
-  const good = await startTlsTarget(t);
-  const wrongName = await startTlsTarget(t, 'server'); // signed by the test CA, not for backend.test
-  const plain = await startBackend('echo'); // not TLS at all
-  t.after(() => plain.close());
+  const good = await tlsTargetFor(t);
+  const wrongName = await tlsTargetFor(t, 'server'); // signed by the test CA, not for backend.test
+  const plain = await backendFor(t, 'echo'); // not TLS at all
   const cfg = config([app('secure', [good.address, wrongName.address]), app('not-tls', [plain.address])].map((a) => ({ ...a, ...verified('backend.test') })), {
     health: { interval: 100, timeout: 1000, unhealthyAfter: 1, healthyAfter: 1 },
   });
   const { log, lines } = captureLogger();
-  const proxy = await startProxy(cfg, [], log);
-  t.after(() => proxy.stop());
+  const proxy = await proxyFor(t, cfg, { log });
 
   const target = (address: string) => proxy.upstreams.byAddress.get(address)!;
   await waitFor(() => !target(wrongName.address).healthy && !target(plain.address).healthy, 5000, 'both bad targets down');
@@ -48,9 +46,8 @@ test('TLS health checks: a target whose certificate fails is marked down with th
 });
 
 test('TLS health checks send a PROXY header naming no address first when the app sends PROXY headers', async (t) => {
-  const target = await startTlsTarget(t, 'backend', { proxyHeader: true });
-  const proxy = await startProxy(config([app('web', [target.address], { sendProxyProtocol: 'v2', ...verified('backend.test') })]));
-  t.after(() => proxy.stop());
+  const target = await tlsTargetFor(t, 'backend', { proxyHeader: true });
+  const proxy = await proxyFor(t, config([app('web', [target.address], { sendProxyProtocol: 'v2', ...verified('backend.test') })]));
   await waitFor(() => target.handshakes() === 1, 5000, 'the check\'s handshake');
   // v2 signature, version 2 + LOCAL, no address family, no addresses.
   assert.deepEqual(target.headers, ['0d0a0d0a000d0a515549540a' + '20' + '00' + '0000']);

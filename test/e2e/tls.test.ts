@@ -3,52 +3,31 @@
  * plaintext byte counts), SNI picking the customer, TLS to targets (verified, failed over, refused),
  * bad and slow handshakes, and PROXY protocol in front of TLS.
  */
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { execFile } from 'node:child_process';
 import tls from 'node:tls';
-import type { ProxyConfig, TierConfig } from '../../src/config/types.js';
 import {
-  answerWithHash,
   app,
+  backendFor,
   CLI,
+  collected,
   config,
   connect,
   pattern,
   pemFile,
+  proxyFor,
   readAll,
   roundTrip,
   serverTls,
   sha256,
-  startBackend,
-  startProxy,
-  startTlsTarget,
+  tier,
   tlsConnect,
+  tlsTargetFor,
   waitFor,
-  type Backend,
+  type TestProxy,
 } from '../helpers.js';
-
-const U = Infinity;
-function tier(name: string, c: Partial<TierConfig> = {}): TierConfig {
-  return { name, rtt: 50, weight: 1, connection: { down: U, up: U }, customer: { down: U, up: U }, total: { down: U, up: U }, ...c };
-}
-
-type Proxy = Awaited<ReturnType<typeof startProxy>>;
-
-async function start(t: TestContext, cfg: ProxyConfig, backends: Backend[] = []): Promise<Proxy> {
-  const proxy = await startProxy(cfg, backends);
-  t.after(() => proxy.stop());
-  return proxy;
-}
-
-async function backend(t: TestContext, kind: 'echo' | 'collect' | 'source', sourceBytes?: number): Promise<Backend> {
-  const b = await startBackend(kind, { sourceBytes });
-  t.after(() => b.close());
-  return b;
-}
-
-const collected = (data: Buffer) => `${sha256(data)} ${data.length}\n`;
 
 /** Send `data` over TLS, half-close, and return what comes back until the proxy's FIN. */
 async function tlsRoundTrip(port: number, data: Buffer, opts: tls.ConnectionOptions = {}): Promise<Buffer> {
@@ -60,19 +39,19 @@ async function tlsRoundTrip(port: number, data: Buffer, opts: tls.ConnectionOpti
   return got;
 }
 
-async function metric(proxy: Proxy, re: RegExp): Promise<void> {
+async function metric(proxy: TestProxy, re: RegExp): Promise<void> {
   assert.match(await proxy.metrics.scrape(), re);
 }
 
 for (const shaped of [false, true]) {
   test(`tls termination${shaped ? ', shaped' : ''}: sha256 both ways, half-close each way, plaintext byte counts`, async (t) => {
-    const collect = await backend(t, 'collect');
-    const source = await backend(t, 'source', 300_000);
+    const collect = await backendFor(t, 'collect');
+    const source = await backendFor(t, 'source', { sourceBytes: 300_000 });
     const cfg = config([app('up', [collect.address], { tls: serverTls() }), app('down', [source.address], { tls: serverTls() })], {
       // Shaped: rates high enough not to slow the test, so bytes go through the flows.
       ...(shaped ? { tiers: { t: tier('t', { connection: { down: 50e6, up: 50e6 } }) }, defaultTier: 't' } : {}),
     });
-    const proxy = await start(t, cfg, [collect, source]);
+    const proxy = await proxyFor(t, cfg, { backends: [collect, source] });
 
     // Client -> backend, then the client's FIN: the answer still comes back over TLS.
     const data = pattern(1_000_000, 21);
@@ -101,8 +80,8 @@ for (const shaped of [false, true]) {
 }
 
 test('SNI picks the customer and tier (seen in /connections): exact, wildcard, any case, not the bare domain', async (t) => {
-  const echo = await backend(t, 'echo');
-  const proxy = await start(
+  const echo = await backendFor(t, 'echo');
+  const proxy = await proxyFor(
     t,
     config([app('web', [echo.address], { tls: serverTls() })], {
       admin: { host: '127.0.0.1', port: 0 },
@@ -112,9 +91,8 @@ test('SNI picks the customer and tier (seen in /connections): exact, wildcard, a
         { id: 'wild', tier: 'free', match: { sni: ['*.example.com'] } },
       ],
     }),
-    [echo],
+    { backends: [echo] },
   );
-  await waitFor(() => proxy.adminPort, 3000, 'admin port');
   const cases: [string, string | null, string | null][] = [
     ['SHOP.example.com', 'shop', 'gold'],
     ['a.b.example.com', 'wild', 'free'],
@@ -145,8 +123,8 @@ test('SNI picks the customer and tier (seen in /connections): exact, wildcard, a
 });
 
 test('targetTls: the test CA verifies the target (by IP or by servername) and the bytes pass, shaped', async (t) => {
-  const target = await startTlsTarget(t);
-  const proxy = await start(
+  const target = await tlsTargetFor(t);
+  const proxy = await proxyFor(
     t,
     config(
       [
@@ -165,9 +143,9 @@ test('targetTls: the test CA verifies the target (by IP or by servername) and th
 });
 
 test('targetTls: a target whose certificate does not verify fails the dial; the next target takes it, and with none the close is counted', async (t) => {
-  const wrongName = await startTlsTarget(t, 'server'); // signed by the test CA, but not for backend.test
-  const good = await startTlsTarget(t);
-  const proxy = await start(
+  const wrongName = await tlsTargetFor(t, 'server'); // signed by the test CA, but not for backend.test
+  const good = await tlsTargetFor(t);
+  const proxy = await proxyFor(
     t,
     config([
       app('failover', [wrongName.address, good.address], { targetTls: { ca: pemFile('ca'), servername: 'backend.test', rejectUnauthorized: true } }),
@@ -191,8 +169,8 @@ test('targetTls: a target whose certificate does not verify fails the dial; the 
 });
 
 test('a bad or slow TLS handshake closes the connection, is counted, and dials nothing', async (t) => {
-  const collect = await backend(t, 'collect');
-  const proxy = await start(t, config([app('web', [collect.address], { tls: serverTls('server', { handshakeTimeout: 150 }) })]), [collect]);
+  const collect = await backendFor(t, 'collect');
+  const proxy = await proxyFor(t, config([app('web', [collect.address], { tls: serverTls('server', { handshakeTimeout: 150 }) })]), { backends: [collect] });
   const port = proxy.portOf('web');
 
   // Plain bytes to a TLS port.
@@ -221,14 +199,14 @@ test('a bad or slow TLS handshake closes the connection, is counted, and dials n
 });
 
 test('acceptProxyProtocol + tls: the PROXY header comes first, then TLS; its address and the SNI pick the customer', async (t) => {
-  const echo = await backend(t, 'echo');
-  const proxy = await start(
+  const echo = await backendFor(t, 'echo');
+  const proxy = await proxyFor(
     t,
     config([app('web', [echo.address], { acceptProxyProtocol: true, tls: serverTls() })], {
       tiers: { gold: tier('gold') },
       customers: [{ id: 'acme', tier: 'gold', match: { sources: ['10.1.0.0/16'], sni: ['*.example.com'] } }],
     }),
-    [echo],
+    { backends: [echo] },
   );
   const raw = await connect(proxy.portOf('web'));
   raw.write('PROXY TCP4 10.1.2.3 10.0.0.1 40000 443\r\n');
@@ -250,15 +228,15 @@ test('acceptProxyProtocol + tls: the PROXY header comes first, then TLS; its add
 });
 
 test('sniPreread: TLS passes through to the target untouched while its SNI picks the customer; plain bytes pass too', async (t) => {
-  const target = await startTlsTarget(t);
-  const echo = await backend(t, 'echo');
-  const proxy = await start(
+  const target = await tlsTargetFor(t);
+  const echo = await backendFor(t, 'echo');
+  const proxy = await proxyFor(
     t,
     config([app('passthrough', [target.address], { sniPreread: true }), app('mixed', [echo.address], { sniPreread: true, sniPrereadTimeout: 200 })], {
       tiers: { gold: tier('gold') },
       customers: [{ id: 'backend-owner', tier: 'gold', match: { sni: ['*.test'] } }],
     }),
-    [echo],
+    { backends: [echo] },
   );
   // The client verifies the target's own certificate: the proxy never terminated TLS.
   const s = await tlsConnect(proxy.portOf('passthrough'), { servername: 'backend.test' });
@@ -287,8 +265,8 @@ test('sniPreread: TLS passes through to the target untouched while its SNI picks
 });
 
 test('targetTls + sendProxyProtocol: the PROXY header goes in clear before the TLS handshake', async (t) => {
-  const target = await startTlsTarget(t, 'backend', { proxyHeader: true });
-  const proxy = await start(t, config([app('web', [target.address], { sendProxyProtocol: 'v1', targetTls: { ca: pemFile('ca'), rejectUnauthorized: true } })]));
+  const target = await tlsTargetFor(t, 'backend', { proxyHeader: true });
+  const proxy = await proxyFor(t, config([app('web', [target.address], { sendProxyProtocol: 'v1', targetTls: { ca: pemFile('ca'), rejectUnauthorized: true } })]));
   const s = await connect(proxy.portOf('web'));
   const clientPort = s.localPort;
   const data = pattern(100_000, 28);
@@ -301,8 +279,8 @@ test('targetTls + sendProxyProtocol: the PROXY header goes in clear before the T
 });
 
 test('idle timeout over TLS: traffic inside TLS keeps a connection open past idleTimeout; silence closes it', async (t) => {
-  const echo = await backend(t, 'echo');
-  const proxy = await start(t, config([app('web', [echo.address], { tls: serverTls(), idleTimeout: 300 })]), [echo]);
+  const echo = await backendFor(t, 'echo');
+  const proxy = await proxyFor(t, config([app('web', [echo.address], { tls: serverTls(), idleTimeout: 300 })]), { backends: [echo] });
   const s = await tlsConnect(proxy.portOf('web'));
   t.after(() => s.destroy());
   s.resume();

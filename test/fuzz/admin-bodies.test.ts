@@ -9,19 +9,17 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { app, config, startBackend, startProxy, waitFor, tier } from '../helpers.js';
+import { app, backendFor, config, proxyFor, tempDir, tier, type TestProxy } from '../helpers.js';
 
-type Proxy = Awaited<ReturnType<typeof startProxy>>;
-
-async function start(t: TestContext): Promise<{ proxy: Proxy; stateFile: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'shaper-fuzz-admin-'));
-  const backend = await startBackend('echo');
+async function start(t: TestContext): Promise<{ proxy: TestProxy; stateFile: string }> {
+  const dir = await tempDir(t, 'shaper-fuzz-admin-');
+  const backend = await backendFor(t, 'echo');
   const stateFile = join(dir, 'state.json');
-  const proxy = await startProxy(
+  const proxy = await proxyFor(
+    t,
     config([app('web', [backend.address])], {
       admin: { host: '127.0.0.1', port: 0 },
       tiers: { free: tier('free', { connection: { down: 125_000, up: 125_000 } }), gold: tier('gold', { weight: 3 }) },
@@ -29,14 +27,8 @@ async function start(t: TestContext): Promise<{ proxy: Proxy; stateFile: string 
       defaultTier: 'free',
       stateFile,
     }),
-    [backend],
+    { backends: [backend] },
   );
-  t.after(async () => {
-    await proxy.stop();
-    await backend.close();
-    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
-  });
-  await waitFor(() => proxy.adminPort, 3000, 'admin port');
   // The proxy saves the state file once at start (the config's tier names); a first snapshot taken
   // while that write is under way saw no file, and the next one the file (a loaded machine did so).
   await proxy.store.flush();

@@ -2,14 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { ManualClock } from '../../src/clock.js';
 import { FooAnalyzer, FooCounters, MAX_LINE, MAX_OUTSTANDING } from '../../src/observe/foo.js';
+import { ROOT } from '../helpers.js';
 
-// Compiled to dist/test/observe/, so the repo root is three levels up.
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const fixtureText = readFileSync(join(root, 'test', 'fixtures', 'foo-session.txt'), 'utf8');
+const fixtureText = readFileSync(join(ROOT, 'test', 'fixtures', 'foo-session.txt'), 'utf8');
 
 interface Msg {
   fromClient: boolean;

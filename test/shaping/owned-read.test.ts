@@ -3,14 +3,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { FIRST_READ } from '../../src/shaping/grants.js';
 import { ownedRead, type ShapedFlow } from '../../src/shaping/socket-flow.js';
-import { pattern, sha256, waitFor } from '../helpers.js';
-
-function listen(onSocket: (s: net.Socket) => void): Promise<net.Server> {
-  return new Promise((resolve) => {
-    const server = net.createServer(onSocket);
-    server.listen(0, '127.0.0.1', () => resolve(server));
-  });
-}
+import { cleanup, pattern, rawServer, sha256, waitFor } from '../helpers.js';
 
 const bufferOf = (onread: net.OnReadOpts): Uint8Array => (typeof onread.buffer === 'function' ? onread.buffer() : onread.buffer);
 
@@ -22,13 +15,9 @@ test('light connections share one read buffer, and what each read keeps is its o
   const SIZE = 300; // below FIRST_READ: the connections stay light
   const expected = Array.from({ length: N }, (_, i) => pattern(MESSAGES * SIZE, i + 1));
   const accepted: net.Socket[] = [];
-  const server = await listen((s) => accepted.push(s));
+  const { port } = await rawServer(t, (s) => accepted.push(s), { allowHalfOpen: false });
   const clients: net.Socket[] = [];
-  t.after(() => {
-    for (const s of [...clients, ...accepted]) s.destroy();
-    server.close();
-  });
-  const port = (server.address() as net.AddressInfo).port;
+  cleanup(t, () => clients.forEach((s) => s.destroy()));
   const held: Buffer[][] = Array.from({ length: N }, () => []);
   const reads = Array.from({ length: N }, () => ownedRead(16 * 1024));
   for (let i = 0; i < N; i++) {
@@ -57,16 +46,12 @@ test('light connections share one read buffer, and what each read keeps is its o
 
 test('a read of FIRST_READ bytes or more gives the connection its own buffer, read into without a copy', async (t) => {
   let peer: net.Socket | undefined;
-  const server = await listen((s) => (peer = s));
+  const { port } = await rawServer(t, (s) => (peer = s), { allowHalfOpen: false });
   const read = ownedRead(16 * 1024);
   const other = ownedRead(16 * 1024);
   const chunks: Buffer[] = [];
-  const s = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', onread: read.onread });
-  t.after(() => {
-    s.destroy();
-    peer?.destroy();
-    server.close();
-  });
+  const s = net.connect({ port, host: '127.0.0.1', onread: read.onread });
+  cleanup(t, () => s.destroy());
   read.flow = {
     fromOwnedRead(chunk: Buffer): false {
       chunks.push(Buffer.from(chunk)); // the flow would write it before the next read; the test keeps a copy
