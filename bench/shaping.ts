@@ -7,7 +7,7 @@
  *   5. a customer moved from free to gold mid-transfer (admin API): time to the new rate
  * Rates are measured over a window after a warm-up second, so the initial bursts do not count.
  */
-import { cpuSeconds, peakRssBytes } from './lib/procstat.js';
+import { cpuSeconds, cpuTimes, peakRssBytes } from './lib/procstat.js';
 import { ready, spawnNodeScript } from './lib/children.js';
 import { diff, jain, openDownloaders, sampleSeries, sum } from './lib/downloaders.js';
 import { startShapedProxy } from './lib/shaped-proxy.js';
@@ -71,11 +71,13 @@ async function many(
         await sleep(1000);
         const b0 = conns.snapshot();
         const c0 = cpuSeconds(proxy.child.pid) ?? NaN;
+        const u0 = cpuTimes(proxy.child.pid)?.user ?? NaN;
         const t0 = performance.now();
         await sleep(seconds * 1000);
         const b1 = conns.snapshot();
         const elapsed = (performance.now() - t0) / 1000;
         const cpu = (cpuSeconds(proxy.child.pid) ?? NaN) - c0;
+        const user = (cpuTimes(proxy.child.pid)?.user ?? NaN) - u0;
         const rss = peakRssBytes(proxy.child.pid) ?? NaN;
         const per = diff(b1, b0);
         const rate = sum(per) / elapsed;
@@ -86,9 +88,9 @@ async function many(
         return {
           case: label,
           target: `${mbs(due)} ±${pct(tolerance)}, Jain ≥ 0.99${limits ? `, ≤ ${limits.cpuSeconds} CPU-s/8 s, ≤ ${limits.rssBytes / 1e6} MB` : ''}`,
-          measured: `${mbs(rate)} (${error >= 0 ? '+' : ''}${pct(error)}), Jain ${fairness.toFixed(4)}, proxy ${cpu.toFixed(2)} CPU-s, peak RSS ${(rss / MiB).toFixed(0)} MiB`,
+          measured: `${mbs(rate)} (${error >= 0 ? '+' : ''}${pct(error)}), Jain ${fairness.toFixed(4)}, proxy ${cpu.toFixed(2)} CPU-s (user ${user.toFixed(2)}), peak RSS ${(rss / MiB).toFixed(0)} MiB`,
           pass,
-          data: { n, seconds: elapsed, rate, due, error, jain: fairness, cpuSeconds: cpu, peakRssBytes: rss, min: Math.min(...per) / elapsed, max: Math.max(...per) / elapsed },
+          data: { n, seconds: elapsed, rate, due, error, jain: fairness, cpuSeconds: cpu, userCpuSeconds: user, peakRssBytes: rss, min: Math.min(...per) / elapsed, max: Math.max(...per) / elapsed },
         };
       } finally {
         conns.close();

@@ -50,6 +50,7 @@ export const sources: Scenario = {
     parallel: { type: 'string', default: '16', description: 'connections open at once' },
     mark: { type: 'string', default: '1000', description: 'the RSS baseline is read after this many sources' },
     settle: { type: 'string', default: '3', description: 'seconds to wait after the last source before the final reading' },
+    unshaped: { type: 'boolean', default: false, description: 'no defaultTier: what the connections cost without any customer (a baseline)' },
   },
   async run(args: Args): Promise<Result> {
     const total = numberArg(args, 'sources');
@@ -67,7 +68,7 @@ export const sources: Scenario = {
       log: { level: 'warn' },
       drainTimeout: '0s',
       tiers: { free: { connection: { down: '10MiB/s', up: '10MiB/s' }, customer: { down: '20MiB/s' }, maxConnections: 4 } },
-      ...(process.env['SOURCES_UNSHAPED'] ? {} : { defaultTier: 'free' }),
+      ...(args['unshaped'] ? {} : { defaultTier: 'free' }),
     };
     const proxy = await startProxyProcess(config, [port, adminPort]);
     const pid = proxy.child.pid!;
@@ -100,10 +101,10 @@ export const sources: Scenario = {
       log(`${total} sources in ${seconds.toFixed(1)} s`);
       const f1 = (b: number) => (b / MB).toFixed(1);
       return {
-        params: { sources: total, parallel, mark, settle },
+        params: { sources: total, parallel, mark, settle, unshaped: Boolean(args['unshaped']) },
         tables: [
           {
-            title: `${total} sources, one connection each, through defaultTier "free" (maxConnections 4)`,
+            title: args['unshaped'] ? `${total} sources, one connection each, unshaped (no defaultTier)` : `${total} sources, one connection each, through defaultTier "free" (maxConnections 4)`,
             columns: ['', `after source ${mark}`, `after source ${total}`, `${settle} s later`],
             rows: [
               ['proxy RSS (MB)', f1(atMark), f1(atEnd), f1(settled)],

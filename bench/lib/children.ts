@@ -14,7 +14,11 @@ import { sleep } from './scenario.js';
 /** The repo root, from dist/bench/lib/children.js. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const DIST_BENCH_LIB = path.join(ROOT, 'dist/bench/lib');
-export const CLI = path.join(ROOT, 'dist/src/cli.js');
+/**
+ * The proxy the bench runs: this checkout's build, or SHAPER_BENCH_PROXY (another build's
+ * dist/src/cli.js), so a before/after comparison runs both through the same harness.
+ */
+export const CLI = process.env['SHAPER_BENCH_PROXY'] ? path.resolve(process.env['SHAPER_BENCH_PROXY']) : path.join(ROOT, 'dist/src/cli.js');
 /**
  * Where results go: a checkout's bench/results; the installed package (no bench sources beside its
  * dist) writes to ./shaper-bench-results in the working directory, as its own folder may be read-only.

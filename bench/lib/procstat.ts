@@ -28,6 +28,17 @@ export function cpuSeconds(pid: number): number | undefined {
   }
 }
 
+/** User and system CPU seconds the process has used so far (user: its own code; system: the kernel's work for it). */
+export function cpuTimes(pid: number): { user: number; system: number } | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(fields[11]) / clockTicks(), system: Number(fields[12]) / clockTicks() };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Peak resident set size (VmHWM) in bytes. */
 export function peakRssBytes(pid: number): number | undefined {
   try {
