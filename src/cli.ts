@@ -32,7 +32,8 @@ Options:
   -v, --version          print the version
   -h, --help             this text
 
-Signals: SIGHUP reloads the config (as does saving the file, or a TLS file it names); SIGINT/SIGTERM drain and exit;
+Signals: SIGHUP reloads the config (as do saving the file or a TLS file it names, unless "watch": false, and
+shaper-proxy ctl reload or POST /reload); SIGINT/SIGTERM drain and exit;
 SIGUSR1 / SIGUSR2 log the stats (as GET /stats) as one line (msg "stats").
 `;
 
@@ -44,8 +45,7 @@ function fail(message: string, status = 2): never {
 
 async function load(file: string, logLevel: string | undefined): Promise<ProxyConfig> {
   const config = await loadConfigFile(file, process.env);
-  if (logLevel) config.log.level = logLevel;
-  return config;
+  return logLevel ? { ...config, log: { ...config.log, level: logLevel } } : config;
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -105,47 +105,36 @@ async function main(argv: string[]): Promise<void> {
 
   const log = createLogger(config.log.level);
   installCrashGuards(log);
-  const proxy = createProxy(config, { log });
   const file = args.config;
+  const adjust = (c: ProxyConfig): ProxyConfig => (logLevel ? { ...c, log: { ...c.log, level: logLevel } } : c);
+  const proxy = createProxy(config, { log, file, adjust });
+  const reloader = proxy.reloader!;
 
-  // A renewed certificate, key or CA reloads like SIGHUP (after a successful load the watch follows the files it names).
+  // Watching (config `watch`, default on): saving the file, or a renewed certificate, key or CA,
+  // reloads like SIGHUP. After a successful load the watches follow the config's files and `watch`.
   const tlsWatch = new FileWatch((files) => {
     log.info({ files }, 'TLS files changed on disk');
     void reload('certificate changed');
   });
-
-  // A reload asked for while one runs is run after it, never dropped.
-  let reloading = false;
-  let reloadAgain: string | undefined;
-  const reload = async (why: string) => {
-    if (reloading) {
-      // Several asked for meanwhile (a SIGHUP and the file's change events): one more reload, every reason logged.
-      if (!reloadAgain) reloadAgain = why;
-      else if (!reloadAgain.split(' + ').includes(why)) reloadAgain = `${reloadAgain} + ${why}`;
-      return;
-    }
-    reloading = true;
-    try {
-      const next = await load(file, logLevel);
-      proxy.reload(next, why);
+  let unwatch: (() => void) | null = null;
+  const watchAs = (next: ProxyConfig): void => {
+    if (next.watch) {
+      unwatch ??= watchConfigFile(file, () => void reload('file changed'));
       tlsWatch.set(tlsFiles(next.apps));
-    } catch (err) {
-      const message = isProxyError(err) ? err.message : (err as Error).stack;
-      log.error({ why, error: message }, 'reload failed; the old config stays in force');
-    } finally {
-      reloading = false;
+    } else {
+      unwatch?.();
+      unwatch = null;
+      tlsWatch.set([]);
     }
-    if (reloadAgain) {
-      const next = reloadAgain;
-      reloadAgain = undefined;
-      await reload(next);
-    }
+  };
+  const reload = async (why: string): Promise<void> => {
+    const result = await reloader.reload(why);
+    if (result.ok) watchAs(proxy.baseConfig);
   };
 
   const profile = args.profile ? await startProfile(args.profile) : undefined;
   let stopDemo: (() => Promise<void>) | undefined;
   let stopping = false;
-  let unwatch = () => {};
   const stop = async (signal: string) => {
     if (stopping) {
       log.warn({ signal }, 'second signal: exiting now');
@@ -153,7 +142,7 @@ async function main(argv: string[]): Promise<void> {
     }
     stopping = true;
     log.info({ signal }, 'shutting down');
-    unwatch();
+    unwatch?.();
     tlsWatch.close();
     await proxy.shutdown();
     await stopDemo?.();
@@ -175,8 +164,7 @@ async function main(argv: string[]): Promise<void> {
   if (args.demo) stopDemo = await startDemoBackends(config, log);
   await proxy.start();
   if (args.demo) process.stderr.write(demoHints(config, proxy.adminPort));
-  unwatch = watchConfigFile(file, () => void reload('file changed'));
-  tlsWatch.set(tlsFiles(config.apps));
+  watchAs(config);
 }
 
 /**

@@ -28,10 +28,16 @@ import { AdminHttp } from './admin/server.js';
 import { statusView } from './admin/status.js';
 import { Fleet } from './cluster/fleet.js';
 import { VERSION } from './version.js';
+import { Reloader } from './reloader.js';
+import { ProxyError } from './errors.js';
 
 export interface ProxyDeps {
   log: Logger;
   clock?: Clock;
+  /** The config file the config came from: reloads (SIGHUP, POST /reload, ...) read it again. */
+  file?: string;
+  /** Applied to every config loaded from the file (the CLI's --log-level). */
+  adjust?: (config: ProxyConfig) => ProxyConfig;
 }
 
 export type { ListenerStatus };
@@ -60,6 +66,8 @@ export class Proxy {
   readonly router = new Router();
   readonly admin: AdminHttp;
   readonly startedAt = Date.now();
+  /** Reloads from the config file (null: the config did not come from a file). */
+  readonly reloader: Reloader | null;
   #stopping = false;
 
   constructor(config: ProxyConfig, deps: ProxyDeps) {
@@ -68,6 +76,7 @@ export class Proxy {
     this.clock = deps.clock ?? realClock;
     const owner = this; // the token on this proxy's lifecycle events
     this.store = new ConfigStore(config, this.log);
+    this.reloader = deps.file ? new Reloader(deps.file, (next, why) => this.reload(next, why), this.log, deps.adjust) : null;
     this.housekeeping = new Housekeeping(this.clock, (chore, err) => this.log.error({ chore, error: String(err) }, 'housekeeping chore failed'));
     this.tls = new TlsContexts(this.log);
     this.health = new HealthChecker(this.upstreams, config.health, this.log, this.housekeeping);
@@ -129,6 +138,7 @@ export class Proxy {
         ...sources,
         version: VERSION,
         budget: () => this.acceptor.limits.budget,
+        reloads: () => this.reloader?.state ?? null,
         certificates: () => this.#certificates(),
       },
       fleet ? { get up() { return fleet.link.up; }, get errors() { return fleet.link.errors; }, get liveMembers() { return fleet.liveMembers; }, get rebalances() { return fleet.rebalances; }, get shares() { return fleet.shares; } } : null);
@@ -142,6 +152,13 @@ export class Proxy {
         return undefined;
       })
       .on('GET', '/status', () => this.status())
+      .on('POST', '/reload', async (_req, res) => {
+        if (!this.reloader) throw new ProxyError('SHAPER_ERR_ADMIN_BAD_REQUEST', 'this proxy was not started from a config file: nothing to reload');
+        const result = await this.reloader.reload('admin API');
+        if (result.ok) sendJson(res, 200, result);
+        else sendJson(res, 400, { ...result, code: 'SHAPER_ERR_CONFIG', error: `the config file does not load; the old config stays in force:\n${result.errors!.join('\n')}` });
+        return undefined;
+      })
       .on('GET', '/stats', (req) => statsView(sources, req.query.get('history') === '1'))
       .on('GET', '/metrics', async (_req, res) => {
         const body = await this.metrics.scrape();
@@ -205,6 +222,7 @@ export class Proxy {
   }
 
   async start(): Promise<void> {
+    await this.reloader?.started();
     await this.store.start();
     // Before any listener: the first connections already count fleet-wide (Redis is waited for at most redisTimeout).
     await this.fleet?.start(this.shaper);
@@ -262,6 +280,7 @@ export class Proxy {
   status(): unknown {
     return statusView({
       startedAt: this.startedAt,
+      configFile: () => this.reloader?.state ?? null,
       config: () => this.store.config,
       connections: () => this.connections.size,
       listeners: () => this.acceptor.listeners(),

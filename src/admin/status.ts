@@ -18,6 +18,8 @@ export interface StatusParts {
   certificates(app: string): readonly unknown[];
   /** the fleet's view (config `cluster`), or null */
   fleet(): unknown;
+  /** the config file in force: its hash, when it was loaded, the last reload's result (null: no file) */
+  configFile(): unknown;
 }
 
 export function statusView(parts: StatusParts): unknown {
@@ -26,6 +28,7 @@ export function statusView(parts: StatusParts): unknown {
   return {
     uptimeSeconds: Math.round((Date.now() - parts.startedAt) / 1000),
     connections: parts.connections(),
+    config: parts.configFile(),
     ...(fleet ? { cluster: fleet } : {}),
     apps: parts.config().apps.map((app) => {
       const up = parts.app(app.name);

@@ -161,6 +161,7 @@ export function toAppConfig(app: App, { tls, targetTls }: AppDraft, defaultBind:
     connectTimeout: parseDuration(app.connectTimeout),
     idleTimeout: parseDuration(app.idleTimeout),
     protocol: app.protocol,
+    ...(app.dataPlane !== null ? { dataPlane: app.dataPlane } : {}),
     // Only when on, so configs without them look as before.
     ...(app.acceptProxyProtocol ? { acceptProxyProtocol: true } : {}),
     ...(app.sendProxyProtocol ? { sendProxyProtocol: app.sendProxyProtocol } : {}),

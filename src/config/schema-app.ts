@@ -20,7 +20,7 @@ import {
 import { either, group, leaf, list, nullable, optional, required, withDefault } from './kit.js';
 import { show } from './problems.js';
 import { DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_MIN_VERSION } from './tls.js';
-import { BALANCE_KINDS, CLIENT_AUTH_MODES, TLS_VERSIONS } from './types.js';
+import { BALANCE_KINDS, CLIENT_AUTH_MODES, DATA_PLANES, TLS_VERSIONS } from './types.js';
 
 export const PROTOCOLS = ['tcp', 'foo'] as const;
 export const PROXY_PROTOCOL_VERSIONS = ['v1', 'v2'] as const;
@@ -119,6 +119,7 @@ export const APP = group(
     connectTimeout: withDefault(duration(true), '3s', { doc: 'Time a target has to accept a connection.' }),
     idleTimeout: withDefault(duration(false), '1h', { doc: 'Close a connection idle this long; 0 never.' }),
     protocol: withDefault(oneOf(PROTOCOLS), 'tcp', { doc: 'What the connections carry.' }),
+    dataPlane: nullable(oneOf(DATA_PLANES), { doc: "This app's data plane, overriding the top-level dataPlane; null: the top level's." }),
     acceptProxyProtocol: withDefault(bool, false, {
       doc: 'Every connection starts with a PROXY protocol header (v1 or v2) from a trusted load balancer; its client address is used.',
     }),

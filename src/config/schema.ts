@@ -22,6 +22,7 @@ import {
   intBetween,
   keyPrefix,
   logLevelValue,
+  oneOf,
   redisUrl,
   tierMap,
   tierName,
@@ -32,6 +33,7 @@ import { APP } from './schema-app.js';
 import { CUSTOMER, level, TIER } from './schema-shaping.js';
 import { show } from './problems.js';
 import { parseHostPort } from './units.js';
+import { DATA_PLANES } from './types.js';
 import { z } from './zod.js';
 
 export { APP, TARGET } from './schema-app.js';
@@ -136,6 +138,11 @@ export const TOP = group({
     'Fleet mode: several instances share customer, tier and global caps through Redis; null or left out: this instance runs alone.',
   ),
   drainTimeout: withDefault(duration(false), '10s', { doc: 'On shutdown, how long open connections may finish before they are closed.', env: 'SHAPER_DRAIN_TIMEOUT' }),
+  dataPlane: withDefault(oneOf(DATA_PLANES), 'auto', {
+    doc: 'What moves the bytes of plain TCP connections: "auto" (the native splice relay where a connection is eligible and the addon is built, else JavaScript), "native" (the same, but the proxy refuses to start without the addon), "js" (always JavaScript).',
+    env: 'SHAPER_DATA_PLANE',
+  }),
+  watch: withDefault(bool, true, { doc: 'Reload when the config file or a TLS file it names changes on disk; false: only on SIGHUP, `shaper-proxy ctl reload` or POST /reload.' }),
   tiers: nullable(nameMap(tierName, TIER, tierMap), { doc: 'Service tiers by name: their rates per connection, per customer and in total.' }),
   global: section(level('all traffic through the proxy'), 'Caps of all traffic through the proxy.'),
   customers: nullable(z.array(CUSTOMER, { error: (issue) => (issue.code === 'invalid_type' ? problemOf(customerList, issue.input) : undefined) }), {

@@ -12,6 +12,10 @@ export interface TargetConfig {
   weight: number;
 }
 
+/** Which data plane moves the bytes of plain TCP connections: native where eligible and built (auto), always native (refused to start without it), or JavaScript. */
+export const DATA_PLANES = ['auto', 'native', 'js'] as const;
+export type DataPlane = (typeof DATA_PLANES)[number];
+
 export interface AppConfig {
   name: string;
   ports: number[];
@@ -24,6 +28,8 @@ export interface AppConfig {
   /** ms; 0 disables */
   idleTimeout: number;
   protocol: 'tcp' | 'foo';
+  /** This app's data plane, when it differs from the top-level `dataPlane`. */
+  dataPlane?: DataPlane;
   /** Expect a PROXY protocol header (v1 or v2) from a trusted load balancer on every connection. */
   acceptProxyProtocol?: boolean;
   /** Send a PROXY protocol header to the target before any client byte. */
@@ -91,6 +97,10 @@ export interface ProxyConfig extends ShapingConfig {
   log: { level: string };
   /** ms connections may drain on shutdown before they are closed */
   drainTimeout: number;
+  /** Which data plane moves plain TCP bytes (apps may override). */
+  dataPlane: DataPlane;
+  /** Reload when the config file (or a TLS file it names) changes on disk; false: only on SIGHUP, `ctl reload` or POST /reload. */
+  watch: boolean;
   /** what is measured per connection: latency histograms, Foo analysis */
   observe: { latency: boolean; foo: boolean };
   /** abuse limits checked at accept (src/server/limits.ts); absent: none */

@@ -13,7 +13,7 @@ export class AdminClient {
   ) {}
 
   /** The parsed JSON answer; an error answer or no answer throws a CtlError saying why. */
-  async call(method: string, path: string, body?: unknown, notFound?: () => string): Promise<unknown> {
+  async call(method: string, path: string, body?: unknown, notFound?: () => string, answers: readonly number[] = []): Promise<unknown> {
     const url = `${this.base.href.replace(/\/+$/, '')}${path}`;
     let res: Response;
     try {
@@ -43,7 +43,7 @@ export class AdminClient {
     } catch {
       throw new CtlError(`${method} ${url}: HTTP ${res.status}, not a JSON answer (is ${this.base.href} the proxy's admin API?)`);
     }
-    if (!res.ok) {
+    if (!res.ok && !answers.includes(res.status)) {
       if (res.status === 404 && notFound) throw new CtlError(notFound());
       const error = (json as { error?: unknown }).error;
       throw new CtlError(typeof error === 'string' ? error : `${method} ${url}: HTTP ${res.status}`);

@@ -2,7 +2,7 @@
 import { COMMAND_OPTIONS, matchFrom, readJsonFile, type CommandOption, type CtlOptions } from './args.js';
 import type { AdminClient, Row } from './client.js';
 import { connectionsTable, customersTable, fleetText, tiersTable } from './tables.js';
-import { usage } from './usage.js';
+import { CtlError, usage } from './usage.js';
 
 /** One command as given: its name argument, the options, the API, and where its answer goes. */
 export interface Invocation {
@@ -98,6 +98,18 @@ const fleet: Command = async (inv) => {
   inv.show(cluster ?? null, () => (cluster ? fleetText(cluster) : 'this proxy runs alone (its config has no "cluster")\n'));
 };
 
+/** reload: the proxy reads its config file again (POST /reload); a file that does not load exits 2 with its problems. */
+const reload: Command = async (inv) => {
+  only(inv, []);
+  noName(inv);
+  const result = (await inv.api.call('POST', '/reload', undefined, undefined, [400])) as Row;
+  if (result['ok'] !== true) {
+    const errors = Array.isArray(result['errors']) ? (result['errors'] as unknown[]).map(String) : [String(result['error'] ?? 'the reload failed')];
+    throw new CtlError(`reload failed; the old config stays in force:\n${errors.join('\n')}`, 2);
+  }
+  inv.show(result, () => `reloaded ${String(result['hash'] ?? '').slice(0, 12)} (${String(result['at'])})\n`);
+};
+
 export const COMMANDS: ReadonlyMap<string, Command> = new Map([
   ['tiers', list],
   ['customers', list],
@@ -105,4 +117,5 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map([
   ['tier', tier],
   ['customer', customer],
   ['fleet', fleet],
+  ['reload', reload],
 ]);

@@ -18,6 +18,8 @@ Commands:
   customer ID --delete          delete a customer
   connections                   list the proxied connections
   fleet                         the fleet (config "cluster"): Redis, members, this instance's shares
+  reload                        reload the config file now; prints its problems and exits 2 if it does not
+                                load (the old config stays in force)
 
 Options:
       --admin URL   the proxy's admin API (default $SHAPER_ADMIN_URL, else ${DEFAULT_ADMIN_URL})

@@ -73,6 +73,9 @@ export const CATALOG = {
   // ---- the process and its config ----
   buildInfo: spec('shaper_build_info', 'gauge', 'Always 1; the labels say which build runs', ['version', 'node_version']),
   connectionBudget: spec('shaper_connection_budget', 'gauge', 'Connections the descriptor limit leaves room for (two descriptors each); beyond it new ones are refused as resource_exhausted'),
+  reloads: spec('shaper_config_reloads_total', 'counter', 'Reloads of the config file (SIGHUP, file change, POST /reload), by result: success, or failure (the old config stayed in force)', ['result']),
+  lastReloadSuccessful: spec('shaper_config_last_reload_successful', 'gauge', '1 if the last reload of the config file succeeded (or none was tried), 0 if it failed'),
+  lastReloadSeconds: spec('shaper_config_last_reload_success_timestamp_seconds', 'gauge', 'When the config in force was loaded (Unix time): at start, or the last successful reload'),
   certificateExpiry: spec('shaper_tls_certificate_expiry_timestamp_seconds', 'gauge', 'When each certificate an app serves expires (Unix time)', ['app', 'cert', 'subject']),
   // ---- fleet mode ----
   redisUp: spec('shaper_cluster_redis_up', 'gauge', "1 while this instance reaches the fleet's Redis; 0 while it runs on its fallback share"),

@@ -22,6 +22,8 @@ export interface MetricSources extends ReadingSources {
   budget(): number | undefined;
   /** the certificates each app with `tls` serves */
   certificates(): Iterable<{ app: string; cert: string; subject: string; validTo: string }>;
+  /** reloads from the config file (null: the config did not come from a file) */
+  reloads(): { reloads: { success: number; failure: number }; lastReload: { ok: boolean } | null; lastSuccessSeconds: number } | null;
 }
 
 type Labels = Record<string, string>;
@@ -129,6 +131,19 @@ export function createMetrics(src: MetricSources, fleet: FleetReadings | null): 
   });
   gauge('certificateExpiry', (g) => {
     for (const c of src.certificates()) g.set({ app: c.app, cert: c.cert, subject: c.subject }, Date.parse(c.validTo) / 1000);
+  });
+
+  counter('reloads', () => {
+    const r = src.reloads();
+    return r ? [[{ result: 'success' }, r.reloads.success], [{ result: 'failure' }, r.reloads.failure]] : [];
+  });
+  gauge('lastReloadSuccessful', (g) => {
+    const r = src.reloads();
+    if (r) g.set(r.lastReload === null || r.lastReload.ok ? 1 : 0);
+  });
+  gauge('lastReloadSeconds', (g) => {
+    const r = src.reloads();
+    if (r) g.set(r.lastSuccessSeconds);
   });
 
   if (fleet) clusterMetrics(fleet, counter, gauge);

@@ -193,6 +193,8 @@ test('JSON, YAML and TOML files of the same config give the same result', async 
       admin: { host: '127.0.0.1', port: 9901 },
       log: { level: 'warn' },
       drainTimeout: 60_000,
+      dataPlane: 'auto',
+      watch: true,
       observe: { latency: true, foo: true },
       tiers: {},
       global: { down: Infinity, up: Infinity },
@@ -368,7 +370,7 @@ test('the shaping keys are read; a cluster block without redis adds nothing', ()
   );
   assert.equal(config.apps.length, 1);
   assert.deepEqual(Object.keys(config).sort(), [
-    'admin', 'apps', 'customers', 'defaultTier', 'drainTimeout', 'global', 'health', 'log', 'observe', 'stateFile', 'tiers',
+    'admin', 'apps', 'customers', 'dataPlane', 'defaultTier', 'drainTimeout', 'global', 'health', 'log', 'observe', 'stateFile', 'tiers', 'watch',
   ]);
   assert.equal(config.tiers['gold']!.connection.down, 1_250_000);
 });

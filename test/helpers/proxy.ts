@@ -37,6 +37,9 @@ export function config(apps: AppConfig[], extra: Partial<ProxyConfig> = {}): Pro
     admin: null,
     log: { level: 'silent' },
     drainTimeout: 1000,
+    // The config's default, or the suite-wide choice (SHAPER_DATA_PLANE=js runs every in-process proxy on the JS data plane).
+    dataPlane: (process.env['SHAPER_DATA_PLANE'] as ProxyConfig['dataPlane'] | undefined) ?? 'auto',
+    watch: true,
     observe: { latency: true, foo: true },
     tiers: {},
     global: { down: Infinity, up: Infinity },
