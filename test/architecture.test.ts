@@ -17,6 +17,7 @@ const LAYERS: { name: string; paths: string }[] = [
   { name: 'identify', paths: '^src/identify/' },
   { name: 'upstream', paths: '^src/upstream/' },
   { name: 'shaping', paths: '^src/shaping/' },
+  { name: 'native', paths: '^src/native/' },
   { name: 'server', paths: '^src/server/' },
   { name: 'observe', paths: '^src/observe/' },
   { name: 'admin', paths: '^src/admin/' },

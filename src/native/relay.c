@@ -207,6 +207,10 @@ int relay_pump(relay_t *r, int d, int writable) {
           x->inpipe += (size_t)n;
           progress = 1;
           dry = (size_t)n < lim - q;
+          if (!x->first) {
+            x->first = 1;
+            engine_emit(r, d ? E_FIRST1 : E_FIRST0);
+          }
         } else if (n == 0) {
           x->eof = 1;
           progress = 1;

@@ -169,7 +169,8 @@ test('PUT /customers moving a customer to gold: its live connection follows; GET
   const list = (await api(proxy, 'GET', '/connections')).body;
   assert.equal(list.length, 1);
   const c = list[0];
-  assert.deepEqual(Object.keys(c).sort(), ['app', 'bytesDown', 'bytesUp', 'client', 'clientCert', 'customer', 'durationMs', 'id', 'rateDown', 'rateUp', 'sni', 'started', 'target', 'tier'].sort());
+  assert.deepEqual(Object.keys(c).sort(), ['app', 'bytesDown', 'bytesUp', 'client', 'clientCert', 'customer', 'dataPlane', 'durationMs', 'id', 'rateDown', 'rateUp', 'sni', 'started', 'target', 'tier'].sort());
+  assert.equal(c.dataPlane, [...proxy.connections][0]!.dataPlane);
   assert.equal(c.app, 'web');
   assert.equal(c.target, b.address);
   assert.equal(c.customer, 'acme');
