@@ -55,7 +55,7 @@ export class Proxy {
   /** The config in force: the file's, with the admin API's runtime changes overlaid. */
   readonly store: ConfigStore;
   readonly housekeeping: Housekeeping;
-  readonly upstreams = new Upstreams();
+  readonly upstreams: Upstreams;
   readonly health: HealthChecker;
   readonly tls: TlsContexts;
   readonly shaper: Shaper;
@@ -77,6 +77,7 @@ export class Proxy {
     // Every line names the instance (the fleet's id, else the host), so a fleet's logs can be merged.
     this.log = deps.log.child({ instance: config.cluster?.instance ?? hostname() });
     this.clock = deps.clock ?? realClock;
+    this.upstreams = new Upstreams(this.clock);
     const owner = this; // the token on this proxy's lifecycle events
     this.store = new ConfigStore(config, this.log);
     this.reloader = deps.file ? new Reloader(deps.file, (next, why) => this.reload(next, why), this.log, deps.adjust) : null;

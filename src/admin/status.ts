@@ -47,6 +47,7 @@ export function statusView(parts: StatusParts): unknown {
           health: t.health,
           active: t.active,
           total: t.total,
+          latency: t.latencyView(),
           ...(t.lastError ? { lastError: t.lastError } : {}),
         })),
       };

@@ -1,8 +1,8 @@
 /** The validated, normalised configuration every other module consumes. */
 import type { PemFile } from './pem.js';
 
-export type BalanceKind = 'round-robin' | 'least-conn' | 'weighted-least-conn' | 'ip-hash';
-export const BALANCE_KINDS: readonly BalanceKind[] = ['round-robin', 'least-conn', 'weighted-least-conn', 'ip-hash'];
+export type BalanceKind = 'round-robin' | 'least-conn' | 'weighted-least-conn' | 'ip-hash' | 'least-time';
+export const BALANCE_KINDS: readonly BalanceKind[] = ['round-robin', 'least-conn', 'weighted-least-conn', 'ip-hash', 'least-time'];
 
 export interface TargetConfig {
   /** As written, "host:port"; the identity of the target across reloads. */

@@ -79,7 +79,7 @@ export class NativeLink {
     backend: Socket,
     preamble: Buffer | undefined,
     shaped: ShapedLink | null,
-    on: { done(reason: CloseReason, err?: Error): void; firstByte: (() => void) | null },
+    on: { done(reason: CloseReason, err?: Error): void; firstBytes: { up: (() => void) | null; down: (() => void) | null } },
   ): NativeLink | Error {
     const counts = { bytesRead: client.bytesRead, bytesWritten: client.bytesWritten, readableLength: client.readableLength };
     let relay: NativeRelay;
@@ -93,8 +93,8 @@ export class NativeLink {
       const { reason, code } = closeReasonOf(failure);
       on.done(reason, code ? Object.assign(new Error(code), { code }) : undefined);
     };
-    const firstByte = on.firstByte;
-    if (firstByte) relay.onFirstBytes = (dir) => dir === 1 && firstByte();
+    const { up, down } = on.firstBytes;
+    if (up || down) relay.onFirstBytes = (dir) => (dir === 1 ? down?.() : up?.());
     if (shaped) {
       const timed = { up: new TimedFlow(relay.up), down: new TimedFlow(relay.down) };
       const { nodes, wake } = shaped.shaping.attachFlows(shaped.sc, shaped.label, timed);

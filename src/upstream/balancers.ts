@@ -2,6 +2,7 @@ import type { BalanceKind } from '../config/types.js';
 import type { Balancer } from './balancer.js';
 import { IpHashBalancer } from './ip-hash.js';
 import { LeastConnBalancer } from './least-conn.js';
+import { LeastTimeBalancer } from './least-time.js';
 import { RoundRobinBalancer } from './round-robin.js';
 import { WeightedLeastConnBalancer } from './weighted-least-conn.js';
 
@@ -15,6 +16,8 @@ export function createBalancer(kind: BalanceKind): Balancer {
       return new WeightedLeastConnBalancer();
     case 'ip-hash':
       return new IpHashBalancer();
+    case 'least-time':
+      return new LeastTimeBalancer();
     default: {
       const unknown: never = kind;
       throw new Error(`unknown balance kind ${String(unknown)}`);

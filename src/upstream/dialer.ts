@@ -5,6 +5,9 @@ import { ProxyError, isProxyError } from '../errors.js';
 import type { AppUpstream } from './upstreams.js';
 import type { Target } from './target.js';
 import type { PickContext } from './balancer.js';
+import type { CancelSignal } from './cancel.js';
+
+export { DialCancel, type CancelSignal } from './cancel.js';
 
 export interface DialResult {
   socket: net.Socket;
@@ -44,38 +47,6 @@ function clientContext(config: TargetTlsConfig): tls.SecureContext {
     contexts.set(config, context);
   }
   return context;
-}
-
-/**
- * What a dial needs of an AbortSignal. A connection passes a DialCancel (an AbortController and its
- * signal cost about 1.5 KB of garbage per connection, most of the garbage opening one made).
- */
-export interface CancelSignal {
-  readonly aborted: boolean;
-  addEventListener(type: 'abort', listener: () => void, options?: { once: boolean }): void;
-  removeEventListener(type: 'abort', listener: () => void): void;
-}
-
-/** A CancelSignal with one listener at a time (a dial tries one target at a time). */
-export class DialCancel implements CancelSignal {
-  aborted = false;
-  #listener: (() => void) | null = null;
-
-  addEventListener(_type: 'abort', listener: () => void): void {
-    this.#listener = listener;
-  }
-
-  removeEventListener(_type: 'abort', listener: () => void): void {
-    if (this.#listener === listener) this.#listener = null;
-  }
-
-  abort(): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    const listener = this.#listener;
-    this.#listener = null;
-    listener?.();
-  }
 }
 
 /**
@@ -171,17 +142,24 @@ export async function dial(
     const target = app.balancer.pick(candidates, ctx);
     hooks.onPicked?.(target, candidates);
     tried.push(target);
+    const startedAt = performance.now();
+    target.dialing++;
     try {
       const socket = await connectTarget(target.host, target.port, app.config.connectTimeout, signal, opts);
+      target.sample('connect', performance.now() - startedAt);
       return { socket, target, failures, attempts: tried.length };
     } catch (err) {
       if (signal?.aborted) throw err;
       const e = err as NodeJS.ErrnoException;
+      // A failed dial is as slow as the slowest success allowed: a refusing target must not look fast.
+      if (e.code !== 'EMFILE' && e.code !== 'ENFILE') target.sample('connect', app.config.connectTimeout);
       // Out of file descriptors is this process's problem, not the target's: no failover
       // (every dial would fail alike), and the target's health is left alone.
       if (e.code === 'EMFILE' || e.code === 'ENFILE') throw err;
       failures.push({ target: target.address, error: failureText(e) });
       hooks.onTargetFailed(target, e);
+    } finally {
+      target.dialing--;
     }
   }
 }

@@ -1,4 +1,6 @@
+import { realClock, type Clock } from '../clock.js';
 import type { TargetConfig } from '../config/types.js';
+import { PeakEwma } from './latency.js';
 
 export type Health = 'healthy' | 'unhealthy';
 
@@ -22,8 +24,18 @@ export class Target {
   lastCheck: number | undefined;
   /** Set when the target left the config; balancers skip it. */
   removed = false;
+  /** Dials of client connections to it in flight. */
+  dialing = 0;
+  /** ms to connect (and, with targetTls, to finish the handshake), as a peak-EWMA on the proxy's clock */
+  readonly connectTime = new PeakEwma();
+  /** ms from the client's first byte (or the connect) to the target's first byte, on least-time apps */
+  readonly firstByteTime = new PeakEwma();
 
-  constructor(cfg: Pick<TargetConfig, 'address' | 'host' | 'port'>) {
+  /** `clock`: the proxy's; the latency estimates decay on it. */
+  constructor(
+    cfg: Pick<TargetConfig, 'address' | 'host' | 'port'>,
+    readonly clock: Clock = realClock,
+  ) {
     this.address = cfg.address;
     this.host = cfg.host;
     this.port = cfg.port;
@@ -31,5 +43,21 @@ export class Target {
 
   get healthy(): boolean {
     return this.health === 'healthy';
+  }
+
+  /** A sample of this target's latency: `connect` ms (a failed dial counts as connectTimeout), or ms to its `firstByte`. */
+  sample(kind: 'connect' | 'firstByte', ms: number): void {
+    (kind === 'connect' ? this.connectTime : this.firstByteTime).observe(ms, this.clock.now());
+  }
+
+  /** The estimates now, ms to a hundredth (/status): connect, and first byte (0: no sample, or decayed away). */
+  latencyView(now = this.clock.now()): { connectMs: number; firstByteMs: number } {
+    const r = (ms: number): number => Math.round(ms * 100) / 100;
+    return { connectMs: r(this.connectTime.at(now)), firstByteMs: r(this.firstByteTime.at(now)) };
+  }
+
+  /** The latency estimate now (ms): connect plus first byte (least-time's cost before load and weight). */
+  latency(now = this.clock.now()): number {
+    return this.connectTime.at(now) + this.firstByteTime.at(now);
   }
 }

@@ -1,3 +1,4 @@
+import { realClock, type Clock } from '../clock.js';
 import type { AppConfig, TargetConfig } from '../config/types.js';
 import type { Balancer } from './balancer.js';
 import { createBalancer } from './balancers.js';
@@ -38,6 +39,9 @@ export class Upstreams {
   readonly byAddress = new Map<string, Target>();
   readonly apps = new Map<string, AppUpstream>();
 
+  /** `clock`: the proxy's (targets' latency estimates decay on it). */
+  constructor(readonly clock: Clock = realClock) {}
+
   /** Apply a (new) config: add, update and drop apps and targets. */
   apply(apps: readonly AppConfig[]): { added: string[]; removed: string[] } {
     const wanted = new Map<string, TargetConfig>();
@@ -47,7 +51,7 @@ export class Upstreams {
     const removed: string[] = [];
     for (const [address, cfg] of wanted) {
       if (!this.byAddress.has(address)) {
-        this.byAddress.set(address, new Target(cfg));
+        this.byAddress.set(address, new Target(cfg, this.clock));
         added.push(address);
       }
     }

@@ -235,7 +235,7 @@ test('a port used twice names both places; port 0 is exempt', () => {
 test('a bad balance names its key path and the choices', () => {
   assert.equal(
     problemsOf({ apps: [app({ balance: 'fastest' })] }),
-    'apps[0].balance: "fastest" is not one of round-robin, least-conn, weighted-least-conn, ip-hash',
+    'apps[0].balance: "fastest" is not one of round-robin, least-conn, weighted-least-conn, ip-hash, least-time',
   );
 });
 
