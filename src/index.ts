@@ -14,6 +14,7 @@ import { OpenConnections } from './server/registry.js';
 import { TlsContexts } from './server/tls.js';
 import { Upstreams } from './upstream/upstreams.js';
 import { HealthChecker } from './upstream/health.js';
+import { Preconnector } from './upstream/preconnect.js';
 import { Shaper, type AdmissionFactory } from './shaping/shaper.js';
 import { Observer } from './observe/observer.js';
 import { RateSampler } from './observe/rates.js';
@@ -57,6 +58,7 @@ export class Proxy {
   readonly housekeeping: Housekeeping;
   readonly upstreams: Upstreams;
   readonly health: HealthChecker;
+  readonly preconnect: Preconnector;
   readonly tls: TlsContexts;
   readonly shaper: Shaper;
   /** Fleet mode (config `cluster`): caps shared with the other instances through Redis; null: alone. */
@@ -84,6 +86,7 @@ export class Proxy {
     this.housekeeping = new Housekeeping(this.clock, (chore, err) => this.log.error({ chore, error: String(err) }, 'housekeeping chore failed'));
     this.tls = new TlsContexts(this.log);
     this.health = new HealthChecker(this.upstreams, config.health, this.log, this.housekeeping);
+    this.preconnect = new Preconnector(this.upstreams, this.housekeeping, this.clock);
     this.fleet = config.cluster
       ? new Fleet(config.cluster, {
           log: this.log,
@@ -196,6 +199,7 @@ export class Proxy {
     this.connections.configure(config.apps);
     this.observer.reconfigured(config);
     this.health.configure(config.health);
+    this.preconnect.apply(config.apps);
     // At start the logger comes with its level (the CLI's --log-level beats the config).
     if (kind === 'start') return;
     this.log.level = config.log.level;
@@ -368,6 +372,7 @@ export class Proxy {
   async shutdown(drainTimeout = this.store.config.drainTimeout): Promise<{ drained: number; closed: number }> {
     this.#stopping = true;
     this.health.stop();
+    this.preconnect.stop();
     this.sampler.stop();
     await this.acceptor.stop();
     const open = this.connections.size;

@@ -41,6 +41,7 @@ export function statusView(parts: StatusParts): unknown {
         protocol: app.protocol,
         ...(app.tls ? { tls: tlsStatus(parts.certificates(app.name), app.tls) } : {}),
         listeners: listeners.filter((l) => l.app === app.name),
+        ...(up?.pool ? { preconnect: { ...app.preconnect, ...up.pool.counts } } : {}),
         targets: (up?.targets ?? []).map((t, i) => ({
           address: t.address,
           weight: up?.weights[i] ?? 1,
@@ -48,6 +49,7 @@ export function statusView(parts: StatusParts): unknown {
           active: t.active,
           total: t.total,
           latency: t.latencyView(),
+          ...(up?.pool ? { preconnected: up.pool.idle(t) } : {}),
           ...(t.lastError ? { lastError: t.lastError } : {}),
         })),
       };

@@ -41,6 +41,12 @@ export function readApps(apps: unknown, problems: Problems, baseDir: string): Ap
       problems.add(`${at}.sniPrereadTimeout`, 'is only used with "sniPreread": true (set that too, or leave sniPrereadTimeout out)');
     }
     checkTargets(props['targets'], `${at}.targets`, problems);
+    if (isPlainObject(props['preconnect']) && props['sendProxyProtocol'] != null && (isPlainObject(props['targetTls']) || props['targetTls'] === true)) {
+      problems.add(
+        `${at}.preconnect`,
+        'cannot be used with both sendProxyProtocol and targetTls: the PROXY header names the client and must come before the TLS handshake, so that connection cannot be dialed ahead (leave one of them out)',
+      );
+    }
     return [{ at, props, tls, targetTls }];
   });
 }
@@ -169,6 +175,7 @@ export function toAppConfig(app: App, { tls, targetTls }: AppDraft, defaultBind:
     ...(targetTls ? { targetTls } : {}),
     ...(app.sniPreread ? { sniPreread: true } : {}),
     ...(app.sniPreread && app.sniPrereadTimeout !== null ? { sniPrereadTimeout: parseDuration(app.sniPrereadTimeout) } : {}),
+    ...(app.preconnect !== null ? { preconnect: { count: app.preconnect.count, maxIdle: parseDuration(app.preconnect.maxIdle) } } : {}),
   };
 }
 

@@ -19,6 +19,7 @@ import {
 } from './checks.js';
 import { either, group, leaf, list, nullable, optional, required, withDefault } from './kit.js';
 import { show } from './problems.js';
+import { PRECONNECT } from './schema-preconnect.js';
 import { DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_MIN_VERSION } from './tls.js';
 import { BALANCE_KINDS, CLIENT_AUTH_MODES, DATA_PLANES, TLS_VERSIONS } from './types.js';
 
@@ -138,6 +139,9 @@ export const APP = group(
     targetTls: nullable(either(TARGET_TLS_OBJECT, targetTlsSwitch), {
       doc: 'Speak TLS to the targets: true, or {"ca": FILE, "servername": NAME, "rejectUnauthorized": true}.',
       value: false,
+    }),
+    preconnect: nullable(PRECONNECT, {
+      doc: 'Keep connections to each healthy target dialed ahead and hand one to each new client: {"count": 4, "maxIdle": "30s"}; null: dial per client.',
     }),
   },
   (v) => `must be an object with name, ports and targets (got ${show(v)})`,

@@ -42,6 +42,14 @@ export interface AppConfig {
   sniPreread?: boolean;
   /** ms a client on an `sniPreread` app has to send its ClientHello; then it is dialed without a name (set with sniPreread) */
   sniPrereadTimeout?: number;
+  /** Keep connections to each target dialed ahead (src/upstream/preconnect.ts). */
+  preconnect?: PreconnectConfig;
+}
+
+/** `apps[].preconnect`: up to `count` idle connections per target, each replaced after `maxIdle` ms unused. */
+export interface PreconnectConfig {
+  count: number;
+  maxIdle: number;
 }
 
 export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;

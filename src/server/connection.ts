@@ -202,12 +202,14 @@ export class Connection implements ConnectionInfo {
       this.close('stage_error', err as Error);
       return;
     }
-    wire(this.client, backend, this.stages, read, {
+    // A connection dialed ahead was made without `onread`: it reads through 'data', from where it was paused.
+    wire(this.client, backend, this.stages, result.pooled ? undefined : read, {
       firstByte: firstBytes.down,
       upFirstByte: firstBytes.up,
       analyzer: this.deps.analyzer?.(this) ?? null,
     });
     this.client.resume();
+    if (result.pooled) backend.resume();
   }
 
   /**

@@ -16,6 +16,8 @@ export interface DialResult {
   attempts: number;
   /** Targets tried before this one, with why each failed. */
   failures: { target: string; error: string }[];
+  /** A connection dialed ahead (config `preconnect`): paused, it reads through 'data' (no `onread`); resume it once wired. */
+  pooled: boolean;
 }
 
 export interface DialHooks {
@@ -142,12 +144,18 @@ export async function dial(
     const target = app.balancer.pick(candidates, ctx);
     hooks.onPicked?.(target, candidates);
     tried.push(target);
+    const pooled = app.pool?.take(target);
+    if (pooled) {
+      // Written before any client byte; a target that greeted first already did (its greeting is kept for the client).
+      if (opts?.preamble) pooled.write(opts.preamble);
+      return { socket: pooled, target, failures, attempts: tried.length, pooled: true };
+    }
     const startedAt = performance.now();
     target.dialing++;
     try {
       const socket = await connectTarget(target.host, target.port, app.config.connectTimeout, signal, opts);
       target.sample('connect', performance.now() - startedAt);
-      return { socket, target, failures, attempts: tried.length };
+      return { socket, target, failures, attempts: tried.length, pooled: false };
     } catch (err) {
       if (signal?.aborted) throw err;
       const e = err as NodeJS.ErrnoException;

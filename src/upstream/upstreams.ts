@@ -1,8 +1,19 @@
 import { realClock, type Clock } from '../clock.js';
+import type { Socket } from 'node:net';
 import type { AppConfig, TargetConfig } from '../config/types.js';
 import type { Balancer } from './balancer.js';
 import { createBalancer } from './balancers.js';
 import { Target } from './target.js';
+
+/** What the dialer takes from an app's pre-dialed connections (src/upstream/preconnect.ts). */
+export interface PoolPort {
+  /** An idle connection to `target`, paused, ready for a client (a replacement is dialed), or null. */
+  take(target: Target): Socket | null;
+  /** Idle connections to `target` now (/status). */
+  idle(target: Target): number;
+  /** connections taken, dialed ahead, failed, and closed unused by reason (/status) */
+  readonly counts: Readonly<Record<string, number>>;
+}
 
 /** The targets of one app and the balancer that chooses among them. */
 export class AppUpstream {
@@ -10,6 +21,8 @@ export class AppUpstream {
   /** weights[i] is targets[i]'s weight in this app (the same address may weigh differently elsewhere). */
   weights: number[] = [];
   balancer: Balancer;
+  /** Pre-dialed connections (config `preconnect`), set by the Preconnector; null: none. */
+  pool: PoolPort | null = null;
 
   constructor(public config: AppConfig) {
     this.balancer = createBalancer(config.balance);

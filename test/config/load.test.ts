@@ -495,3 +495,16 @@ test('jsonErrorOffset agrees with JSON.parse', () => {
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+test('preconnect: defaults, its keys checked by path, and not with both sendProxyProtocol and targetTls', () => {
+  assert.deepEqual(parseConfig({ apps: [app({ preconnect: {} })] }, noEnv).apps[0]!.preconnect, { count: 4, maxIdle: 30_000 });
+  assert.deepEqual(parseConfig({ apps: [app({ preconnect: { count: 2, maxIdle: '5s' } })] }, noEnv).apps[0]!.preconnect, { count: 2, maxIdle: 5000 });
+  assert.equal(parseConfig({ apps: [app()] }, noEnv).apps[0]!.preconnect, undefined);
+  assert.match(problemsOf({ apps: [app({ preconnect: { count: 0 } })] }), /^apps\[0\]\.preconnect\.count: /m);
+  assert.match(problemsOf({ apps: [app({ preconnect: { maxIdle: 'later' } })] }), /^apps\[0\]\.preconnect\.maxIdle: "later" is not a duration/m);
+  assert.match(problemsOf({ apps: [app({ preconnect: 4 })] }), /^apps\[0\]\.preconnect: must be an object like \{"count": 4, "maxIdle": "30s"\}/m);
+  assert.match(
+    problemsOf({ apps: [app({ preconnect: {}, sendProxyProtocol: 'v1', targetTls: true })] }),
+    /^apps\[0\]\.preconnect: cannot be used with both sendProxyProtocol and targetTls/m,
+  );
+});
