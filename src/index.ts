@@ -15,6 +15,7 @@ import { TlsContexts } from './server/tls.js';
 import { Upstreams } from './upstream/upstreams.js';
 import { HealthChecker } from './upstream/health.js';
 import { Preconnector } from './upstream/preconnect.js';
+import { Wakers } from './upstream/wake.js';
 import { Shaper, type AdmissionFactory } from './shaping/shaper.js';
 import { Observer } from './observe/observer.js';
 import { RateSampler } from './observe/rates.js';
@@ -59,6 +60,7 @@ export class Proxy {
   readonly upstreams: Upstreams;
   readonly health: HealthChecker;
   readonly preconnect: Preconnector;
+  readonly wakers: Wakers;
   readonly tls: TlsContexts;
   readonly shaper: Shaper;
   /** Fleet mode (config `cluster`): caps shared with the other instances through Redis; null: alone. */
@@ -87,6 +89,7 @@ export class Proxy {
     this.tls = new TlsContexts(this.log);
     this.health = new HealthChecker(this.upstreams, config.health, this.log, this.housekeeping);
     this.preconnect = new Preconnector(this.upstreams, this.housekeeping, this.clock);
+    this.wakers = new Wakers(this.upstreams, this.housekeeping, this.clock, this.log);
     this.fleet = config.cluster
       ? new Fleet(config.cluster, {
           log: this.log,
@@ -200,6 +203,7 @@ export class Proxy {
     this.observer.reconfigured(config);
     this.health.configure(config.health);
     this.preconnect.apply(config.apps);
+    this.wakers.apply(config.apps);
     // At start the logger comes with its level (the CLI's --log-level beats the config).
     if (kind === 'start') return;
     this.log.level = config.log.level;
@@ -365,14 +369,12 @@ export class Proxy {
     return statsView(this.#sources, withHistory);
   }
 
-  /**
-   * Stop accepting, let open connections finish for up to `drainTimeout` ms,
-   * then close the rest.
-   */
+  /** Stop accepting, let open connections finish for up to `drainTimeout` ms, then close the rest. */
   async shutdown(drainTimeout = this.store.config.drainTimeout): Promise<{ drained: number; closed: number }> {
     this.#stopping = true;
     this.health.stop();
     this.preconnect.stop();
+    this.wakers.stop();
     this.sampler.stop();
     await this.acceptor.stop();
     const open = this.connections.size;

@@ -42,6 +42,7 @@ export function statusView(parts: StatusParts): unknown {
         ...(app.tls ? { tls: tlsStatus(parts.certificates(app.name), app.tls) } : {}),
         listeners: listeners.filter((l) => l.app === app.name),
         ...(up?.pool ? { preconnect: { ...app.preconnect, ...up.pool.counts } } : {}),
+        ...(up?.wakeView ? { wake: up.wakeView() } : {}),
         targets: (up?.targets ?? []).map((t, i) => ({
           address: t.address,
           weight: up?.weights[i] ?? 1,

@@ -11,6 +11,7 @@ import { isPlainObject } from './fly.js';
 import { keyPath, type Problems, show } from './problems.js';
 import type { App, Top } from './schema.js';
 import type { AppFacts } from './shaping.js';
+import { toHook } from './schema-hooks.js';
 import { readServerTls, readTargetTls } from './tls.js';
 import type { AppConfig, ClusterConfig, LimitsConfig, ServerTlsConfig, TargetConfig, TargetTlsConfig } from './types.js';
 import { parseCountRate, parseDuration, parseHostPort } from './units.js';
@@ -176,6 +177,8 @@ export function toAppConfig(app: App, { tls, targetTls }: AppDraft, defaultBind:
     ...(app.sniPreread ? { sniPreread: true } : {}),
     ...(app.sniPreread && app.sniPrereadTimeout !== null ? { sniPrereadTimeout: parseDuration(app.sniPrereadTimeout) } : {}),
     ...(app.preconnect !== null ? { preconnect: { count: app.preconnect.count, maxIdle: parseDuration(app.preconnect.maxIdle) } } : {}),
+    ...(app.wake !== null ? { wake: { hook: toHook(app.wake), timeout: parseDuration(app.wake.timeout) } } : {}),
+    ...(app.sleep !== null ? { sleep: { hook: toHook(app.sleep), after: parseDuration(app.sleep.after) } } : {}),
   };
 }
 

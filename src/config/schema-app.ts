@@ -20,6 +20,7 @@ import {
 import { either, group, leaf, list, nullable, optional, required, withDefault } from './kit.js';
 import { show } from './problems.js';
 import { PRECONNECT } from './schema-preconnect.js';
+import { SLEEP, WAKE } from './schema-hooks.js';
 import { DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_MIN_VERSION } from './tls.js';
 import { BALANCE_KINDS, CLIENT_AUTH_MODES, DATA_PLANES, TLS_VERSIONS } from './types.js';
 
@@ -143,6 +144,10 @@ export const APP = group(
     preconnect: nullable(PRECONNECT, {
       doc: 'Keep connections to each healthy target dialed ahead and hand one to each new client: {"count": 4, "maxIdle": "30s"}; null: dial per client.',
     }),
+    wake: nullable(WAKE, {
+      doc: 'When no target accepts: run {"command": [...]} or POST to {"url": ...} once, hold the clients and connect them when a target accepts, within "timeout".',
+    }),
+    sleep: nullable(SLEEP, { doc: 'Run {"command": [...]} or POST to {"url": ...} once the app has had no open connection for "after".' }),
   },
   (v) => `must be an object with name, ports and targets (got ${show(v)})`,
 );

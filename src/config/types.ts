@@ -44,6 +44,25 @@ export interface AppConfig {
   sniPrereadTimeout?: number;
   /** Keep connections to each target dialed ahead (src/upstream/preconnect.ts). */
   preconnect?: PreconnectConfig;
+  /** When no target accepts: run a hook and hold the clients until one does (src/upstream/wake.ts). */
+  wake?: WakeConfig;
+  /** Run a hook once the app has had no connection for a while (src/upstream/wake.ts). */
+  sleep?: SleepConfig;
+}
+
+/** What a wake or sleep hook does: run a command (argv, no shell), or POST to a URL. */
+export type HookConfig = { command: string[] } | { url: string };
+
+/** `apps[].wake`: the hook, and ms the held clients wait for a target before they are closed (`wake_timeout`). */
+export interface WakeConfig {
+  hook: HookConfig;
+  timeout: number;
+}
+
+/** `apps[].sleep`: the hook, run once the app has had no open connection for `after` ms. */
+export interface SleepConfig {
+  hook: HookConfig;
+  after: number;
 }
 
 /** `apps[].preconnect`: up to `count` idle connections per target, each replaced after `maxIdle` ms unused. */

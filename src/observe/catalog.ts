@@ -33,7 +33,7 @@ const LONG_SECONDS = [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3
 export const CATALOG = {
   // ---- connections ----
   accepted: spec('shaper_connections_accepted_total', 'counter', 'Connections accepted and handed to a connection (after the abuse limits; including those later refused by customer limits)'),
-  closed: spec('shaper_connections_closed_total', 'counter', 'Connections closed, by close reason (README: Close reasons)', ['reason']),
+  closed: spec('shaper_connections_closed_total', 'counter', 'Connections closed, by close reason (README: Close reasons; wake_timeout: held for a wake that found no target in time)', ['reason']),
   refused: spec(
     'shaper_connections_refused_total',
     'counter',

@@ -2,7 +2,8 @@ import type { Socket } from 'node:net';
 import { publish, type ConnectionInfo, type ConnectionSummary } from '../channels.js';
 import type { AppUpstream } from '../upstream/upstreams.js';
 import type { Target } from '../upstream/target.js';
-import { dial, DialCancel } from '../upstream/dialer.js';
+import { DialCancel } from '../upstream/dialer.js';
+import { dialOrWake } from './dial-step.js';
 import type { ShapedConnection } from '../shaping/shaper.js';
 import { encodeProxyHeader, type Endpoint } from '../identify/proxy-protocol.js';
 import { ProxyError } from '../errors.js';
@@ -118,6 +119,8 @@ export class Connection implements ConnectionInfo {
     this.clientPort = client.remotePort ?? 0;
     this.localPort = client.localPort ?? 0;
     Connection.#own(client, this);
+    app.open++;
+    app.opened++;
     client.on('error', Connection.#onClientError);
     client.on('close', Connection.#onClientClose);
   }
@@ -164,21 +167,15 @@ export class Connection implements ConnectionInfo {
     const dialStart = performance.now();
     const send = this.app.config.sendProxyProtocol;
     const preamble = send ? encodeProxyHeader(send, { address: this.clientAddress, port: this.clientPort }, this.#localEndpoint()) : undefined;
-    let result;
-    try {
-      result = await dial(this.app, { clientAddress: this.clientAddress }, this, this.#aborter, {
-        ...(read ? { onread: read.onread } : {}),
-        // Written by the dialer before TLS and before any client byte (natively: by the relay, first).
-        ...(preamble && !native ? { preamble } : {}),
-        ...(this.app.config.targetTls ? { tls: this.app.config.targetTls } : {}),
-      });
-    } catch (err) {
-      this.#aborter = undefined;
-      const code = (err as NodeJS.ErrnoException).code;
-      this.close(this.closed ? this.#reason : code === 'EMFILE' || code === 'ENFILE' ? 'resource_exhausted' : 'no_target', err as Error);
-      return;
-    }
+    const dialed = await dialOrWake(this.app, { clientAddress: this.clientAddress }, this, this.#aborter!, {
+      ...(read ? { onread: read.onread } : {}),
+      // Written by the dialer before TLS and before any client byte (natively: by the relay, first).
+      ...(preamble && !native ? { preamble } : {}),
+      ...(this.app.config.targetTls ? { tls: this.app.config.targetTls } : {}),
+    });
     this.#aborter = undefined;
+    if (!('result' in dialed)) return this.close(this.closed ? this.#reason : dialed.reason, dialed.error);
+    const result = dialed.result;
     if (this.closed) {
       result.socket.destroy();
       return;
@@ -332,6 +329,7 @@ export class Connection implements ConnectionInfo {
     this.stages?.down?.destroy();
     this.#native?.close();
     if (this.target) this.target.active--;
+    this.app.open--;
     if (this.shaped) this.deps.shaping?.release(this.shaped);
     this.deps.limits.release(this.peerAddress);
     this.deps.registry.delete(this);

@@ -2,6 +2,7 @@ import { realClock, type Clock } from '../clock.js';
 import type { Socket } from 'node:net';
 import type { AppConfig, TargetConfig } from '../config/types.js';
 import type { Balancer } from './balancer.js';
+import type { CancelSignal } from './cancel.js';
 import { createBalancer } from './balancers.js';
 import { Target } from './target.js';
 
@@ -15,6 +16,15 @@ export interface PoolPort {
   readonly counts: Readonly<Record<string, number>>;
 }
 
+/** How a wait for a target ended: one accepted a probe, wake.timeout passed, or the client went away. */
+export type WakeOutcome = 'up' | 'timeout' | 'cancelled';
+
+/** What a connection does when no target of its app accepts (src/upstream/wake.ts). */
+export interface WakePort {
+  /** Wake the app (once for all waiting) and wait for a target; 'cancelled' when `signal` aborts. */
+  hold(signal: CancelSignal): Promise<WakeOutcome>;
+}
+
 /** The targets of one app and the balancer that chooses among them. */
 export class AppUpstream {
   targets: Target[] = [];
@@ -23,6 +33,13 @@ export class AppUpstream {
   balancer: Balancer;
   /** Pre-dialed connections (config `preconnect`), set by the Preconnector; null: none. */
   pool: PoolPort | null = null;
+  /** Wake-on-connect (config `wake`), set by the Wakers; null: none. */
+  wake: WakePort | null = null;
+  /** /status of its wake and sleep (config `wake` or `sleep`); null: neither. */
+  wakeView: (() => unknown) | null = null;
+  /** client connections open now, and ever (the sleep check reads them) */
+  open = 0;
+  opened = 0;
 
   constructor(public config: AppConfig) {
     this.balancer = createBalancer(config.balance);

@@ -508,3 +508,15 @@ test('preconnect: defaults, its keys checked by path, and not with both sendProx
     /^apps\[0\]\.preconnect: cannot be used with both sendProxyProtocol and targetTls/m,
   );
 });
+
+test('wake and sleep: a command or a url, exactly one; durations by key path', () => {
+  const a = parseConfig({ apps: [app({ wake: { command: ['/bin/true'] }, sleep: { after: '10m', url: 'http://127.0.0.1:1/sleep' } })] }, noEnv).apps[0]!;
+  assert.deepEqual(a.wake, { hook: { command: ['/bin/true'] }, timeout: 30_000 });
+  assert.deepEqual(a.sleep, { hook: { url: 'http://127.0.0.1:1/sleep' }, after: 600_000 });
+  assert.match(problemsOf({ apps: [app({ wake: {} })] }), /^apps\[0\]\.wake\.command: required, a "command"/m);
+  assert.match(problemsOf({ apps: [app({ wake: { command: ['/bin/true'], url: 'http://x/' } })] }), /^apps\[0\]\.wake\.url: give "command" or "url", not both/m);
+  assert.match(problemsOf({ apps: [app({ wake: { command: 'systemctl start x' } })] }), /^apps\[0\]\.wake\.command: must be a command as a list of arguments/m);
+  assert.match(problemsOf({ apps: [app({ wake: { url: 'ftp://x/' } })] }), /^apps\[0\]\.wake\.url: "ftp:\/\/x\/" is not an http\(s\) URL/m);
+  assert.match(problemsOf({ apps: [app({ sleep: { command: ['/bin/true'] } })] }), /^apps\[0\]\.sleep\.after: /m);
+  assert.match(problemsOf({ apps: [app({ wake: { command: ['/bin/true'], timeout: 'soon' } })] }), /^apps\[0\]\.wake\.timeout: "soon" is not a duration/m);
+});
