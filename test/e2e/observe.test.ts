@@ -461,8 +461,8 @@ test('SIGUSR1 and SIGUSR2 log the stats document; a SIGTERM restart keeps the co
   assert.equal(first.proc.exitCode, null, 'the signals did not stop it');
   assert.doesNotMatch(first.stderr, /Debugger listening/, 'SIGUSR1 did not start the inspector');
 
-  // The counters file beside the config's state file, saved about every second.
-  const statsFile = `${file}.stats.json`;
+  // The counters file beside the config's state file (in the state directory: cliFor makes it the config's folder), saved about every second.
+  const statsFile = path.join(dir, 'proxy.stats.json');
   await waitFor(
     async () => ((JSON.parse(await readFile(statsFile, 'utf8').catch(() => '{}')) as { connectionsTotal?: number }).connectionsTotal ?? 0) >= 3,
     5000,
