@@ -49,7 +49,7 @@ export interface TierStats {
 /**
  * The most the tier can move one way now: the least of its `total`, the global cap, and what its
  * customers with connections may move (each the lesser of its customer cap and the connection
- * cap × its connections, summed). With no connection open: `total` (or the global cap).
+ * cap × its connections, summed). With no connection open, what the first one could move.
  */
 export interface Binding {
   /** bytes/s; null: nothing caps the tier */

@@ -35,8 +35,9 @@ export function statsView(src: ReadingSources, withHistory = false): StatsDocume
       connectionCapDown: capOf(t.connection.down),
       connectionCapUp: capOf(t.connection.up),
       activeCustomers: active?.customers ?? 0,
-      bindingDown: binding(t.total.down, config.global.down, active?.down),
-      bindingUp: binding(t.total.up, config.global.up, active?.up),
+      // No connection open: what the first one could move.
+      bindingDown: binding(t.total.down, config.global.down, active?.down ?? Math.min(t.customer.down, t.connection.down)),
+      bindingUp: binding(t.total.up, config.global.up, active?.up ?? Math.min(t.customer.up, t.connection.up)),
       latency: stats.latency(stats.byTier, t.name),
     };
   });
@@ -124,12 +125,12 @@ function customerReach(customers: Iterable<CustomerState>, config: ProxyConfig):
   return reach;
 }
 
-/** The least of the tier's total, the global cap and its customers' reach (undefined: no connection open). */
-function binding(total: number, global: number, customers: number | undefined): Binding {
+/** The least of the tier's total, the global cap and its customers' reach. */
+function binding(total: number, global: number, customers: number): Binding {
   let cap = total;
   let by: Binding['by'] = 'total';
   if (global < cap) [cap, by] = [global, 'global'];
-  if (customers !== undefined && customers < cap) [cap, by] = [customers, 'customers'];
+  if (customers < cap) [cap, by] = [customers, 'customers'];
   return Number.isFinite(cap) ? { cap, by } : { cap: null, by: 'none' };
 }
 

@@ -1,7 +1,7 @@
 /**
  * /stats' binding caps (src/observe/view.ts): what a tier can move now is the least of its total,
  * the global cap, and its customers' reach (each customer: its cap, or the connection cap × its
- * connections, whichever is less); with no connection open, its total.
+ * connections, whichever is less); with no connection open, what a first one could move.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +18,8 @@ test('a tier is drawn against the cap that binds: its customers\' reach, the glo
   const proxy = await proxyFor(t, cfg, { backends: [backend] });
   const tierStats = async () => ((await (await fetch(`http://127.0.0.1:${proxy.adminPort}/stats`)).json()) as StatsDocument).tiers[0]!;
 
-  assert.deepEqual((await tierStats()).bindingDown, { cap: 1_000_000, by: 'total' }, 'no connection: the total');
+  assert.deepEqual((await tierStats()).bindingDown, { cap: 100_000, by: 'customers' }, 'no connection: what a first one could move');
+  assert.deepEqual((await tierStats()).bindingUp, { cap: null, by: 'none' });
 
   // Customer 127.0.0.1 with one connection (100 kB/s: the connection cap), 127.0.0.2 with two
   // (150 kB/s: its customer cap, under 2 × 100): 250 kB/s, under the total.
@@ -39,7 +40,10 @@ test('a tier is drawn against the cap that binds: its customers\' reach, the glo
   const g = await tierStats();
   assert.deepEqual([g.bindingDown, g.bindingUp], [{ cap: 200_000, by: 'global' }, { cap: 50_000, by: 'global' }]);
 
+  proxy.reload({ ...cfg, tiers: { free: { ...free, total: { down: 120_000, up: U } } } });
+  assert.deepEqual((await tierStats()).bindingDown, { cap: 120_000, by: 'total' });
+
   sockets.forEach((x) => x.destroy());
   await waitFor(async () => (await tierStats()).connections === 0, 3000, 'the connections closed');
-  assert.deepEqual((await tierStats()).bindingDown, { cap: 200_000, by: 'global' });
+  assert.deepEqual((await tierStats()).bindingDown, { cap: 100_000, by: 'customers' }, 'a first connection could move 100 kB/s');
 });
