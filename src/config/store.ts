@@ -89,6 +89,7 @@ export class ConfigStore implements ConfigView {
   async start(): Promise<void> {
     if (this.#file) {
       // Before the state directory the file sat beside the config: read there once, then saved here.
+      this.log.info({ stateFile: this.#file, stateDir: this.#base.stateDir?.from ?? 'stateFile' }, 'runtime changes are kept in the state file');
       const from = await existingOf(this.#file, legacyStateFileFor(this.#base));
       const { state, warnings } = await loadRuntime(from);
       for (const w of warnings) this.log.warn({ stateFile: from }, w);

@@ -292,7 +292,8 @@ test('in fleet mode: the members, Redis and this instance\'s shares', async (t) 
   assert.equal(await page.locator('#fleet').isHidden(), false);
   assert.equal(await page.locator('#fleet-instance').textContent(), 'dash-a');
   assert.equal(await page.locator('#fleet-redis').getAttribute('data-state'), 'up');
-  assert.match((await page.locator('#fleet-redis').textContent())!, /^up since \d+s ago$/);
+  // (A loaded machine may time a Redis command out: " · 2 failed commands" may follow.)
+  assert.match((await page.locator('#fleet-redis').textContent())!, /^up since \d+s ago\b/);
   assert.deepEqual(await page.locator('#fleet-members tr').evaluateAll((rows) => rows.map((r) => [r.getAttribute('data-member'), r.getAttribute('data-live')]).sort()), [
     ['dash-a', 'true'],
     ['dash-b', 'true'],
