@@ -88,8 +88,9 @@ export class ConfigStore implements ConfigView {
   /** Reads the state file (pruned against the base config) and puts the effective config in force. */
   async start(): Promise<void> {
     if (this.#file) {
+      const chosenBy = this.#base.stateFile ? 'stateFile' : this.#base.stateDir?.from;
+      this.log.info({ stateFile: this.#file, chosenBy }, 'runtime changes are kept in the state file');
       // Before the state directory the file sat beside the config: read there once, then saved here.
-      this.log.info({ stateFile: this.#file, stateDir: this.#base.stateDir?.from ?? 'stateFile' }, 'runtime changes are kept in the state file');
       const from = await existingOf(this.#file, legacyStateFileFor(this.#base));
       const { state, warnings } = await loadRuntime(from);
       for (const w of warnings) this.log.warn({ stateFile: from }, w);
