@@ -136,6 +136,8 @@ export class Proxy {
       targets: (app) => this.upstreams.apps.get(app)?.targets ?? [],
       apps: () => [...this.upstreams.apps].map(([name, up]) => [name, up.targets] as [string, typeof up.targets]),
       rates: (c) => this.sampler.rates(c),
+      configFile: () => this.reloader?.state ?? null,
+      fleet: () => fleet?.view() ?? null,
     };
     this.metrics = createMetrics(
       {
