@@ -72,3 +72,12 @@ export function flowNeed(size: number): number {
 export function nodeNeed(size: number): number {
   return Math.min(MIN_SEND, size);
 }
+
+/**
+ * The size of a peak bucket (tc tbf's peakrate bucket, an MTU there): MIN_BURST_MS of the peak
+ * rate, at least MIN_BURST. Small, so a full main bucket goes out at the peak rate, not at once;
+ * not smaller, or the timer's granularity would hold the flow below its peak.
+ */
+export function peakBurstFor(peak: number): number {
+  return Math.max(MIN_BURST, (peak * MIN_BURST_MS) / 1000);
+}
