@@ -12,6 +12,7 @@
  */
 import { parseCustomerBody, parseTierBody } from '../config/load.js';
 import { isPlainObject } from '../config/fly.js';
+import { minimumsOfTiers } from '../config/levels.js';
 import type { ConfigStore } from '../config/store.js';
 import type { CustomerConfig, LevelLimits, TierConfig } from '../config/types.js';
 import { ConfigError, ProxyError } from '../errors.js';
@@ -28,6 +29,10 @@ export interface LevelView {
   up: RateView;
   burstDown?: number;
   burstUp?: number;
+  peakDown?: number;
+  peakUp?: number;
+  minDown?: number;
+  minUp?: number;
 }
 
 export interface TierView {
@@ -134,7 +139,9 @@ export function registerAdminApi(router: Router, parts: AdminApiParts): void {
     .on('GET', '/tiers/:name', (req) => tierView(tierNamed(req.params['name']!)))
     .on('PUT', '/tiers/:name', async (req) => {
       const name = req.params['name']!;
-      parseTierBody(name, req.body); // 400 with the key path; nothing has changed yet
+      const tier = parseTierBody(name, req.body); // 400 with the key path; nothing has changed yet
+      const mins = minimumsOfTiers({ ...store.config.tiers, [name]: tier }, store.config.global);
+      if (mins.length > 0) throw new ConfigError(mins);
       const next = store.draft();
       next.tiers[name] = req.body;
       await store.applyRuntime(next);
@@ -206,6 +213,10 @@ function levelView(level: LevelLimits): LevelView {
     up: rateView(level.up),
     ...(level.burstDown !== undefined ? { burstDown: level.burstDown } : {}),
     ...(level.burstUp !== undefined ? { burstUp: level.burstUp } : {}),
+    ...(level.peakDown !== undefined ? { peakDown: level.peakDown } : {}),
+    ...(level.peakUp !== undefined ? { peakUp: level.peakUp } : {}),
+    ...(level.minDown !== undefined ? { minDown: level.minDown } : {}),
+    ...(level.minUp !== undefined ? { minUp: level.minUp } : {}),
   };
 }
 

@@ -144,6 +144,12 @@ export interface LevelLimits {
   up: number;
   burstDown?: number;
   burstUp?: number;
+  /** bytes/s a full bucket drains at most (tc tbf peakrate); only with a finite rate */
+  peakDown?: number;
+  peakUp?: number;
+  /** bytes/s guaranteed under the global cap while busy (a tier's `total`: HTB rate) */
+  minDown?: number;
+  minUp?: number;
 }
 
 export const UNLIMITED: LevelLimits = { down: Infinity, up: Infinity };

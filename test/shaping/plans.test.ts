@@ -181,3 +181,46 @@ test('min: a tier moved or detached leaves its old parent\'s list of minimums', 
   sched.detach(a);
   assert.equal(other.minKids, null);
 });
+
+test('the shaper gives each level its peak and each tier its minimum from the config, live, and scales them by a fleet share', async () => {
+  const { ManualClock } = await import('../../src/clock.js');
+  const { parseConfig } = await import('../../src/config/load.js');
+  const { Shaper } = await import('../../src/shaping/shaper.js');
+  const raw = (minDown: string) => ({
+    apps: [{ name: 'web', ports: [1], targets: ['127.0.0.1:2'] }],
+    global: { down: '80mbit', peak: '160mbit' },
+    tiers: {
+      business: { weight: 1, connection: { down: '1MiB/s', burst: '4MB', peak: '8MiB/s' }, total: { down: '40mbit', min: { down: minDown } } },
+      home: { weight: 9 },
+    },
+    defaultTier: 'home',
+    customers: [{ id: 'acme', tier: 'business', match: { sources: ['10.0.0.0/8'] } }],
+  });
+  const clock = new ManualClock(1000);
+  const s = new Shaper(parseConfig(raw('20mbit'), {}), clock);
+  const down = s.schedulers.down;
+  const business = s.tiers.get('business')!.nodes.down;
+  assert.equal(down.root.peak!.rate, 20e6);
+  assert.equal(down.root.peak!.bucketSize, Math.ceil(peakBurstFor(20e6)));
+  assert.deepEqual(down.root.minKids, [business]);
+  assert.equal(business.min!.rate, 2.5e6);
+  assert.equal(s.schedulers.up.root.minKids, null, 'no minimum upwards');
+  const sc = await s.admit({ clientAddress: '10.1.2.3', app: 'web', port: 1 });
+  assert.ok(sc && sc !== 'rejected');
+  const flows = s.stages(sc, 'conn:1');
+  assert.equal(flows.down.node.peak!.rate, 8 * MB * 1.048576);
+  assert.equal(flows.down.node.gate, Math.ceil(peakBurstFor(8 * 1024 * 1024)), 'grants are sized by the small peak bucket');
+  assert.equal(flows.up.node.peak, null);
+  // A reload that changes the minimum reaches the live node; one that drops it, the list.
+  s.apply(parseConfig(raw('30mbit'), {}));
+  assert.equal(business.min!.rate, 3.75e6);
+  const { tiers } = parseConfig(raw('30mbit'), {});
+  s.setTier({ ...tiers['business']!, total: { down: 5e6, up: Infinity } });
+  assert.equal(business.min, null);
+  assert.equal(down.root.minKids, null);
+  s.setTier(tiers['business']!);
+  s.setShare({ level: 'tier', name: 'business', dir: 'down', key: 'tier:business:down' }, 0.5);
+  assert.equal(business.min!.rate, 3.75e6 / 2);
+  s.release(sc);
+  s.stop();
+});
