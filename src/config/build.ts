@@ -169,6 +169,8 @@ export function toAppConfig(app: App, { tls, targetTls }: AppDraft, defaultBind:
     ...(targetTls ? { targetTls } : {}),
     ...(app.sniPreread ? { sniPreread: true } : {}),
     ...(app.sniPreread && app.sniPrereadTimeout !== null ? { sniPrereadTimeout: parseDuration(app.sniPrereadTimeout) } : {}),
+    ...(app.allow !== null ? { allow: app.allow } : {}),
+    ...(app.deny !== null ? { deny: app.deny } : {}),
   };
 }
 

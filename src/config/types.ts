@@ -42,6 +42,10 @@ export interface AppConfig {
   sniPreread?: boolean;
   /** ms a client on an `sniPreread` app has to send its ClientHello; then it is dialed without a name (set with sniPreread) */
   sniPrereadTimeout?: number;
+  /** CIDRs: only these sources may connect (absent: any) */
+  allow?: string[];
+  /** CIDRs: these sources may not connect (wins over allow) */
+  deny?: string[];
 }
 
 export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;

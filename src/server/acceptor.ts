@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import type { AppUpstream, Upstreams } from '../upstream/upstreams.js';
 import type { Target } from '../upstream/target.js';
 import { Connection, PROXY_HEADER_TIMEOUT_MS, type Analyzer, type ConnectionDeps, type ShapingPort } from './connection.js';
+import { AccessRules } from './access.js';
 import { AcceptPause, descriptorBudget, descriptorUse, SourceLimits, type RefuseReason } from './limits.js';
 import { RetryingListen } from './listen.js';
 import type { OpenConnections } from './registry.js';
@@ -51,6 +52,8 @@ export class Acceptor {
   readonly limits: SourceLimits;
   /** Backoff of accepting while file descriptors run out (EMFILE / ENFILE). */
   readonly pause: AcceptPause;
+  /** apps[].allow / deny, checked at accept (and on a PROXY header's client address). */
+  readonly access = new AccessRules();
   /** ms a client on an `acceptProxyProtocol` port has to send its PROXY header. */
   proxyHeaderTimeoutMs = PROXY_HEADER_TIMEOUT_MS;
   readonly #parts: AcceptorParts;
@@ -86,6 +89,7 @@ export class Acceptor {
   configure(config: ProxyConfig): void {
     this.#config = config;
     this.limits.configure(config.limits);
+    this.access.configure(config.apps);
     if (!this.#started) return; // start() listens
     const wanted = new Map<string, AppConfig>();
     for (const app of config.apps) app.ports.forEach((port, i) => wanted.set(listenerKey(app.bind, port, app.name, i), app));
@@ -151,9 +155,9 @@ export class Acceptor {
       socket.destroy();
       return;
     }
-    // Abuse limits and descriptor exhaustion: refused before any dial.
+    // Access control, abuse limits and descriptor exhaustion: refused before any dial.
     const source = socket.remoteAddress;
-    const refused = this.pause.paused ? 'resource_exhausted' : this.limits.admit(source);
+    const refused = this.pause.paused ? 'resource_exhausted' : this.access.denied(appName, source) ? 'denied' : this.limits.admit(source);
     if (refused) {
       if (refused === 'resource_exhausted' && !this.pause.paused) this.exhausted('descriptor_budget', appName);
       this.#refuse(socket, source, refused, appName);
@@ -167,11 +171,25 @@ export class Acceptor {
   #refuse(socket: net.Socket, source: string | undefined, reason: RefuseReason, app: string): void {
     socket.on('error', () => {});
     socket.destroy();
+    this.#refused(source, reason, app);
+  }
+
+  /** A refusal counted, and logged at most once per source per 10 s. */
+  #refused(source: string | undefined, reason: RefuseReason, app: string): void {
     publish('refused', { owner: this.#parts.owner, reason, app, source });
     if (reason === 'resource_exhausted') return; // logged once per pause episode
     const log = this.limits.shouldLog(source);
-    if (log) this.#parts.log.warn({ app, client: source, reason, suppressed: log.suppressed }, 'connection refused by abuse limits');
+    if (!log) return;
+    const why = reason === 'denied' ? 'connection refused: source not allowed (apps[].allow / deny)' : 'connection refused by abuse limits';
+    this.#parts.log.warn({ app, client: source, reason, suppressed: log.suppressed }, why);
   }
+
+  /** A PROXY header's client address refused on the app: counted and logged like a refusal at accept. */
+  #deniedAfterHeader = (app: string, address: string): boolean => {
+    if (!this.access.denied(app, address)) return false;
+    this.#refused(address, 'denied', app);
+    return true;
+  };
 
   /** One deps object for all connections, rebuilt only when a setting it carries changed. */
   #connectionDeps(): ConnectionDeps {
@@ -193,6 +211,7 @@ export class Acceptor {
       analyzer: foo ? (c) => p.analyzer(c) : undefined,
       measureFirstByte: latency,
       proxyHeaderTimeoutMs: this.proxyHeaderTimeoutMs,
+      denied: this.#deniedAfterHeader,
     };
     this.#deps = { key, deps };
     return deps;

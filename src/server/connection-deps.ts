@@ -47,4 +47,9 @@ export interface ConnectionDeps {
   readonly measureFirstByte: boolean;
   /** ms a PROXY header may take to arrive. */
   readonly proxyHeaderTimeoutMs: number;
+  /**
+   * Whether the client address a PROXY header gave is refused on the app (apps[].allow / deny);
+   * a refusal is counted and logged by the caller's side.
+   */
+  readonly denied: (app: string, address: string) => boolean;
 }

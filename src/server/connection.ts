@@ -265,6 +265,7 @@ export class Connection implements ConnectionInfo {
       this.clientAddress = header.source.address;
       this.clientPort = header.source.port;
       this.#proxiedDestination = header.destination;
+      if (this.deps.denied(this.appName, this.clientAddress)) this.close('denied');
     }
     return !this.closed;
   }
