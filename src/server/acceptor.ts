@@ -61,6 +61,7 @@ export class Acceptor {
   #config: ProxyConfig;
   #started = false;
   #stopping = false;
+  #draining = false;
   #fdLimit: number | undefined;
   #deps: { key: string; deps: ConnectionDeps } | undefined;
 
@@ -90,7 +91,7 @@ export class Acceptor {
     this.#config = config;
     this.limits.configure(config.limits);
     this.access.configure(config.apps);
-    if (!this.#started) return; // start() listens
+    if (!this.#started || this.#draining) return; // start() listens; undrain() does after a drain
     const wanted = new Map<string, AppConfig>();
     for (const app of config.apps) app.ports.forEach((port, i) => wanted.set(listenerKey(app.bind, port, app.name, i), app));
     for (const [key, l] of this.#listeners) {
@@ -128,6 +129,26 @@ export class Acceptor {
     }));
   }
 
+  /** Draining (POST /drain): no listener, open connections go on; undrain() listens again. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** Stop accepting until undrain(): every listener closes (the ports are free meanwhile); open connections go on. */
+  drain(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    for (const l of this.#listeners.values()) void l.listen.close();
+    this.#listeners.clear();
+  }
+
+  /** Accept again after a drain: a listener for every port of the config in force (busy ports retry). */
+  undrain(): void {
+    if (!this.#draining) return;
+    this.#draining = false;
+    this.configure(this.#config);
+  }
+
   /** Stop accepting: every listener closes (open connections are the registry's). */
   async stop(): Promise<void> {
     this.#stopping = true;
@@ -151,7 +172,7 @@ export class Acceptor {
   #accept(socket: net.Socket, appName: string): void {
     const app = this.#parts.upstreams.apps.get(appName);
     // Never plaintext on a TLS port (should its certificate not have loaded).
-    if (!app || this.#stopping || (app.config.tls && !this.#parts.tls.get(appName))) {
+    if (!app || this.#stopping || this.#draining || (app.config.tls && !this.#parts.tls.get(appName))) {
       socket.destroy();
       return;
     }
