@@ -17,6 +17,8 @@ export class SchedNode {
   peak: Bucket | null = null;
   /** The size the node's grants are sized by: its bucket's, or the peak bucket's when smaller. */
   gate = 0;
+  /** The rate that refills the `gate` bucket (bytes/s). */
+  gateRate = 0;
   /**
    * Credit of a guaranteed minimum (HTB's rate under its ceil): while it lasts, the parent serves
    * this node before it shares the rest by weight. null: no minimum.

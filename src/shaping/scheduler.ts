@@ -67,7 +67,9 @@ export class Scheduler {
     else if (node.bucket) node.bucket.reconfigure(rate, size);
     else node.bucket = new Bucket(rate, size, this.clock);
     node.peak = node.bucket && Number.isFinite(peak) ? reuse(node.peak, peak, peakSize > MIN_SEND ? peakSize : MIN_SEND, this.clock) : null;
-    node.gate = node.bucket ? (node.peak && node.peak.bucketSize < node.bucket.bucketSize ? node.peak.bucketSize : node.bucket.bucketSize) : 0;
+    const gate = node.peak && node.bucket && node.peak.bucketSize < node.bucket.bucketSize ? node.peak : node.bucket;
+    node.gate = gate ? gate.bucketSize : 0;
+    node.gateRate = gate ? gate.rate : 0;
     // Re-evaluate at once: a parked node may be ready under the new rate.
     if (node.parked) {
       this.#unpark(node);
@@ -147,7 +149,7 @@ export class Scheduler {
       }
       // Wait until the flow's own bucket holds its need (flowNeed); the parent's allowance is
       // taken in MIN_SEND steps.
-      let need = bucket ? flowNeed(node.gate) : 0;
+      let need = bucket ? flowNeed(node.gate, node.gateRate, flow.grantSize) : 0;
       if (pending < need) need = pending;
       if (tokens < need) {
         this.#park(node, need);
