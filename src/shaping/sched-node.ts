@@ -15,7 +15,7 @@ export class SchedNode {
    * drains no faster than the peak. null: none (the usual case, which costs one check).
    */
   peak: Bucket | null = null;
-  /** The size the node's grants are sized by: its bucket's, or the peak bucket's when smaller. */
+  /** The size the node's grants are sized by: its bucket's, or a few ms of its peak when that is less (grants.ts peakGateFor). */
   gate = 0;
   /** The rate that refills the `gate` bucket (bytes/s). */
   gateRate = 0;

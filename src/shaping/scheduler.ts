@@ -1,7 +1,7 @@
 import type { Clock, Timer } from '../clock.js';
 import { Bucket } from './bucket.js';
 import type { FlowBatch } from './flow.js';
-import { MIN_SEND, MIN_TICK, UNPARK_SLACK_MS, flowNeed, nodeNeed, quantumFor } from './grants.js';
+import { MIN_SEND, MIN_TICK, UNPARK_SLACK_MS, flowNeed, nodeNeed, peakGateFor, quantumFor } from './grants.js';
 import { heapPop, heapPush, heapRemove } from './heap.js';
 import { listMin, SchedNode, unlistMin } from './sched-node.js';
 
@@ -67,9 +67,11 @@ export class Scheduler {
     else if (node.bucket) node.bucket.reconfigure(rate, size);
     else node.bucket = new Bucket(rate, size, this.clock);
     node.peak = node.bucket && Number.isFinite(peak) ? reuse(node.peak, peak, peakSize > MIN_SEND ? peakSize : MIN_SEND, this.clock) : null;
-    const gate = node.peak && node.bucket && node.peak.bucketSize < node.bucket.bucketSize ? node.peak : node.bucket;
-    node.gate = gate ? gate.bucketSize : 0;
-    node.gateRate = gate ? gate.rate : 0;
+    // Grants are sized by the bucket, or under a peak by a few ms of the peak when that is less.
+    const peakGate = node.peak ? Math.min(node.peak.bucketSize, peakGateFor(node.peak.rate)) : Infinity;
+    const bucketSize = node.bucket ? node.bucket.bucketSize : 0;
+    node.gate = peakGate < bucketSize ? peakGate : bucketSize;
+    node.gateRate = peakGate < bucketSize ? node.peak!.rate : node.bucket ? node.bucket.rate : 0;
     // Re-evaluate at once: a parked node may be ready under the new rate.
     if (node.parked) {
       this.#unpark(node);

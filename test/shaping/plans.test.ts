@@ -4,8 +4,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { peakBurstFor } from '../../src/shaping/grants.js';
-import { SchedNode } from '../../src/shaping/scheduler.js';
+import type { Clock } from '../../src/clock.js';
+import { ManualClock } from '../../src/clock.js';
+import { peakBurstFor, peakGateFor } from '../../src/shaping/grants.js';
+import { Scheduler, SchedNode } from '../../src/shaping/scheduler.js';
 import { FakeLeaf, run, setup } from './fake-leaf.js';
 import { jain, maxInWindow } from './measure.js';
 
@@ -45,6 +47,30 @@ test('peak: a full bucket drains at the peak rate while the burst lasts, then at
     assert.ok(maxInWindow(leaf.log, w) <= (peak * w) / 1000 + peakBurstFor(peak), `peak window ${w} ms: ${maxInWindow(leaf.log, w)}`);
   }
   assert.ok(leaf.sent <= rate * 6 + burst, `total ${leaf.sent}`);
+});
+
+test('peak: a flow held up by late timers (a busy CPU) catches up to its peak, by no more than the peak bucket', () => {
+  const clock = new ManualClock(1000);
+  // Every timer of the scheduler fires 30 ms after it is due: three times the grant step under the peak.
+  const busy: Clock = { now: () => clock.now(), setTimer: (ms, fn) => clock.setTimer(ms + 30, fn) };
+  const sched = new Scheduler(busy);
+  const rate = 1 * MB;
+  const burst = 4 * MB;
+  const peak = 4 * MB;
+  const leaf = new FakeLeaf(clock, sched);
+  const n = new SchedNode('leaf', leaf);
+  leaf.node = n;
+  sched.setLimits(n, rate, burst, peak, peakBurstFor(peak));
+  const t0 = clock.now();
+  sched.attach(n, sched.root);
+  run(clock, 4000);
+  // 30 ms late is 120 kB of the peak: more than a grant step (PEAK_GATE_MS), less than the peak bucket.
+  assert.ok(peakGateFor(peak) < (peak * 30) / 1000 && (peak * 30) / 1000 < peakBurstFor(peak));
+  within(sentBetween(leaf.log, t0, 100, 1200), peak * 1.1, 0.02, 'the burst, 100-1200 ms, 30 ms late timers');
+  within(sentBetween(leaf.log, t0, 2000, 4000), rate * 2, 0.02, 'base, 2-4 s');
+  for (const w of [1, 10, 50, 100, 500, 1000]) {
+    assert.ok(maxInWindow(leaf.log, w) <= (peak * w) / 1000 + peakBurstFor(peak), `peak window ${w} ms: ${maxInWindow(leaf.log, w)}`);
+  }
 });
 
 test('peak: without one, a full bucket goes out as fast as the parent allows (the line-rate spike it prevents)', () => {
@@ -209,7 +235,8 @@ test('the shaper gives each level its peak and each tier its minimum from the co
   assert.ok(sc && sc !== 'rejected');
   const flows = s.stages(sc, 'conn:1');
   assert.equal(flows.down.node.peak!.rate, 8 * MB * 1.048576);
-  assert.equal(flows.down.node.gate, Math.ceil(peakBurstFor(8 * 1024 * 1024)), 'grants are sized by the small peak bucket');
+  assert.equal(flows.down.node.peak!.bucketSize, Math.ceil(peakBurstFor(8 * MB * 1.048576)), 'the peak bucket holds PEAK_CATCHUP_MS of the peak');
+  assert.equal(flows.down.node.gate, peakGateFor(8 * MB * 1.048576), 'grants are sized by PEAK_GATE_MS of the peak');
   assert.equal(flows.up.node.peak, null);
   // A reload that changes the minimum reaches the live node; one that drops it, the list.
   s.apply(parseConfig(raw('30mbit'), {}));
