@@ -24,17 +24,27 @@ const within = (got: number, want: number, tolerance: number, what: string): voi
   assert.ok(Math.abs(got - want) <= want * tolerance, `${what}: ${got} vs ${want} (${(((got - want) / want) * 100).toFixed(2)} %)`);
 };
 
-test('peak: a full bucket drains at the peak rate while the burst lasts, then at the base rate', () => {
-  const { clock, sched } = setup();
-  const rate = 1 * MB;
-  const burst = 4 * MB;
-  const peak = 4 * MB;
+/** A greedy leaf under the root with a rate of 1 MB/s, a burst of 4 MB and a peak of 4 MB/s, attached now (t0). */
+function peakLeaf(clock: ManualClock, sched: Scheduler) {
   const leaf = new FakeLeaf(clock, sched);
   const n = new SchedNode('leaf', leaf);
   leaf.node = n;
-  sched.setLimits(n, rate, burst, peak, peakBurstFor(peak));
+  sched.setLimits(n, 1 * MB, 4 * MB, 4 * MB, peakBurstFor(4 * MB));
   const t0 = clock.now();
   sched.attach(n, sched.root);
+  return { leaf, t0, rate: 1 * MB, burst: 4 * MB, peak: 4 * MB };
+}
+
+/** Never above the peak by more than the peak bucket, in any window. */
+function neverOverPeak(log: [number, number][], peak: number): void {
+  for (const w of [1, 10, 50, 100, 500, 1000]) {
+    assert.ok(maxInWindow(log, w) <= (peak * w) / 1000 + peakBurstFor(peak), `peak window ${w} ms: ${maxInWindow(log, w)}`);
+  }
+}
+
+test('peak: a full bucket drains at the peak rate while the burst lasts, then at the base rate', () => {
+  const { clock, sched } = setup();
+  const { leaf, t0, rate, burst, peak } = peakLeaf(clock, sched);
   run(clock, 6000);
   // The burst of credit lasts burst / (peak - rate) = 1.33 s: at the peak, in every 100 ms (give or
   // take one of run()'s steps of up to 13 ms, whose grants land at once), and within 1 % over it.
@@ -42,10 +52,8 @@ test('peak: a full bucket drains at the peak rate while the burst lasts, then at
   within(sentBetween(leaf.log, t0, 100, 1200), peak * 1.1, 0.01, 'the burst, 100-1200 ms');
   // Then the base rate, per second.
   for (let at = 2000; at < 6000; at += 1000) within(sentBetween(leaf.log, t0, at, at + 1000), rate, 0.02, `at ${at} ms (base)`);
-  // Never above the peak by more than the small peak bucket, in any window; never above rate × w + burst.
-  for (const w of [1, 10, 50, 100, 500, 1000]) {
-    assert.ok(maxInWindow(leaf.log, w) <= (peak * w) / 1000 + peakBurstFor(peak), `peak window ${w} ms: ${maxInWindow(leaf.log, w)}`);
-  }
+  // Never above the peak by more than the peak bucket, in any window; never above rate × w + burst.
+  neverOverPeak(leaf.log, peak);
   assert.ok(leaf.sent <= rate * 6 + burst, `total ${leaf.sent}`);
 });
 
@@ -53,24 +61,13 @@ test('peak: a flow held up by late timers (a busy CPU) catches up to its peak, b
   const clock = new ManualClock(1000);
   // Every timer of the scheduler fires 30 ms after it is due: three times the grant step under the peak.
   const busy: Clock = { now: () => clock.now(), setTimer: (ms, fn) => clock.setTimer(ms + 30, fn) };
-  const sched = new Scheduler(busy);
-  const rate = 1 * MB;
-  const burst = 4 * MB;
-  const peak = 4 * MB;
-  const leaf = new FakeLeaf(clock, sched);
-  const n = new SchedNode('leaf', leaf);
-  leaf.node = n;
-  sched.setLimits(n, rate, burst, peak, peakBurstFor(peak));
-  const t0 = clock.now();
-  sched.attach(n, sched.root);
+  const { leaf, t0, rate, peak } = peakLeaf(clock, new Scheduler(busy));
   run(clock, 4000);
   // 30 ms late is 120 kB of the peak: more than a grant step (PEAK_GATE_MS), less than the peak bucket.
   assert.ok(peakGateFor(peak) < (peak * 30) / 1000 && (peak * 30) / 1000 < peakBurstFor(peak));
   within(sentBetween(leaf.log, t0, 100, 1200), peak * 1.1, 0.02, 'the burst, 100-1200 ms, 30 ms late timers');
   within(sentBetween(leaf.log, t0, 2000, 4000), rate * 2, 0.02, 'base, 2-4 s');
-  for (const w of [1, 10, 50, 100, 500, 1000]) {
-    assert.ok(maxInWindow(leaf.log, w) <= (peak * w) / 1000 + peakBurstFor(peak), `peak window ${w} ms: ${maxInWindow(leaf.log, w)}`);
-  }
+  neverOverPeak(leaf.log, peak);
 });
 
 test('peak: without one, a full bucket goes out as fast as the parent allows (the line-rate spike it prevents)', () => {
