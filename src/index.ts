@@ -14,8 +14,7 @@ import { OpenConnections } from './server/registry.js';
 import { TlsContexts } from './server/tls.js';
 import { Upstreams } from './upstream/upstreams.js';
 import { HealthChecker } from './upstream/health.js';
-import { Preconnector } from './upstream/preconnect.js';
-import { Wakers } from './upstream/wake.js';
+import { Standby } from './upstream/standby.js';
 import { Shaper, type AdmissionFactory } from './shaping/shaper.js';
 import { Observer } from './observe/observer.js';
 import { RateSampler } from './observe/rates.js';
@@ -25,6 +24,7 @@ import { createMetrics, type Metrics } from './observe/metrics.js';
 import type { StatsDocument } from './observe/stats-document.js';
 import { registerAdminApi } from './admin/api.js';
 import { dashboardRoutes } from './admin/dashboard.js';
+import { registerOperations } from './admin/operate.js';
 import { Router, sendJson } from './admin/router.js';
 import { AdminHttp } from './admin/server.js';
 import { statusView } from './admin/status.js';
@@ -32,7 +32,7 @@ import { Fleet } from './cluster/fleet.js';
 import { VERSION } from './version.js';
 import { NativeEngine } from './native/engine.js';
 import { descriptorUse } from './server/limits.js';
-import type { NativePort } from './server/native-path.js';
+import { SHAPED_PIPE, type NativePort } from './server/native-path.js';
 import { Reloader } from './reloader.js';
 import { ProxyError } from './errors.js';
 
@@ -59,8 +59,8 @@ export class Proxy {
   readonly housekeeping: Housekeeping;
   readonly upstreams: Upstreams;
   readonly health: HealthChecker;
-  readonly preconnect: Preconnector;
-  readonly wakers: Wakers;
+  /** pre-dialed connections, wake and sleep */
+  readonly standby: Standby;
   readonly tls: TlsContexts;
   readonly shaper: Shaper;
   /** Fleet mode (config `cluster`): caps shared with the other instances through Redis; null: alone. */
@@ -88,8 +88,7 @@ export class Proxy {
     this.housekeeping = new Housekeeping(this.clock, (chore, err) => this.log.error({ chore, error: String(err) }, 'housekeeping chore failed'));
     this.tls = new TlsContexts(this.log);
     this.health = new HealthChecker(this.upstreams, config.health, this.log, this.housekeeping);
-    this.preconnect = new Preconnector(this.upstreams, this.housekeeping, this.clock);
-    this.wakers = new Wakers(this.upstreams, this.housekeeping, this.clock, this.log);
+    this.standby = new Standby(this.upstreams, this.housekeeping, this.clock, this.log);
     this.fleet = config.cluster
       ? new Fleet(config.cluster, {
           log: this.log,
@@ -143,6 +142,8 @@ export class Proxy {
       targets: (app) => this.upstreams.apps.get(app)?.targets ?? [],
       apps: () => [...this.upstreams.apps].map(([name, up]) => [name, up.targets] as [string, typeof up.targets]),
       rates: (c) => this.sampler.rates(c),
+      configFile: () => this.reloader?.state ?? null,
+      fleet: () => fleet?.view() ?? null,
     };
     this.metrics = createMetrics(
       {
@@ -158,7 +159,7 @@ export class Proxy {
       .on('GET', '/health', () => ({ status: this.#stopping ? 'stopping' : 'ok' }))
       // Readiness for load balancers: 503 before any app port listens and from the start of a drain.
       .on('GET', '/ready', (_req, res) => {
-        const status = this.#stopping ? 'draining' : this.acceptor.listeners().some((l) => l.state === 'listening') ? 'ready' : 'starting';
+        const status = this.#stopping || this.acceptor.draining ? 'draining' : this.acceptor.listeners().some((l) => l.state === 'listening') ? 'ready' : 'starting';
         sendJson(res, status === 'ready' ? 200 : 503, { status });
         return undefined;
       })
@@ -184,6 +185,7 @@ export class Proxy {
       rates: (c) => this.sampler.rates(c),
       ...(fleet ? { publish: (hash: 'tiers' | 'customers', field: string, value: unknown) => fleet.publish(hash, field, value) } : {}),
     });
+    registerOperations(this.router, { log: this.log, connections: this.connections, accepting: this.acceptor });
     dashboardRoutes(this.router);
     this.store.onChange((change) => this.#applied(change));
     this.#sources = sources;
@@ -202,8 +204,7 @@ export class Proxy {
     this.connections.configure(config.apps);
     this.observer.reconfigured(config);
     this.health.configure(config.health);
-    this.preconnect.apply(config.apps);
-    this.wakers.apply(config.apps);
+    this.standby.apply(config.apps);
     // At start the logger comes with its level (the CLI's --log-level beats the config).
     if (kind === 'start') return;
     this.log.level = config.log.level;
@@ -235,7 +236,7 @@ export class Proxy {
     // The pool of empty pipes (two descriptors each) is a cache for churn: sized to the descriptor
     // limit so that it never eats a small limit's connections (64 per kind from 65,536 up).
     const limit = descriptorUse()?.limit ?? 65_536;
-    const engine = this.#native?.engine ?? NativeEngine.open({ maxPooled: Math.min(64, Math.floor(limit / 1024)) });
+    const engine = this.#native?.engine ?? NativeEngine.open({ maxPooled: Math.min(64, Math.floor(limit / 1024)), shapedPipeSize: SHAPED_PIPE });
     if (typeof engine === 'string') {
       if (config.dataPlane === 'native') throw new ProxyError('SHAPER_ERR_NATIVE', `dataPlane is "native" but ${engine}`);
       this.#nativeUnavailable = engine;
@@ -373,8 +374,7 @@ export class Proxy {
   async shutdown(drainTimeout = this.store.config.drainTimeout): Promise<{ drained: number; closed: number }> {
     this.#stopping = true;
     this.health.stop();
-    this.preconnect.stop();
-    this.wakers.stop();
+    this.standby.stop();
     this.sampler.stop();
     await this.acceptor.stop();
     const open = this.connections.size;

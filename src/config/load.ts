@@ -7,14 +7,16 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { logLevel } from '../log.js';
-import { appFacts, checkAdminToken, checkAppNames, checkCluster, checkPorts, readApps, toAdmin, toAppConfig, toCluster, toLimits } from './build.js';
+import { appFacts, checkAdminToken, checkAdminTokens, checkAppNames, checkCluster, checkPorts, readApps, toAdmin, toAppConfig, toCluster, toLimits } from './build.js';
+import { readAdminTls } from './tls.js';
 import { APPS_REQUIRED, tierNameProblem, unbracket } from './checks.js';
 import { readConfigFile } from './formats.js';
 import { fromFlyFormat, isPlainObject } from './fly.js';
 import { Problems } from './problems.js';
 import { RESERVED_KEYS, TOP } from './schema.js';
 import { checkShaping, toShaping } from './shaping.js';
-import type { ProxyConfig } from './types.js';
+import { defaultStateDir, stateDirOf } from './state-dir.js';
+import type { ProxyConfig, StateDir } from './types.js';
 import { parseDuration } from './units.js';
 import { validate, withEnv } from './validate.js';
 
@@ -31,7 +33,8 @@ export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = proc
     const config = parseConfig(raw, env, { baseDir: dirname(file) });
     // A relative stateFile is relative to the config file, not to wherever the proxy was started.
     if (config.stateFile !== null && !isAbsolute(config.stateFile)) config.stateFile = resolve(dirname(file), config.stateFile);
-    return { ...config, source: file };
+    // A config file always has a state directory: the per-user default when nothing else names one.
+    return { ...config, stateDir: config.stateDir ?? defaultStateDir(env), source: file };
   } catch (err) {
     if (err instanceof ConfigError) err.source = file;
     throw err;
@@ -61,6 +64,8 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
   checkAppNames(apps, problems);
   checkPorts(apps, isPlainObject(admin) ? admin['listen'] : undefined, problems);
   checkAdminToken(admin, problems);
+  checkAdminTokens(admin, problems);
+  const adminTls = isPlainObject(admin) && !problems.under('admin.tls') ? readAdminTls(admin['tls'], baseDir, problems) : undefined;
   checkCluster(written['cluster'], view['cluster'], problems);
   checkShaping(view, appFacts(apps), problems);
   if (!top || problems.count > 0) throw new ConfigError(problems.lines);
@@ -74,7 +79,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
       unhealthyAfter: top.health.unhealthyAfter,
       healthyAfter: top.health.healthyAfter,
     },
-    admin: toAdmin(top.admin),
+    admin: toAdmin(top.admin, adminTls),
     log: { level: logLevel(top.log.level) ?? 'info' },
     drainTimeout: parseDuration(top.drainTimeout),
     dataPlane: top.dataPlane,
@@ -83,8 +88,11 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     ...toLimits(top.limits),
     ...toCluster(top.cluster),
     ...toShaping(top),
+    ...stateDirEntry(stateDirOf(top.stateDir, env, baseDir)),
   };
 }
+
+const stateDirEntry = (stateDir: StateDir | undefined): { stateDir?: StateDir } => (stateDir ? { stateDir } : {});
 
 /**
  * The short forms, as the long ones: `"admin": false` / `null` / `"off"` turn the admin server

@@ -16,6 +16,7 @@ import {
   customerList,
   duration,
   durationBetween,
+  dirPath,
   filePath,
   fraction,
   instanceId,
@@ -29,6 +30,7 @@ import {
   tierRef,
 } from './checks.js';
 import { either, group, leaf, list, nameMap, nullable, optional, problemOf, required, section, withDefault } from './kit.js';
+import { ADMIN_TLS, ADMIN_TOKENS } from './schema-admin.js';
 import { APP } from './schema-app.js';
 import { CUSTOMER, level, TIER } from './schema-shaping.js';
 import { show } from './problems.js';
@@ -84,9 +86,11 @@ export const TOP = group({
           env: 'SHAPER_ADMIN_LISTEN',
         }),
         token: nullable(adminToken, {
-          doc: 'Bearer token the admin API requires on every request; required when admin.listen is not a loopback address.',
+          doc: 'Bearer token the admin API requires on every request (role "admin"); a token (or tokens) is required when admin.listen is not a loopback address.',
           env: 'SHAPER_ADMIN_TOKEN',
         }),
+        tokens: nullable(ADMIN_TOKENS, { doc: 'More bearer tokens, each with a role: [{"token": "...", "role": "read" | "operate" | "admin"}].' }),
+        tls: nullable(ADMIN_TLS, { doc: 'Serve the admin API over HTTPS: {"cert": FILE, "key": FILE}; null: plain HTTP.' }),
       }),
       adminShorthand,
     ),
@@ -149,7 +153,11 @@ export const TOP = group({
     doc: 'Customers: who a connection belongs to (by source, app and port) and their tier.',
   }),
   defaultTier: nullable(tierRef(false), { doc: 'Tier of connections no customer matches (each source address its own customer); null: unshaped.' }),
-  stateFile: nullable(filePath, { doc: 'Where runtime changes (admin API) are kept; relative to the config file.' }),
+  stateDir: nullable(dirPath, {
+    doc: "Directory of the state and counters files; relative to the config file. null: systemd's $STATE_DIRECTORY, else $XDG_STATE_HOME/shaper-proxy (~/.local/state/shaper-proxy).",
+    env: 'SHAPER_STATE_DIR',
+  }),
+  stateFile: nullable(filePath, { doc: 'Where runtime changes (admin API) are kept, in place of the state directory; relative to the config file.' }),
 });
 
 export type Top = Zod.output<typeof TOP>;

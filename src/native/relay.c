@@ -106,7 +106,12 @@ static void set_poll(relay_t *r, int i, int ev) {
 
 static int wants_read(relay_t *r, int d) {
   const dir_t *x = &r->d[d];
-  return !x->eof && !x->pipe_full && queued(x) < limit_of(x, r->e);
+  return !x->eof && !x->pipe_full && !x->held_off && queued(x) < limit_of(x, r->e);
+}
+
+/* A shaped queue's low-water mark (see dir_t.held_off): it reads again once drained to a quarter. */
+static void hold_off(dir_t *x, const engine_t *e) {
+  x->held_off = x->shaped && queued(x) > limit_of(x, e) / 4;
 }
 
 /*
@@ -190,7 +195,8 @@ int relay_pump(relay_t *r, int d, int writable) {
   for (int round = 0; round < MAX_ROUNDS; round++) {
     int progress = 0;
     /* fill */
-    if (!x->eof && !x->pipe_full && !dry) {
+    hold_off(x, e);
+    if (!x->eof && !x->pipe_full && !x->held_off && !dry) {
       uint32_t lim = limit_of(x, e);
       size_t q = queued(x);
       if (q < lim) {
@@ -275,6 +281,7 @@ int relay_pump(relay_t *r, int d, int writable) {
     }
     if (!progress) break;
   }
+  hold_off(x, e);
   mirror(r, d);
   if (x->shaped && before == 0 && sendable(r, d) > 0) engine_emit(r, d ? E_DATA1 : E_DATA0);
   return 0;
