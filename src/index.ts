@@ -14,7 +14,7 @@ import { OpenConnections } from './server/registry.js';
 import { TlsContexts } from './server/tls.js';
 import { Upstreams } from './upstream/upstreams.js';
 import { HealthChecker } from './upstream/health.js';
-import { Standby } from './upstream/standby.js';
+import { Standby } from './upstream/wake.js';
 import { Shaper, type AdmissionFactory } from './shaping/shaper.js';
 import { Observer } from './observe/observer.js';
 import { RateSampler } from './observe/rates.js';

@@ -11,7 +11,7 @@ import { isPlainObject } from './fly.js';
 import { keyPath, type Problems, show } from './problems.js';
 import type { App, Top } from './schema.js';
 import type { AppFacts } from './shaping.js';
-import { toHook } from './schema-hooks.js';
+import { toHook } from './schema-app.js';
 import { readServerTls, readTargetTls } from './tls.js';
 import type { AdminConfig, AppConfig, ClusterConfig, LimitsConfig, ServerTlsConfig, TargetConfig, TargetTlsConfig } from './types.js';
 import { parseCountRate, parseDuration, parseHostPort } from './units.js';

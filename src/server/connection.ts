@@ -3,7 +3,6 @@ import { publish, type ConnectionInfo, type ConnectionSummary } from '../channel
 import type { AppUpstream } from '../upstream/upstreams.js';
 import type { Target } from '../upstream/target.js';
 import { DialCancel } from '../upstream/dialer.js';
-import { dialOrWake } from './dial-step.js';
 import type { ShapedConnection } from '../shaping/shaper.js';
 import { encodeProxyHeader, type Endpoint } from '../identify/proxy-protocol.js';
 import { ProxyError } from '../errors.js';
@@ -12,7 +11,7 @@ import { wire } from './pipeline.js';
 import { explainMatch, explainPick } from './explain.js';
 import { goesNative, NativeLink } from './native-path.js';
 import type { CloseReason, Stages } from './stages.js';
-import { firstByteHooks, hungUp, noop, normaliseAddress, round } from './conn-helpers.js';
+import { dialOrWake, firstByteHooks, hungUp, noop, normaliseAddress, round } from './conn-helpers.js';
 import type { ConnectionDeps, ShapingPort } from './connection-deps.js';
 
 export { normaliseAddress };

@@ -2,7 +2,7 @@ import { realClock, type Clock } from '../clock.js';
 import type { Socket } from 'node:net';
 import type { AppConfig, TargetConfig } from '../config/types.js';
 import type { Balancer } from './balancer.js';
-import type { CancelSignal } from './cancel.js';
+import type { CancelSignal } from './dialer.js';
 import { createBalancer } from './balancers.js';
 import { Target } from './target.js';
 

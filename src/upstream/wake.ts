@@ -11,19 +11,49 @@
  * Sleep: once the app has had no open connection (and no held client) for `after`, its sleep hook
  * runs, once, until a connection comes again.
  */
+import { execFile } from 'node:child_process';
 import type { Clock, Timer } from '../clock.js';
-import type { AppConfig } from '../config/types.js';
+import type { AppConfig, HookConfig } from '../config/types.js';
 import type { Housekeeping } from '../housekeeping.js';
 import type { Logger } from '../log.js';
-import type { CancelSignal } from './cancel.js';
+import type { CancelSignal } from './dialer.js';
 import { connectTarget } from './dialer.js';
-import { runHook } from './hook.js';
+import { Preconnector } from './preconnect.js';
 import type { AppUpstream, Upstreams, WakeOutcome, WakePort } from './upstreams.js';
 
 /** How often a waking app's targets are probed. */
 export const PROBE_MS = 100;
 /** How often apps with `sleep` are checked for idleness. */
 const SLEEP_SWEEP_MS = 250;
+
+/** How long a hook may run (a command is killed, a POST aborted) before it counts as failed. */
+export const HOOK_TIMEOUT_MS = 60_000;
+
+/** Runs `hook` for `app`; resolves with what happened (never rejects): null when it succeeded, else why not. */
+export function runHook(hook: HookConfig, app: string, event: 'wake' | 'sleep'): Promise<string | null> {
+  if ('command' in hook) {
+    const [file, ...args] = hook.command;
+    return new Promise((resolve) => {
+      execFile(file!, args, { timeout: HOOK_TIMEOUT_MS, env: { ...process.env, SHAPER_APP: app, SHAPER_EVENT: event } }, (err, _stdout, stderr) => {
+        if (!err) return resolve(null);
+        const tail = stderr.trim().split('\n').slice(-1)[0];
+        resolve(`${err.message.split('\n')[0]}${tail ? ` (${tail})` : ''}`);
+      });
+    });
+  }
+  return fetch(hook.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ app, event }),
+    signal: AbortSignal.timeout(HOOK_TIMEOUT_MS),
+  }).then(
+    async (res) => {
+      await res.arrayBuffer().catch(() => undefined);
+      return res.ok ? null : `HTTP ${res.status}`;
+    },
+    (err: Error) => err.message,
+  );
+}
 
 /** A wake in progress. */
 interface Waking {
@@ -201,5 +231,31 @@ export class Wakers {
 
   #tick(now: number): void {
     for (const w of this.#byApp.values()) w.tick(now);
+  }
+}
+
+/**
+ * What keeps an app's targets ready besides health checks: connections dialed ahead
+ * (src/upstream/preconnect.ts) and wake-on-connect / sleep (src/upstream/wake.ts), applied and
+ * stopped together.
+ */
+export class Standby {
+  readonly preconnect: Preconnector;
+  readonly wakers: Wakers;
+
+  constructor(upstreams: Upstreams, housekeeping: Housekeeping, clock: Clock, log: Logger) {
+    this.preconnect = new Preconnector(upstreams, housekeeping, clock);
+    this.wakers = new Wakers(upstreams, housekeeping, clock, log);
+  }
+
+  /** After the upstreams took the config. */
+  apply(apps: readonly AppConfig[]): void {
+    this.preconnect.apply(apps);
+    this.wakers.apply(apps);
+  }
+
+  stop(): void {
+    this.preconnect.stop();
+    this.wakers.stop();
   }
 }

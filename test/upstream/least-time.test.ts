@@ -1,11 +1,9 @@
-/** Peak-EWMA (src/upstream/latency.ts) and the least-time balancer, on the injected clock. */
+/** Peak-EWMA (src/upstream/target.ts) and the least-time balancer, on the injected clock. */
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/clock.js';
-import { createBalancer } from '../../src/upstream/balancers.js';
-import { PeakEwma } from '../../src/upstream/latency.js';
-import { LeastTimeBalancer } from '../../src/upstream/least-time.js';
-import { Target } from '../../src/upstream/target.js';
+import { createBalancer, LeastTimeBalancer } from '../../src/upstream/balancers.js';
+import { PeakEwma, Target } from '../../src/upstream/target.js';
 
 const ctx = { clientAddress: '10.0.0.1' };
 const target = (clock: ManualClock, port: number): Target => new Target({ address: `127.0.0.1:${port}`, host: '127.0.0.1', port }, clock);
