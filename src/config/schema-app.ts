@@ -150,6 +150,11 @@ function hookProblem(hook: { command?: unknown; url?: unknown }): [string, 'comm
   if (!given(hook.command) && !given(hook.url)) return ['required, a "command" like ["/usr/bin/systemctl", "start", "backend"] or a "url" to POST to', 'command'];
   return undefined;
 }
+/** The refinement of `wake` and `sleep`: exactly one of command and url, the problem at that key. */
+function oneHook(hook: { command: unknown; url: unknown }, ctx: { addIssue(issue: { code: 'custom'; message: string; path: string[]; input: unknown }): void }): void {
+  const problem = hookProblem(hook);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem[0], path: [problem[1]], input: hook[problem[1]] });
+}
 const isObject = (payload: { value: unknown }): boolean => typeof payload.value === 'object' && payload.value !== null && !Array.isArray(payload.value);
 
 export const WAKE = group(
@@ -158,13 +163,7 @@ export const WAKE = group(
     timeout: withDefault(duration(true), '30s', { doc: 'How long held clients wait for a target to accept; then they are closed (close reason wake_timeout).' }),
   },
   (v) => `must be an object like {"command": ["/usr/bin/systemctl", "start", "backend"], "timeout": "30s"} (got ${show(v)})`,
-).superRefine(
-  (hook, ctx) => {
-    const problem = hookProblem(hook);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem[0], path: [problem[1]], input: hook[problem[1]] });
-  },
-  { when: isObject },
-);
+).superRefine(oneHook, { when: isObject });
 
 export const SLEEP = group(
   {
@@ -172,13 +171,7 @@ export const SLEEP = group(
     after: required(duration(true), 'Run the hook once the app has had no open connection for this long, e.g. "10m".'),
   },
   (v) => `must be an object like {"after": "10m", "command": ["/usr/bin/systemctl", "stop", "backend"]} (got ${show(v)})`,
-).superRefine(
-  (hook, ctx) => {
-    const problem = hookProblem(hook);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem[0], path: [problem[1]], input: hook[problem[1]] });
-  },
-  { when: isObject },
-);
+).superRefine(oneHook, { when: isObject });
 
 export const PRECONNECT = group(
   {

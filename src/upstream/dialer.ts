@@ -2,7 +2,9 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { TargetTlsConfig } from '../config/types.js';
 import { ProxyError, isProxyError } from '../errors.js';
-import type { AppUpstream } from './upstreams.js';
+import type { AppUpstream, CancelSignal } from './upstreams.js';
+
+export type { CancelSignal };
 import type { Target } from './target.js';
 import type { PickContext } from './balancer.js';
 
@@ -46,16 +48,6 @@ function clientContext(config: TargetTlsConfig): tls.SecureContext {
     contexts.set(config, context);
   }
   return context;
-}
-
-/**
- * What a dial needs of an AbortSignal. A connection passes a DialCancel (an AbortController and its
- * signal cost about 1.5 KB of garbage per connection, most of the garbage opening one made).
- */
-export interface CancelSignal {
-  readonly aborted: boolean;
-  addEventListener(type: 'abort', listener: () => void, options?: { once: boolean }): void;
-  removeEventListener(type: 'abort', listener: () => void): void;
 }
 
 /** A CancelSignal with one listener at a time (a dial tries one target at a time). */

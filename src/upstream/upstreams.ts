@@ -2,7 +2,6 @@ import { realClock, type Clock } from '../clock.js';
 import type { Socket } from 'node:net';
 import type { AppConfig, TargetConfig } from '../config/types.js';
 import type { Balancer } from './balancer.js';
-import type { CancelSignal } from './dialer.js';
 import { createBalancer } from './balancers.js';
 import { Target } from './target.js';
 
@@ -14,6 +13,16 @@ export interface PoolPort {
   idle(target: Target): number;
   /** connections taken, dialed ahead, failed, and closed unused by reason (/status) */
   readonly counts: Readonly<Record<string, number>>;
+}
+
+/**
+ * What a dial needs of an AbortSignal. A connection passes a DialCancel (an AbortController and its
+ * signal cost about 1.5 KB of garbage per connection, most of the garbage opening one made).
+ */
+export interface CancelSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
 }
 
 /** How a wait for a target ended: one accepted a probe, wake.timeout passed, or the client went away. */
