@@ -34,6 +34,8 @@ import { ProxyError } from './errors.js';
 export interface ProxyDeps {
   log: Logger;
   clock?: Clock;
+  /** Wall-clock epoch ms for accounting periods and schedule windows; default Date.now. */
+  wall?: () => number;
   /** The config file the config came from: reloads (SIGHUP, POST /reload, ...) read it again. */
   file?: string;
   /** Applied to every config loaded from the file (the CLI's --log-level). */
@@ -95,7 +97,11 @@ export class Proxy {
       : null;
     const fleet = this.fleet;
     const admission: AdmissionFactory | undefined = fleet ? (customer, tier) => fleet.admissionFor(customer, tier) : undefined;
-    this.shaper = new Shaper(config, this.clock, admission);
+    this.shaper = new Shaper(config, this.clock, admission, {
+      ...(deps.wall ? { wall: deps.wall } : {}),
+      stateFile: () => this.store.stateFile,
+      warn: (message, err) => this.log.warn(err === undefined ? {} : { error: String(err) }, message),
+    });
     this.connections = new OpenConnections(this.housekeeping);
     this.sampler = new RateSampler(this.connections);
     this.observer = new Observer({
@@ -231,6 +237,7 @@ export class Proxy {
     this.health.start();
     this.admin.configure(this.store.config.admin);
     this.housekeeping.add('forget idle customers', 1000, (now) => this.shaper.forgetIdle(now));
+    this.shaper.plans.start(this.housekeeping);
     await this.acceptor.start();
   }
 
@@ -310,6 +317,7 @@ export class Proxy {
     this.connections.closeAll('shutdown');
     this.connections.stop();
     this.housekeeping.stop();
+    await this.shaper.plans.stop();
     this.shaper.stop();
     await this.fleet?.stop();
     await this.admin.close();

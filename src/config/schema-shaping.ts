@@ -7,20 +7,25 @@ import type * as Zod from 'zod';
 import {
   appRef,
   cidr,
+  clock,
   countRate,
   customerId,
+  days,
   duration,
   intBetween,
   matchListOf,
   matchPort,
   patterns,
+  oneOf,
   positiveNumber,
   rate,
+  scheduleList,
   size,
   tierRef,
 } from './checks.js';
 import { either, group, list, nullable, optional, required, section, withDefault } from './kit.js';
 import { show } from './problems.js';
+import { QUOTA_DIRECTIONS } from './types.js';
 
 /** A level's caps: `down`/`up` rates (default unlimited) and an optional `burst`. */
 export function level(what: string) {
@@ -33,6 +38,30 @@ export function level(what: string) {
   });
 }
 
+/** A level's caps inside a schedule window: only the keys given replace the tier's. */
+function override(what: string) {
+  return group({
+    down: optional(rate, `Rate to clients (download) of ${what} inside the window.`),
+    up: optional(rate, `Rate from clients (upload) of ${what} inside the window.`),
+    burst: optional(either(group({ down: optional(size, 'Bucket size of the download direction.'), up: optional(size, 'Bucket size of the upload direction.') }), size), 'Bucket size inside the window.'),
+  });
+}
+
+const QUOTA = group({
+  bytes: required(size, 'Bytes a customer may move in an accounting period, e.g. "50GB".'),
+  direction: withDefault(oneOf(QUOTA_DIRECTIONS), 'both', { doc: 'Which bytes count: "down" (to clients), "up" (from clients) or "both" added up.' }),
+  then: nullable(tierRef(false), { doc: 'Tier a customer over its quota is in until the period ends (live, its open connections too); null: its new connections are refused and open ones closed.' }),
+});
+
+const WINDOW = group({
+  days: withDefault(days, 'daily', { doc: 'Days the window starts on: "mon-fri", "mon,wed,fri", "sat-sun", "daily".' }),
+  from: required(clock(false), 'Start, local time in the accounting time zone: "HH:MM".'),
+  to: required(clock(true), 'End, "HH:MM" (up to "24:00"); not after `from`: the window runs past midnight.'),
+  connection: optional(override('each connection'), 'Caps of each connection inside the window.'),
+  customer: optional(override('all connections of a customer'), 'Caps of each customer inside the window.'),
+  total: optional(override('all connections of the tier'), 'Caps of the tier inside the window.'),
+});
+
 export const TIER = group({
   rtt: withDefault(duration(true), '50ms', { doc: 'Round-trip time the buckets are sized for (rate x rtt).' }),
   weight: withDefault(positiveNumber, 1, { doc: 'Share of the global rate relative to the other tiers.' }),
@@ -41,6 +70,8 @@ export const TIER = group({
   total: section(level('all connections of the tier'), 'Caps of all connections of the tier together.'),
   maxConnections: nullable(intBetween(1), { doc: 'Concurrent connections per customer.' }),
   connectionRate: nullable(countRate, { doc: 'New connections per customer, e.g. "10/s".' }),
+  quota: nullable(QUOTA, { doc: 'Bytes per customer per accounting period, and what happens past them (needs "accounting").' }),
+  schedule: nullable(list(WINDOW, scheduleList), { doc: 'Windows of the week in which other caps apply (accounting time zone); the first that holds wins.' }),
 });
 
 /** A match criterion: a list of what `item` checks (left out: any). */

@@ -1,5 +1,5 @@
 /** What a connection gets from the proxy (index.ts builds it; server/acceptor.ts hands it over). */
-import type { ShapedConnection } from '../shaping/shaper.js';
+import type { Refusal, ShapedConnection } from '../shaping/shaper.js';
 import type { OwnedRead } from '../shaping/socket-flow.js';
 import type { Identity } from '../identify/matcher.js';
 import type { Logger } from '../log.js';
@@ -11,7 +11,7 @@ import type { AppUpstream } from '../upstream/upstreams.js';
 
 /** What a connection needs of the shaper: customer matching and admission, its flows, and the release. */
 export interface ShapingPort {
-  admit(who: Identity): Promise<ShapedConnection | null | 'rejected'>;
+  admit(who: Identity): Promise<ShapedConnection | null | Refusal>;
   /** how `who` is matched, for debug logs */
   explain(who: Identity): { matched: string | undefined; skipped: string[] };
   stages(sc: ShapedConnection, label: string): Stages;

@@ -224,7 +224,7 @@ export class Connection implements ConnectionInfo {
     });
     if (this.closed) {
       // The client left while admission was pending: give the slot back at once.
-      if (verdict && verdict !== 'rejected') shaping.release(verdict);
+      if (verdict && typeof verdict !== 'string') shaping.release(verdict);
       return false;
     }
     if (this.deps.log.isLevelEnabled('debug')) explainMatch(this.deps.log, this, shaping, verdict);
@@ -232,7 +232,12 @@ export class Connection implements ConnectionInfo {
       this.close('rejected', new ProxyError('SHAPER_ERR_ADMISSION', 'refused by a customer limit (maxConnections, connectionRate)'));
       return false;
     }
+    if (verdict === 'quota_exceeded') {
+      this.close('quota_exceeded', new ProxyError('SHAPER_ERR_QUOTA', 'refused: the customer is over its quota until the period ends'));
+      return false;
+    }
     this.shaped = verdict;
+    if (verdict) verdict.owner = this;
     return true;
   }
 

@@ -38,6 +38,9 @@ export class SchedNode {
   sampledBytes = 0;
   /** bytes/s moved, averaged over about a second of those samples */
   sampledRate = 0;
+  /** once `bytes` reaches this, `onWatch` is called after the serve pass (usage quotas) */
+  watchAt = Infinity;
+  onWatch: ((node: SchedNode) => void) | null = null;
 
   constructor(label: string, flow: Flow | null = null) {
     this.label = label;
@@ -61,6 +64,8 @@ export class Scheduler {
   #again = false;
   /** batches of the flows passed bytes in this serve pass (see FlowBatch) */
   readonly #batches: FlowBatch[] = [];
+  /** nodes whose `watchAt` was reached in this serve pass */
+  readonly #watched: SchedNode[] = [];
   readonly #onTimer = () => {
     this.#timer = undefined;
     this.#timerAt = Infinity;
@@ -138,7 +143,14 @@ export class Scheduler {
     } finally {
       this.#serving = false;
     }
+    if (this.#watched.length > 0) this.#notify();
     this.#arm();
+  }
+
+  /** After a serve pass (the tree may change now): the watches reached, each once until set again. */
+  #notify(): void {
+    const watched = this.#watched.splice(0);
+    for (const node of watched) node.onWatch?.(node);
   }
 
   /** Send up to `max` bytes from `node`'s subtree; returns bytes sent. */
@@ -211,6 +223,10 @@ export class Scheduler {
     }
     if (bucket && sent > 0) bucket.take(sent);
     node.bytes += sent;
+    if (node.bytes >= node.watchAt) {
+      node.watchAt = Infinity;
+      this.#watched.push(node);
+    }
     if (bucket && node.ringCount > 0 && bucket.content < MIN_SEND && sent < max) {
       this.#park(node, bucket, nodeNeed(bucket.bucketSize));
     }
