@@ -21,7 +21,7 @@ export { burstFor, MIN_BURST, MIN_BURST_MS } from './grants.js';
 export { scopeKey, type Dir, type Scope, type ShareLevel } from './scope.js';
 export { HELD_AT, type Demand, type Wants } from './fleet-shares.js';
 export { CustomerState, ShapedConnection, type AdmissionFactory, type ConnectionOwner, type TierState } from './tree.js';
-export { Plans, type PlansOptions, type Refusal } from './plans/plans.js';
+export { Plans, type PlansOptions, type Refusal, type UsagePage, type UsageView } from './plans/plans.js';
 
 /**
  * All shaping state: one scheduler per direction, a node per tier and per customer under it, a

@@ -21,6 +21,9 @@ import type { Refusal } from '../admit.js';
 import { Schedules } from './schedules.js';
 import { EVICT_MS, Usage, UsageBook } from './usage.js';
 import { UsageStore, type ClosedPeriod } from './usage-store.js';
+import { usageOf, usagePage, type UsagePage, type UsageView, type ViewSource } from './views.js';
+
+export type { UsagePage, UsageView } from './views.js';
 
 /** How often usage is written to its store (a crash loses at most this much counting). */
 export const FLUSH_MS = 5000;
@@ -97,8 +100,8 @@ export class Plans {
   apply(config: ShapingConfig): void {
     this.#config = config;
     const wall = this.#wall();
-    this.#tree.apply(this.schedules.effective(config, wall, this.zone));
     this.#configureAccounting(config.accounting, wall);
+    this.#tree.apply(this.schedules.effective(config, wall, this.zone));
     this.#evaluateAll();
     this.#retime();
   }
@@ -149,6 +152,35 @@ export class Plans {
   /** Waits for the chore's work under way (a roll or a flush); for tests. */
   settled(): Promise<void> {
     return this.#busy ?? Promise.resolve();
+  }
+
+  // ---- views -------------------------------------------------------------------------------------
+
+  /** A customer's usage (undefined: accounting is off, or nothing counted this period or the last). */
+  usage(id: string): Promise<UsageView | undefined> {
+    const src = this.#viewSource();
+    return src ? usageOf(src, id) : Promise.resolve(undefined);
+  }
+
+  /** A page of every customer's usage (null: accounting is off). */
+  usagePage(after: string | undefined, limit: number): Promise<UsagePage> | null {
+    const src = this.#viewSource();
+    return src ? usagePage(src, after, limit) : null;
+  }
+
+  #viewSource(): ViewSource | null {
+    const book = this.#book;
+    if (!book) return null;
+    const store = book.store;
+    return {
+      config: this.#config,
+      zone: this.zone,
+      period: book.period,
+      records: book.records,
+      customers: this.#tree.customers,
+      shard: (n) => (store ? store.shard(n) : Promise.resolve([])),
+      get: (id) => (store ? store.get(id) : Promise.resolve(undefined)),
+    };
   }
 
   // ---- the chore -----------------------------------------------------------------------------
