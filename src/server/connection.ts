@@ -228,12 +228,9 @@ export class Connection implements ConnectionInfo {
       return false;
     }
     if (this.deps.log.isLevelEnabled('debug')) explainMatch(this.deps.log, this, shaping, verdict);
-    if (verdict === 'rejected') {
-      this.close('rejected', new ProxyError('SHAPER_ERR_ADMISSION', 'refused by a customer limit (maxConnections, connectionRate)'));
-      return false;
-    }
-    if (verdict === 'quota_exceeded') {
-      this.close('quota_exceeded', new ProxyError('SHAPER_ERR_QUOTA', 'refused: the customer is over its quota until the period ends'));
+    if (typeof verdict === 'string') {
+      const quota = verdict === 'quota_exceeded';
+      this.close(verdict, quota ? new ProxyError('SHAPER_ERR_QUOTA', 'refused: the customer is over its quota until the period ends') : new ProxyError('SHAPER_ERR_ADMISSION', 'refused by a customer limit (maxConnections, connectionRate)'));
       return false;
     }
     this.shaped = verdict;
