@@ -23,6 +23,7 @@ import { createMetrics, type Metrics } from './observe/metrics.js';
 import type { StatsDocument } from './observe/stats-document.js';
 import { registerAdminApi } from './admin/api.js';
 import { dashboardRoutes } from './admin/dashboard.js';
+import { registerUsageApi } from './admin/usage.js';
 import { Router, sendJson } from './admin/router.js';
 import { AdminHttp } from './admin/server.js';
 import { statusView } from './admin/status.js';
@@ -179,6 +180,7 @@ export class Proxy {
       rates: (c) => this.sampler.rates(c),
       ...(fleet ? { publish: (hash: 'tiers' | 'customers', field: string, value: unknown) => fleet.publish(hash, field, value) } : {}),
     });
+    registerUsageApi(this.router, this.shaper.plans);
     dashboardRoutes(this.router);
     this.store.onChange((change) => this.#applied(change));
     this.#sources = sources;
