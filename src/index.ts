@@ -101,6 +101,7 @@ export class Proxy {
     this.shaper = new Shaper(config, this.clock, admission, {
       ...(deps.wall ? { wall: deps.wall } : {}),
       stateFile: () => this.store.stateFile,
+      owner,
       warn: (message, err) => this.log.warn(err === undefined ? {} : { error: String(err) }, message),
     });
     this.connections = new OpenConnections(this.housekeeping);

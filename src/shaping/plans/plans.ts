@@ -11,6 +11,7 @@
  */
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { publish } from '../../channels.js';
 import type { Clock } from '../../clock.js';
 import { isoInZone, periodAt, type Span } from '../../config/calendar.js';
 import type { AccountingConfig, QuotaConfig, ShapingConfig } from '../../config/types.js';
@@ -36,6 +37,8 @@ export interface PlansOptions {
   /** the runtime state file: the usage store and log go beside it; null: memory only */
   stateFile?: () => string | null;
   warn?: (message: string, err?: unknown) => void;
+  /** the token on the plans' lifecycle events (src/channels.ts: quota, window) */
+  owner?: object;
 }
 
 /** Used bytes that count for `quota`. */
@@ -57,6 +60,7 @@ export class Plans {
   readonly #wall: () => number;
   readonly #stateFile: () => string | null;
   readonly #warn: (message: string, err?: unknown) => void;
+  readonly #owner: object;
   readonly schedules = new Schedules();
   /** the shaping config as given (tiers without their windows) */
   #config: ShapingConfig | undefined;
@@ -76,6 +80,7 @@ export class Plans {
     this.#wall = options.wall ?? Date.now;
     this.#stateFile = options.stateFile ?? (() => null);
     this.#warn = options.warn ?? (() => {});
+    this.#owner = options.owner ?? this;
   }
 
   get accounting(): AccountingConfig | undefined {
@@ -190,7 +195,10 @@ export class Plans {
     if (!config) return;
     const wall = this.#wall();
     if (wall >= this.schedules.next) {
-      for (const tier of this.schedules.changed(config, wall, this.zone)) this.#tree.setTier(tier);
+      for (const tier of this.schedules.changed(config, wall, this.zone)) {
+        this.#tree.setTier(tier);
+        publish('window', { owner: this.#owner, tier: tier.name, window: this.schedules.active.get(tier.name) ?? -1 });
+      }
     }
     const book = this.#book;
     if (book && wall >= book.period.end) {
@@ -282,12 +290,14 @@ export class Plans {
     if (!u.loaded) return; // looked at again once read
     const used = usedOf(u, quota.direction);
     if (used < quota.bytes) {
+      if (u.exceeded) publish('quota', { owner: this.#owner, customer: cust.id, tier: cust.home, then: quota.then, state: 'released', used, bytes: quota.bytes });
       u.exceeded = false;
       tree.hold(cust, null);
       this.#watch(cust, quota, quota.bytes - used);
       return;
     }
     disarm(cust);
+    if (!u.exceeded) publish('quota', { owner: this.#owner, customer: cust.id, tier: cust.home, then: quota.then, state: 'exceeded', used, bytes: quota.bytes });
     u.exceeded = true;
     const then = quota.then !== null && tree.tiers.has(quota.then) ? quota.then : null;
     tree.hold(cust, then);
