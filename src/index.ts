@@ -140,6 +140,7 @@ export class Proxy {
       targets: (app) => this.upstreams.apps.get(app)?.targets ?? [],
       apps: () => [...this.upstreams.apps].map(([name, up]) => [name, up.targets] as [string, typeof up.targets]),
       rates: (c) => this.sampler.rates(c),
+      plans: () => this.shaper.plans.summary(),
     };
     this.metrics = createMetrics(
       {

@@ -7,6 +7,7 @@ import type { CustomerState } from '../shaping/shaper.js';
 import type { Target } from '../upstream/target.js';
 import type { Connection } from '../server/connection.js';
 import type { Stats } from './stats.js';
+import type { PlansStats } from './stats-document.js';
 
 export interface ReadingSources {
   /** wall-clock ms when the proxy started */
@@ -26,6 +27,8 @@ export interface ReadingSources {
   apps(): Iterable<[string, readonly Target[]]>;
   /** a connection's current rates (sampled once a second) */
   rates(c: Connection): { up: number; down: number };
+  /** plans: the period, the top customers by usage, the schedule windows in force */
+  plans(): PlansStats;
 }
 
 /** What /metrics reads of the fleet (config `cluster`). */

@@ -140,3 +140,47 @@ test('with admin.token: the page opened as /?token= loads its files without it a
   assert.deepEqual(errors, []);
   assert.deepEqual(foreign, []);
 });
+
+test('plans: the dashboard shows a customer over its quota (and the tier it went to) and the schedule window in force', async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    t.skip('chromium not installed (.ci/run installs it)');
+    return;
+  }
+  const backend = await backendFor(t, 'source', { sourceBytes: 400_000 });
+  const window = { days: [0, 1, 2, 3, 4, 5, 6], from: 0, to: 24 * 60, customer: { down: 4_000_000 } };
+  const proxy = await proxyFor(
+    t,
+    config([app('web', [backend.address])], {
+      admin: { host: '127.0.0.1', port: 0 },
+      accounting: { period: 'day', timezone: 'UTC', log: null },
+      tiers: {
+        free: tier('free', { customer: { down: 2_000_000, up: U }, quota: { bytes: 100_000, direction: 'down', then: 'slow' } }),
+        slow: tier('slow', { customer: { down: 1_000_000, up: U } }),
+        biz: tier('biz', { customer: { down: 1_000_000, up: U }, schedule: [window] }),
+      },
+      defaultTier: 'free',
+    }),
+    { backends: [backend] },
+  );
+  const origin = `http://127.0.0.1:${proxy.adminPort}`;
+  const download = await connect(proxy.portOf('web'));
+  cleanup(t, () => download.destroy());
+  download.on('error', () => {});
+  download.resume();
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  cleanup(t, () => browser.close());
+  const { page, errors, foreign } = await watchedPage(browser, origin);
+  await page.goto(origin + '/');
+  const row = page.locator('#usage-body tr[data-customer="127.0.0.1"]');
+  await until(async () => (await row.count()) > 0 && (await row.getAttribute('data-exceeded')) === 'true', 10_000, 'the customer over its quota');
+  assert.equal(await row.locator('[data-field="inTier"]').textContent(), 'free \u2192 slow');
+  assert.equal(await row.locator('[data-field="remaining"]').getAttribute('data-value'), '0');
+  assert.ok(Number(await row.locator('[data-field="down"]').getAttribute('data-value')) >= 100_000);
+  assert.match((await page.locator('#plans-period').textContent())!, /^period \d{4}-\d\d-\d\dT00:00:00\+00:00 \u2013 .* \(UTC\)$/);
+  const biz = page.locator('#windows-list [data-tier="biz"]');
+  assert.equal(await biz.getAttribute('data-value'), '0');
+  assert.equal(await biz.textContent(), 'biz: window 1: sun,mon,tue,wed,thu,fri,sat 00:00\u201324:00');
+  assert.deepEqual(errors, []);
+  assert.deepEqual(foreign, []);
+});

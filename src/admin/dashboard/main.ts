@@ -11,6 +11,7 @@ import { bytes, count, duration } from './format.js';
 import { push, seed } from './history.js';
 import { renderApps, renderCustomers, renderFoo } from './tables.js';
 import { renderTiers } from './tiers.js';
+import { renderPlans } from './usage.js';
 
 const POLL_MS = 1000;
 const TIMEOUT_MS = 5000;
@@ -38,6 +39,7 @@ function render(s: StatsDocument): void {
   renderApps(s.apps);
   renderCustomers(s.customers);
   renderFoo(s.foo);
+  renderPlans(s.plans);
 }
 
 function connected(ok: true): void;

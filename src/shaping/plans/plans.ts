@@ -22,9 +22,9 @@ import type { Refusal } from '../admit.js';
 import { Schedules } from './schedules.js';
 import { EVICT_MS, Usage, UsageBook } from './usage.js';
 import { UsageStore, type ClosedPeriod } from './usage-store.js';
-import { usageOf, usagePage, type UsagePage, type UsageView, type ViewSource } from './views.js';
+import { summaryOf, usageOf, usagePage, type PlansSummary, type UsagePage, type UsageView, type ViewSource } from './views.js';
 
-export type { UsagePage, UsageView } from './views.js';
+export type { PlansSummary, UsagePage, UsageView } from './views.js';
 
 /** How often usage is written to its store (a crash loses at most this much counting). */
 export const FLUSH_MS = 5000;
@@ -171,6 +171,11 @@ export class Plans {
   usagePage(after: string | undefined, limit: number): Promise<UsagePage> | null {
     const src = this.#viewSource();
     return src ? usagePage(src, after, limit) : null;
+  }
+
+  /** For /stats and the dashboard: the period, the `limit` customers in memory with the most bytes, the windows in force. */
+  summary(limit = 10): PlansSummary {
+    return summaryOf(this.#viewSource(), this.#config, this.schedules.active, this.zone, limit);
   }
 
   #viewSource(): ViewSource | null {

@@ -5,6 +5,7 @@
  * (`after`, `limit`) reads only the shards it needs.
  */
 import { isoInZone, type Span } from '../../config/calendar.js';
+import { WEEKDAYS } from '../../config/schedule.js';
 import type { ShapingConfig } from '../../config/types.js';
 import type { CustomerState } from '../tree.js';
 import { shardOf, SHARDS, type ClosedPeriod, type StoredUsage } from './usage-store.js';
@@ -118,3 +119,37 @@ function view(src: ViewSource, id: string, tier: string, cust: CustomerState | u
     last: last ? { tier: last.tier, start: isoInZone(last.start, zone), end: isoInZone(last.end, zone), up: last.up, down: last.down } : null,
   };
 }
+
+export interface PlansSummary {
+  period: { start: string; end: string; timezone: string } | null;
+  top: { customer: string; tier: string; inTier: string; down: number; up: number; quotaBytes: number | null; remaining: number | null; exceeded: boolean }[];
+  windows: { tier: string; active: number; days: string | null; from: string | null; to: string | null }[];
+}
+
+/** The customers in memory with the most bytes (up to `limit`, most first), the period, the windows in force. */
+export function summaryOf(src: ViewSource | null, config: ShapingConfig | undefined, active: ReadonlyMap<string, number>, zone: string, limit: number): PlansSummary {
+  const windows = [...active].map(([tier, i]) => {
+    const w = i >= 0 ? config?.tiers[tier]?.schedule?.[i] : undefined;
+    return { tier, active: i, days: w ? w.days.map((d) => WEEKDAYS[d]).join(',') : null, from: w ? clock(w.from) : null, to: w ? clock(w.to) : null };
+  });
+  if (!src) return { period: null, top: [], windows };
+  // A running selection of the largest: one pass, no sort of every record.
+  const best: [number, Usage][] = [];
+  for (const u of src.records.values()) {
+    const total = UsageBook.upNow(u) + UsageBook.downNow(u);
+    if (best.length === limit && total <= best[limit - 1]![0]) continue;
+    let i = best.length === limit ? limit - 1 : best.length;
+    best[i] = [total, u];
+    while (i > 0 && best[i - 1]![0] < total) {
+      [best[i - 1], best[i]] = [best[i]!, best[i - 1]!];
+      i--;
+    }
+  }
+  const top = best.map(([, u]) => {
+    const v = fromMemory(src, u);
+    return { customer: v.customer, tier: v.tier, inTier: v.inTier, down: v.down, up: v.up, quotaBytes: v.quota?.bytes ?? null, remaining: v.remaining, exceeded: v.exceeded };
+  });
+  return { period: { start: isoInZone(src.period.start, zone), end: isoInZone(src.period.end, zone), timezone: zone }, top, windows };
+}
+
+const clock = (minutes: number): string => `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
