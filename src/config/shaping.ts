@@ -182,29 +182,26 @@ function toOverride(level: NonNullable<NonNullable<Tier['schedule']>[number]['co
   const out: LevelOverride = {};
   if (level.down !== undefined) out.down = parseRate(level.down);
   if (level.up !== undefined) out.up = parseRate(level.up);
-  const burst = level.burst;
-  if (isPlainObject(burst)) {
-    if (burst['down'] !== undefined) out.burstDown = parseSize(burst['down']);
-    if (burst['up'] !== undefined) out.burstUp = parseSize(burst['up']);
-  } else if (burst !== undefined) {
-    out.burstDown = parseSize(burst);
-    out.burstUp = out.burstDown;
-  }
+  putBursts(level.burst, out);
   return out;
 }
 
 /** A validated level -> LevelLimits; bursts only where given. */
 function toLevel(level: Tier['connection']): LevelLimits {
   const limits: LevelLimits = { down: parseRate(level.down), up: parseRate(level.up) };
-  const burst = level.burst;
-  if (isPlainObject(burst)) {
-    if (burst['down'] !== undefined) limits.burstDown = parseSize(burst['down']);
-    if (burst['up'] !== undefined) limits.burstUp = parseSize(burst['up']);
-  } else if (burst !== null) {
-    limits.burstDown = parseSize(burst);
-    limits.burstUp = limits.burstDown;
-  }
+  putBursts(level.burst, limits);
   return limits;
+}
+
+/** A level's `burst` (a size for both directions, or {down, up}) as burstDown / burstUp of `out`; none when absent. */
+function putBursts(burst: unknown, out: { burstDown?: number; burstUp?: number }): void {
+  if (isPlainObject(burst)) {
+    if (burst['down'] !== undefined) out.burstDown = parseSize(burst['down']);
+    if (burst['up'] !== undefined) out.burstUp = parseSize(burst['up']);
+  } else if (burst !== null && burst !== undefined) {
+    out.burstDown = parseSize(burst);
+    out.burstUp = out.burstDown;
+  }
 }
 
 function toCustomer(customer: Customer): CustomerConfig {
