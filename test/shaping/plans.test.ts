@@ -224,3 +224,23 @@ test('usage survives a restart through the store, and leaves memory a minute aft
     await stop(second);
   });
 });
+
+test('a config change looks at the quotas again: a quota raised past the usage lets the customer go back, live', async () => {
+  const setupped = setup(FREE, '2025-06-06T12:00:00Z');
+  const { clock, shaper: s } = setupped;
+  const { down } = await connection(s, '127.1.0.7');
+  const cust = s.customers.get('127.1.0.7')!;
+  down.feed(Buffer.alloc(8 * MiB));
+  advanceUntil(clock, () => cust.tier === 'slow', 5000);
+  const config = s.plans.config!;
+  const free = config.tiers['free']!;
+  s.apply({ ...config, tiers: { ...config.tiers, free: { ...free, quota: { ...free.quota!, bytes: 100 * MiB } } } });
+  assert.equal(cust.tier, 'free', 'under the new quota: back in its own tier');
+  assert.equal((await s.plans.usage('127.1.0.7'))!.exceeded, false);
+  // And a period given anew (hour instead of day) closes the one in force at once.
+  s.apply({ ...s.plans.config!, accounting: { period: 'hour', timezone: 'UTC', log: null } });
+  await s.plans.settled();
+  assert.equal(s.plans.book!.period.start, Date.parse('2025-06-06T12:00:00Z'));
+  assert.equal((await s.plans.usage('127.1.0.7'))!.last!.start, '2025-06-06T00:00:00+00:00');
+  await stop(setupped);
+});

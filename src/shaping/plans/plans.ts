@@ -339,17 +339,22 @@ export class Plans {
     const before = this.#accounting;
     this.#accounting = accounting;
     if (!accounting) {
-      if (this.#book) this.#run(() => this.#book?.flush(() => false) ?? Promise.resolve());
+      const book = this.#book;
+      if (book) this.#run(() => book.flush(() => false));
       this.#book = null;
       this.#bookKey = '';
       return;
     }
     const stateFile = this.#stateFile();
     const paths = stateFile ? usagePaths(stateFile) : null;
-    const key = JSON.stringify([paths?.dir ?? null, accounting.log]);
+    const key = paths?.dir ?? '';
     this.#logFile = accounting.log ?? paths?.log ?? null;
     const period = periodAt(wall, accounting.period, accounting.timezone);
-    if (this.#book && key === this.#bookKey) {
+    if (this.#book && key !== this.#bookKey) {
+      this.#bookKey = key;
+      this.#book.moveTo(paths ? new UsageStore(paths.dir, (m) => this.#warn(m)) : null);
+    }
+    if (this.#book) {
       // A new period or time zone: the period in force ends now, and the new one is counted from here.
       if (before && (before.period !== accounting.period || before.timezone !== accounting.timezone) && period.start !== this.#book.period.start) {
         this.#roll(this.#book, period);

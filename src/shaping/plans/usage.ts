@@ -72,6 +72,18 @@ export class UsageBook {
     return this.#deps.store;
   }
 
+  /**
+   * The state file moved: records are written to `store` from now on, those in memory at the next
+   * flush; what the old store holds of customers not in memory stays there.
+   */
+  moveTo(store: UsageStore | null): void {
+    this.#deps.store = store;
+    for (const u of this.records.values()) {
+      u.dirty = true;
+      u.loaded = true;
+    }
+  }
+
   /** The record of `id` in memory, created unloaded when absent (the stored counts are added when read). */
   touch(id: string, tier: string): Usage {
     let u = this.records.get(id);
@@ -193,7 +205,8 @@ export class UsageBook {
     for (const u of this.records.values()) {
       this.fold(u);
       if (u.start >= next.start) continue;
-      const closed: ClosedPeriod = { tier: u.tier, start: u.start, end: u.end, up: u.up, down: u.down };
+      // A period cut short (the accounting period was changed) ends where the next begins.
+      const closed: ClosedPeriod = { tier: u.tier, start: u.start, end: Math.min(u.end, next.start), up: u.up, down: u.down };
       if (closed.up + closed.down > 0) lines.push(this.#deps.line(u.id, closed));
       u.last = closed;
       u.up = u.down = 0;
