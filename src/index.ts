@@ -250,6 +250,7 @@ export class Proxy {
       port: {
         plane: config.dataPlane,
         relay: (client, backend, options) => engine.relay(client, backend, options),
+        commit: () => engine.commit(),
         // The pipes: two descriptors each, in use or pooled (the sockets replace the handed-over ones).
         descriptors: () => {
           const s = engine.stats();

@@ -65,4 +65,6 @@ export interface NativePort {
   /** the top-level `dataPlane` (an app may override it) */
   readonly plane: DataPlane;
   relay(client: Socket, backend: Socket, options: { prepend?: { up?: Buffer | null }; shaped?: { up?: boolean; down?: boolean } }): NativeRelay;
+  /** Moves the grants made since the engine's last commit now (it commits by itself before the loop waits). */
+  commit(): void;
 }

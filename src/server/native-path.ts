@@ -79,6 +79,8 @@ export class NativeLink {
   /** the shaped directions as the scheduler sees them (null: unshaped) */
   timed: Record<Dir, TimedFlow> | null = null;
   #shaping: ShapedLink['shaping'] | null = null;
+  /** the engine's commit (shaped links: their grants wait for it) */
+  #commit: (() => void) | null = null;
 
   /**
    * Hands `client` and `backend` to the engine (`preamble`: written to the backend first); a shaped
@@ -113,6 +115,7 @@ export class NativeLink {
       link.nodes = nodes;
       link.timed = timed;
       link.#shaping = shaped.shaping;
+      link.#commit = native.commit;
       relay.up.onWake = () => {
         timed.up.woke();
         wake.up();
@@ -125,9 +128,15 @@ export class NativeLink {
     return link;
   }
 
-  /** The connection closed: out of the scheduler, and the relay lets go (as destroy() would). */
+  /**
+   * The connection closed: out of the scheduler, and the relay lets go (as destroy() would). Grants
+   * still waiting for the engine's commit are moved first: the scheduler counted them as passed (a
+   * tier's bytes, a customer's usage), so a close right after a serve pass (a quota's) must not
+   * drop them.
+   */
   close(): void {
     if (this.nodes) this.#shaping?.detach(this.nodes);
+    this.#commit?.();
     this.relay.close();
   }
   readonly #upBase: number;

@@ -77,6 +77,7 @@ test('over its quota, an open connection moves to "then" without a reconnect, ev
   await waitFor(() => proxy.closedByReason.get('quota_exceeded') === 2, 5000, 'two closes for quota_exceeded');
   const shop = await usageOf(proxy, 'shop');
   assert.deepEqual([shop.tier, shop.inTier, shop.exceeded, shop.remaining], ['capped', 'capped', true, 0]);
+  assert.equal(first.length, shop.down, 'every byte counted reached the client before the close (on the native data plane too)');
   const metrics = (await get(proxy.adminPort, '/metrics')).body as string;
   assert.match(metrics, /shaper_connections_refused_total\{reason="quota_exceeded"\} 1\n/);
 });
