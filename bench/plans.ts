@@ -103,8 +103,9 @@ function bytesAt(d: Download, t: number): number {
 
 const rateOver = (d: Download, from: number, to: number): number => ((bytesAt(d, to) - bytesAt(d, from)) / (to - from)) * 1000;
 
-async function proxyOn(raw: Record<string, unknown>, wall?: () => number): Promise<{ proxy: Proxy; port: number }> {
-  const config = parseConfig({ bind: '127.0.0.1', admin: false, log: { level: 'silent' }, health: { interval: '1h' }, drainTimeout: '0s', ...raw });
+async function proxyOn(args: Args, raw: Record<string, unknown>, wall?: () => number): Promise<{ proxy: Proxy; port: number }> {
+  const dataPlane = String(args['plane']);
+  const config = parseConfig({ bind: '127.0.0.1', admin: false, dataPlane, log: { level: 'silent' }, health: { interval: '1h' }, drainTimeout: '0s', ...raw });
   const proxy = createProxy(config, { log: silentLogger(), ...(wall ? { wall } : {}) });
   await proxy.start();
   const port = proxy.listeners().find((l) => l.state === 'listening')!.boundPort!;
@@ -120,7 +121,7 @@ const quota: Case = async (args) => {
   const fast = numberArg(args, 'rate') * MB;
   const slow = numberArg(args, 'then-rate') * MB;
   const source = await endlessSource();
-  const { proxy, port } = await proxyOn({
+  const { proxy, port } = await proxyOn(args, {
     apps: [{ name: 'bench', ports: [0], targets: [source.address] }],
     accounting: { period: 'month', timezone: 'UTC' },
     tiers: {
@@ -177,6 +178,7 @@ const schedule: Case = async (args) => {
   const hhmm = (ms: number): string => new Date(ms).toISOString().slice(11, 16);
   const source = await endlessSource();
   const { proxy, port } = await proxyOn(
+    args,
     {
       apps: [{ name: 'bench', ports: [0], targets: [source.address] }],
       accounting: { period: 'day', timezone: 'UTC' },
@@ -237,6 +239,7 @@ export const plans: Scenario = {
   describe: 'plan features: the quota switch (within 1 % of the quota, then the "then" rate within 2 %), a schedule boundary (within 100 ms)',
   options: {
     cases: { type: 'string', default: Object.keys(CASES).join(','), description: `cases to run (${Object.keys(CASES).join(', ')})` },
+    plane: { type: 'string', default: 'auto', description: 'the proxy\'s dataPlane: auto (native where built), native or js' },
     rate: { type: 'string', default: '8', description: 'the plan\'s customer rate, MB/s (schedule: outside the window)' },
     'quota-mb': { type: 'string', default: '20', description: 'quota, MB (down)' },
     'then-rate': { type: 'string', default: '2', description: 'the "then" tier\'s customer rate, MB/s' },
