@@ -101,12 +101,7 @@ export class Proxy {
       : null;
     const fleet = this.fleet;
     const admission: AdmissionFactory | undefined = fleet ? (customer, tier) => fleet.admissionFor(customer, tier) : undefined;
-    this.shaper = new Shaper(config, this.clock, admission, {
-      ...(deps.wall ? { wall: deps.wall } : {}),
-      stateFile: () => this.store.stateFile,
-      owner,
-      warn: (message, err) => this.log.warn(err === undefined ? {} : { error: String(err) }, message),
-    });
+    this.shaper = new Shaper(config, this.clock, admission, { wall: deps.wall, stateFile: () => this.store.stateFile, owner, log: this.log });
     this.connections = new OpenConnections(this.housekeeping);
     this.sampler = new RateSampler(this.connections);
     this.observer = new Observer({
@@ -307,8 +302,7 @@ export class Proxy {
     this.sampler.start(this.housekeeping);
     this.health.start();
     this.admin.configure(this.store.config.admin);
-    this.housekeeping.add('forget idle customers', 1000, (now) => this.shaper.forgetIdle(now));
-    this.shaper.plans.start(this.housekeeping);
+    this.shaper.start(this.housekeeping);
     await this.acceptor.start();
   }
 

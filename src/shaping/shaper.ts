@@ -6,6 +6,7 @@
  */
 import type { ShapingConfig, TierConfig } from '../config/types.js';
 import type { Clock } from '../clock.js';
+import type { Housekeeping } from '../housekeeping.js';
 import type { Identity } from '../identify/matcher.js';
 import { Admission } from './admission.js';
 import { ConnectionAdmission } from './admit.js';
@@ -145,6 +146,12 @@ export class Shaper {
   /** The connection closed: give back its admission slot and forget it. */
   release(sc: ShapedConnection): void {
     this.#admission.release(sc);
+  }
+
+  /** The periodic chores: forgetting idle per-address customers (each second), and the plans' (windows, periods, usage writes). */
+  start(housekeeping: Housekeeping): void {
+    housekeeping.add('forget idle customers', 1000, (now) => this.forgetIdle(now));
+    this.plans.start(housekeeping);
   }
 
   /** Forget per-address customers nobody uses any more (see ConnectionAdmission.forgetIdle); returns how many. */

@@ -17,6 +17,7 @@ import { isoInZone, periodAt, type Span } from '../../config/calendar.js';
 import type { AccountingConfig, QuotaConfig, ShapingConfig } from '../../config/types.js';
 import { ProxyError } from '../../errors.js';
 import type { Chore, Housekeeping } from '../../housekeeping.js';
+import type { Logger } from '../../log.js';
 import type { CustomerState, ShapingTree } from '../tree.js';
 import type { Refusal } from '../admit.js';
 import { Schedules } from './schedules.js';
@@ -33,10 +34,11 @@ export type { Refusal } from '../admit.js';
 
 export interface PlansOptions {
   /** wall-clock epoch ms (periods and windows are calendar time); default Date.now */
-  wall?: () => number;
+  wall?: (() => number) | undefined;
   /** the runtime state file: the usage store and log go beside it; null: memory only */
   stateFile?: () => string | null;
-  warn?: (message: string, err?: unknown) => void;
+  /** where a failed write of the usage is warned about */
+  log?: Pick<Logger, 'warn'>;
   /** the token on the plans' lifecycle events (src/channels.ts: quota, window) */
   owner?: object;
 }
@@ -79,7 +81,8 @@ export class Plans {
     this.#clock = clock;
     this.#wall = options.wall ?? Date.now;
     this.#stateFile = options.stateFile ?? (() => null);
-    this.#warn = options.warn ?? (() => {});
+    const log = options.log;
+    this.#warn = log ? (message, err) => log.warn(err === undefined ? {} : { error: String(err) }, message) : () => {};
     this.#owner = options.owner ?? this;
   }
 
