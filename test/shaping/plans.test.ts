@@ -43,14 +43,14 @@ async function stop({ shaper, housekeeping }: Setup): Promise<void> {
 }
 
 /** A shaped connection from `address` whose destinations take everything: only tokens hold it back. */
-async function connection(s: Shaper, address: string): Promise<{ sc: ShapedConnection; down: ShapedFlow; closed: string[] }> {
+async function connection(s: Shaper, address: string): Promise<{ sc: ShapedConnection; down: ShapedFlow; up: ShapedFlow; closed: string[] }> {
   const sc = await s.admit({ clientAddress: address, app: 'web', port: 1 });
   assert.ok(sc && typeof sc !== 'string', `admitted (${String(sc)})`);
   const closed: string[] = [];
   sc.owner = { close: (reason) => void closed.push(reason) };
   const streams = s.stages(sc, `conn:${address}`);
   for (const flow of [streams.up, streams.down]) flow.connect(new PassThrough() as unknown as Socket, new PassThrough({ highWaterMark: 256 * MiB }) as unknown as Socket);
-  return { sc, down: streams.down, closed };
+  return { sc, down: streams.down, up: streams.up, closed };
 }
 
 /** Advances in `step` ms until `done()` or `ms` have passed; returns the ms it took. */
@@ -141,6 +141,34 @@ test('a quota without "then": open connections are closed and new ones refused u
   await s.plans.settled();
   const again = await s.admit({ clientAddress: '127.1.0.2', app: 'web', port: 1 });
   assert.ok(again && typeof again !== 'string', String(again));
+  await stop(setupped);
+});
+
+test('an "up" quota counts only the bytes sent: downloads never reach it, an upload switches at its byte', async () => {
+  const setupped = setup(
+    {
+      accounting: { period: 'month', timezone: 'UTC' },
+      tiers: {
+        seeder: { customer: { down: '1MiB/s', up: '1MiB/s' }, quota: { bytes: '1MiB', direction: 'up', then: 'slow' } },
+        slow: { customer: { down: '1MiB/s', up: '100KiB/s' } },
+      },
+      defaultTier: 'seeder',
+    },
+    '2025-06-06T12:00:00Z',
+  );
+  const { clock, shaper: s } = setupped;
+  const { up, down } = await connection(s, '127.1.0.8');
+  const cust = s.customers.get('127.1.0.8')!;
+  down.feed(Buffer.alloc(3 * MiB));
+  clock.advance(4000);
+  const downloaded = (await s.plans.usage('127.1.0.8'))!;
+  assert.deepEqual([downloaded.down, downloaded.up, downloaded.exceeded, cust.tier], [3 * MiB, 0, false, 'seeder']);
+  assert.equal(downloaded.remaining, MiB);
+  up.feed(Buffer.alloc(4 * MiB));
+  advanceUntil(clock, () => cust.tier === 'slow', 5000);
+  const u = (await s.plans.usage('127.1.0.8'))!;
+  assert.ok(u.up >= MiB && u.up < MiB + 64 * KiB, `switched at ${u.up} bytes up (quota ${MiB})`);
+  assert.deepEqual([u.down, u.exceeded, u.remaining], [3 * MiB, true, 0]);
   await stop(setupped);
 });
 
