@@ -11,9 +11,12 @@
  *   must be in force within 100 ms of the boundary (the proxy's `window` event) and the client
  *   must see the new rate soon after.
  *
- * The proxy runs in this process (its wall clock is the only thing the bench sets); the backend
- * writes without end, the client counts what it reads with timestamps. On a busy machine the
- * figures are noisy: the rates come from the client's side of the loopback.
+ * - peak (bench/lib/plans-peak.ts, the proxy in its own process): a peak rate holds within 2 %
+ *   while the burst lasts, then the base rate within 2 %.
+ *
+ * For quota and schedule the proxy runs in this process (its wall clock is the only thing the
+ * bench sets); the backend writes without end, the client counts what it reads with timestamps.
+ * On a busy machine the figures are noisy: the rates come from the client's side of the loopback.
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -21,6 +24,7 @@ import { subscribe, type QuotaEvent, type WindowEvent } from '../src/channels.js
 import { parseConfig } from '../src/config/load.js';
 import { createProxy, type Proxy } from '../src/index.js';
 import { silentLogger } from '../src/log.js';
+import { peakCase } from './lib/plans-peak.js';
 import { numberArg, sleep, type Args, type Result, type Scenario, type Table } from './lib/scenario.js';
 
 const MB = 1_000_000;
@@ -231,15 +235,21 @@ const schedule: Case = async (args) => {
   }
 };
 
+/** The peak rate: its own module, the proxy in its own process; one row. */
+const peak: Case = async () => {
+  const r = await peakCase();
+  return { rows: [{ case: 'peak', measure: r.case, expected: r.target, got: r.measured, error: '', pass: r.pass }], data: r.data, notes: [] };
+};
+
 /** The cases, in the order they run; another plan feature adds its function here. */
-const CASES: Record<string, Case> = { quota, schedule };
+const CASES: Record<string, Case> = { quota, schedule, peak };
 
 export const plans: Scenario = {
   name: 'plans',
-  describe: 'plan features: the quota switch (within 1 % of the quota, then the "then" rate within 2 %), a schedule boundary (within 100 ms)',
+  describe: 'plan features: the quota switch (within 1 % of the quota, then the "then" rate within 2 %), a schedule boundary (within 100 ms), a peak rate (within 2 %, then the base rate)',
   options: {
     cases: { type: 'string', default: Object.keys(CASES).join(','), description: `cases to run (${Object.keys(CASES).join(', ')})` },
-    plane: { type: 'string', default: 'auto', description: 'the proxy\'s dataPlane: auto (native where built), native or js' },
+    plane: { type: 'string', default: 'auto', description: 'quota, schedule: the proxy\'s dataPlane: auto (native where built), native or js' },
     rate: { type: 'string', default: '8', description: 'the plan\'s customer rate, MB/s (schedule: outside the window)' },
     'quota-mb': { type: 'string', default: '20', description: 'quota, MB (down)' },
     'then-rate': { type: 'string', default: '2', description: 'the "then" tier\'s customer rate, MB/s' },

@@ -23,7 +23,7 @@ import { createMetrics, type Metrics } from './observe/metrics.js';
 import type { StatsDocument } from './observe/stats-document.js';
 import { registerAdminApi } from './admin/api.js';
 import { dashboardRoutes } from './admin/dashboard.js';
-import { registerUsageApi } from './admin/usage.js';
+import { registerOperations } from './admin/operate.js';
 import { Router, sendJson } from './admin/router.js';
 import { AdminHttp } from './admin/server.js';
 import { statusView } from './admin/status.js';
@@ -157,7 +157,7 @@ export class Proxy {
       .on('GET', '/health', () => ({ status: this.#stopping ? 'stopping' : 'ok' }))
       // Readiness for load balancers: 503 before any app port listens and from the start of a drain.
       .on('GET', '/ready', (_req, res) => {
-        const status = this.#stopping ? 'draining' : this.acceptor.listeners().some((l) => l.state === 'listening') ? 'ready' : 'starting';
+        const status = this.#stopping || this.acceptor.draining ? 'draining' : this.acceptor.listeners().some((l) => l.state === 'listening') ? 'ready' : 'starting';
         sendJson(res, status === 'ready' ? 200 : 503, { status });
         return undefined;
       })
@@ -181,9 +181,10 @@ export class Proxy {
       customers: this.shaper.customers,
       connections: this.connections,
       rates: (c) => this.sampler.rates(c),
+      usage: this.shaper.plans,
       ...(fleet ? { publish: (hash: 'tiers' | 'customers', field: string, value: unknown) => fleet.publish(hash, field, value) } : {}),
     });
-    registerUsageApi(this.router, this.shaper.plans);
+    registerOperations(this.router, { log: this.log, connections: this.connections, accepting: this.acceptor });
     dashboardRoutes(this.router);
     this.store.onChange((change) => this.#applied(change));
     this.#sources = sources;
@@ -245,7 +246,6 @@ export class Proxy {
       port: {
         plane: config.dataPlane,
         relay: (client, backend, options) => engine.relay(client, backend, options),
-        commit: () => engine.commit(),
         // The pipes: two descriptors each, in use or pooled (the sockets replace the handed-over ones).
         descriptors: () => {
           const s = engine.stats();

@@ -8,6 +8,7 @@
 import { ConfigError } from '../errors.js';
 import { isPlainObject } from './fly.js';
 import { tierNameProblem } from './checks.js';
+import { checkMinimums, peakAndMin } from './levels.js';
 import { keyPath, Problems, show } from './problems.js';
 import { CUSTOMER, TIER, type Customer, type Tier, type Top } from './schema.js';
 import type { AccountingConfig, CustomerConfig, CustomerMatch, LevelLimits, LevelOverride, ScheduleWindow, ShapingConfig, TierConfig } from './types.js';
@@ -85,6 +86,7 @@ export function checkShaping(top: Raw, apps: readonly AppFacts[], problems: Prob
   const defaultTier = top['defaultTier'];
   if (typeof defaultTier === 'string') checkTier('defaultTier', defaultTier);
   checkQuotas(top, names, problems);
+  checkMinimums(top, problems);
 }
 
 /**
@@ -186,11 +188,11 @@ function toOverride(level: NonNullable<NonNullable<Tier['schedule']>[number]['co
   return out;
 }
 
-/** A validated level -> LevelLimits; bursts only where given. */
-function toLevel(level: Tier['connection']): LevelLimits {
+/** A validated level -> LevelLimits; bursts, peaks and minimums only where given. */
+function toLevel(level: Tier['connection'] | Tier['total']): LevelLimits {
   const limits: LevelLimits = { down: parseRate(level.down), up: parseRate(level.up) };
   putBursts(level.burst, limits);
-  return limits;
+  return peakAndMin(level, limits);
 }
 
 /** A level's `burst` (a size for both directions, or {down, up}) as burstDown / burstUp of `out`; none when absent. */

@@ -1,5 +1,5 @@
 /** What a connection gets from the proxy (index.ts builds it; server/acceptor.ts hands it over). */
-import type { Refusal, ShapedConnection } from '../shaping/shaper.js';
+import type { ConnectionOwner, Refusal, ShapedConnection } from '../shaping/shaper.js';
 import type { OwnedRead } from '../shaping/socket-flow.js';
 import type { Identity } from '../identify/matcher.js';
 import type { Logger } from '../log.js';
@@ -17,7 +17,8 @@ import type { AppUpstream } from '../upstream/upstreams.js';
 
 /** What a connection needs of the shaper: customer matching and admission, its flows, and the release. */
 export interface ShapingPort {
-  admit(who: Identity): Promise<ShapedConnection | null | Refusal>;
+  /** `owner`: what a quota closes when the customer is over it with nowhere to go */
+  admit(who: Identity, owner: ConnectionOwner): Promise<ShapedConnection | null | Refusal>;
   /** how `who` is matched, for debug logs */
   explain(who: Identity): { matched: string | undefined; skipped: string[] };
   stages(sc: ShapedConnection, label: string): Stages;
@@ -58,6 +59,11 @@ export interface ConnectionDeps {
   readonly measureFirstByte: boolean;
   /** ms a PROXY header may take to arrive. */
   readonly proxyHeaderTimeoutMs: number;
+  /**
+   * Whether the client address a PROXY header gave is refused on the app (apps[].allow / deny);
+   * a refusal is counted and logged by the caller's side.
+   */
+  readonly denied: (app: string, address: string) => boolean;
 }
 
 /** What a connection needs of the native data plane: the engine's hand-over, and the config's choice. */
@@ -65,6 +71,4 @@ export interface NativePort {
   /** the top-level `dataPlane` (an app may override it) */
   readonly plane: DataPlane;
   relay(client: Socket, backend: Socket, options: { prepend?: { up?: Buffer | null }; shaped?: { up?: boolean; down?: boolean } }): NativeRelay;
-  /** Moves the grants made since the engine's last commit now (it commits by itself before the loop waits). */
-  commit(): void;
 }

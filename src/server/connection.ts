@@ -3,9 +3,8 @@ import { publish, type ConnectionInfo, type ConnectionSummary } from '../channel
 import type { AppUpstream } from '../upstream/upstreams.js';
 import type { Target } from '../upstream/target.js';
 import { dial, DialCancel } from '../upstream/dialer.js';
-import type { ShapedConnection } from '../shaping/shaper.js';
+import { refusalError, type ShapedConnection } from '../shaping/shaper.js';
 import { encodeProxyHeader, type Endpoint } from '../identify/proxy-protocol.js';
-import { ProxyError } from '../errors.js';
 import { readPreamble } from './preamble.js';
 import { wire } from './pipeline.js';
 import { explainMatch, explainPick } from './explain.js';
@@ -218,7 +217,7 @@ export class Connection implements ConnectionInfo {
       ...(this.backend ? { dataPlane: this.dataPlane } : {}),
       ...(this.serverName !== undefined ? { sni: this.serverName } : {}),
       ...(this.clientCert !== undefined ? { clientCert: this.clientCert } : {}),
-    });
+    }, this);
     if (this.closed) {
       // The client left while admission was pending: give the slot back at once.
       if (verdict && typeof verdict !== 'string') shaping.release(verdict);
@@ -226,12 +225,10 @@ export class Connection implements ConnectionInfo {
     }
     if (this.deps.log.isLevelEnabled('debug')) explainMatch(this.deps.log, this, shaping, verdict);
     if (typeof verdict === 'string') {
-      const quota = verdict === 'quota_exceeded';
-      this.close(verdict, quota ? new ProxyError('SHAPER_ERR_QUOTA', 'refused: the customer is over its quota until the period ends') : new ProxyError('SHAPER_ERR_ADMISSION', 'refused by a customer limit (maxConnections, connectionRate)'));
+      this.close(verdict, refusalError(verdict));
       return false;
     }
     this.shaped = verdict;
-    if (verdict) verdict.owner = this;
     return true;
   }
 
@@ -277,10 +274,11 @@ export class Connection implements ConnectionInfo {
   /**
    * The PROXY header, the TLS handshake or the server name, before anything is dialed (see
    * readPreamble); from a TLS handshake on, `client` is the TLS socket. False when the connection
-   * was closed instead: a bad or missing header, a failed handshake, a client gone.
+   * was closed instead: a bad or missing header, a header's client that apps[].allow / deny refuse,
+   * a failed handshake, a client gone.
    */
   async #preamble(): Promise<boolean> {
-    const pre = await readPreamble(this.#raw, this.app.config, this.deps.tlsFor(this.appName), this.deps.proxyHeaderTimeoutMs, (on) => (this.#handshaking = on));
+    const pre = await readPreamble(this.#raw, this.app.config, this.deps.tlsFor(this.appName), this.deps.proxyHeaderTimeoutMs, (on) => (this.#handshaking = on), (address) => this.deps.denied(this.appName, address));
     if (!pre.ok) {
       this.close(pre.reason, pre.error);
       return false;

@@ -79,8 +79,6 @@ export class NativeLink {
   /** the shaped directions as the scheduler sees them (null: unshaped) */
   timed: Record<Dir, TimedFlow> | null = null;
   #shaping: ShapedLink['shaping'] | null = null;
-  /** the engine's commit (shaped links: their grants wait for it) */
-  #commit: (() => void) | null = null;
 
   /**
    * Hands `client` and `backend` to the engine (`preamble`: written to the backend first); a shaped
@@ -115,7 +113,6 @@ export class NativeLink {
       link.nodes = nodes;
       link.timed = timed;
       link.#shaping = shaped.shaping;
-      link.#commit = native.commit;
       relay.up.onWake = () => {
         timed.up.woke();
         wake.up();
@@ -135,8 +132,10 @@ export class NativeLink {
    * drop them.
    */
   close(): void {
-    if (this.nodes) this.#shaping?.detach(this.nodes);
-    this.#commit?.();
+    if (this.nodes) {
+      this.#shaping?.detach(this.nodes);
+      this.relay.commit();
+    }
     this.relay.close();
   }
   readonly #upBase: number;

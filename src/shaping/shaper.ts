@@ -16,7 +16,7 @@ import { SchedNode, type Scheduler } from './scheduler.js';
 import type { Flow } from './flow.js';
 import type { Dir, Scope } from './scope.js';
 import { ShapedFlow, ownedRead, type OwnedRead } from './socket-flow.js';
-import { ShapingTree, type AdmissionFactory, type CustomerState, type ShapedConnection, type TierState } from './tree.js';
+import { ShapingTree, type AdmissionFactory, type ConnectionOwner, type CustomerState, type ShapedConnection, type TierState } from './tree.js';
 import { Plans, type PlansOptions, type Refusal } from './plans/plans.js';
 
 export { burstFor, MIN_BURST, MIN_BURST_MS } from './grants.js';
@@ -24,6 +24,7 @@ export { scopeKey, type Dir, type Scope, type ShareLevel } from './scope.js';
 export { HELD_AT, type Demand, type Wants } from './fleet-shares.js';
 export { CustomerState, ShapedConnection, type AdmissionFactory, type ConnectionOwner, type TierState } from './tree.js';
 export { Plans, type PlansOptions, type Refusal, type UsagePage, type UsageView } from './plans/plans.js';
+export { refusalError } from './admit.js';
 
 /**
  * All shaping state: one scheduler per direction, a node per tier and per customer under it, a
@@ -96,8 +97,8 @@ export class Shaper {
    * Match a new connection to its customer and run admission. Returns the shaping handle, null
    * for an unshaped connection, or why it is refused.
    */
-  admit(who: Identity): Promise<ShapedConnection | null | Refusal> {
-    return this.#admission.admit(who);
+  admit(who: Identity, owner: ConnectionOwner | null = null): Promise<ShapedConnection | null | Refusal> {
+    return this.#admission.admit(who, owner);
   }
 
   /** How `who` is matched to a customer, for debug logs. */

@@ -1,274 +1,250 @@
 /**
- * Plans with the manual clock (src/shaping/plans/): the quota switch (to `then`, live, within a
- * serve pass of the quota's byte), the refusal and closing without `then`, period roll-over
- * (day, hour, across DST) with its usage log line and the release of the switch, schedule windows
- * applied at their boundaries, and usage kept in the store across a restart and out of memory.
+ * Peak rates and guaranteed minimums in the scheduler, on the manual clock: bytes are counted per
+ * virtual interval, no test sleeps.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
-import type { Socket } from 'node:net';
+import type { Clock } from '../../src/clock.js';
 import { ManualClock } from '../../src/clock.js';
-import { parseConfig } from '../../src/config/load.js';
-import { Housekeeping } from '../../src/housekeeping.js';
-import { Shaper, type ShapedConnection } from '../../src/shaping/shaper.js';
-import type { ShapedFlow } from '../../src/shaping/socket-flow.js';
-import { withTempDir } from '../helpers.js';
+import { peakBurstFor, peakGateFor } from '../../src/shaping/grants.js';
+import { Scheduler, SchedNode } from '../../src/shaping/scheduler.js';
+import { FakeLeaf, run, setup } from './fake-leaf.js';
+import { jain, maxInWindow } from './measure.js';
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
+const MB = 1_000_000;
 
-interface Setup {
-  clock: ManualClock;
-  shaper: Shaper;
-  housekeeping: Housekeeping;
+/** Bytes a leaf sent in [from, to) ms after `t0`. */
+function sentBetween(log: [number, number][], t0: number, from: number, to: number): number {
+  let sum = 0;
+  for (const [at, n] of log) if (at >= t0 + from && at < t0 + to) sum += n;
+  return sum;
 }
 
-function setup(raw: Record<string, unknown>, startIso: string, stateFile: string | null = null): Setup {
-  const config = parseConfig({ apps: [{ name: 'web', ports: [1], targets: ['127.0.0.1:2'] }], ...raw }, {});
-  const clock = new ManualClock(0);
-  const start = Date.parse(startIso);
-  const shaper = new Shaper(config, clock, undefined, { wall: () => start + clock.now(), stateFile: () => stateFile });
-  const housekeeping = new Housekeeping(clock);
-  shaper.plans.start(housekeeping);
-  return { clock, shaper, housekeeping };
-}
-
-async function stop({ shaper, housekeeping }: Setup): Promise<void> {
-  housekeeping.stop();
-  await shaper.plans.stop();
-  shaper.stop();
-}
-
-/** A shaped connection from `address` whose destinations take everything: only tokens hold it back. */
-async function connection(s: Shaper, address: string): Promise<{ sc: ShapedConnection; down: ShapedFlow; up: ShapedFlow; closed: string[] }> {
-  const sc = await s.admit({ clientAddress: address, app: 'web', port: 1 });
-  assert.ok(sc && typeof sc !== 'string', `admitted (${String(sc)})`);
-  const closed: string[] = [];
-  sc.owner = { close: (reason) => void closed.push(reason) };
-  const streams = s.stages(sc, `conn:${address}`);
-  for (const flow of [streams.up, streams.down]) flow.connect(new PassThrough() as unknown as Socket, new PassThrough({ highWaterMark: 256 * MiB }) as unknown as Socket);
-  return { sc, down: streams.down, up: streams.up, closed };
-}
-
-/** Advances in `step` ms until `done()` or `ms` have passed; returns the ms it took. */
-function advanceUntil(clock: ManualClock, done: () => boolean, ms: number, step = 5): number {
-  for (let t = 0; t <= ms; t += step) {
-    if (done()) return t;
-    clock.advance(step);
-  }
-  assert.fail(`not within ${ms} ms`);
-}
-
-const FREE = {
-  accounting: { period: 'day', timezone: 'UTC' },
-  tiers: {
-    free: { customer: { down: '1MiB/s' }, quota: { bytes: '2MiB', direction: 'down', then: 'slow' } },
-    slow: { customer: { down: '100KiB/s' } },
-  },
-  defaultTier: 'free',
+const within = (got: number, want: number, tolerance: number, what: string): void => {
+  assert.ok(Math.abs(got - want) <= want * tolerance, `${what}: ${got} vs ${want} (${(((got - want) / want) * 100).toFixed(2)} %)`);
 };
 
-test('a quota switch: at the quota\'s byte the customer and its open connection move to "then", live; the next day it is back', async () => {
-  await withTempDir(async (dir) => {
-    const stateFile = join(dir, 'p.state.json');
-    const setupped = setup(FREE, '2025-06-06T23:58:00Z', stateFile);
-    const { clock, shaper: s } = setupped;
-    const { sc, down } = await connection(s, '127.1.0.1');
-    const cust = s.customers.get('127.1.0.1')!;
-    down.feed(Buffer.alloc(64 * MiB));
-    advanceUntil(clock, () => cust.tier === 'slow', 5000);
-    const usage = (await s.plans.usage('127.1.0.1'))!;
-    assert.ok(usage.down >= 2 * MiB && usage.down < 2 * MiB + 64 * KiB, `switched at ${usage.down} bytes (quota ${2 * MiB})`);
-    assert.equal(usage.exceeded, true);
-    assert.equal(usage.remaining, 0);
-    assert.deepEqual([usage.tier, usage.inTier], ['free', 'slow']);
-    assert.equal(sc.customer, cust, 'the same connection, no reconnect');
+/** A greedy leaf under the root with a rate of 1 MB/s, a burst of 4 MB and a peak of 4 MB/s, attached now (t0). */
+function peakLeaf(clock: ManualClock, sched: Scheduler) {
+  const leaf = new FakeLeaf(clock, sched);
+  const n = new SchedNode('leaf', leaf);
+  leaf.node = n;
+  sched.setLimits(n, 1 * MB, 4 * MB, 4 * MB, peakBurstFor(4 * MB));
+  const t0 = clock.now();
+  sched.attach(n, sched.root);
+  return { leaf, t0, rate: 1 * MB, burst: 4 * MB, peak: 4 * MB };
+}
 
-    // The slow tier's rate from now on (its bucket was full at the switch: at most one bucket more).
-    const before = cust.nodes.down.bytes;
-    clock.advance(10_000);
-    const rate = (cust.nodes.down.bytes - before) / 10;
-    assert.ok(rate > 95 * KiB && rate < 110 * KiB, `${rate} bytes/s under "slow"`);
+/** Never above the peak by more than the peak bucket, in any window. */
+function neverOverPeak(log: [number, number][], peak: number): void {
+  for (const w of [1, 10, 50, 100, 500, 1000]) {
+    assert.ok(maxInWindow(log, w) <= (peak * w) / 1000 + peakBurstFor(peak), `peak window ${w} ms: ${maxInWindow(log, w)}`);
+  }
+}
 
-    // A new connection of the customer goes to "slow" as well.
-    const second = await connection(s, '127.1.0.1');
-    assert.equal(second.sc.customer.tier, 'slow');
-
-    // Midnight: the period closes (one log line) and the customer is back in its own tier.
-    const counted = (await s.plans.usage('127.1.0.1'))!.down;
-    for (let t = 0; t < 120_000 && s.plans.book!.period.start < Date.parse('2025-06-07T00:00:00Z'); t += 100) {
-      clock.advance(100);
-      await s.plans.settled();
-    }
-    assert.equal(s.plans.book!.period.start, Date.parse('2025-06-07T00:00:00Z'));
-    assert.equal(cust.tier, 'free');
-    const after = (await s.plans.usage('127.1.0.1'))!;
-    assert.equal(after.exceeded, false);
-    assert.ok(after.down < 200 * KiB, `${after.down} bytes in the new period`);
-    assert.equal(after.last!.start, '2025-06-06T00:00:00+00:00');
-    const lines = (await readFile(join(dir, 'p.usage.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    assert.equal(lines.length, 1);
-    const line = lines[0]!;
-    assert.deepEqual([line['customer'], line['tier'], line['start'], line['end'], line['timezone'], line['up']], ['127.1.0.1', 'free', '2025-06-06T00:00:00+00:00', '2025-06-07T00:00:00+00:00', 'UTC', 0]);
-    assert.ok((line['down'] as number) >= counted, `${String(line['down'])} >= ${counted}`);
-    await stop(setupped);
-  });
+test('peak: a full bucket drains at the peak rate while the burst lasts, then at the base rate', () => {
+  const { clock, sched } = setup();
+  const { leaf, t0, rate, burst, peak } = peakLeaf(clock, sched);
+  run(clock, 6000);
+  // The burst of credit lasts burst / (peak - rate) = 1.33 s: at the peak, in every 100 ms (give or
+  // take one of run()'s steps of up to 13 ms, whose grants land at once), and within 1 % over it.
+  for (let at = 100; at < 1200; at += 100) within(sentBetween(leaf.log, t0, at, at + 100), peak / 10, 0.15, `at ${at} ms (burst)`);
+  within(sentBetween(leaf.log, t0, 100, 1200), peak * 1.1, 0.01, 'the burst, 100-1200 ms');
+  // Then the base rate, per second.
+  for (let at = 2000; at < 6000; at += 1000) within(sentBetween(leaf.log, t0, at, at + 1000), rate, 0.02, `at ${at} ms (base)`);
+  // Never above the peak by more than the peak bucket, in any window; never above rate × w + burst.
+  neverOverPeak(leaf.log, peak);
+  assert.ok(leaf.sent <= rate * 6 + burst, `total ${leaf.sent}`);
 });
 
-test('a quota without "then": open connections are closed and new ones refused until the period ends', async () => {
-  const setupped = setup(
-    { accounting: { period: 'hour', timezone: 'Asia/Kolkata' }, tiers: { capped: { connection: { down: '1MiB/s' }, quota: { bytes: '1MB', direction: 'both' } } }, defaultTier: 'capped' },
-    '2025-06-06T10:00:00Z',
-  );
-  const { clock, shaper: s } = setupped;
-  const a = await connection(s, '127.1.0.2');
-  const b = await connection(s, '127.1.0.2');
-  a.down.feed(Buffer.alloc(4 * MiB));
-  advanceUntil(clock, () => a.closed.length > 0, 5000);
-  assert.deepEqual([a.closed, b.closed], [['quota_exceeded'], ['quota_exceeded']]);
-  const u = (await s.plans.usage('127.1.0.2'))!;
-  assert.ok(u.down >= 1_000_000 && u.down < 1_000_000 + 64 * KiB, `closed at ${u.down}`);
-  assert.deepEqual([u.exceeded, u.quota?.then, u.period.start, u.period.end], [true, null, '2025-06-06T15:00:00+05:30', '2025-06-06T16:00:00+05:30']);
-  assert.equal(await s.admit({ clientAddress: '127.1.0.2', app: 'web', port: 1 }), 'quota_exceeded');
-  const other = await s.admit({ clientAddress: '127.1.0.3', app: 'web', port: 1 });
-  assert.ok(other && typeof other !== 'string', 'another source is another customer');
-  // The hour ends at 16:00 local (10:30Z): admitted again.
-  for (const sc of [...s.customers.get('127.1.0.2')!.connections]) s.release(sc);
-  clock.advance(3_600_000);
-  await s.plans.settled();
-  const again = await s.admit({ clientAddress: '127.1.0.2', app: 'web', port: 1 });
-  assert.ok(again && typeof again !== 'string', String(again));
-  await stop(setupped);
+test('peak: a flow held up by late timers (a busy CPU) catches up to its peak, by no more than the peak bucket', () => {
+  const clock = new ManualClock(1000);
+  // Every timer of the scheduler fires 30 ms after it is due: three times the grant step under the peak.
+  const busy: Clock = { now: () => clock.now(), setTimer: (ms, fn) => clock.setTimer(ms + 30, fn) };
+  const { leaf, t0, rate, peak } = peakLeaf(clock, new Scheduler(busy));
+  run(clock, 4000);
+  // 30 ms late is 120 kB of the peak: more than a grant step (PEAK_GATE_MS), less than the peak bucket.
+  assert.ok(peakGateFor(peak) < (peak * 30) / 1000 && (peak * 30) / 1000 < peakBurstFor(peak));
+  within(sentBetween(leaf.log, t0, 100, 1200), peak * 1.1, 0.02, 'the burst, 100-1200 ms, 30 ms late timers');
+  within(sentBetween(leaf.log, t0, 2000, 4000), rate * 2, 0.02, 'base, 2-4 s');
+  neverOverPeak(leaf.log, peak);
 });
 
-test('an "up" quota counts only the bytes sent: downloads never reach it, an upload switches at its byte', async () => {
-  const setupped = setup(
-    {
-      accounting: { period: 'month', timezone: 'UTC' },
-      tiers: {
-        seeder: { customer: { down: '1MiB/s', up: '1MiB/s' }, quota: { bytes: '1MiB', direction: 'up', then: 'slow' } },
-        slow: { customer: { down: '1MiB/s', up: '100KiB/s' } },
-      },
-      defaultTier: 'seeder',
+test('peak: without one, a full bucket goes out as fast as the parent allows (the line-rate spike it prevents)', () => {
+  const { clock, sched, node } = setup();
+  const leaf = new FakeLeaf(clock, sched);
+  const n = node('leaf', sched.root, 1 * MB, 4 * MB, leaf);
+  leaf.node = n;
+  assert.equal(n.peak, null);
+  const t0 = clock.now();
+  sched.wake(n);
+  run(clock, 100);
+  assert.ok(sentBetween(leaf.log, t0, 0, 100) >= 4 * MB, `sent ${leaf.sent} in the first 100 ms`);
+});
+
+test('peak at a shared node: its connections share the peak fairly, then the base rate; removing it restores the plain bucket', () => {
+  const { clock, sched, node, leafUnder } = setup();
+  const rate = 2 * MB;
+  const peak = 6 * MB;
+  const customer = node('cust', sched.root);
+  sched.setLimits(customer, rate, 6 * MB, peak, peakBurstFor(peak));
+  const leaves = [leafUnder(customer), leafUnder(customer), leafUnder(customer)];
+  const t0 = clock.now();
+  run(clock, 6000);
+  const all = leaves.flatMap((l) => l.leaf.log).sort((a, b) => a[0] - b[0]);
+  // The burst lasts 6 MB / 4 MB/s = 1.5 s.
+  within(sentBetween(all, t0, 100, 1400), peak * 1.3, 0.02, 'the burst, 100-1400 ms');
+  within(sentBetween(all, t0, 2000, 6000), rate * 4, 0.02, 'base, 2-6 s');
+  assert.ok(jain(leaves.map((l) => l.leaf.sent)) >= 0.99, 'fair shares');
+  assert.ok(customer.peak !== null);
+  sched.setLimits(customer, rate, 6 * MB);
+  assert.equal(customer.peak, null);
+  assert.equal(customer.gate, 6 * MB);
+});
+
+test('peak on the global bucket and a tier at once: the lower of each level holds', () => {
+  const { clock, sched, node, leafUnder } = setup();
+  sched.setLimits(sched.root, 8 * MB, 8 * MB, 5 * MB, peakBurstFor(5 * MB));
+  const tier = node('tier', sched.root);
+  sched.setLimits(tier, 4 * MB, 4 * MB, 6 * MB, peakBurstFor(6 * MB));
+  const { leaf } = leafUnder(tier);
+  const t0 = clock.now();
+  run(clock, 4000);
+  // global's peak (5) is below the tier's (6): 5 MB/s while the tier's 4 MB of credit last (4 MB / 1 MB/s = 4 s).
+  within(sentBetween(leaf.log, t0, 100, 3000), 5 * MB * 2.9, 0.02, 'under both peaks');
+});
+
+/** Three tiers under a 10 MB/s global: weights 1, 4, 5; `a` has a minimum. */
+function tiersUnderGlobal(minA: number, totalA = Infinity) {
+  const s = setup();
+  const { sched, node, leafUnder } = s;
+  sched.setLimits(sched.root, 10 * MB, 500_000);
+  const a = node('a', sched.root, totalA, 200_000);
+  a.weight = 1;
+  sched.setMin(a, minA, 200_000);
+  const b = node('b', sched.root);
+  b.weight = 4;
+  const c = node('c', sched.root);
+  c.weight = 5;
+  const under = (tier: typeof a) => [leafUnder(tier), leafUnder(tier)];
+  return { ...s, a, b, c, leaves: { a: under(a), b: under(b), c: under(c) } };
+}
+
+const total = (xs: { leaf: FakeLeaf }[]): number => xs.reduce((sum, x) => sum + x.leaf.sent, 0);
+
+/** Each tier's rate (bytes/s) over `seconds` after a warm-up second. */
+function rates(t: ReturnType<typeof tiersUnderGlobal>, seconds: number) {
+  run(t.clock, 1000);
+  const before = { a: total(t.leaves.a), b: total(t.leaves.b), c: total(t.leaves.c) };
+  run(t.clock, seconds * 1000);
+  return {
+    a: (total(t.leaves.a) - before.a) / seconds,
+    b: (total(t.leaves.b) - before.b) / seconds,
+    c: (total(t.leaves.c) - before.c) / seconds,
+  };
+}
+
+test('min: a busy tier gets its minimum under contention with heavier tiers, then the rest is shared by weight', () => {
+  // Without a minimum, weight 1 of 10 gets 1 MB/s.
+  const plain = rates(tiersUnderGlobal(0), 5);
+  within(plain.a, 1 * MB, 0.02, 'a without min');
+  // With 3 MB/s guaranteed: 3 + 7 × 1/10 = 3.7; b 7 × 4/10 = 2.8; c 7 × 5/10 = 3.5.
+  const t = tiersUnderGlobal(3 * MB);
+  const r = rates(t, 5);
+  assert.ok(r.a >= 3 * MB * 0.98, `a ${r.a} under its min`);
+  within(r.a, 3.7 * MB, 0.02, 'a');
+  within(r.b, 2.8 * MB, 0.02, 'b');
+  within(r.c, 3.5 * MB, 0.02, 'c');
+  // Per 100 ms too: the minimum holds in every interval, not only on average.
+  const t0 = t.clock.now();
+  run(t.clock, 2000);
+  const logA = t.leaves.a.flatMap((l) => l.leaf.log).sort((x, y) => x[0] - y[0]);
+  for (let at = 0; at < 2000; at += 100) assert.ok(sentBetween(logA, t0, at, at + 100) >= 300_000 * 0.95, `a at ${at} ms`);
+});
+
+test('min: a tier is never above its own total, and an idle tier reserves nothing', () => {
+  const capped = rates(tiersUnderGlobal(2 * MB, 2 * MB), 5);
+  within(capped.a, 2 * MB, 0.02, 'a capped at its total');
+  within(capped.b, 8 * MB * (4 / 9), 0.02, 'b');
+  within(capped.c, 8 * MB * (5 / 9), 0.02, 'c');
+
+  const t = tiersUnderGlobal(3 * MB);
+  for (const l of t.leaves.a) t.sched.detach(l.node);
+  const idle = rates(t, 5);
+  assert.equal(idle.a, 0);
+  within(idle.b, 10 * MB * (4 / 9), 0.02, 'b with a idle');
+  within(idle.c, 10 * MB * (5 / 9), 0.02, 'c with a idle');
+});
+
+test('min: two tiers with minimums both get them; removing a minimum restores the weights', () => {
+  const t = tiersUnderGlobal(2 * MB);
+  t.sched.setMin(t.b, 5 * MB, 200_000);
+  // a: 2 + 3/10 = 2.3, b: 5 + 3 × 4/10 = 6.2, c: 3 × 5/10 = 1.5
+  const r = rates(t, 5);
+  within(r.a, 2.3 * MB, 0.02, 'a');
+  within(r.b, 6.2 * MB, 0.02, 'b');
+  within(r.c, 1.5 * MB, 0.02, 'c');
+  t.sched.setMin(t.a, 0, 0);
+  t.sched.setMin(t.b, Infinity, 0);
+  assert.equal(t.sched.root.minKids, null);
+  const back = rates(t, 5);
+  within(back.a, 1 * MB, 0.02, 'a');
+  within(back.b, 4 * MB, 0.02, 'b');
+});
+
+test('min: a tier moved or detached leaves its old parent\'s list of minimums', () => {
+  const { sched, node } = setup();
+  const other = node('other', sched.root);
+  const a = node('a', sched.root);
+  sched.setMin(a, MB, 100_000);
+  assert.deepEqual(sched.root.minKids, [a]);
+  sched.attach(a, other);
+  assert.equal(sched.root.minKids, null);
+  assert.deepEqual(other.minKids, [a]);
+  sched.detach(a);
+  assert.equal(other.minKids, null);
+});
+
+test('the shaper gives each level its peak and each tier its minimum from the config, live, and scales them by a fleet share', async () => {
+  const { ManualClock } = await import('../../src/clock.js');
+  const { parseConfig } = await import('../../src/config/load.js');
+  const { Shaper } = await import('../../src/shaping/shaper.js');
+  const raw = (minDown: string) => ({
+    apps: [{ name: 'web', ports: [1], targets: ['127.0.0.1:2'] }],
+    global: { down: '80mbit', peak: '160mbit' },
+    tiers: {
+      business: { weight: 1, connection: { down: '1MiB/s', burst: '4MB', peak: '8MiB/s' }, total: { down: '40mbit', min: { down: minDown } } },
+      home: { weight: 9 },
     },
-    '2025-06-06T12:00:00Z',
-  );
-  const { clock, shaper: s } = setupped;
-  const { up, down } = await connection(s, '127.1.0.8');
-  const cust = s.customers.get('127.1.0.8')!;
-  down.feed(Buffer.alloc(3 * MiB));
-  clock.advance(4000);
-  const downloaded = (await s.plans.usage('127.1.0.8'))!;
-  assert.deepEqual([downloaded.down, downloaded.up, downloaded.exceeded, cust.tier], [3 * MiB, 0, false, 'seeder']);
-  assert.equal(downloaded.remaining, MiB);
-  up.feed(Buffer.alloc(4 * MiB));
-  advanceUntil(clock, () => cust.tier === 'slow', 5000);
-  const u = (await s.plans.usage('127.1.0.8'))!;
-  assert.ok(u.up >= MiB && u.up < MiB + 64 * KiB, `switched at ${u.up} bytes up (quota ${MiB})`);
-  assert.deepEqual([u.down, u.exceeded, u.remaining], [3 * MiB, true, 0]);
-  await stop(setupped);
-});
-
-test('a day period rolls over at local midnight on the 25-hour day (Europe/Berlin, 2025-10-26)', async () => {
-  await withTempDir(async (dir) => {
-    const setupped = setup(
-      { accounting: { period: 'day', timezone: 'Europe/Berlin', log: join(dir, 'billing', 'usage.jsonl') }, tiers: { t: { connection: { down: '1MiB/s' } } }, defaultTier: 't' },
-      '2025-10-26T22:59:00Z',
-      join(dir, 's.json'),
-    );
-    const { clock, shaper: s } = setupped;
-    const { down } = await connection(s, '127.1.0.4');
-    down.feed(Buffer.alloc(100 * KiB));
-    clock.advance(59_999);
-    assert.equal(s.plans.book!.period.start, Date.parse('2025-10-25T22:00:00Z'), 'still the 26th');
-    clock.advance(1);
-    await s.plans.settled();
-    assert.equal(s.plans.book!.period.start, Date.parse('2025-10-26T23:00:00Z'));
-    const [line] = (await readFile(join(dir, 'billing', 'usage.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    assert.deepEqual([line!['start'], line!['end'], line!['down']], ['2025-10-26T00:00:00+02:00', '2025-10-27T00:00:00+01:00', 100 * KiB]);
-    await stop(setupped);
+    defaultTier: 'home',
+    customers: [{ id: 'acme', tier: 'business', match: { sources: ['10.0.0.0/8'] } }],
   });
-});
-
-test('schedule windows: the caps change at the boundary (to the millisecond), live, and change back', async () => {
-  const setupped = setup(
-    {
-      accounting: { period: 'month', timezone: 'Europe/Berlin' },
-      tiers: { business: { customer: { down: '1MiB/s' }, schedule: [{ days: 'mon-fri', from: '18:00', to: '23:00', customer: { down: '10MiB/s' } }] } },
-      customers: [{ id: 'acme', tier: 'business', match: {} }],
-    },
-    '2025-06-06T15:59:59Z', // Friday 17:59:59 in Berlin
-  );
-  const { clock, shaper: s } = setupped;
-  await connection(s, '127.1.0.5');
-  const acme = s.customers.get('acme')!;
-  assert.equal(acme.nodes.down.bucket!.rate, MiB);
-  clock.advance(999);
-  assert.equal(acme.nodes.down.bucket!.rate, MiB);
-  clock.advance(1);
-  assert.equal(acme.nodes.down.bucket!.rate, 10 * MiB, 'from 18:00');
-  assert.equal(s.plans.schedules.active.get('business'), 0);
-  clock.advance(5 * 3_600_000 - 1);
-  assert.equal(acme.nodes.down.bucket!.rate, 10 * MiB);
-  clock.advance(1);
-  assert.equal(acme.nodes.down.bucket!.rate, MiB, 'from 23:00');
-  // Saturday 18:00: no window (mon-fri).
-  clock.advance(19 * 3_600_000);
-  assert.equal(acme.nodes.down.bucket!.rate, MiB);
-  await stop(setupped);
-});
-
-test('usage survives a restart through the store, and leaves memory a minute after its last connection', async () => {
-  await withTempDir(async (dir) => {
-    const stateFile = join(dir, 'p.state.json');
-    const config = { accounting: { period: 'month' }, tiers: { t: { connection: { down: '1MiB/s' } } }, defaultTier: 't' };
-    const first = setup(config, '2025-06-06T12:00:00Z', stateFile);
-    const a = await connection(first.shaper, '127.1.0.6');
-    a.down.feed(Buffer.alloc(300_000));
-    first.clock.advance(1000);
-    await stop(first);
-
-    const second = setup(config, '2025-06-06T13:00:00Z', stateFile);
-    const s = second.shaper;
-    const b = await connection(s, '127.1.0.6');
-    assert.equal((await s.plans.usage('127.1.0.6'))!.down, 300_000, 'read back at the customer\'s next connection');
-    b.down.feed(Buffer.alloc(1000));
-    second.clock.advance(100);
-    s.release(b.sc);
-    assert.equal((await s.plans.usage('127.1.0.6'))!.down, 301_000);
-    // Flushed every 5 s; evicted once no connection for a minute.
-    for (let t = 0; t < 70_000; t += 5000) {
-      second.clock.advance(5000);
-      await s.plans.settled();
-    }
-    assert.equal(s.plans.book!.records.has('127.1.0.6'), false, 'out of memory');
-    assert.equal((await s.plans.usage('127.1.0.6'))!.down, 301_000, 'from the store');
-    const page = await s.plans.usagePage(undefined, 10)!;
-    assert.deepEqual(page.customers.map((c) => [c.customer, c.down]), [['127.1.0.6', 301_000]]);
-    assert.equal(page.next, null);
-    await stop(second);
-  });
-});
-
-test('a config change looks at the quotas again: a quota raised past the usage lets the customer go back, live', async () => {
-  const setupped = setup(FREE, '2025-06-06T12:00:00Z');
-  const { clock, shaper: s } = setupped;
-  const { down } = await connection(s, '127.1.0.7');
-  const cust = s.customers.get('127.1.0.7')!;
-  down.feed(Buffer.alloc(8 * MiB));
-  advanceUntil(clock, () => cust.tier === 'slow', 5000);
-  const config = s.plans.config!;
-  const free = config.tiers['free']!;
-  s.apply({ ...config, tiers: { ...config.tiers, free: { ...free, quota: { ...free.quota!, bytes: 100 * MiB } } } });
-  assert.equal(cust.tier, 'free', 'under the new quota: back in its own tier');
-  assert.equal((await s.plans.usage('127.1.0.7'))!.exceeded, false);
-  // And a period given anew (hour instead of day) closes the one in force at once.
-  s.apply({ ...s.plans.config!, accounting: { period: 'hour', timezone: 'UTC', log: null } });
-  await s.plans.settled();
-  assert.equal(s.plans.book!.period.start, Date.parse('2025-06-06T12:00:00Z'));
-  assert.equal((await s.plans.usage('127.1.0.7'))!.last!.start, '2025-06-06T00:00:00+00:00');
-  await stop(setupped);
+  const clock = new ManualClock(1000);
+  const s = new Shaper(parseConfig(raw('20mbit'), {}), clock);
+  const down = s.schedulers.down;
+  const business = s.tiers.get('business')!.nodes.down;
+  assert.equal(down.root.peak!.rate, 20e6);
+  assert.equal(down.root.peak!.bucketSize, Math.ceil(peakBurstFor(20e6)));
+  assert.deepEqual(down.root.minKids, [business]);
+  assert.equal(business.min!.rate, 2.5e6);
+  assert.equal(s.schedulers.up.root.minKids, null, 'no minimum upwards');
+  const sc = await s.admit({ clientAddress: '10.1.2.3', app: 'web', port: 1 });
+  assert.ok(sc && typeof sc !== 'string');
+  const flows = s.stages(sc, 'conn:1');
+  assert.equal(flows.down.node.peak!.rate, 8 * MB * 1.048576);
+  assert.equal(flows.down.node.peak!.bucketSize, Math.ceil(peakBurstFor(8 * MB * 1.048576)), 'the peak bucket holds PEAK_CATCHUP_MS of the peak');
+  assert.equal(flows.down.node.gate, peakGateFor(8 * MB * 1.048576), 'grants are sized by PEAK_GATE_MS of the peak');
+  assert.equal(flows.up.node.peak, null);
+  // A reload that changes the minimum reaches the live node; one that drops it, the list.
+  s.apply(parseConfig(raw('30mbit'), {}));
+  assert.equal(business.min!.rate, 3.75e6);
+  const { tiers } = parseConfig(raw('30mbit'), {});
+  s.setTier({ ...tiers['business']!, total: { down: 5e6, up: Infinity } });
+  assert.equal(business.min, null);
+  assert.equal(down.root.minKids, null);
+  s.setTier(tiers['business']!);
+  s.setShare({ level: 'tier', name: 'business', dir: 'down', key: 'tier:business:down' }, 0.5);
+  assert.equal(business.min!.rate, 3.75e6 / 2);
+  s.release(sc);
+  s.stop();
 });
