@@ -116,6 +116,29 @@ async function proxyOn(args: Args, raw: Record<string, unknown>, wall?: () => nu
   return { proxy, port };
 }
 
+/**
+ * Event-loop stalls from now on (the proxy, client and backend share this loop): a 5 ms ticker
+ * records each gap over 25 ms as [its start, ms]. A stall longer than a bucket's burst costs the
+ * shaped rate what it could not send meanwhile, so the notes name any in a judged window.
+ */
+function stallWatch(): { stop(): void; longestIn(from: number, to: number): number; all: [number, number][] } {
+  const all: [number, number][] = [];
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    if (now - last > 25) all.push([last, now - last]);
+    last = now;
+  }, 5);
+  return {
+    all,
+    stop: () => clearInterval(timer),
+    longestIn: (from, to) => Math.max(0, ...all.filter(([at, ms]) => at < to && at + ms > from).map(([, ms]) => ms)),
+  };
+}
+
+const stallNote = (what: string, ms: number): string[] =>
+  ms > 50 ? [`${what}: the event loop stalled ${ms.toFixed(0)} ms in the measured window (the machine's load): a token bucket cannot send what its burst does not hold meanwhile, so the rate there is low by about that share of the window.`] : [];
+
 const pct = (x: number): string => `${(x * 100).toFixed(2)} %`;
 const mbps = (x: number): string => `${(x / MB).toFixed(3)} MB/s`;
 
@@ -136,6 +159,7 @@ const quota: Case = async (args) => {
   });
   let switched: { at: number; event: QuotaEvent } | undefined;
   const unsubscribe = subscribe(proxy, { quota: (event) => void (switched ??= { at: performance.now(), event }) });
+  const stalls = stallWatch();
   try {
     const d = await download(port);
     const deadline = performance.now() + (quotaBytes / fast) * 1000 * 3 + 5000;
@@ -156,13 +180,15 @@ const quota: Case = async (args) => {
         { case: 'quota', measure: `rate before the switch`, expected: mbps(fast), got: mbps(before), error: pct((before - fast) / fast), pass: true },
         { case: 'quota', measure: `rate after the switch (${settle / 1000}-${(settle + window) / 1000} s)`, expected: mbps(slow), got: mbps(after), error: pct(rateError), pass: Math.abs(rateError) <= 0.02 },
       ],
-      data: { quotaBytes, fast, slow, used, clientBytesAtSwitch: bytesAt(d, switched.at), rateBefore: before, rateAfter: after, settle, window },
+      data: { quotaBytes, fast, slow, used, clientBytesAtSwitch: bytesAt(d, switched.at), rateBefore: before, rateAfter: after, settle, window, stalls: stalls.all },
       notes: [
         'quota: "bytes counted at the switch" is the accounting\'s count of the customer\'s bytes when the proxy moved it to "then" (its quota event); the client\'s own count then lags by what is in flight.',
         `quota: the rate after the switch leaves out the first ${settle / 1000} s (the "then" tier's bucket starts full).`,
+        ...stallNote('quota, rate after the switch', stalls.longestIn(switched.at + settle, switched.at + settle + window)),
       ],
     };
   } finally {
+    stalls.stop();
     unsubscribe();
     await proxy.shutdown(0);
     await source.close();
@@ -198,6 +224,7 @@ const schedule: Case = async (args) => {
   );
   let began: { at: number; event: WindowEvent } | undefined;
   const unsubscribe = subscribe(proxy, { window: (event) => void (began ??= { at: performance.now(), event }) });
+  const stalls = stallWatch();
   try {
     const d = await download(port);
     await sleep(Math.max(0, boundaryPerf - performance.now()) + 2500);
@@ -222,13 +249,17 @@ const schedule: Case = async (args) => {
         { case: 'schedule', measure: 'rate before the window', expected: mbps(base), got: mbps(before), error: pct((before - base) / base), pass: true },
         { case: 'schedule', measure: 'rate in the window (1-2 s)', expected: mbps(evening), got: mbps(after), error: pct((after - evening) / evening), pass: Math.abs(after - evening) / evening <= 0.02 },
       ],
-      data: { base, evening, appliedMs: applied, clientSeesMs: seen, rateBefore: before, rateAfter: after, boundary: new Date(boundaryWall).toISOString(), wallOffsetMs: offset },
+      data: { base, evening, appliedMs: applied, clientSeesMs: seen, rateBefore: before, rateAfter: after, boundary: new Date(boundaryWall).toISOString(), wallOffsetMs: offset, stalls: stalls.all },
       notes: [
         'schedule: "client sees" is the end of a 50 ms measuring window that begins at or after the boundary, so it is never below 50 ms; client, proxy and backend share one event loop here, so a busy machine delays it most.',
         'schedule: the proxy\'s wall clock is shifted so that a window boundary (a full minute) comes 2 s into the run; "in force" is when the proxy applied the window (its window event), "client sees" the end of the first 50 ms after the boundary whose rate is past the midpoint of the two caps.',
+        ...stallNote('schedule, client sees the window\'s rate', stalls.longestIn(boundaryPerf, boundaryPerf + 100)),
+        ...stallNote('schedule, rate before the window', stalls.longestIn(boundaryPerf - 1200, boundaryPerf - 200)),
+        ...stallNote('schedule, rate in the window', stalls.longestIn(boundaryPerf + 1000, boundaryPerf + 2000)),
       ],
     };
   } finally {
+    stalls.stop();
     unsubscribe();
     await proxy.shutdown(0);
     await source.close();
