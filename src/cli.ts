@@ -12,7 +12,6 @@ import { stateDirReady } from './config/state-dir.js';
 import type { ProxyConfig } from './config/types.js';
 import { isProxyError } from './errors.js';
 import { createLogger, LOG_LEVEL_HELP, logLevel as parseLogLevel, type Logger } from './log.js';
-import { createProxy } from './index.js';
 import { VERSION } from './version.js';
 import { FileWatch, watchConfigFile } from './server/reload.js';
 import { tlsFiles } from './config/tls.js';
@@ -47,6 +46,20 @@ function fail(message: string, status = 2): never {
 async function load(file: string, logLevel: string | undefined): Promise<ProxyConfig> {
   const config = await loadConfigFile(file, process.env);
   return logLevel ? { ...config, log: { ...config.log, level: logLevel } } : config;
+}
+
+/**
+ * The proxy's modules, in waves: a few large subgraphs first, then index.ts, which finds them
+ * loaded. Node's ESM loader reads a graph's files all at once, so under a small descriptor limit
+ * (`ulimit -n 64`, test/e2e/emfile.test.ts) one wave of some 140 modules ran out of descriptors
+ * (EMFILE) before the proxy had started; in waves it starts under 40.
+ */
+async function loadProxy(): Promise<typeof import('./index.js')> {
+  await import('./shaping/shaper.js');
+  await import('./server/acceptor.js');
+  await import('./observe/metrics.js');
+  await import('./admin/api.js');
+  return import('./index.js');
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -109,6 +122,7 @@ async function main(argv: string[]): Promise<void> {
   installCrashGuards(log);
   const file = args.config;
   const adjust = (c: ProxyConfig): ProxyConfig => (logLevel ? { ...c, log: { ...c.log, level: logLevel } } : c);
+  const { createProxy } = await loadProxy();
   const proxy = createProxy(config, { log, file, adjust });
   const reloader = proxy.reloader!;
 

@@ -39,6 +39,8 @@ import { ProxyError } from './errors.js';
 export interface ProxyDeps {
   log: Logger;
   clock?: Clock;
+  /** Wall-clock epoch ms for accounting periods and schedule windows; default Date.now. */
+  wall?: () => number;
   /** The config file the config came from: reloads (SIGHUP, POST /reload, ...) read it again. */
   file?: string;
   /** Applied to every config loaded from the file (the CLI's --log-level). */
@@ -59,7 +61,6 @@ export class Proxy {
   readonly housekeeping: Housekeeping;
   readonly upstreams: Upstreams;
   readonly health: HealthChecker;
-  /** pre-dialed connections, wake and sleep */
   readonly standby: Standby;
   readonly tls: TlsContexts;
   readonly shaper: Shaper;
@@ -104,7 +105,7 @@ export class Proxy {
       : null;
     const fleet = this.fleet;
     const admission: AdmissionFactory | undefined = fleet ? (customer, tier) => fleet.admissionFor(customer, tier) : undefined;
-    this.shaper = new Shaper(config, this.clock, admission);
+    this.shaper = new Shaper(config, this.clock, admission, { wall: deps.wall, stateFile: () => this.store.stateFile, owner, log: this.log });
     this.connections = new OpenConnections(this.housekeeping);
     this.sampler = new RateSampler(this.connections);
     this.observer = new Observer({
@@ -119,9 +120,7 @@ export class Proxy {
     });
     this.acceptor = new Acceptor(
       {
-        owner,
-        log: this.log,
-        clock: this.clock,
+        owner, log: this.log, clock: this.clock,
         upstreams: this.upstreams,
         tls: this.tls,
         registry: this.connections,
@@ -142,6 +141,7 @@ export class Proxy {
       targets: (app) => this.upstreams.apps.get(app)?.targets ?? [],
       apps: () => [...this.upstreams.apps].map(([name, up]) => [name, up.targets] as [string, typeof up.targets]),
       rates: (c) => this.sampler.rates(c),
+      plans: () => this.shaper.plans.summary(),
       configFile: () => this.reloader?.state ?? null,
       fleet: () => fleet?.view() ?? null,
     };
@@ -183,6 +183,7 @@ export class Proxy {
       customers: this.shaper.customers,
       connections: this.connections,
       rates: (c) => this.sampler.rates(c),
+      usage: this.shaper.plans,
       ...(fleet ? { publish: (hash: 'tiers' | 'customers', field: string, value: unknown) => fleet.publish(hash, field, value) } : {}),
     });
     registerOperations(this.router, { log: this.log, connections: this.connections, accepting: this.acceptor });
@@ -304,7 +305,7 @@ export class Proxy {
     this.sampler.start(this.housekeeping);
     this.health.start();
     this.admin.configure(this.store.config.admin);
-    this.housekeeping.add('forget idle customers', 1000, (now) => this.shaper.forgetIdle(now));
+    this.shaper.start(this.housekeeping);
     await this.acceptor.start();
   }
 
@@ -383,6 +384,7 @@ export class Proxy {
     this.connections.closeAll('shutdown');
     this.connections.stop();
     this.housekeeping.stop();
+    await this.shaper.plans.stop();
     this.shaper.stop();
     await this.fleet?.stop();
     await this.admin.close();

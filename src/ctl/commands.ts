@@ -1,7 +1,7 @@
 /** The ctl's commands: each checks its arguments, calls the admin API and shows the answer. */
 import { COMMAND_OPTIONS, matchFrom, readJsonFile, type CommandOption, type CtlOptions } from './args.js';
 import type { AdminClient, Row } from './client.js';
-import { connectionsTable, customersTable, fleetText, tiersTable } from './tables.js';
+import { connectionsTable, customersTable, fleetText, tiersTable, usageTable } from './tables.js';
 import { CtlError, usage } from './usage.js';
 
 /** One command as given: its name argument, the options, the API, and where its answer goes. */
@@ -116,6 +116,24 @@ const reload: Command = async (inv) => {
   inv.show(result, () => `reloaded ${String(result['hash'] ?? '').slice(0, 12)} (${String(result['at'])})\n`);
 };
 
+/** usage [ID]: one customer's usage, or every customer's (all pages of GET /usage). */
+const usageCommand: Command = async (inv) => {
+  only(inv, []);
+  if (inv.name !== undefined) {
+    const one = (await inv.api.call('GET', `/usage/${encodeURIComponent(inv.name)}`)) as Row;
+    inv.show(one, () => usageTable([one]));
+    return;
+  }
+  const rows: Row[] = [];
+  let after: string | null = null;
+  do {
+    const page = (await inv.api.call('GET', `/usage?limit=1000${after === null ? '' : `&after=${encodeURIComponent(after)}`}`)) as { customers: Row[]; next: string | null };
+    rows.push(...page.customers);
+    after = page.next;
+  } while (after !== null);
+  inv.show(rows, () => usageTable(rows));
+};
+
 /** kill ID: close one connection (DELETE /connections/:id). */
 const kill: Command = async (inv) => {
   only(inv, []);
@@ -141,6 +159,7 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map([
   ['customer', customer],
   ['fleet', fleet],
   ['reload', reload],
+  ['usage', usageCommand],
   ['kill', kill],
   ['drain', drain],
   ['undrain', drain],
