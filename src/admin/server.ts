@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.js';
+import { listeningFd, type HandedListener, type InheritedFds } from '../net/listen-fds.js';
 import { RetryingListen } from '../server/listen.js';
 import { authorized, sendUnauthorized } from './auth.js';
 import type { Router } from './router.js';
@@ -67,6 +68,8 @@ export class AdminHttp {
   constructor(
     private readonly router: Router,
     private readonly log: Logger,
+    /** listening descriptors handed over by the process this one upgrades */
+    private readonly inherited?: InheritedFds,
   ) {}
 
   configure(admin: { host: string; port: number; token?: string } | null): void {
@@ -78,6 +81,7 @@ export class AdminHttp {
     this.#key = key;
     if (!admin) return;
     this.#server = new AdminServer(admin.host, admin.port, this.router, this.log, () => this.#token);
+    this.#server.listen.inheritedFd = this.inherited?.take(`admin:${key}`);
     void this.#server.start();
   }
 
@@ -86,6 +90,17 @@ export class AdminHttp {
   /** The bound port, once it listens. */
   get port(): number | undefined {
     return this.#server?.port;
+  }
+
+  /** The listening socket's descriptor, for an upgrade to hand to the new process. */
+  handoff(): HandedListener[] {
+    const fd = this.#server?.listen.state === 'listening' ? listeningFd(this.#server.server) : -1;
+    return fd >= 0 ? [{ key: `admin:${this.#key}`, fd }] : [];
+  }
+
+  /** Stop accepting (an upgrade: the new process serves the API now); requests under way finish. */
+  async closeListener(): Promise<void> {
+    await this.#server?.listen.close();
   }
 
   async close(): Promise<void> {

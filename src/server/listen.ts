@@ -20,6 +20,11 @@ export class RetryingListen {
   #delay = RETRY_FIRST_MS;
   /** Called instead of logging when a listening server reports EMFILE / ENFILE (out of descriptors). */
   onExhausted: ((err: NodeJS.ErrnoException) => void) | undefined;
+  /**
+   * A listening descriptor handed over by the process this one upgrades: the first attempt listens
+   * on it instead of binding (the same kernel socket keeps listening); should that fail, it binds.
+   */
+  inheritedFd: number | undefined;
 
   constructor(
     readonly server: Server,
@@ -54,10 +59,12 @@ export class RetryingListen {
   #try(): void {
     if (this.state === 'closed') return;
     this.attempts++;
-    this.server.listen({ host: this.host, port: this.port, exclusive: true }, () => {
+    const fd = this.inheritedFd;
+    this.inheritedFd = undefined;
+    this.server.listen(fd === undefined ? { host: this.host, port: this.port, exclusive: true } : { fd }, () => {
       this.state = 'listening';
       this.lastError = undefined;
-      this.log.info({ what: this.what, host: this.host, port: this.boundPort, attempts: this.attempts }, 'listening');
+      this.log.info({ what: this.what, host: this.host, port: this.boundPort, attempts: this.attempts, ...(fd === undefined ? {} : { inherited: true }) }, 'listening');
       this.#onListening?.();
       this.#onListening = undefined;
     });
