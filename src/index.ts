@@ -30,6 +30,8 @@ import { Fleet } from './cluster/fleet.js';
 import { VERSION } from './version.js';
 import { Reloader } from './reloader.js';
 import { ProxyError } from './errors.js';
+import type { InheritedListeners } from './net/listen-fds.js';
+import { Upgrader, type Program } from './upgrade.js';
 
 export interface ProxyDeps {
   log: Logger;
@@ -38,6 +40,10 @@ export interface ProxyDeps {
   file?: string;
   /** Applied to every config loaded from the file (the CLI's --log-level). */
   adjust?: (config: ProxyConfig) => ProxyConfig;
+  /** The command line that starts this program again: upgrades (SIGWINCH, POST /upgrade) run it. */
+  program?: Program;
+  /** The listening sockets the process this one upgrades handed over. */
+  inherited?: InheritedListeners;
 }
 
 export type { ListenerStatus };
@@ -68,6 +74,8 @@ export class Proxy {
   readonly startedAt = Date.now();
   /** Reloads from the config file (null: the config did not come from a file). */
   readonly reloader: Reloader | null;
+  /** Upgrades: the program started again, the listeners handed over (null: no command line to run). */
+  readonly upgrader: Upgrader | null;
   #stopping = false;
 
   constructor(config: ProxyConfig, deps: ProxyDeps) {
@@ -119,6 +127,7 @@ export class Proxy {
         shaper: this.shaper,
         health: this.health,
         analyzer: (c) => this.observer.analyzer(c),
+        ...(deps.inherited ? { inherited: deps.inherited } : {}),
       },
       config,
     );
@@ -142,7 +151,17 @@ export class Proxy {
         certificates: () => this.#certificates(),
       },
       fleet ? { get up() { return fleet.link.up; }, get errors() { return fleet.link.errors; }, get liveMembers() { return fleet.liveMembers; }, get rebalances() { return fleet.rebalances; }, get shares() { return fleet.shares; } } : null);
-    this.admin = new AdminHttp(this.router, this.log);
+    this.admin = new AdminHttp(this.router, this.log, deps.inherited);
+    this.upgrader = deps.program
+      ? new Upgrader(deps.program, {
+          log: this.log,
+          listeners: () => [...this.acceptor.handoff(), ...this.admin.handoff()],
+          prepare: () => this.observer.save(),
+          handOver: () => this.#handOver(),
+          connections: () => this.connections.size,
+          stopping: () => this.#stopping,
+        })
+      : null;
     this.router
       .on('GET', '/health', () => ({ status: this.#stopping ? 'stopping' : 'ok' }))
       // Readiness for load balancers: 503 before any app port listens and from the start of a drain.
@@ -157,6 +176,12 @@ export class Proxy {
         const result = await this.reloader.reload('admin API');
         if (result.ok) sendJson(res, 200, result);
         else sendJson(res, 400, { ...result, code: 'SHAPER_ERR_CONFIG', error: `the config file does not load; the old config stays in force:\n${result.errors!.join('\n')}` });
+        return undefined;
+      })
+      .on('POST', '/upgrade', async (_req, res) => {
+        if (!this.upgrader) throw new ProxyError('SHAPER_ERR_UPGRADE', 'this proxy was not started by the shaper-proxy command: there is no program to start again');
+        const result = await this.upgrader.upgrade('admin API');
+        sendJson(res, result.ok ? 200 : 500, result.ok ? result : { ...result, code: 'SHAPER_ERR_UPGRADE' });
         return undefined;
       })
       .on('GET', '/stats', (req) => statsView(sources, req.query.get('history') === '1'))
@@ -293,6 +318,14 @@ export class Proxy {
   /** The `GET /stats` document (also what SIGUSR1 / SIGUSR2 log). */
   statsDocument(withHistory = false): StatsDocument {
     return statsView(this.#sources, withHistory);
+  }
+
+  /** An upgrade's new process is ready: it accepts from now on, and owns the counters file. */
+  async #handOver(): Promise<void> {
+    this.#stopping = true;
+    await this.acceptor.stop();
+    await this.admin.closeListener();
+    this.observer.release();
   }
 
   /**

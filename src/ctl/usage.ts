@@ -20,6 +20,9 @@ Commands:
   fleet                         the fleet (config "cluster"): Redis, members, this instance's shares
   reload                        reload the config file now; prints its problems and exits 2 if it does not
                                 load (the old config stays in force)
+  upgrade                       start the program on disk, hand it the listening sockets, drain this process
+                                (no connection refused); prints why and exits 2 if the new one cannot start
+                                (the old one keeps serving)
 
 Options:
       --admin URL   the proxy's admin API (default $SHAPER_ADMIN_URL, else ${DEFAULT_ADMIN_URL})

@@ -17,6 +17,8 @@ export interface Child {
 export interface CliOptions {
   /** run it under `ulimit -n` (through sh, which then execs node, so the pid is node's) */
   fdLimit?: number;
+  /** run it in a session of its own: no controlling terminal, as under systemd */
+  session?: boolean;
 }
 
 /** Run the CLI as a real child process; `kill()` is safe to call in a finally. */
@@ -29,6 +31,7 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: CliOpt
   const proc = spawn(command, argv, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.session === true,
   });
   const c: Child = {
     proc,
