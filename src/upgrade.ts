@@ -231,10 +231,12 @@ export function hasControllingTerminal(): boolean {
 /**
  * Whether systemd started this process as a service (its parent is systemd, which sets
  * $INVOCATION_ID). Then the service's main process must be able to change: see the README's
- * "Upgrades" (`--pid-file` with `PIDFile=`).
+ * "Upgrades" (`--pid-file` with `PIDFile=`). The system manager is pid 1, whose /proc entry a
+ * service with ProtectProc=invisible cannot read; a user manager runs as the service's user.
  */
 export function startedBySystemd(env: NodeJS.ProcessEnv = process.env): boolean {
   if (!env['INVOCATION_ID']) return false;
+  if (process.ppid === 1) return true;
   try {
     return readFileSync(`/proc/${process.ppid}/comm`, 'utf8').trim() === 'systemd';
   } catch {
