@@ -4,7 +4,8 @@
  * (several customers), with Jain's index among connections sharing a bucket and the first second's
  * bytes against cap × 1 s + burst. The proxy runs as a child on the config with its apps pointed at
  * the caps backend (or `--proxy HOST:PORT` measures a running proxy whose targets run
- * `node dist/bench/lib/caps/backend.js`). Exits non-zero when a row FAILs.
+ * `node dist/bench/lib/caps/backend.js`). Rates are printed in the units the config writes each cap
+ * in; the last line is the verdict (`caps: 8 PASS, 0 FAIL, 4 SKIP`). Exits non-zero when a row FAILs.
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -16,8 +17,9 @@ import { jain, sum } from './lib/downloaders.js';
 import { measure } from './lib/caps/measure.js';
 import { decide, planCaps, type AppPort, type TierPlan } from './lib/caps/plan.js';
 import { readRawConfig, startCapsProxy, type CapsProxy } from './lib/caps/proxy.js';
-import { capsTable, htmlReport, type Row } from './lib/caps/report.js';
+import { capsTable, htmlReport, verdictLine, type Row } from './lib/caps/report.js';
 import { rateSeries } from './lib/caps/series.js';
+import { configUnits, fmtIn } from './lib/caps/units.js';
 import { numberArg, type Args, type Result, type Scenario } from './lib/scenario.js';
 
 export interface CapsOptions {
@@ -38,6 +40,8 @@ export interface CapsOutcome {
   rows: Row[];
   notes: string[];
   failed: number;
+  /** `caps: 8 PASS, 0 FAIL, 4 SKIP` */
+  verdict: string;
   result: Result;
 }
 
@@ -52,6 +56,8 @@ function portsOf(config: ProxyConfig, only?: number): AppPort[] {
 export async function runCaps(o: CapsOptions): Promise<CapsOutcome> {
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const original = await loadConfigFile(o.config); // reports config problems against the user's file
+  const raw = await readRawConfig(o.config);
+  const units = configUnits(raw); // rates are printed as the config spells each cap
   const notes: string[] = [
     `tolerance: rate within ±${o.tolerance * 100}% of the expected rate for caps ≤ 200 MB/s (above: FAIL only when above cap × (1 + tol)); Jain ≥ ${o.jainMin} among connections sharing a bucket; first second ≤ cap × 1 s + burst (+ tol × cap of measurement slack).`,
     'down: the client counts what it receives from the source backend; up: the sink backend reports every 10 ms what passed the proxy (timestamps on the shared clock).',
@@ -76,13 +82,12 @@ export async function runCaps(o: CapsOptions): Promise<CapsOutcome> {
     } else {
       backend = spawnNodeScript('caps-backend', 'caps/backend', []);
       const { port } = await ready<{ port: number }>(backend);
-      const raw = await readRawConfig(o.config);
       proxy = await startCapsProxy(raw, `127.0.0.1:${port}`);
       config = parseConfig(JSON.parse(await fs.readFile(proxy.file, 'utf8')));
       ports = portsOf(config);
       notes.push(`proxy child on ${path.basename(o.config)} rewritten: apps → caps backend 127.0.0.1:${port}, ports ${[...proxy.portMap].map(([a, b]) => `${a}→${b}`).join(', ')}.`);
     }
-    const plans = planCaps(config, ports, o.tiers);
+    const plans = planCaps(config, ports, o.tiers, units);
     const rows: Row[] = [];
     for (const plan of plans) {
       for (const m of plan.measurements) {
@@ -101,12 +106,14 @@ export async function runCaps(o: CapsOptions): Promise<CapsOutcome> {
           series: rateSeries(run.histories, run.firstByteAt, run.t1),
           window: [(run.t0 - run.firstByteAt) / 1000, (run.t1 - run.firstByteAt) / 1000],
         });
-        log(`caps: ${m.tier} ${m.level} ${m.dir}: ${(measured / 1e6).toFixed(3)} MB/s of ${(m.expected / 1e6).toFixed(3)} -> ${verdict.pass ? 'PASS' : `FAIL (${verdict.reasons.join('; ')})`}`);
+        const unit = units(m.tier, m.level, m.dir);
+        log(`caps: ${m.tier} ${m.level} ${m.dir}: ${fmtIn(measured, unit)} of ${fmtIn(m.expected, unit)} -> ${verdict.pass ? 'PASS' : `FAIL (${verdict.reasons.join('; ')})`}`);
       }
     }
     const skips = plans.flatMap((p) => p.skips);
-    const table = capsTable(rows, skips, o.seconds);
+    const table = capsTable(rows, skips, o.seconds, units);
     const failed = rows.filter((r) => !r.verdict.pass).length;
+    const verdict = verdictLine(rows, skips);
     const allNotes = [
       ...plans.flatMap((p) => [...p.notes, ...p.skips.map((s) => `${s.tier} ${s.level} ${s.dir} skipped: ${s.reason}`)]),
       ...rows.flatMap((r) => [...r.m.notes, ...r.verdict.reasons].map((n) => `${r.m.tier} ${r.m.level} ${r.m.dir}: ${n}`)),
@@ -125,16 +132,17 @@ export async function runCaps(o: CapsOptions): Promise<CapsOutcome> {
       tables: [table],
       notes: allNotes,
       data,
+      verdict,
     };
     if (o.report) {
       const title = `shaper-bench caps — ${path.basename(o.config)}`;
       await fs.mkdir(path.dirname(path.resolve(o.report)), { recursive: true });
-      await fs.writeFile(o.report, htmlReport(title, plans, rows, allNotes, table));
+      await fs.writeFile(o.report, htmlReport(title, plans, rows, allNotes, table, verdict, units));
       const json = o.report.replace(/\.html?$/i, '') + '.json';
       await fs.writeFile(json, `${JSON.stringify({ ...result, generatedAt: new Date() }, null, 2)}\n`);
       allNotes.push(`report: ${o.report} and ${json}`);
     }
-    return { plans, rows, notes: allNotes, failed, result };
+    return { plans, rows, notes: allNotes, failed, verdict, result };
   } finally {
     await proxy?.stop();
     await backend?.kill();

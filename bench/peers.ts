@@ -1,15 +1,23 @@
 /**
- * shaper-proxy side by side with its peers, in one run: a plain Node pipe, nginx (stream module,
- * `proxy_download_rate`) and HAProxy (mode tcp) when they are on PATH. Scenarios:
+ * shaper-proxy side by side with its peers, in one run: the proxy on its native data plane
+ * (`proxy`, dataPlane auto: the splice relay where built) and on the JavaScript one (`proxy-js`),
+ * a plain Node pipe, nginx (stream module, `proxy_download_rate`) and HAProxy (mode tcp) when they
+ * are on PATH. Scenarios:
  *   1. unshaped download, 1 connection: MB/s (and the middle's CPU per GB);
  *   2. Foo ping-pong over 8 connections: req/s and p99;
  *   3. 1000 connections × 64 KiB/s download after warm-up: aggregate vs due, Jain, the middle's
- *      CPU seconds over the window and its peak RSS.
+ *      CPU seconds over the window and its peak RSS;
+ *   4. iperf3, one stream, through each middle: Gbit/s and the middle's CPU seconds per GB;
+ *   5. redis-benchmark GET, 50 clients, no pipelining, to one redis-server: req/s, p50, p99;
+ *   6. 1000 connections sharing one 10 MiB/s customer cap (the proxy only: the peers cannot share
+ *      a cap across connections): aggregate vs due, Jain, CPU.
  * Each measurement starts a fresh middle (so peak RSS is that scenario's); per round and scenario
  * the peers run one after another, each round starting at another peer; the table gives medians.
  */
 import { ready, spawnNodeScript } from './lib/children.js';
-import { capped, pingPong, unshapedDownload, type CappedRun } from './lib/peers/measure.js';
+import { capped, iperfThrough, pingPong, redisThrough, unshapedDownload, type CappedRun } from './lib/peers/measure.js';
+import { iperfPath, startIperfServer, type IperfServer } from './lib/iperf.js';
+import { redisTools, startRedis } from './lib/redis.js';
 import {
   PEERS,
   detect,
@@ -26,13 +34,15 @@ import { peersTable, type PeerRun } from './lib/peers/report.js';
 import { numberArg, sleep, type Args, type Result, type Scenario } from './lib/scenario.js';
 
 const KiB = 1024;
-type Which = 'download' | 'pingpong' | 'capped';
-const SCENARIO_IDS: Record<string, Which> = { '1': 'download', '2': 'pingpong', '3': 'capped' };
+type Which = 'download' | 'pingpong' | 'capped' | 'iperf' | 'redis' | 'shared';
+const SCENARIO_IDS: Record<string, Which> = { '1': 'download', '2': 'pingpong', '3': 'capped', '4': 'iperf', '5': 'redis', '6': 'shared' };
 
-async function start(peer: PeerName, avail: Availability, backends: Backends, cap: number): Promise<Middle> {
+async function start(peer: PeerName, avail: Availability, backends: Backends, cap: number, shared = 0): Promise<Middle> {
   switch (peer) {
     case 'proxy':
-      return startProxy(backends, cap);
+      return startProxy(backends, cap, 'auto', shared);
+    case 'proxy-js':
+      return startProxy(backends, cap, 'js', shared);
     case 'pipe':
       return startPipe(backends);
     case 'nginx':
@@ -52,8 +62,10 @@ export const peers: Scenario = {
     connections: { type: 'string', default: '1000', description: 'connections in the capped scenario' },
     cap: { type: 'string', default: '64', description: 'per-connection cap in KiB/s in the capped scenario' },
     'ping-connections': { type: 'string', default: '8', description: 'ping-pong connections' },
-    scenarios: { type: 'string', default: '1,2,3', description: 'which scenarios: 1 download, 2 ping-pong, 3 capped' },
-    peers: { type: 'string', default: PEERS.join(','), description: 'which peers (proxy, pipe, nginx, haproxy)' },
+    scenarios: { type: 'string', default: '1,2,3,4,5,6', description: 'which scenarios: 1 download, 2 ping-pong, 3 capped, 4 iperf3, 5 redis-benchmark, 6 shared cap' },
+    peers: { type: 'string', default: PEERS.join(','), description: 'which peers (proxy, proxy-js, pipe, nginx, haproxy)' },
+    'redis-requests': { type: 'string', default: '200000', description: 'GET requests per redis-benchmark run (scenario 5, 50 clients)' },
+    shared: { type: 'string', default: '10', description: 'the shared customer cap in MiB/s (scenario 6)' },
   },
 
   async run(args: Args): Promise<Result> {
@@ -70,7 +82,7 @@ export const peers: Scenario = {
       .map((s) => s.trim())
       .map((s) => {
         const w = SCENARIO_IDS[s];
-        if (!w) throw new Error(`--scenarios: "${s}" is not 1, 2 or 3`);
+        if (!w) throw new Error(`--scenarios: "${s}" is not one of 1-6`);
         return w;
       });
     const wanted = String(args['peers'])
@@ -82,6 +94,14 @@ export const peers: Scenario = {
     const notes = [...avail.notes];
     const active = wanted.filter((p) => (p === 'nginx' ? !!avail.nginx : p === 'haproxy' ? !!avail.haproxy : true));
     const canCap = (p: PeerName) => p !== 'pipe' && (p !== 'haproxy' || avail.haproxy!.bwlim);
+    const canShare = (p: PeerName) => p === 'proxy' || p === 'proxy-js';
+    const redisRequests = numberArg(args, 'redis-requests');
+    const sharedBytes = numberArg(args, 'shared') * KiB * KiB;
+    const iperfBin = scenarios.includes('iperf') ? iperfPath() : undefined;
+    if (scenarios.includes('iperf') && !iperfBin) notes.push('Scenario 4 skipped: iperf3 not on PATH (Debian: iperf3).');
+    const redis = scenarios.includes('redis') ? redisTools() : undefined;
+    if (scenarios.includes('redis') && !redis) notes.push('Scenario 5 skipped: redis-server or redis-benchmark not on PATH (Debian: redis-server redis-tools).');
+    const planes: Partial<Record<PeerName, string>> = {};
     if (avail.nginx) {
       notes.push(
         `nginx ${avail.nginx.version}: stream module${avail.nginx.streamModule ? ` (${avail.nginx.streamModule})` : ' (built in)'}, worker_processes 1 and master_process off (one process, like the single-threaded proxy; CPU and RSS are that process), proxy_download_rate ${cap} for the capped scenario, 0 (unlimited) otherwise.`,
@@ -95,8 +115,8 @@ export const peers: Scenario = {
       );
     }
     if (active.includes('pipe')) notes.push('pipe: bench/lib/plain-pipe.ts with TCP_NODELAY (as the proxy sets it); it has no cap, so no capped row.');
-    if (active.includes('proxy')) {
-      notes.push(`proxy: the real CLI, one app per route, admin off, log warn; capped: defaultTier with connection.down ${capKiB} KiB/s (rtt 50ms, as the shaping scenario's case 1).`);
+    if (active.includes('proxy') || active.includes('proxy-js')) {
+      notes.push(`proxy: the real CLI, one app per route, log warn, dataPlane "auto" (proxy: the native relay when built, as its /status says in the "data plane" row) or "js" (proxy-js); capped: defaultTier with connection.down ${capKiB} KiB/s (rtt 50ms, as the shaping scenario's case 1); shared: one customer for every connection with customer.down ${numberArg(args, 'shared')} MiB/s.`);
     }
 
     const progress = (line: string) => process.stderr.write(`${line}\n`);
@@ -104,16 +124,29 @@ export const peers: Scenario = {
     const errors: string[] = [];
     const configs: Partial<Record<PeerName, unknown>> = {};
     const backend = spawnNodeScript('backend', 'backend', ['source', 'foo']);
+    let iperf: IperfServer | undefined;
+    let redisServer: Awaited<ReturnType<typeof startRedis>> | undefined;
     try {
       const backends = await ready<Backends>(backend);
+      if (iperfBin) iperf = await startIperfServer(iperfBin);
+      if (redis) redisServer = await startRedis(redis.server);
+      // Scenarios 4 and 5 route a middle's `source` (and `foo`) to iperf3's or redis' server.
+      const backendsFor = (which: Which): Backends | undefined =>
+        which === 'iperf' ? (iperf ? { source: iperf.port, foo: iperf.port } : undefined)
+        : which === 'redis' ? (redisServer ? { source: redisServer.port, foo: redisServer.port } : undefined)
+        : backends;
       for (let round = 0; round < rounds; round++) {
         const order = active.map((_, i) => active[(i + round) % active.length]!);
         for (const which of scenarios) {
           for (const peer of order) {
             if (which === 'capped' && !canCap(peer)) continue;
+            if (which === 'shared' && !canShare(peer)) continue;
+            const through = backendsFor(which);
+            if (!through) continue;
             let m: Middle | undefined;
             try {
-              m = await start(peer, avail, backends, which === 'capped' ? cap : 0);
+              m = await start(peer, avail, through, which === 'capped' ? cap : 0, which === 'shared' ? sharedBytes : 0);
+              if (m.dataPlane) planes[peer] = m.dataPlane;
               if (which === 'capped') configs[peer] = m.config;
               else configs[peer] ??= m.config;
               const tag = `round ${round + 1}/${rounds}  ${which.padEnd(8)} ${peer.padEnd(7)}`;
@@ -125,6 +158,18 @@ export const peers: Scenario = {
                 const result = await pingPong(m.foo, pingN, ms);
                 runs.push({ scenario: which, peer, round, result });
                 progress(`${tag} ${result.rps.toFixed(0)} req/s, p99 ${result.p99.toFixed(3)} ms`);
+              } else if (which === 'iperf') {
+                const result = await iperfThrough(iperfBin!, m, ms / 1000);
+                runs.push({ scenario: which, peer, round, result });
+                progress(`${tag} ${(result.bitsPerSecond / 1e9).toFixed(2)} Gbit/s, ${(result.middleCpuSeconds / ((result.bitsPerSecond / 8) * result.seconds / 1e9)).toFixed(3)} CPU-s/GB`);
+              } else if (which === 'redis') {
+                const result = await redisThrough(redis!.benchmark, m, 50, redisRequests);
+                runs.push({ scenario: which, peer, round, result });
+                progress(`${tag} ${result.rps.toFixed(0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms`);
+              } else if (which === 'shared') {
+                const result: CappedRun = await capped(m, n, sharedBytes / n, capMs);
+                runs.push({ scenario: which, peer, round, result });
+                progress(`${tag} ${(result.rate / 1e6).toFixed(3)} MB/s (${(result.error * 100).toFixed(2)}%), Jain ${result.jain.toFixed(4)}, ${result.cpuSeconds.toFixed(2)} CPU-s, ${(result.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
               } else {
                 const result: CappedRun = await capped(m, n, cap, capMs);
                 runs.push({ scenario: which, peer, round, result });
@@ -141,15 +186,17 @@ export const peers: Scenario = {
               await m?.stop();
             }
             // Let the closes settle (1000 capped connections hold much in socket buffers).
-            await sleep(which === 'capped' ? 1000 : 200);
+            await sleep(which === 'capped' || which === 'shared' ? 1000 : 200);
           }
         }
       }
     } finally {
       await backend.kill();
+      await iperf?.child.kill();
+      await redisServer?.child.kill();
     }
 
-    const table = peersTable(runs, { peers: active, rounds, connections: n, pingConnections: pingN, capKiB });
+    const table = peersTable(runs, { peers: active, planes, rounds, connections: n, pingConnections: pingN, capKiB, redisClients: 50, sharedMiB: sharedBytes / KiB / KiB });
     return {
       params: { rounds, seconds: ms / 1000, capSeconds: capMs / 1000, connections: n, capBytesPerSecond: cap, pingConnections: pingN, scenarios, peers: active },
       tables: [table],

@@ -114,6 +114,7 @@ async function main(argv: string[]): Promise<void> {
     ...result.tables.map((t) => `${formatTable(t)}\n`),
     ...(result.notes.length ? ['Notes:', ...result.notes.map((n) => `- ${n}`), ''] : []),
     `${scenario.name}: ${wallSeconds.toFixed(1)} s on ${env['cpus']} CPUs, node ${process.version}; wrote ${path.relative(process.cwd(), file)}`,
+    ...(result.verdict ? [result.verdict] : []),
     '',
   ];
   process.stdout.write(out.join('\n'));

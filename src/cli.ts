@@ -8,6 +8,7 @@
 // garbage as connections come and go (bench sources: 19.9 -> 5.5 MB).
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from './config/load.js';
+import { stateDirReady } from './config/state-dir.js';
 import type { ProxyConfig } from './config/types.js';
 import { isProxyError } from './errors.js';
 import { createLogger, LOG_LEVEL_HELP, logLevel as parseLogLevel, type Logger } from './log.js';
@@ -106,6 +107,7 @@ async function main(argv: string[]): Promise<void> {
   let config: ProxyConfig;
   try {
     config = await load(args.config, logLevel);
+    await stateDirReady(config, !args.check); // made and written to at start; --check writes nothing
   } catch (err) {
     if (isProxyError(err)) fail(`${err.code}: ${err.message}`);
     throw err;

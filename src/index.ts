@@ -28,6 +28,9 @@ import { AdminHttp } from './admin/server.js';
 import { statusView } from './admin/status.js';
 import { Fleet } from './cluster/fleet.js';
 import { VERSION } from './version.js';
+import { NativeEngine } from './native/engine.js';
+import { descriptorUse } from './server/limits.js';
+import { SHAPED_PIPE, type NativePort } from './server/native-path.js';
 import { Reloader } from './reloader.js';
 import { ProxyError } from './errors.js';
 import type { InheritedListeners } from './net/listen-fds.js';
@@ -127,6 +130,7 @@ export class Proxy {
         shaper: this.shaper,
         health: this.health,
         analyzer: (c) => this.observer.analyzer(c),
+        native: () => this.#native?.port,
         ...(deps.inherited ? { inherited: deps.inherited } : {}),
       },
       config,
@@ -141,6 +145,8 @@ export class Proxy {
       targets: (app) => this.upstreams.apps.get(app)?.targets ?? [],
       apps: () => [...this.upstreams.apps].map(([name, up]) => [name, up.targets] as [string, typeof up.targets]),
       rates: (c) => this.sampler.rates(c),
+      configFile: () => this.reloader?.state ?? null,
+      fleet: () => fleet?.view() ?? null,
     };
     this.metrics = createMetrics(
       {
@@ -209,6 +215,7 @@ export class Proxy {
   #applied({ kind, config, why }: ConfigChange): void {
     this.shaper.apply(config);
     if (kind === 'runtime' || kind === 'fleet') return; // tiers and customers only
+    if (kind === 'reload') this.#syncDataPlaneOnReload(config);
     const { added, removed } = this.upstreams.apply(config.apps);
     this.tls.apply(config.apps);
     this.acceptor.configure(config);
@@ -230,6 +237,62 @@ export class Proxy {
     for (const app of this.store.config.apps) if (app.tls) for (const c of this.tls.certificates(app.name)) yield { app: app.name, cert: c.cert, subject: c.subject, validTo: c.validTo };
   }
 
+  /** The native data plane in use, and the port connections use (rebuilt when `dataPlane` changes). */
+  #native: { engine: NativeEngine; port: NativePort & { descriptors(): number } } | undefined;
+  /** Why the native data plane is not in use (null: it is). */
+  #nativeUnavailable: string | null = 'not started';
+
+  /** Opens the native engine when the config wants it (at start, and when a reload asks for it). */
+  #syncDataPlane(config: ProxyConfig): void {
+    const wanted = config.dataPlane !== 'js' || config.apps.some((a) => a.dataPlane !== undefined && a.dataPlane !== 'js');
+    if (!wanted) {
+      this.#native = undefined;
+      this.#nativeUnavailable = 'dataPlane "js"';
+      return;
+    }
+    // The pool of empty pipes (two descriptors each) is a cache for churn: sized to the descriptor
+    // limit so that it never eats a small limit's connections (64 per kind from 65,536 up).
+    const limit = descriptorUse()?.limit ?? 65_536;
+    const engine = this.#native?.engine ?? NativeEngine.open({ maxPooled: Math.min(64, Math.floor(limit / 1024)), shapedPipeSize: SHAPED_PIPE });
+    if (typeof engine === 'string') {
+      if (config.dataPlane === 'native') throw new ProxyError('SHAPER_ERR_NATIVE', `dataPlane is "native" but ${engine}`);
+      this.#nativeUnavailable = engine;
+      return;
+    }
+    this.#nativeUnavailable = null;
+    this.#native = {
+      engine,
+      port: {
+        plane: config.dataPlane,
+        relay: (client, backend, options) => engine.relay(client, backend, options),
+        // The pipes: two descriptors each, in use or pooled (the sockets replace the handed-over ones).
+        descriptors: () => {
+          const s = engine.stats();
+          return 2 * (s.pipes + s.pooled);
+        },
+      },
+    };
+  }
+
+  #syncDataPlaneOnReload(config: ProxyConfig): void {
+    const before = this.#native ? 'native' : 'js';
+    try {
+      this.#syncDataPlane({ ...config, dataPlane: config.dataPlane === 'native' ? 'auto' : config.dataPlane });
+      if (this.#native) this.#native.port = { ...this.#native.port, plane: config.dataPlane };
+    } catch {
+      // dataPlane "native" without the addon was refused at start; a reload keeps what runs.
+    }
+    const after = this.#native ? 'native' : 'js';
+    if (after !== before) this.log.info({ dataPlane: after, reason: this.#nativeUnavailable }, 'data plane changed for new connections');
+  }
+
+  /** /status: which data plane moves plain TCP bytes, and the engine's counts. */
+  #dataPlaneStatus(): unknown {
+    const config = this.store.config;
+    if (!this.#native) return { configured: config.dataPlane, active: 'js', reason: this.#nativeUnavailable };
+    return { configured: config.dataPlane, active: 'native', engine: this.#native.engine.stats() };
+  }
+
   #tierBytes(): Map<string, { down: number; up: number }> {
     const bytes = new Map<string, { down: number; up: number }>();
     for (const [name, t] of this.shaper.tiers) bytes.set(name, { down: t.nodes.down.bytes, up: t.nodes.up.bytes });
@@ -248,6 +311,9 @@ export class Proxy {
 
   async start(): Promise<void> {
     await this.reloader?.started();
+    this.#syncDataPlane(this.store.base);
+    if (this.#native) this.log.info({ dataPlane: 'native', configured: this.store.base.dataPlane }, 'data plane: native splice(2) relay for plain TCP connections');
+    else this.log.info({ dataPlane: 'js', configured: this.store.base.dataPlane, reason: this.#nativeUnavailable }, 'data plane: JavaScript');
     await this.store.start();
     // Before any listener: the first connections already count fleet-wide (Redis is waited for at most redisTimeout).
     await this.fleet?.start(this.shaper);
@@ -312,6 +378,7 @@ export class Proxy {
       app: (name) => this.upstreams.apps.get(name),
       certificates: (app) => this.tls.certificates(app),
       fleet: () => this.fleet?.view() ?? null,
+      dataPlane: () => this.#dataPlaneStatus(),
     });
   }
 

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { pino, type Logger, type DestinationStream } from 'pino';
 
 export type { Logger };
@@ -22,16 +23,17 @@ export function logLevel(value: unknown): LogLevel | undefined {
 /** What logLevel() takes, for error messages. */
 export const LOG_LEVEL_HELP = `one of ${LOG_LEVELS.join(', ')}, or 0-7 (0 debug, 1 info, 2 warn, 3 error, 4-6 fatal, 7 silent)`;
 
+/** The terminal's format (log-pretty.ts), as pino's worker loads it: by file. */
+const TERMINAL = fileURLToPath(new URL('./log-pretty.js', import.meta.url));
+
 /**
- * JSON lines on stdout; pretty-printed when stdout is a terminal (pino-pretty
- * runs in a worker thread then, off the proxy's event loop).
+ * JSON lines on stdout; on a terminal one readable line per event (log-pretty.ts: pino-pretty,
+ * in a worker thread, off the proxy's event loop).
  */
 export function createLogger(level: string, dest?: DestinationStream): Logger {
   const opts = { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
   if (dest) return pino(opts, dest);
-  if (process.stdout.isTTY) {
-    return pino(opts, pino.transport({ target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l' } }));
-  }
+  if (process.stdout.isTTY) return pino(opts, pino.transport({ target: TERMINAL, options: { colorize: true } }));
   return pino(opts, pino.destination({ dest: 1, sync: false }));
 }
 

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { loadConfigFile } from './config/load.js';
+import { stateDirReady } from './config/state-dir.js';
 import type { ProxyConfig } from './config/types.js';
 import { isProxyError, type ConfigError } from './errors.js';
 import type { Logger } from './log.js';
@@ -82,6 +83,7 @@ export class Reloader {
     let result: ReloadResult;
     try {
       const next = this.adjust(await loadConfigFile(this.file));
+      await stateDirReady(next, true);
       this.apply(next, why);
       result = { ok: true, at, why, hash };
       this.#state = { ...this.#state, hash, loadedAt: at, lastSuccessSeconds: Date.now() / 1000 };

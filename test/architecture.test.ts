@@ -12,11 +12,12 @@ import { ROOT } from './helpers.js';
 
 /** The layers, lowest first: a module may import its own layer or lower ones. */
 const LAYERS: { name: string; paths: string }[] = [
-  { name: 'base', paths: '^src/(errors|clock|log|housekeeping|atomic-file|channels|version)\\.ts$|^src/net/' },
+  { name: 'base', paths: '^src/(errors|clock|log|log-pretty|housekeeping|atomic-file|channels|version)\\.ts$|^src/net/' },
   { name: 'config', paths: '^src/config/' },
   { name: 'identify', paths: '^src/identify/' },
   { name: 'upstream', paths: '^src/upstream/' },
   { name: 'shaping', paths: '^src/shaping/' },
+  { name: 'native', paths: '^src/native/' },
   { name: 'server', paths: '^src/server/' },
   { name: 'observe', paths: '^src/observe/' },
   { name: 'admin', paths: '^src/admin/' },

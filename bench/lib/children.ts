@@ -64,6 +64,8 @@ export interface SpawnOptions {
    * which then execs the command, so the pid stays the command's).
    */
   fdLimit?: number | 'hard';
+  /** added to this process's environment */
+  env?: NodeJS.ProcessEnv;
 }
 
 const shQuote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
@@ -75,7 +77,7 @@ export function spawnChild(name: string, command: string, args: string[], opts: 
     command = 'sh';
   }
   // stdin stays open as a pipe: our own children exit when it closes (the runner died).
-  const proc = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const proc = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) });
   if (proc.pid === undefined) throw new Error(`${name}: could not spawn ${command}`);
   let resolveLine: (v: unknown) => void = () => {};
   let rejectLine: (e: Error) => void = () => {};
@@ -193,7 +195,8 @@ export async function startProxyProcess(config: unknown, waitPorts: number[], lo
   const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'shaper-bench-'));
   const file = path.join(dir, 'proxy.json');
   await fs.promises.writeFile(file, JSON.stringify(config, null, 2));
-  const child = spawnChild('shaper-proxy', process.execPath, [...PROXY_NODE_FLAGS, CLI, '--config', file, '--log-level', logLevel], opts);
+  // Its state and counters files in the temp dir too (an env variable: an older build under comparison ignores it).
+  const child = spawnChild('shaper-proxy', process.execPath, [...PROXY_NODE_FLAGS, CLI, '--config', file, '--log-level', logLevel], { ...opts, env: { SHAPER_STATE_DIR: dir, ...opts.env } });
   const stop = async () => {
     await child.kill();
     await fs.promises.rm(dir, { recursive: true, force: true });

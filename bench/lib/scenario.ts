@@ -23,6 +23,8 @@ export interface Result {
   notes: string[];
   /** Everything measured, for the JSON report. */
   data: unknown;
+  /** One line the runner prints last, e.g. caps' `caps: 8 PASS, 0 FAIL, 4 SKIP`. */
+  verdict?: string;
 }
 
 export interface Scenario {

@@ -76,6 +76,8 @@ export interface ConnectionView {
   /** bytes/s over the last sample (about a second) */
   rateUp: number;
   rateDown: number;
+  /** which data plane moves its bytes: "native" (the splice relay) or "js" */
+  dataPlane: 'native' | 'js';
 }
 
 /** What the admin API reads of the proxy, and the one change it may make (through the config store). */
@@ -229,5 +231,6 @@ function connectionView(c: Connection, rate: { up: number; down: number }, now: 
     bytesDown: c.bytesDown,
     rateUp: Math.round(rate.up),
     rateDown: Math.round(rate.down),
+    dataPlane: c.dataPlane,
   };
 }

@@ -20,6 +20,8 @@ export interface StatusParts {
   fleet(): unknown;
   /** the config file in force: its hash, when it was loaded, the last reload's result (null: no file) */
   configFile(): unknown;
+  /** which data plane moves plain TCP bytes (native or js, and why) */
+  dataPlane(): unknown;
 }
 
 export function statusView(parts: StatusParts): unknown {
@@ -30,6 +32,7 @@ export function statusView(parts: StatusParts): unknown {
     uptimeSeconds: Math.round((Date.now() - parts.startedAt) / 1000),
     connections: parts.connections(),
     config: parts.configFile(),
+    dataPlane: parts.dataPlane(),
     ...(fleet ? { cluster: fleet } : {}),
     apps: parts.config().apps.map((app) => {
       const up = parts.app(app.name);

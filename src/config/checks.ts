@@ -114,6 +114,10 @@ export const filePath = leaf<string>((v) => {
   if (typeof v !== 'string' || v.trim() === '' || v.includes('\0')) fail(`${show(v)} is not a file path (use e.g. "/var/lib/shaper-proxy/state.json", or null)`);
 }, text);
 
+export const dirPath = leaf<string>((v) => {
+  if (typeof v !== 'string' || v.trim() === '' || v.includes('\0')) fail(`${show(v)} is not a directory path (use e.g. "/var/lib/shaper-proxy", or null)`);
+}, text);
+
 /** A PEM file named in `tls` or `targetTls`; `ifMissing` words its absence where it is required. */
 export const pemPath = (what: string, ifMissing?: string) =>
   leaf<string>((v) => {

@@ -14,7 +14,8 @@ import { fromFlyFormat, isPlainObject } from './fly.js';
 import { Problems } from './problems.js';
 import { RESERVED_KEYS, TOP } from './schema.js';
 import { checkShaping, toShaping } from './shaping.js';
-import type { ProxyConfig } from './types.js';
+import { defaultStateDir, stateDirOf } from './state-dir.js';
+import type { ProxyConfig, StateDir } from './types.js';
 import { parseDuration } from './units.js';
 import { validate, withEnv } from './validate.js';
 
@@ -31,7 +32,8 @@ export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = proc
     const config = parseConfig(raw, env, { baseDir: dirname(file) });
     // A relative stateFile is relative to the config file, not to wherever the proxy was started.
     if (config.stateFile !== null && !isAbsolute(config.stateFile)) config.stateFile = resolve(dirname(file), config.stateFile);
-    return { ...config, source: file };
+    // A config file always has a state directory: the per-user default when nothing else names one.
+    return { ...config, stateDir: config.stateDir ?? defaultStateDir(env), source: file };
   } catch (err) {
     if (err instanceof ConfigError) err.source = file;
     throw err;
@@ -83,8 +85,11 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     ...toLimits(top.limits),
     ...toCluster(top.cluster),
     ...toShaping(top),
+    ...stateDirEntry(stateDirOf(top.stateDir, env, baseDir)),
   };
 }
+
+const stateDirEntry = (stateDir: StateDir | undefined): { stateDir?: StateDir } => (stateDir ? { stateDir } : {});
 
 /**
  * The short forms, as the long ones: `"admin": false` / `null` / `"off"` turn the admin server

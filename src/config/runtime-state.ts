@@ -30,11 +30,7 @@ export function emptyRuntime(): RuntimeState {
   return { version: 1, tiers: {}, customers: {} };
 }
 
-/** Where runtime changes of this config are kept; null: nowhere (an in-process config with no file). */
-export function stateFileFor(config: ProxyConfig): string | null {
-  if (config.stateFile) return config.stateFile;
-  return config.source ? `${config.source}.state.json` : null;
-}
+export { legacyStateFileFor, stateFileFor } from './state-dir.js';
 
 // ---- the overlay ---------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import {
   customerList,
   duration,
   durationBetween,
+  dirPath,
   filePath,
   fraction,
   instanceId,
@@ -149,7 +150,11 @@ export const TOP = group({
     doc: 'Customers: who a connection belongs to (by source, app and port) and their tier.',
   }),
   defaultTier: nullable(tierRef(false), { doc: 'Tier of connections no customer matches (each source address its own customer); null: unshaped.' }),
-  stateFile: nullable(filePath, { doc: 'Where runtime changes (admin API) are kept; relative to the config file.' }),
+  stateDir: nullable(dirPath, {
+    doc: "Directory of the state and counters files; relative to the config file. null: systemd's $STATE_DIRECTORY, else $XDG_STATE_HOME/shaper-proxy (~/.local/state/shaper-proxy).",
+    env: 'SHAPER_STATE_DIR',
+  }),
+  stateFile: nullable(filePath, { doc: 'Where runtime changes (admin API) are kept, in place of the state directory; relative to the config file.' }),
 });
 
 export type Top = Zod.output<typeof TOP>;

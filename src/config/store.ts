@@ -7,7 +7,8 @@
  */
 import type { Logger } from '../log.js';
 import { ProxyError } from '../errors.js';
-import { cloneRuntime, effectiveShaping, emptyRuntime, errorText, loadRuntime, pruneRuntime, saveRuntime, stateFileFor, type RuntimeState } from './runtime-state.js';
+import { cloneRuntime, effectiveShaping, emptyRuntime, errorText, loadRuntime, pruneRuntime, saveRuntime, type RuntimeState } from './runtime-state.js';
+import { existingOf, legacyStateFileFor, stateFileFor } from './state-dir.js';
 import type { ProxyConfig } from './types.js';
 
 /** Why the effective config changed. */
@@ -87,10 +88,16 @@ export class ConfigStore implements ConfigView {
   /** Reads the state file (pruned against the base config) and puts the effective config in force. */
   async start(): Promise<void> {
     if (this.#file) {
-      const { state, warnings } = await loadRuntime(this.#file);
-      for (const w of warnings) this.log.warn({ stateFile: this.#file }, w);
+      const chosenBy = this.#base.stateFile ? 'stateFile' : this.#base.stateDir?.from;
+      this.log.info({ stateFile: this.#file, chosenBy }, 'runtime changes are kept in the state file');
+      // Before the state directory the file sat beside the config: read there once, then saved here.
+      const from = await existingOf(this.#file, legacyStateFileFor(this.#base));
+      const { state, warnings } = await loadRuntime(from);
+      for (const w of warnings) this.log.warn({ stateFile: from }, w);
       this.#state = state;
-      this.#prune(state.configTiers ?? [], this.#base);
+      const moved = from !== this.#file;
+      if (moved) this.log.warn({ from, stateFile: this.#file }, 'runtime changes read from beside the config file; they are kept in the state directory from now on (the old file can go)');
+      this.#prune(state.configTiers ?? [], this.#base, moved);
     }
     this.#apply('start', this.#state);
   }

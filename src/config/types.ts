@@ -186,6 +186,17 @@ export interface ShapingConfig {
   customers: CustomerConfig[];
   /** tier for connections no customer matches (each source address its own customer); null: unshaped */
   defaultTier: string | null;
-  /** where runtime changes (admin API) are kept; null: next to the config file, or nowhere without one */
+  /** where runtime changes (admin API) are kept; null: in the state directory, or nowhere without one */
   stateFile: string | null;
+  /** the directory of the state and counters files; absent: none (an in-process config without `stateDir`) */
+  stateDir?: StateDir;
+}
+
+/** Who chose the state directory, highest precedence first (src/config/state-dir.ts). */
+export const STATE_DIR_SOURCES = ['SHAPER_STATE_DIR', 'stateDir', 'STATE_DIRECTORY', 'default'] as const;
+
+export interface StateDir {
+  /** absolute */
+  path: string;
+  from: (typeof STATE_DIR_SOURCES)[number];
 }

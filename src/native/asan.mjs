@@ -33,13 +33,20 @@ if (!path.isAbsolute(runtime)) {
 }
 const tests = ['integrity', 'halfclose', 'reset', 'shaped', 'accounting', 'handover'].map((t) => path.join(ROOT, `dist/test/native/${t}.test.js`));
 process.stdout.write(`test:asan: ${addon}\n  with LD_PRELOAD=${runtime}\n`);
-const run = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-timeout=120000', ...tests], {
-  stdio: 'inherit',
-  env: {
-    ...process.env,
-    LD_PRELOAD: runtime,
-    ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=1',
-    SHAPER_NATIVE_ADDON: addon,
-  },
-});
-process.exit(run.status ?? 1);
+const env = {
+  ...process.env,
+  LD_PRELOAD: runtime,
+  ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=1',
+  SHAPER_NATIVE_ADDON: addon,
+};
+const run = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-timeout=120000', ...tests], { stdio: 'inherit', env });
+if (run.status !== 0) process.exit(run.status ?? 1);
+// Then the proxy's own integrity test (test/e2e/faults.test.ts) through the native data plane, on the
+// sanitized build: 200 connections of random sizes, shaped and unshaped, every sha256 checked.
+process.stdout.write('test:asan: the proxy\'s integrity test on the native data plane\n');
+const e2e = spawnSync(
+  process.execPath,
+  ['--test', '--test-timeout=600000', '--test-name-pattern=integrity', path.join(ROOT, 'dist/test/e2e/faults.test.js')],
+  { stdio: 'inherit', env: { ...env, SHAPER_FAULTS_QUICK: '1', SHAPER_FAULTS_PLANES: 'native' } },
+);
+process.exit(e2e.status ?? 1);

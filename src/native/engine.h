@@ -53,6 +53,8 @@
 #define E_FIN1 8
 #define E_ERROR 16  /* the relay failed: see S_ERRNO / S_ERRSIDE; E_DONE follows in the same mask */
 #define E_DONE 32   /* the relay let go of its sockets (both FINs passed on, or a failure) */
+#define E_FIRST0 64  /* direction 0 read its first bytes from its source (once; time to first byte) */
+#define E_FIRST1 128
 
 typedef struct engine engine_t;
 

@@ -10,7 +10,7 @@
 import type { Socket } from 'node:net';
 import { NativeError } from './error.js';
 import { takeOver } from './handover.js';
-import { E_DATA0, E_DATA1, E_DONE, E_FIN0, E_FIN1, H_ALLOCS, H_PIPE_SIZE, H_PIPES, H_POOLED, H_RELAYS, H_SHAPED_PIPE_SIZE, H_SLOTS, H_SOCKETS, SLOT } from './layout.js';
+import { E_DATA0, E_DATA1, E_DONE, E_FIN0, E_FIN1, E_FIRST0, E_FIRST1, H_ALLOCS, H_PIPE_SIZE, H_PIPES, H_POOLED, H_RELAYS, H_SHAPED_PIPE_SIZE, H_SLOTS, H_SOCKETS, SLOT } from './layout.js';
 import { loadNative, type NativeAddon } from './load.js';
 import { NativeRelay, type Shared } from './relay.js';
 
@@ -160,6 +160,8 @@ export class NativeEngine {
       const relay = this.#relays[ints[base + 2 * k]!];
       const mask = ints[base + 2 * k + 1]!;
       if (!relay) continue;
+      if (mask & E_FIRST0) relay.onFirstBytes?.(0);
+      if (mask & E_FIRST1) relay.onFirstBytes?.(1);
       if (mask & E_DATA0) relay.up.onWake?.();
       if (mask & E_DATA1) relay.down.onWake?.();
       if (mask & E_FIN0) relay.onFin?.(0);

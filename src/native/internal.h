@@ -24,7 +24,10 @@ typedef struct dir {
   char *pre;         /* prepended bytes (owned), written before anything from the pipe */
   size_t pre_len, pre_off;
   uint32_t limit;    /* read-ahead bound; 0: the pipe's capacity */
-  unsigned shaped : 1, eof : 1, fin : 1, dst_full : 1, pipe_full : 1;
+  unsigned shaped : 1, eof : 1, fin : 1, dst_full : 1, pipe_full : 1, first : 1;
+  /* a shaped direction whose queue reached its limit reads again only once it has drained to a
+   * quarter: one large read per several grants, not a small one (and two epoll_ctl) per grant */
+  unsigned held_off : 1;
   double moved;
 } dir_t;
 

@@ -49,3 +49,5 @@ export const E_FIN0 = 4;
 export const E_FIN1 = 8;
 export const E_ERROR = 16;
 export const E_DONE = 32;
+export const E_FIRST0 = 64;
+export const E_FIRST1 = 128;

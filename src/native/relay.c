@@ -106,7 +106,19 @@ static void set_poll(relay_t *r, int i, int ev) {
 
 static int wants_read(relay_t *r, int d) {
   const dir_t *x = &r->d[d];
-  return !x->eof && !x->pipe_full && queued(x) < limit_of(x, r->e);
+  return !x->eof && !x->pipe_full && !x->held_off && queued(x) < limit_of(x, r->e);
+}
+
+/* A shaped queue's hysteresis (see dir_t.held_off): off at its limit, on again at a quarter. */
+static void hold_off(dir_t *x, const engine_t *e) {
+  if (!x->shaped) {
+    x->held_off = 0;
+    return;
+  }
+  size_t q = queued(x);
+  uint32_t lim = limit_of(x, e);
+  if (q >= lim) x->held_off = 1;
+  else if (q <= lim / 4) x->held_off = 0;
 }
 
 /*
@@ -190,7 +202,8 @@ int relay_pump(relay_t *r, int d, int writable) {
   for (int round = 0; round < MAX_ROUNDS; round++) {
     int progress = 0;
     /* fill */
-    if (!x->eof && !x->pipe_full && !dry) {
+    hold_off(x, e);
+    if (!x->eof && !x->pipe_full && !x->held_off && !dry) {
       uint32_t lim = limit_of(x, e);
       size_t q = queued(x);
       if (q < lim) {
@@ -207,6 +220,10 @@ int relay_pump(relay_t *r, int d, int writable) {
           x->inpipe += (size_t)n;
           progress = 1;
           dry = (size_t)n < lim - q;
+          if (!x->first) {
+            x->first = 1;
+            engine_emit(r, d ? E_FIRST1 : E_FIRST0);
+          }
         } else if (n == 0) {
           x->eof = 1;
           progress = 1;
@@ -271,6 +288,7 @@ int relay_pump(relay_t *r, int d, int writable) {
     }
     if (!progress) break;
   }
+  hold_off(x, e);
   mirror(r, d);
   if (x->shaped && before == 0 && sendable(r, d) > 0) engine_emit(r, d ? E_DATA1 : E_DATA0);
   return 0;

@@ -130,6 +130,8 @@ export class NativeFlow implements Flow {
 export class NativeRelay {
   readonly up: NativeFlow;
   readonly down: NativeFlow;
+  /** A direction read its first bytes from its source (once each: 1 is the backend's first byte). */
+  onFirstBytes: ((dir: Dir) => void) | null = null;
   /** A direction passed its FIN on. */
   onFin: ((dir: Dir) => void) | null = null;
   /** The relay let go of its sockets: both FINs passed on (failure null), or a failure. */

@@ -1,6 +1,7 @@
 import { readFile, rename } from 'node:fs/promises';
 import { subscribe, type CloseEvent, type RefusedEvent, type TargetFailedEvent, type TimedEvent } from '../channels.js';
 import type { Clock } from '../clock.js';
+import { existingOf, legacyStateFileFor } from '../config/state-dir.js';
 import type { ProxyConfig } from '../config/types.js';
 import { isProxyError } from '../errors.js';
 import type { Housekeeping, Chore } from '../housekeeping.js';
@@ -12,7 +13,7 @@ import { Stats, type SavedCounters } from './stats.js';
 
 const SAMPLE_MS = 1000;
 
-/** Where the counters are kept: beside the runtime state file (`x.state.json` -> `x.stats.json`). */
+/** Where the counters are kept: beside the runtime state file (`x.state.json` -> `x.stats.json`, in the state directory). */
 export function statsFileFor(stateFile: string | null): string | null {
   if (!stateFile) return null;
   return stateFile.replace(/(\.state)?\.json$/, '') + '.stats.json';
@@ -57,7 +58,8 @@ export class Observer {
 
   async start(): Promise<void> {
     this.#file = statsFileFor(this.#parts.stateFile());
-    if (this.#file) await this.#restore(this.#file);
+    // Before the state directory the counters sat beside the config: read there once, then saved here.
+    if (this.#file) await this.#restore(await existingOf(this.#file, statsFileFor(legacyStateFileFor(this.#parts.config()))));
     this.#last = this.#parts.clock.now();
     this.#chore = this.#parts.housekeeping.add('stats sample and save', SAMPLE_MS, (now) => this.tick(now));
     this.#unsubscribe = subscribe(this.#parts.owner, {

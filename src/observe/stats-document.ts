@@ -38,7 +38,23 @@ export interface TierStats {
   customerCapUp: Cap;
   connectionCapDown: Cap;
   connectionCapUp: Cap;
+  /** customers of the tier with at least one open connection */
+  activeCustomers: number;
+  /** the cap that binds each way now (what the dashboard scales the tier's chart to) */
+  bindingDown: Binding;
+  bindingUp: Binding;
   latency: Latencies;
+}
+
+/**
+ * The most the tier can move one way now: the least of its `total`, the global cap, and what its
+ * customers with connections may move (each the lesser of its customer cap and the connection
+ * cap × its connections, summed). With no connection open, what the first one could move.
+ */
+export interface Binding {
+  /** bytes/s; null: nothing caps the tier */
+  cap: Cap;
+  by: 'total' | 'global' | 'customers' | 'none';
 }
 
 export interface TargetStats {
@@ -86,8 +102,50 @@ export interface StatsHistory {
   tiers: Record<string, { down: number[]; up: number[] }>;
 }
 
+/** The last reload from the config file (SIGHUP, a saved file, POST /reload, `ctl reload`). */
+export interface ReloadStats {
+  ok: boolean;
+  /** ISO time */
+  at: string;
+  why: string;
+  /** sha256 of the file it read */
+  hash: string | null;
+  /** each "key.path: what is wrong", when it failed */
+  errors?: string[];
+}
+
+/** The config file in force. */
+export interface ConfigFileStats {
+  file: string;
+  /** sha256 of the file in force */
+  hash: string | null;
+  /** ISO time it was loaded */
+  loadedAt: string;
+  lastReload: ReloadStats | null;
+  reloads: { success: number; failure: number };
+}
+
+/** Fleet mode (config `cluster`): this instance, its Redis, the members, and its shares of the fleet-wide caps. */
+export interface FleetStats {
+  instance: string;
+  redis: { url: string; state: 'up' | 'down'; since: string; errors: number; lastError?: string };
+  /** Redis is away: the shares are the last known ones (or fallbackShare) */
+  fallback: boolean;
+  rebalances: number;
+  lastRebalance: string | null;
+  members: { instance: string; self: boolean; heartbeatAgeMs: number; live: boolean; host?: string; connections?: number }[];
+  /** per scope ("tier:gold:down", "customer:acme:up", "global:down"): this instance's fraction of the cap and the demand behind it */
+  shares: { scope: string; share: number; demand: number; fleetDemand: number }[];
+}
+
 export interface StatsDocument {
+  /** this proxy's version (package.json) */
+  version: string;
   uptimeSeconds: number;
+  /** null: the proxy was not started from a config file */
+  config: ConfigFileStats | null;
+  /** null: this instance runs alone */
+  fleet: FleetStats | null;
   connections: {
     active: number;
     total: number;

@@ -1,7 +1,9 @@
-import type { LevelLimits } from '../config/types.js';
+import type { LevelLimits, ProxyConfig } from '../config/types.js';
+import type { CustomerState } from '../shaping/shaper.js';
+import { VERSION } from '../version.js';
 import { LATENCY_KINDS } from './stats.js';
 import { openBytes, tierLoad, type ReadingSources } from './sources.js';
-import type { LatencyKind as DocumentLatencyKind, StatsDocument } from './stats-document.js';
+import type { Binding, LatencyKind as DocumentLatencyKind, StatsDocument } from './stats-document.js';
 
 // The page shows latencies by kind: every kind the server measures must be one the document declares.
 LATENCY_KINDS satisfies readonly DocumentLatencyKind[];
@@ -15,8 +17,10 @@ export function statsView(src: ReadingSources, withHistory = false): StatsDocume
   const config = src.config();
   const open = openBytes(src.connections);
   const load = tierLoad(src.customers());
+  const reach = customerReach(src.customers(), config);
   const tiers = Object.values(config.tiers).map((t) => {
     const { customers, connections } = load.get(t.name) ?? { customers: 0, connections: 0 };
+    const active = reach.get(t.name);
     const r = stats.tierRates.get(t.name);
     return {
       name: t.name,
@@ -30,6 +34,10 @@ export function statsView(src: ReadingSources, withHistory = false): StatsDocume
       customerCapUp: capOf(t.customer.up),
       connectionCapDown: capOf(t.connection.down),
       connectionCapUp: capOf(t.connection.up),
+      activeCustomers: active?.customers ?? 0,
+      // No connection open: what the first one could move.
+      bindingDown: binding(t.total.down, config.global.down, active?.down ?? Math.min(t.customer.down, t.connection.down)),
+      bindingUp: binding(t.total.up, config.global.up, active?.up ?? Math.min(t.customer.up, t.connection.up)),
       latency: stats.latency(stats.byTier, t.name),
     };
   });
@@ -59,8 +67,21 @@ export function statsView(src: ReadingSources, withHistory = false): StatsDocume
     const sum = byCustomer.get(c) ?? { rateUp: 0, rateDown: 0, bytesUp: 0, bytesDown: 0 };
     return { id: c.id, tier: c.tier, dynamic: !c.configured, connections: c.connections.size, rateDown: round(sum.rateDown), rateUp: round(sum.rateUp), bytesDown: sum.bytesDown, bytesUp: sum.bytesUp };
   });
+  const file = src.configFile();
+  const fleet = src.fleet();
   const doc: StatsDocument = {
+    version: VERSION,
     uptimeSeconds: Math.round((Date.now() - src.startedAt) / 1000),
+    config: file && { file: file.file, hash: file.hash, loadedAt: file.loadedAt, lastReload: file.lastReload, reloads: { ...file.reloads } },
+    fleet: fleet && {
+      instance: fleet.instance,
+      redis: fleet.redis,
+      fallback: fleet.fallback,
+      rebalances: fleet.rebalances,
+      lastRebalance: fleet.lastRebalance,
+      members: fleet.members,
+      shares: fleet.shares,
+    },
     connections: {
       active: src.connections.size,
       total: stats.connectionsTotal,
@@ -83,6 +104,34 @@ export function statsView(src: ReadingSources, withHistory = false): StatsDocume
     };
   }
   return doc;
+}
+
+/**
+ * Per tier, its customers with open connections and what they may move each way: each the lesser
+ * of its customer cap and the connection cap × its connections, summed.
+ */
+function customerReach(customers: Iterable<CustomerState>, config: ProxyConfig): Map<string, { customers: number; down: number; up: number }> {
+  const reach = new Map<string, { customers: number; down: number; up: number }>();
+  for (const c of customers) {
+    const n = c.connections.size;
+    const tier = config.tiers[c.tier];
+    if (n === 0 || !tier) continue;
+    let r = reach.get(c.tier);
+    if (!r) reach.set(c.tier, (r = { customers: 0, down: 0, up: 0 }));
+    r.customers++;
+    r.down += Math.min(tier.customer.down, tier.connection.down * n);
+    r.up += Math.min(tier.customer.up, tier.connection.up * n);
+  }
+  return reach;
+}
+
+/** The least of the tier's total, the global cap and its customers' reach. */
+function binding(total: number, global: number, customers: number): Binding {
+  let cap = total;
+  let by: Binding['by'] = 'total';
+  if (global < cap) [cap, by] = [global, 'global'];
+  if (customers < cap) [cap, by] = [customers, 'customers'];
+  return Number.isFinite(cap) ? { cap, by } : { cap: null, by: 'none' };
 }
 
 export function levelCaps(l: LevelLimits): { down: number | null; up: number | null } {

@@ -14,6 +14,7 @@ import type { Target } from '../upstream/target.js';
 import { Connection, PROXY_HEADER_TIMEOUT_MS, type Analyzer, type ConnectionDeps, type ShapingPort } from './connection.js';
 import { AcceptPause, descriptorBudget, descriptorUse, SourceLimits, type RefuseReason } from './limits.js';
 import { RetryingListen } from './listen.js';
+import type { NativePort } from './native-path.js';
 import type { OpenConnections } from './registry.js';
 import type { TlsContexts } from './tls.js';
 
@@ -38,6 +39,8 @@ export interface AcceptorParts {
   registry: OpenConnections;
   shaper: ShapingPort & { readonly active: boolean };
   health: { recordFailure(target: Target, error: Error, passive: boolean): void };
+  /** the native data plane, once it runs (undefined: JavaScript only) */
+  native(): (NativePort & { descriptors(): number }) | undefined;
   /** an analyser for a connection's bytes (the Foo analyser), if its app wants one */
   analyzer(conn: ConnectionInfo & { readonly app: AppUpstream }): Analyzer | null;
   /** listening descriptors handed over by the process this one upgrades */
@@ -62,6 +65,8 @@ export class Acceptor {
   #started = false;
   #stopping = false;
   #fdLimit: number | undefined;
+  /** descriptors the proxied connections may use: the limit less what is open at start and a spare */
+  #fdBudget: number | undefined;
   #deps: { key: string; deps: ConnectionDeps } | undefined;
 
   constructor(parts: AcceptorParts, config: ProxyConfig) {
@@ -165,7 +170,9 @@ export class Acceptor {
       socket.destroy();
       return;
     }
-    // Abuse limits and descriptor exhaustion: refused before any dial.
+    // Abuse limits and descriptor exhaustion: refused before any dial. The native data plane's
+    // pipes (two descriptors each, while bytes are in flight, and its pool) come off the budget.
+    if (this.#fdBudget !== undefined) this.limits.budget = Math.max(0, Math.floor((this.#fdBudget - (this.#parts.native()?.descriptors() ?? 0)) / 2));
     const source = socket.remoteAddress;
     const refused = this.pause.paused ? 'resource_exhausted' : this.limits.admit(source);
     if (refused) {
@@ -192,11 +199,12 @@ export class Acceptor {
     const p = this.#parts;
     const shaped = p.shaper.active;
     const { latency, foo } = this.#config.observe;
-    const key = `${shaped}|${latency}|${foo}|${this.proxyHeaderTimeoutMs}`;
+    const key = `${shaped}|${latency}|${foo}|${this.proxyHeaderTimeoutMs}|${p.native()?.plane ?? 'none'}`;
     if (this.#deps?.key === key) return this.#deps.deps;
     const deps: ConnectionDeps = {
       owner: p.owner,
       log: p.log,
+      native: p.native(),
       shaping: shaped ? p.shaper : undefined,
       health: p.health,
       limits: this.limits,
@@ -217,6 +225,7 @@ export class Acceptor {
     if (!use) return;
     this.#fdLimit = use.limit;
     this.limits.budget = descriptorBudget(use);
+    this.#fdBudget = 2 * this.limits.budget;
     const max = this.#config.limits?.maxConnections;
     const fields = { fdLimit: use.limit, fdOpen: use.open, budget: this.limits.budget };
     if (max !== undefined && max > this.limits.budget) {

@@ -3,6 +3,12 @@ import type { ShapedConnection } from '../shaping/shaper.js';
 import type { OwnedRead } from '../shaping/socket-flow.js';
 import type { Identity } from '../identify/matcher.js';
 import type { Logger } from '../log.js';
+import type { Flow } from '../shaping/flow.js';
+import type { SchedNode } from '../shaping/scheduler.js';
+import type { Dir } from '../shaping/scope.js';
+import type { DataPlane } from '../config/types.js';
+import type { NativeRelay } from '../native/relay.js';
+import type { Socket } from 'node:net';
 import type { Target } from '../upstream/target.js';
 import type { ServerTls } from './tls.js';
 import type { Analyzer, Stages } from './stages.js';
@@ -18,6 +24,9 @@ export interface ShapingPort {
   /** A read path for the backend socket straight into the down stage. */
   backendRead(): OwnedRead;
   release(sc: ShapedConnection): void;
+  /** Native flows: hang them under the connection's customer; detach them at close. */
+  attachFlows(sc: ShapedConnection, label: string, flows: Record<Dir, Flow>): { nodes: Record<Dir, SchedNode>; wake: Record<Dir, () => void> };
+  detach(nodes: Record<Dir, SchedNode>): void;
 }
 
 /**
@@ -29,6 +38,8 @@ export interface ConnectionDeps {
   readonly owner: object;
   /** Debug lines only (customer matching, the balancer's choice); the close line is observe's. */
   readonly log: Logger;
+  /** The native data plane (undefined: not built, or dataPlane "js" everywhere). */
+  readonly native: NativePort | undefined;
   /** Customer matching, admission and flows; undefined while nothing can be shaped. */
   readonly shaping: ShapingPort | undefined;
   /** A dial of a target failed: the passive health check. */
@@ -47,4 +58,11 @@ export interface ConnectionDeps {
   readonly measureFirstByte: boolean;
   /** ms a PROXY header may take to arrive. */
   readonly proxyHeaderTimeoutMs: number;
+}
+
+/** What a connection needs of the native data plane: the engine's hand-over, and the config's choice. */
+export interface NativePort {
+  /** the top-level `dataPlane` (an app may override it) */
+  readonly plane: DataPlane;
+  relay(client: Socket, backend: Socket, options: { prepend?: { up?: Buffer | null }; shaped?: { up?: boolean; down?: boolean } }): NativeRelay;
 }

@@ -5,11 +5,11 @@ import type { Target } from '../upstream/target.js';
 import { dial, DialCancel } from '../upstream/dialer.js';
 import type { ShapedConnection } from '../shaping/shaper.js';
 import { encodeProxyHeader, type Endpoint } from '../identify/proxy-protocol.js';
-import { serverHandshake, type ServerTls } from './tls.js';
 import { ProxyError } from '../errors.js';
-import { prereadServerName, readProxyHeader, SNI_PREREAD_TIMEOUT_MS } from './preamble.js';
+import { readPreamble } from './preamble.js';
 import { wire } from './pipeline.js';
 import { explainMatch, explainPick } from './explain.js';
+import { goesNative, NativeLink } from './native-path.js';
 import type { CloseReason, Stages } from './stages.js';
 import type { ConnectionDeps, ShapingPort } from './connection-deps.js';
 
@@ -62,6 +62,8 @@ export class Connection implements ConnectionInfo {
   #error: string | undefined;
   /** targets the dial tried */
   #attempts = 0;
+  /** On the native data plane: its relay and the counts carried on from the sockets. */
+  #native: NativeLink | null = null;
   /** ms to connect to the target (failovers included), and from its accept to its first byte */
   #connectMs: number | undefined;
   #firstByteMs: number | undefined;
@@ -82,7 +84,7 @@ export class Connection implements ConnectionInfo {
   }
   static #onClientError(this: Owned, err: Error): void {
     if (hungUp(err)) this[kConn]!.close('client_closed');
-    else this[kConn]!.#fail('client_error', err);
+    else this[kConn]!.close('client_error', err);
   }
   static #onClientClose(this: Owned): void {
     const conn = this[kConn]!;
@@ -93,7 +95,7 @@ export class Connection implements ConnectionInfo {
   }
   static #onBackendError(this: Owned, err: Error): void {
     if (hungUp(err)) this[kConn]!.close('backend_closed');
-    else this[kConn]!.#fail('backend_error', err);
+    else this[kConn]!.close('backend_error', err);
   }
   static #onBackendClose(this: Owned): void {
     const conn = this[kConn]!;
@@ -129,7 +131,7 @@ export class Connection implements ConnectionInfo {
   sweepIdle(now: number): void {
     const timeout = this.app.config.idleTimeout;
     if (timeout <= 0 || this.closed) return;
-    const mark = this.client.bytesRead + this.client.bytesWritten;
+    const mark = this.bytesUp + this.bytesDown;
     if (mark !== this.#idleMark || this.#idleSince < 0) {
       this.#idleMark = mark;
       this.#idleSince = now;
@@ -150,28 +152,21 @@ export class Connection implements ConnectionInfo {
 
   async start(): Promise<void> {
     publish('open', { owner: this.deps.owner, conn: this });
-    if (this.app.config.acceptProxyProtocol && !(await this.#readProxyHeader())) return;
-    const tls = this.deps.tlsFor(this.appName);
-    if (this.app.config.tls && !tls) {
-      // Never plaintext on a TLS port (its certificates went away while the PROXY header came).
-      this.close('tls_handshake');
-      return;
-    }
-    if (tls) {
-      if (!(await this.#terminateTls(tls))) return;
-    } else if (this.app.config.sniPreread && !(await this.#prereadSni())) return;
+    if (!(await this.#preamble())) return;
     const shaping = this.deps.shaping;
     if (shaping && !(await this.#admit(shaping))) return;
+    const native = goesNative(this.deps.native, this.app.config, this.app.config.protocol === 'foo' && this.deps.analyzer !== undefined);
     // A TLS socket takes no onread: its down flow reads through 'data' (TLS allocates per read anyway).
-    const read = this.shaped && !this.app.config.targetTls ? shaping!.backendRead() : undefined;
+    const read = this.shaped && !native && !this.app.config.targetTls ? shaping!.backendRead() : undefined;
     const dialStart = performance.now();
     const send = this.app.config.sendProxyProtocol;
+    const preamble = send ? encodeProxyHeader(send, { address: this.clientAddress, port: this.clientPort }, this.#localEndpoint()) : undefined;
     let result;
     try {
       result = await dial(this.app, { clientAddress: this.clientAddress }, this, this.#aborter, {
         ...(read ? { onread: read.onread } : {}),
-        // Written by the dialer before TLS and before any client byte.
-        ...(send ? { preamble: encodeProxyHeader(send, { address: this.clientAddress, port: this.clientPort }, this.#localEndpoint()) } : {}),
+        // Written by the dialer before TLS and before any client byte (natively: by the relay, first).
+        ...(preamble && !native ? { preamble } : {}),
         ...(this.app.config.targetTls ? { tls: this.app.config.targetTls } : {}),
       });
     } catch (err) {
@@ -197,6 +192,7 @@ export class Connection implements ConnectionInfo {
     backend.on('error', Connection.#onBackendError);
     backend.on('close', Connection.#onBackendClose);
 
+    if (native && this.#goNative(backend, preamble, connectedAt)) return;
     try {
       if (this.shaped) this.stages = shaping!.stages(this.shaped, `conn:${this.id}`);
     } catch (err) {
@@ -219,6 +215,7 @@ export class Connection implements ConnectionInfo {
       clientAddress: this.clientAddress,
       app: this.appName,
       port: this.localPort,
+      ...(this.backend ? { dataPlane: this.dataPlane } : {}),
       ...(this.serverName !== undefined ? { sni: this.serverName } : {}),
       ...(this.clientCert !== undefined ? { clientCert: this.clientCert } : {}),
     });
@@ -233,6 +230,28 @@ export class Connection implements ConnectionInfo {
       return false;
     }
     this.shaped = verdict;
+    return true;
+  }
+
+  /**
+   * Hands both sockets to the native relay (what their streams already read goes with them).
+   * False when the engine refused them: the connection goes on on the JavaScript data plane.
+   */
+  #goNative(backend: Socket, preamble: Buffer | undefined, connectedAt: number): boolean {
+    const client = this.client;
+    // The sockets are destroyed by the hand-over (nothing is sent): their events are no longer ours.
+    for (const s of [client, backend]) s.removeAllListeners('close').removeAllListeners('error').on('error', noop);
+    const link = NativeLink.open(this.deps.native!, client, backend, preamble, this.shaped ? { sc: this.shaped, shaping: this.deps.shaping!, label: `conn:${this.id}` } : null, {
+      done: (reason, err) => this.close(reason, err),
+      firstByte: this.deps.measureFirstByte ? () => this.#firstByte(performance.now() - connectedAt) : null,
+    });
+    if (link instanceof Error) {
+      this.deps.log.warn({ id: this.id, app: this.appName, error: link.message }, 'native data plane refused the connection; it stays on the JavaScript one');
+      client.on('error', Connection.#onClientError).on('close', Connection.#onClientClose);
+      backend.on('error', Connection.#onBackendError).on('close', Connection.#onBackendClose);
+      return false;
+    }
+    this.#native = link;
     return true;
   }
 
@@ -254,66 +273,39 @@ export class Connection implements ConnectionInfo {
   }
 
   /**
-   * The PROXY header (apps with acceptProxyProtocol): its client address replaces the socket's.
-   * False when the connection was closed instead (bad or missing header, timeout, client gone):
-   * nothing was dialed.
+   * The PROXY header, the TLS handshake or the server name, before anything is dialed (see
+   * readPreamble); from a TLS handshake on, `client` is the TLS socket. False when the connection
+   * was closed instead: a bad or missing header, a failed handshake, a client gone.
    */
-  async #readProxyHeader(): Promise<boolean> {
-    const header = await readProxyHeader(this.client, this.deps.proxyHeaderTimeoutMs);
-    if (header.kind === 'fail') this.close('proxy_protocol', new Error(`PROXY protocol: ${header.why}`));
-    else if (header.source) {
-      this.clientAddress = header.source.address;
-      this.clientPort = header.source.port;
-      this.#proxiedDestination = header.destination;
-    }
-    return !this.closed;
-  }
-
-  /**
-   * The TLS handshake on the (paused) accepted socket; from here on `client` is the TLS socket.
-   * False when the connection was closed instead: nothing was dialed. A client that leaves without
-   * sending a byte is `client_gone` (a balancer's TCP check), anything else `tls_handshake`.
-   */
-  async #terminateTls(tls: ServerTls): Promise<boolean> {
-    const raw = this.#raw;
-    this.#handshaking = true;
-    const result = await serverHandshake(raw, tls);
-    this.#handshaking = false;
-    if (!result.ok) {
-      this.close(result.gone ? 'client_gone' : 'tls_handshake', result.error);
+  async #preamble(): Promise<boolean> {
+    const pre = await readPreamble(this.#raw, this.app.config, this.deps.tlsFor(this.appName), this.deps.proxyHeaderTimeoutMs, (on) => (this.#handshaking = on));
+    if (!pre.ok) {
+      this.close(pre.reason, pre.error);
       return false;
     }
-    const socket = result.socket;
-    if (this.closed || this.#clientClosed) {
-      socket.destroy();
-      this.close('client_gone');
-      return false;
+    if (pre.client !== this.#raw) {
+      if (this.closed || this.#clientClosed) {
+        pre.client.destroy();
+        this.close('client_gone');
+        return false;
+      }
+      this.client = pre.client;
+      Connection.#own(pre.client, this);
+      pre.client.on('error', Connection.#onClientError).on('close', Connection.#onClientClose);
     }
-    this.client = socket;
-    this.clientCert = result.clientCert;
-    this.serverName = typeof socket.servername === 'string' && socket.servername !== '' ? socket.servername : undefined;
-    Connection.#own(socket, this);
-    socket.on('error', Connection.#onClientError);
-    socket.on('close', Connection.#onClientClose);
-    return true;
-  }
-
-  /** sniPreread: the ClientHello's server name, every byte left for the pipes. False when the client left first. */
-  async #prereadSni(): Promise<boolean> {
-    const hello = await prereadServerName(this.client, this.app.config.sniPrereadTimeout ?? SNI_PREREAD_TIMEOUT_MS);
-    // A client that ends before a whole ClientHello cannot be speaking TLS to the target.
-    if (hello.kind === 'gone') this.close('client_gone');
-    else this.serverName = hello.name;
+    if (pre.source) {
+      this.clientAddress = pre.source.address;
+      this.clientPort = pre.source.port;
+      this.#proxiedDestination = pre.destination;
+    }
+    this.serverName = pre.serverName;
+    this.clientCert = pre.clientCert;
     return !this.closed;
   }
 
   /** Where the client connected to: the PROXY header's destination, else this proxy's address. */
   #localEndpoint(): Endpoint {
     return this.#proxiedDestination ?? { address: normaliseAddress(this.client.localAddress ?? ''), port: this.localPort };
-  }
-
-  #fail(reason: CloseReason, err: Error): void {
-    this.close(reason, err);
   }
 
   #maybeDone(): void {
@@ -332,6 +324,7 @@ export class Connection implements ConnectionInfo {
     this.backend?.destroy();
     this.stages?.up?.destroy();
     this.stages?.down?.destroy();
+    this.#native?.close();
     if (this.target) this.target.active--;
     if (this.shaped) this.deps.shaping?.release(this.shaped);
     this.deps.limits.release(this.peerAddress);
@@ -342,15 +335,21 @@ export class Connection implements ConnectionInfo {
 
   /** Bytes the client sent that reached the proxy, and bytes written back to it (plaintext under TLS). */
   get bytesUp(): number {
-    return this.client.bytesRead;
+    return this.#native ? this.#native.bytesUp : this.client.bytesRead;
   }
 
   get bytesDown(): number {
-    return this.client.bytesWritten;
+    return this.#native ? this.#native.bytesDown : this.client.bytesWritten;
+  }
+
+  /** Which data plane moves this connection's bytes. */
+  get dataPlane(): 'native' | 'js' {
+    return this.#native ? 'native' : 'js';
   }
 
   /** ms this connection's bytes waited in its shaping stages, both ways (undefined: unshaped). */
   get shaperWaitMs(): number | undefined {
+    if (this.#native) return this.#native.waitedMs;
     if (!this.stages) return undefined;
     return (this.stages.up?.waitedMs ?? 0) + (this.stages.down?.waitedMs ?? 0);
   }
@@ -371,7 +370,7 @@ export class Connection implements ConnectionInfo {
       ...(this.#attempts > 0 ? { dialAttempts: this.#attempts } : {}),
       ...(this.#connectMs !== undefined ? { connectMs: round(this.#connectMs) } : {}),
       ...(this.#firstByteMs !== undefined ? { firstByteMs: round(this.#firstByteMs) } : {}),
-      ...(this.stages ? { shapingWaitMs: round(this.shaperWaitMs!) } : {}),
+      ...(this.shaperWaitMs !== undefined ? { shapingWaitMs: round(this.shaperWaitMs) } : {}),
       reason: this.#reason,
       ...(this.#error ? { error: this.#error } : {}),
     };
@@ -387,6 +386,8 @@ export class Connection implements ConnectionInfo {
 function hungUp(err: Error): boolean {
   return (err as NodeJS.ErrnoException).code === 'EPIPE';
 }
+
+const noop = (): void => {};
 
 /** ms to a hundredth, for the log line. */
 const round = (ms: number): number => Math.round(ms * 100) / 100;

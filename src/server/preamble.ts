@@ -5,9 +5,11 @@
  * socket for the pipes. (TLS termination, the other preamble, is tls.ts.)
  */
 import type { Socket } from 'node:net';
+import type { AppConfig } from '../config/types.js';
 import { parseClientHello } from '../identify/client-hello.js';
 import { parseProxyHeader, type Endpoint } from '../identify/proxy-protocol.js';
 import { peek } from './peek.js';
+import { serverHandshake, type ServerTls } from './tls.js';
 
 /** A client on an `acceptProxyProtocol` port has this long to send its PROXY header. */
 export const PROXY_HEADER_TIMEOUT_MS = 5000;
@@ -56,4 +58,53 @@ export async function prereadServerName(socket: Socket, timeoutMs: number): Prom
   if (peeked.kind === 'answer') return { kind: 'name', name: peeked.value };
   if (peeked.kind === 'end') return { kind: 'gone' };
   return { kind: 'name', name: undefined };
+}
+
+/** What the preamble found, or why the connection must close before anything is dialed. */
+export type Preamble =
+  | {
+      ok: true;
+      /** the client as the rest sees it: the accepted socket, or the TLS socket over it */
+      client: Socket;
+      /** the PROXY header's client and destination (absent: the socket's own) */
+      source?: Endpoint;
+      destination?: Endpoint;
+      serverName?: string;
+      /** the subject of the client's verified certificate */
+      clientCert?: string;
+    }
+  | { ok: false; reason: 'proxy_protocol' | 'tls_handshake' | 'client_gone'; error?: Error };
+
+/**
+ * Everything read off a client before the dial, in order: the PROXY header (apps with
+ * acceptProxyProtocol), then the TLS handshake (apps with tls: `tls`, the app's TLS as in force
+ * at accept) or the ClientHello's server name (sniPreread). `handshaking` tells the owner while
+ * the TLS handshake runs (its outcome, not a client's close, decides the close reason then).
+ */
+export async function readPreamble(raw: Socket, app: AppConfig, tls: ServerTls | undefined, proxyHeaderTimeoutMs: number, handshaking: (on: boolean) => void): Promise<Preamble> {
+  const found: { source?: Endpoint; destination?: Endpoint } = {};
+  if (app.acceptProxyProtocol) {
+    const header = await readProxyHeader(raw, proxyHeaderTimeoutMs);
+    if (header.kind === 'fail') return { ok: false, reason: 'proxy_protocol', error: new Error(`PROXY protocol: ${header.why}`) };
+    if (header.source) found.source = header.source;
+    if (header.destination) found.destination = header.destination;
+  }
+  // Never plaintext on a TLS port (its certificates went away while the PROXY header came).
+  if (app.tls && !tls) return { ok: false, reason: 'tls_handshake' };
+  if (tls) {
+    handshaking(true);
+    const result = await serverHandshake(raw, tls);
+    handshaking(false);
+    if (!result.ok) return { ok: false, reason: result.gone ? 'client_gone' : 'tls_handshake', error: result.error };
+    const socket = result.socket;
+    const name = typeof socket.servername === 'string' && socket.servername !== '' ? socket.servername : undefined;
+    return { ok: true, client: socket, ...found, ...(name !== undefined ? { serverName: name } : {}), ...(result.clientCert !== undefined ? { clientCert: result.clientCert } : {}) };
+  }
+  if (app.sniPreread) {
+    const hello = await prereadServerName(raw, app.sniPrereadTimeout ?? SNI_PREREAD_TIMEOUT_MS);
+    // A client that ends before a whole ClientHello cannot be speaking TLS to the target.
+    if (hello.kind === 'gone') return { ok: false, reason: 'client_gone' };
+    return { ok: true, client: raw, ...found, ...(hello.name !== undefined ? { serverName: hello.name } : {}) };
+  }
+  return { ok: true, client: raw, ...found };
 }

@@ -29,6 +29,12 @@ export interface Flow {
    */
   pass(n: number): void;
   /**
+   * Grants this flow would rather get in one go (bytes), beyond the default of half its bucket: a
+   * native direction, for which each grant is a system call and the bytes wait in a kernel pipe,
+   * asks for up to its whole bucket (grants.ts flowNeed). Undefined: the default.
+   */
+  readonly grantSize?: number | undefined;
+  /**
    * A flow whose pass() only records its grants (a native flow) names the batch that acts on them.
    * Flows without one act in pass() and cost the scheduler nothing here.
    */

@@ -64,9 +64,17 @@ export function quantumFor(rate: number | undefined): number {
  * MIN_SEND, at most the bucket: fewer, larger writes, with half a bucket of slack for a late timer.
  * (A flow with less waiting than this sends what it has once it has the tokens for it.)
  */
-export function flowNeed(size: number): number {
-  return Math.min(Math.max(MIN_SEND, size / 2), size);
+export function flowNeed(size: number, rate = 0, preferred = 0): number {
+  const half = Math.min(Math.max(MIN_SEND, size / 2), size);
+  if (preferred <= half) return half;
+  // A flow that prefers larger grants (a native relay direction: a grant is a syscall, and bytes
+  // wait in a kernel pipe) gets up to the whole bucket less GRANT_SLACK_MS of its rate: a timer
+  // that late still loses no tokens.
+  return Math.max(half, Math.min(preferred, size - (rate * GRANT_SLACK_MS) / 1000));
 }
+
+/** What a flow preferring large grants leaves of its bucket as slack for a late timer (ms of its rate). */
+export const GRANT_SLACK_MS = 5;
 
 /** Tokens a shared node must hold before it serves its children: MIN_SEND, or its whole bucket if smaller. */
 export function nodeNeed(size: number): number {

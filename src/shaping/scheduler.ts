@@ -154,7 +154,7 @@ export class Scheduler {
       }
       // Wait until the flow's own bucket holds its need (flowNeed); the parent's allowance is
       // taken in MIN_SEND steps.
-      let need = bucket ? flowNeed(bucket.bucketSize) : 0;
+      let need = bucket ? flowNeed(bucket.bucketSize, bucket.rate, flow.grantSize) : 0;
       if (pending < need) need = pending;
       if (tokens < need) {
         this.#park(node, bucket!, need);

@@ -11,7 +11,8 @@ import { Admission } from './admission.js';
 import { ConnectionAdmission } from './admit.js';
 import { Shares, demand, type Demand } from './fleet-shares.js';
 import { READ_SIZE } from './grants.js';
-import type { Scheduler } from './scheduler.js';
+import { SchedNode, type Scheduler } from './scheduler.js';
+import type { Flow } from './flow.js';
 import type { Dir, Scope } from './scope.js';
 import { ShapedFlow, ownedRead, type OwnedRead } from './socket-flow.js';
 import { ShapingTree, type AdmissionFactory, type CustomerState, type ShapedConnection, type TierState } from './tree.js';
@@ -109,6 +110,24 @@ export class Shaper {
     };
     this.#tree.attach(sc, streams);
     return streams;
+  }
+
+  /**
+   * Hang flows of another data plane (the native relay's directions) under the connection's
+   * customer, as stages() does with socket flows; returns their nodes (the owner wakes them when
+   * bytes arrive, and detaches them with detach()).
+   */
+  attachFlows(sc: ShapedConnection, label: string, flows: Record<Dir, Flow>): { nodes: Record<Dir, SchedNode>; wake: Record<Dir, () => void> } {
+    const nodes = { up: new SchedNode(label, flows.up), down: new SchedNode(label, flows.down) };
+    this.#tree.attach(sc, { up: { node: nodes.up }, down: { node: nodes.down } });
+    const { up, down } = this.schedulers;
+    return { nodes, wake: { up: () => up.wake(nodes.up), down: () => down.wake(nodes.down) } };
+  }
+
+  /** Take nodes of attachFlows() out of the scheduler (their connection closed). */
+  detach(nodes: Record<Dir, SchedNode>): void {
+    this.schedulers.up.detach(nodes.up);
+    this.schedulers.down.detach(nodes.down);
   }
 
   /** The connection closed: give back its admission slot and forget it. */

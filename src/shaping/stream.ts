@@ -18,9 +18,12 @@ export interface ShapingStreamOptions {
   caps?: readonly SharedCap[];
   /** default: the caps' engine, else the default engine (the real clock) */
   engine?: ShapingEngine;
-  /** bytes the stream queues for tokens before it stops taking writes (default: Node's writable highWaterMark) */
+  /** bytes the stream queues for tokens before it stops taking writes, and holds on its readable side (default: 16 KiB, fixed here because Node 22 raised its own default to 64 KiB; memory per connection is the same on every Node) */
   highWaterMark?: number;
 }
+
+/** the buffer each side of a ShapingStream by default: Node 20's default, kept on Node 22+ */
+const STREAM_HIGH_WATER_MARK = 16 * 1024;
 
 /**
  * A Transform that passes its bytes on unchanged and in order, no faster than its `rate` and its
@@ -44,7 +47,7 @@ export class ShapingStream extends Transform {
   #detached = false;
 
   constructor(options: ShapingStreamOptions = {}) {
-    super(options.highWaterMark !== undefined ? { highWaterMark: options.highWaterMark } : {});
+    super({ highWaterMark: options.highWaterMark ?? STREAM_HIGH_WATER_MARK });
     const caps = options.caps ?? [];
     if (!Array.isArray(caps) || !caps.every((c) => c instanceof SharedCap)) {
       throw optionsError('ShapingStream caps: a list of SharedCaps, nearest first (e.g. [customerCap, tierCap])');

@@ -1,17 +1,22 @@
 /**
  * shaper-bench caps: the pure parts (PASS/FAIL and tolerance, first-second overshoot, series
- * arithmetic, tier -> source address planning, config rewrite) and one short end-to-end run.
+ * arithmetic, tier -> source address planning, config rewrite, rates in the config's units, the
+ * verdict line) and one short end-to-end run of the bin.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { parseConfig } from '../../src/config/load.js';
 import { connectionsFor, decide, due, loopbackIn, overshoot, planCaps, type AppPort } from '../../bench/lib/caps/plan.js';
 import { appPorts, rewriteConfig } from '../../bench/lib/caps/proxy.js';
 import { firstSecondBytes, rateSeries, stepAt, valueAt, windowRates, type History } from '../../bench/lib/caps/series.js';
-import { runCaps } from '../../bench/caps.js';
+import { tableRows, verdictLine, type Row } from '../../bench/lib/caps/report.js';
+import { configUnits, fmtIn, unitOf } from '../../bench/lib/caps/units.js';
+import type { Verdict } from '../../bench/lib/caps/plan.js';
 import { ROOT } from '../helpers.js';
 
 const ok = { expected: 1e6, measured: 1e6, jain: null, firstSecond: 1e6, firstSecondBound: 1.05e6 };
@@ -163,22 +168,33 @@ test('rewriteConfig: apps to the backend on free ports, customers\' match.ports 
   assert.equal(out['bind'], '127.0.0.1');
 });
 
-test('end to end: a one-tier config (2 MB/s down, 1 MB/s up per connection) is measured, its caps hold, unlimited levels are skipped', async () => {
+test('end to end, as the bin runs it: a one-tier .jsonc config (16 Mbit/s down, 1 MB/s up per connection) is measured in its own units, its caps hold, unlimited levels are skipped, the verdict is the last line', async () => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'caps-test-'));
   try {
-    const file = path.join(dir, 'tiny.json');
+    const file = path.join(dir, 'tiny.jsonc');
     await fs.writeFile(
       file,
-      JSON.stringify({
+      `// the bench reads a config as the proxy does\n${JSON.stringify({
         apps: [{ name: 'dl', ports: [5002], targets: ['127.0.0.1:9'] }],
-        tiers: { small: { rtt: '20ms', connection: { down: '2MB/s', up: '1MB/s' } } },
+        tiers: { small: { rtt: '20ms', connection: { down: '16mbit', up: '1MB/s' } } },
         customers: [{ id: 'tiny', tier: 'small', match: { sources: ['127.0.0.5/32'] } }],
-      }),
+      })}\n`,
     );
     const report = path.join(dir, 'caps.html');
     // Tolerances wide enough for a loaded CI machine: the bench reports accuracy, this test that caps hold at all.
-    const out = await runCaps({ config: file, seconds: 1, warmup: 0.3, tolerance: 0.5, jainMin: 0.5, report, log: () => {} });
-    const rows = out.result.tables[0]!.rows;
+    const args = ['caps', '--config', file, '--seconds', '1', '--warmup', '0.3', '--tolerance', '0.5', '--jain', '0.5', '--report', report];
+    const run = await promisify(execFile)(process.execPath, [path.join(ROOT, 'dist/bench/run.js'), ...args], { cwd: dir });
+    const lines = run.stdout.trimEnd().split('\n');
+    assert.equal(lines.at(-1), 'caps: 2 PASS, 0 FAIL, 4 SKIP', run.stdout);
+    // the runner's result file: bench/results in a checkout (removed below), ./shaper-bench-results installed
+    const results = path.resolve(dir, /; wrote (\S+\.json)$/m.exec(run.stdout)?.[1] ?? 'no results file named');
+    const out = JSON.parse(await fs.readFile(results, 'utf8')) as {
+      tables: { rows: string[][] }[];
+      notes: string[];
+      verdict: string;
+      data: { failed: number; measurements: { clients: { address: string }[] }[] };
+    };
+    const rows = out.tables[0]!.rows;
     assert.deepEqual(rows.map((r) => `${r[1]} ${r[2]} ${r.at(-1)}`), [
       'connection down PASS',
       'connection up PASS',
@@ -187,14 +203,62 @@ test('end to end: a one-tier config (2 MB/s down, 1 MB/s up per connection) is m
       'total down SKIP',
       'total up SKIP',
     ], rows.map((r) => r.join(' | ')).join('\n') + '\n' + out.notes.join('\n'));
-    assert.equal(out.failed, 0);
-    assert.ok(out.rows.every((r) => r.m.clients.every((c) => c.address === '127.0.0.5')));
+    // cap, expected and measured as the config writes each cap
+    const [down, up] = rows;
+    assert.deepEqual([down![4], down![5]], ['16 Mbit/s', '16 Mbit/s']);
+    assert.match(down![6]!, /^\d+(\.\d+)? Mbit\/s$/);
+    assert.deepEqual([up![4], up![5]], ['1 MB/s', '1 MB/s']);
+    assert.match(up![6]!, /^\d+(\.\d+)? MB\/s$/);
+    assert.equal(out.verdict, 'caps: 2 PASS, 0 FAIL, 4 SKIP');
+    assert.equal(out.data.failed, 0);
+    assert.ok(out.data.measurements.every((m) => m.clients.every((c) => c.address === '127.0.0.5')));
     const html = await fs.readFile(report, 'utf8');
     assert.match(html, /<svg/);
+    assert.match(html, /caps: 2 PASS, 0 FAIL, 4 SKIP/);
+    assert.match(html, /Mbit\/s/);
     assert.doesNotMatch(html, /https?:\/\/(?!www\.w3\.org)/); // no CDN
     const json = JSON.parse(await fs.readFile(path.join(dir, 'caps.json'), 'utf8')) as { data: { failed: number } };
     assert.equal(json.data.failed, 0);
+    await fs.rm(results);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
+});
+
+test('rates in the config\'s units: each spelling\'s unit, read by the config\'s own parser', () => {
+  assert.deepEqual(unitOf('1mbit'), { name: 'Mbit/s', bytes: 125_000 });
+  assert.deepEqual(unitOf('512kbit'), { name: 'kbit/s', bytes: 125 });
+  assert.deepEqual(unitOf('1Gbit/s'), { name: 'Gbit/s', bytes: 125_000_000 });
+  assert.deepEqual(unitOf('100 Mbps'), { name: 'Mbps', bytes: 125_000 });
+  assert.deepEqual(unitOf('10MiB/s'), { name: 'MiB/s', bytes: 1024 * 1024 });
+  assert.deepEqual(unitOf('64KB/s'), { name: 'KB/s', bytes: 1000 });
+  for (const bytes of [1000, '1000', 'unlimited', '64kb/s', undefined]) assert.equal(unitOf(bytes), undefined, String(bytes));
+  assert.equal(fmtIn(125_000, unitOf('1mbit')), '1 Mbit/s');
+  assert.equal(fmtIn(123_412, unitOf('1mbit')), '0.9873 Mbit/s');
+  assert.equal(fmtIn(62_900, unitOf('512kbit')), '503.2 kbit/s');
+  assert.equal(fmtIn(125_000, undefined), '125.0 kB/s');
+  assert.equal(fmtIn(Infinity, unitOf('1mbit')), 'unlimited');
+});
+
+test('the table and the plan\'s notes of config/tiers.json in its own units (mbit, kbit); the verdict counts PASS, FAIL and SKIP', async () => {
+  const raw = JSON.parse(await fs.readFile(path.join(ROOT, 'config/tiers.json'), 'utf8')) as Record<string, unknown>;
+  const cfg = parseConfig(raw);
+  const units = configUnits(raw);
+  const ports: AppPort[] = cfg.apps.flatMap((a) => a.ports.map((port) => ({ app: a.name, port })));
+  const plans = planCaps(cfg, ports, undefined, units);
+  const verdict = (pass: boolean): Verdict => ({ pass, error: 0, tolerance: '±3.00%', reasons: pass ? [] : ['off'] });
+  const row = (tier: string, level: string, dir: string, measured: number, pass = true): Row => {
+    const m = plans.flatMap((p) => p.measurements).find((x) => x.tier === tier && x.level === level && x.dir === dir)!;
+    return { m, measured, jain: null, firstSecond: 0, verdict: verdict(pass), series: [], window: [0, 1] };
+  };
+  const rows = [row('free', 'connection', 'down', 124_000), row('free', 'connection', 'up', 63_500), row('gold', 'connection', 'down', 12_400_000, false)];
+  const skips = plans.flatMap((p) => p.skips);
+  const cells = tableRows(rows, skips, units).map((r) => `${r[0]} ${r[1]} ${r[2]}: ${r[4]} ${r[5]} ${r[6]} ${r.at(-1)}`);
+  assert.deepEqual(cells.slice(0, 2), ['free connection down: 1 Mbit/s 1 Mbit/s 0.992 Mbit/s PASS', 'free connection up: 512 kbit/s 512 kbit/s 508 kbit/s PASS']);
+  assert.ok(cells.includes('gold connection down: 100 Mbit/s 100 Mbit/s 99.2 Mbit/s FAIL'), cells.join('\n'));
+  assert.ok(cells.includes('gold total up: unlimited - - SKIP'), cells.join('\n'));
+  assert.match(plans[1]!.skips.find((s) => s.level === 'total' && s.dir === 'down')!.reason, /carry at most 1 Gbit\/s/);
+  assert.equal(verdictLine(rows, skips), `caps: 2 PASS, 1 FAIL, ${skips.length} SKIP`);
+  // without the config as written: bytes/s, as before
+  assert.equal(tableRows(rows.slice(0, 1), [])[0]![4], '125.0 kB/s');
 });

@@ -81,10 +81,20 @@ test('the table: medians per peer, proxy/peer ratios, dashes where a peer has no
     { scenario: 'pingpong', peer: 'proxy', round: 0, result: { rps: 100, p50: 1, p99: 2 } },
     { scenario: 'pingpong', peer: 'pipe', round: 0, result: { rps: 200, p50: 1, p99: 1 } },
   ];
-  const t = peersTable(runs, { peers: ['proxy', 'pipe'], rounds: 1, connections: 1000, pingConnections: 8, capKiB: 64 });
+  runs.push(
+    { scenario: 'iperf', peer: 'proxy', round: 0, result: { bitsPerSecond: 8e9, seconds: 5, middleCpuSeconds: 1, peakRssBytes: 60 * 2 ** 20 } },
+    { scenario: 'iperf', peer: 'pipe', round: 0, result: { bitsPerSecond: 4e9, seconds: 5, middleCpuSeconds: 2, peakRssBytes: 50 * 2 ** 20 } },
+  );
+  const t = peersTable(runs, { peers: ['proxy', 'pipe'], planes: { proxy: 'native' }, rounds: 1, connections: 1000, pingConnections: 8, capKiB: 64, redisClients: 50, sharedMiB: 10 });
   assert.deepEqual(t.columns, ['scenario / metric', 'proxy', 'pipe', 'proxy/pipe']);
-  assert.deepEqual(t.rows[0], ['unshaped download MB/s (1 conn)', '900', '1000', '0.900']);
-  assert.deepEqual(t.rows[2], ['ping-pong req/s (8 conns)', '100', '200', '0.500']);
+  assert.deepEqual(t.rows[0], ['data plane', 'native', '–', '']);
+  assert.deepEqual(t.rows[1], ['unshaped download MB/s (1 conn)', '900', '1000', '0.900']);
+  assert.deepEqual(t.rows[3], ['ping-pong req/s (8 conns)', '100', '200', '0.500']);
   const capRow = t.rows.find((r) => r[0]!.startsWith('1000 × 64 KiB/s'))!;
   assert.deepEqual(capRow.slice(1), ['–', '–', '–']);
+  const iperf = t.rows.findIndex((r) => r[0]!.startsWith('iperf3'));
+  assert.deepEqual(t.rows[iperf], ['iperf3, 1 stream, Gbit/s', '8.00', '4.00', '2.000']);
+  // CPU per GB: 1 CPU-s over 5 s at 1 GB/s (5 GB) against 2 over 2.5 GB.
+  assert.deepEqual(t.rows[iperf + 1], ['  middle CPU-s per GB', '0.200', '0.800', '0.250']);
+  assert.deepEqual(t.rows.at(-1), ['peak RSS MiB, any scenario', '60.0', '50.0', '1.200']);
 });

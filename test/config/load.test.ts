@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { isProxyError } from '../../src/errors.js';
 import { ConfigError, jsonErrorOffset, loadConfigFile, parseConfig } from '../../src/config/load.js';
@@ -201,6 +202,8 @@ test('JSON, YAML and TOML files of the same config give the same result', async 
       customers: [],
       defaultTier: null,
       stateFile: null,
+      // A config file always has a state directory: with no env, the per-user default.
+      stateDir: { path: join(homedir(), '.local', 'state', 'shaper-proxy'), from: 'default' },
     });
     for (const file of [files.yaml, files.yml, files.toml]) {
       const { source: s, ...config } = await loadConfigFile(file, noEnv);

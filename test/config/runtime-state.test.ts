@@ -8,7 +8,6 @@ import {
   loadRuntime,
   pruneRuntime,
   saveRuntime,
-  stateFileFor,
   type RuntimeState,
 } from '../../src/config/runtime-state.js';
 import { ConfigStore } from '../../src/config/store.js';
@@ -103,11 +102,6 @@ test('prune: a tier the config removed takes its override and its runtime custom
   assert.deepEqual(pruneRuntime(pruned, ['free'], next).pruned, []);
 });
 
-test('the state file sits beside the config file unless stateFile says where', () => {
-  assert.equal(stateFileFor(base), null);
-  assert.equal(stateFileFor({ ...base, source: '/etc/shaper/proxy.json' }), '/etc/shaper/proxy.json.state.json');
-  assert.equal(stateFileFor({ ...base, source: '/etc/shaper/proxy.json', stateFile: '/var/lib/s.json' }), '/var/lib/s.json');
-});
 
 test('save is atomic (temp file renamed over) and load reads back what was saved', async (t) => {
   const dir = await tempDir(t, 'shaper-runtime-');

@@ -6,6 +6,7 @@
  */
 import type { Summary } from '../../src/observe/histogram.js';
 import type { LatencyKind } from '../../src/observe/stats.js';
+import { VERSION } from '../../src/version.js';
 import { readFileSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -124,7 +125,10 @@ function promText(text: string) {
 
 type Latency = Partial<Record<LatencyKind, Summary>>;
 interface StatsDoc {
+  version: string;
   uptimeSeconds: number;
+  config: unknown;
+  fleet: unknown;
   connections: { active: number; total: number; rejected: number; byReason: Record<string, number> };
   bytes: { up: number; down: number };
   tiers: ({ name: string; latency: Latency } & Record<string, unknown>)[];
@@ -360,7 +364,10 @@ test('shapes of /stats (and ?history=1), /health and /status', async (t) => {
   assert.equal(target.total, 2);
 
   const doc = await stats(proxy);
-  assert.deepEqual(Object.keys(doc).sort(), ['apps', 'bytes', 'connections', 'customers', 'foo', 'latency', 'tiers', 'uptimeSeconds']);
+  assert.deepEqual(Object.keys(doc).sort(), ['apps', 'bytes', 'config', 'connections', 'customers', 'fleet', 'foo', 'latency', 'tiers', 'uptimeSeconds', 'version']);
+  assert.equal(doc.version, VERSION);
+  assert.equal(doc.config, null, 'an in-process config: no file');
+  assert.equal(doc.fleet, null, 'running alone');
   assert.ok(Number.isInteger(doc.uptimeSeconds) && doc.uptimeSeconds >= 0);
   assert.deepEqual(Object.keys(doc.connections).sort(), ['active', 'byReason', 'refused', 'rejected', 'tlsHandshakeFailures', 'total']);
   assert.deepEqual(doc.connections, { active: 1, total: 2, rejected: 0, byReason: { done: 1 }, refused: {}, tlsHandshakeFailures: { client: 0, target: 0 } });
@@ -371,8 +378,10 @@ test('shapes of /stats (and ?history=1), /health and /status', async (t) => {
   assert.equal(doc.tiers.length, 1);
   const tr = doc.tiers[0]!;
   assert.deepEqual(Object.keys(tr).sort(), [
-    'capDown', 'capUp', 'connectionCapDown', 'connectionCapUp', 'connections', 'customerCapDown', 'customerCapUp', 'customers', 'latency', 'name', 'rateDown', 'rateUp',
+    'activeCustomers', 'bindingDown', 'bindingUp', 'capDown', 'capUp', 'connectionCapDown', 'connectionCapUp', 'connections', 'customerCapDown', 'customerCapUp', 'customers', 'latency', 'name', 'rateDown', 'rateUp',
   ]);
+  assert.equal(tr['activeCustomers'], 1);
+  assert.deepEqual(tr['bindingDown'], { cap: null, by: 'none' }, 'nothing caps an unlimited tier');
   assert.equal(tr.name, 'free');
   assert.equal(tr['connections'], 1);
   assert.equal(tr['customers'], 1);
@@ -440,7 +449,7 @@ test('SIGUSR1 and SIGUSR2 log the stats document; a SIGTERM restart keeps the co
     c.proc.kill(signal);
     await waitFor(() => dumps(c).length > before, 5000, `the ${signal} dump`);
     const doc = dumps(c)[before]!;
-    assert.deepEqual(Object.keys(doc).sort(), ['apps', 'bytes', 'connections', 'customers', 'foo', 'latency', 'tiers', 'uptimeSeconds']);
+    assert.deepEqual(Object.keys(doc).sort(), ['apps', 'bytes', 'config', 'connections', 'customers', 'fleet', 'foo', 'latency', 'tiers', 'uptimeSeconds', 'version']);
     return doc;
   };
   const serve = async () => {
@@ -461,8 +470,8 @@ test('SIGUSR1 and SIGUSR2 log the stats document; a SIGTERM restart keeps the co
   assert.equal(first.proc.exitCode, null, 'the signals did not stop it');
   assert.doesNotMatch(first.stderr, /Debugger listening/, 'SIGUSR1 did not start the inspector');
 
-  // The counters file beside the config's state file, saved about every second.
-  const statsFile = `${file}.stats.json`;
+  // The counters file beside the config's state file (in the state directory: cliFor makes it the config's folder), saved about every second.
+  const statsFile = path.join(dir, 'proxy.stats.json');
   await waitFor(
     async () => ((JSON.parse(await readFile(statsFile, 'utf8').catch(() => '{}')) as { connectionsTotal?: number }).connectionsTotal ?? 0) >= 3,
     5000,

@@ -33,10 +33,15 @@ function npm(args: string[], cwd: string): Promise<{ stdout: string; stderr: str
 }
 
 /**
- * What the package may hold: the built proxy and bench, the example configs, the READMEs, and the
- * native data plane's sources with their build script (built at install, optionally: no binaries).
+ * What the package may hold: the built proxy and bench, the example configs, the READMEs, the
+ * changelog and licence, the deploy files (systemd unit and its user, Prometheus alerts and their
+ * promtool tests, Grafana dashboard), and the native data plane's sources with their build script
+ * (built at install, optionally: no binaries).
  */
-const SHIPPED = /^(dist\/(src|bench)\/.+|config\/[^/]+|README\.md|bench\/README\.md|package\.json|binding\.gyp|src\/native\/([a-z-]+\.[ch]|build\.mjs|README\.md))$/;
+const SHIPPED =
+  /^(dist\/(src|bench)\/.+|config\/[^/]+|README\.md|CHANGELOG\.md|LICENSE|bench\/README\.md|package\.json|binding\.gyp|src\/native\/([a-z-]+\.[ch]|build\.mjs|README\.md)|deploy\/(systemd\/shaper-proxy\.(service|sysusers)|prometheus\/alerts(\.test)?\.yml|grafana\/shaper-proxy\.json))$/;
+/** What it must hold beyond the build: the promises of the README (Deploying) and of package.json ("license"). */
+const PROMISED = ['LICENSE', 'CHANGELOG.md', 'deploy/systemd/shaper-proxy.service', 'deploy/systemd/shaper-proxy.sysusers', 'deploy/prometheus/alerts.yml', 'deploy/prometheus/alerts.test.yml', 'deploy/grafana/shaper-proxy.json'];
 
 test('npm pack + a global install: shaper-proxy --version and shaper-bench run; no tests or runtime files packed', async (t) => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'shaper-pack-'));
@@ -56,13 +61,13 @@ test('npm pack + a global install: shaper-proxy --version and shaper-bench run; 
     files: { path: string }[];
   }[];
   const files = packed!.files.map((f) => f.path);
-  for (const f of ['dist/src/cli.js', 'dist/bench/run.js', 'dist/bench/lib/children.js', 'config/tiers.json', 'bench/README.md']) {
+  for (const f of ['dist/src/cli.js', 'dist/bench/run.js', 'dist/bench/lib/children.js', 'config/tiers.json', 'bench/README.md', ...PROMISED]) {
     assert.ok(files.includes(f), `${f} packed`);
   }
   assert.deepEqual(
     files.filter((f) => !SHIPPED.test(f) || /\.(state|stats)\.json$/.test(f)),
     [],
-    'nothing but the build, configs, READMEs and the native sources; no runtime state or counters',
+    'nothing but the build, configs, READMEs, changelog, licence, deploy files and the native sources; no runtime state or counters',
   );
 
   const prefix = path.join(tmp, 'prefix');
@@ -89,4 +94,10 @@ test('runtime files beside a config are ignored by git', async (t) => {
   // --no-index: the rule itself, whether or not such a file exists or is tracked
   const r = await exec('git', ['check-ignore', '--no-index', ...files], { cwd: ROOT });
   assert.deepEqual(r.stdout.trim().split('\n'), files);
+});
+
+test('LICENSE is the licence package.json names', () => {
+  const license = fs.readFileSync(path.join(ROOT, 'LICENSE'), 'utf8');
+  assert.equal(JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).license, 'MIT');
+  assert.match(license, /^MIT License\n\nCopyright \(c\) \d{4} the shaper-proxy authors\n/);
 });

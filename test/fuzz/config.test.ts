@@ -141,7 +141,7 @@ const KEYS = [
   'apps', 'name', 'ports', 'targets', 'address', 'weight', 'balance', 'connectTimeout', 'idleTimeout', 'protocol', 'bind',
   'health', 'interval', 'timeout', 'unhealthyAfter', 'healthyAfter', 'admin', 'listen', 'token', 'log', 'level', 'drainTimeout',
   'observe', 'latency', 'foo', 'tiers', 'free', 'gold', 'rtt', 'connection', 'customer', 'total', 'down', 'up', 'burst',
-  'maxConnections', 'connectionRate', 'global', 'customers', 'id', 'tier', 'match', 'sources', 'defaultTier', 'stateFile',
+  'maxConnections', 'connectionRate', 'global', 'customers', 'id', 'tier', 'match', 'sources', 'defaultTier', 'stateFile', 'stateDir',
   'limits', 'perSource', 'acceptRate', '__proto__', 'constructor', 'toString', 'hasOwnProperty', '0', '1', '2', 'unknown', '',
 ];
 // Any key: empty, with a '.' (they once crashed convict), named like an Object.prototype member.

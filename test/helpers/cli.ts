@@ -1,5 +1,6 @@
 /** The CLI as a real child process: `shaper-proxy` running, run to its end, and `shaper-proxy ctl`. */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { CLI, cleanup, waitFor } from './base.js';
 
@@ -19,6 +20,19 @@ export interface CliOptions {
   fdLimit?: number;
   /** run it in a session of its own: no controlling terminal, as under systemd */
   session?: boolean;
+  /** run it as this user and group id (a test running as root that needs permissions to count) */
+  uid?: number;
+}
+
+/**
+ * The proxy's state and counters files go to the config file's folder (the test's temp dir), not
+ * to the user's default state directory, unless the test's `env` says where (or unsets it).
+ */
+function stateDirBesideConfig(args: readonly string[], env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const i = args.findIndex((a) => a === '--config' || a === '-c');
+  const file = i >= 0 ? args[i + 1] : undefined;
+  if (file === undefined || Object.hasOwn(env, 'SHAPER_STATE_DIR')) return {};
+  return { SHAPER_STATE_DIR: path.dirname(path.resolve(file)) };
 }
 
 /** Run the CLI as a real child process; `kill()` is safe to call in a finally. */
@@ -29,9 +43,10 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: CliOpt
       ? [process.execPath, [CLI, ...args]]
       : ['sh', ['-c', `ulimit -n ${opts.fdLimit} && exec ${[process.execPath, CLI, ...args].map(quote).join(' ')}`]];
   const proc = spawn(command, argv, {
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...stateDirBesideConfig(args, env), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: opts.session === true,
+    ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.uid } : {}),
   });
   const c: Child = {
     proc,
@@ -72,8 +87,8 @@ export function cliFor(t: TestContext, args: string[], env: NodeJS.ProcessEnv = 
 }
 
 /** Runs the CLI to its end (killed after 20 s); resolves once its exit code and all of its output are in. */
-export async function runToEnd(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const c = runCli(args, env);
+export async function runToEnd(args: string[], env: NodeJS.ProcessEnv = {}, opts: CliOptions = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const c = runCli(args, env, opts);
   const closed = new Promise((r) => c.proc.once('close', r));
   const timer = setTimeout(() => void c.kill(), 20_000);
   try {

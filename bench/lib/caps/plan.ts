@@ -6,9 +6,9 @@
 import type { LevelLimits, ProxyConfig, TierConfig } from '../../../src/config/types.js';
 import { CustomerMatcher } from '../../../src/identify/matcher.js';
 import { burstFor } from '../../../src/shaping/grants.js';
+import { byteUnits, fmtIn, type CapUnits, type Dir, type Level } from './units.js';
 
-export type Level = 'connection' | 'customer' | 'total';
-export type Dir = 'down' | 'up';
+export type { Dir, Level } from './units.js';
 export const LEVELS: readonly Level[] = ['connection', 'customer', 'total'];
 export const DIRS: readonly Dir[] = ['down', 'up'];
 
@@ -210,9 +210,9 @@ function interleave(groups: ClientSpec[][]): ClientSpec[] {
 
 /**
  * The measurements for every tier of `config`, connecting to `ports` (the proxy's app ports,
- * in the order to prefer). Pure: the same config gives the same plan.
+ * in the order to prefer); rates in its notes in the config's `units`. Pure: the same config gives the same plan.
  */
-export function planCaps(config: ProxyConfig, ports: AppPort[], only?: string[]): TierPlan[] {
+export function planCaps(config: ProxyConfig, ports: AppPort[], only?: string[], units: CapUnits = byteUnits): TierPlan[] {
   const pool = namedPool(config, ports);
   const defaults = defaultAddresses(config, ports);
   const globalRtt = Math.max(0, ...Object.values(config.tiers).map((t) => t.rtt));
@@ -256,13 +256,13 @@ export function planCaps(config: ProxyConfig, ports: AppPort[], only?: string[])
         if (d.boundBy !== level && d.boundBy !== 'global' && level !== 'connection') {
           const reason =
             level === 'total'
-              ? `tier total not reachable: ${who.length} customer(s) × ${perCustomer} connection(s) carry at most ${fmtRate(d.expected)} (${d.boundBy} caps bind)${who.length === 1 ? '; total == customer measurement with a single matching customer' : ''}`
-              : `customer cap not reachable: ${perCustomer} connection(s) (maxConnections) carry at most ${fmtRate(d.expected)}`;
+              ? `tier total not reachable: ${who.length} customer(s) × ${perCustomer} connection(s) carry at most ${fmtIn(d.expected, units(name, level, dir))} (${d.boundBy} caps bind)${who.length === 1 ? '; total == customer measurement with a single matching customer' : ''}`
+              : `customer cap not reachable: ${perCustomer} connection(s) (maxConnections) carry at most ${fmtIn(d.expected, units(name, level, dir))}`;
           plan.skips.push({ tier: name, level, dir, cap, reason });
           continue;
         }
         const notes: string[] = [];
-        if (d.boundBy !== level) notes.push(`${d.boundBy} cap binds first: expected ${fmtRate(d.expected)}`);
+        if (d.boundBy !== level) notes.push(`${d.boundBy} cap binds first: expected ${fmtIn(d.expected, units(name, level, dir))}`);
         const namedUsed = who.some((c) => !c.customer.startsWith('default:'));
         plan.measurements.push({
           tier: name,
@@ -329,10 +329,4 @@ export function overshoot(firstSecond: number, bound: number, rate: number, tol:
 
 export function fmtPct(x: number, sign = true): string {
   return `${sign && x >= 0 ? '+' : ''}${(x * 100).toFixed(2)}%`;
-}
-
-export function fmtRate(bps: number): string {
-  if (!Number.isFinite(bps)) return 'unlimited';
-  if (bps >= 1e6) return `${(bps / 1e6).toFixed(2)} MB/s`;
-  return `${(bps / 1e3).toFixed(1)} kB/s`;
 }

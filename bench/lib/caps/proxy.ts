@@ -3,22 +3,15 @@
  * backend, its ports (and the customers' match.ports) moved to free ports, admin on a free port,
  * written to a temp file and run as a child process like the bin runs it.
  */
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { fromFlyFormat, isPlainObject } from '../../../src/config/fly.js';
+import { readConfigFile } from '../../../src/config/formats.js';
 import { freePort, startProxyProcess, type Child } from '../children.js';
 
 type Raw = Record<string, unknown>;
 
-/** The config file parsed as written (JSON, YAML or TOML), before validation. */
+/** The config file parsed as written (JSON, JSONC, YAML or TOML, by the proxy's own reader), before validation. */
 export async function readRawConfig(file: string): Promise<Raw> {
-  const text = (await fs.readFile(file, 'utf8')).replace(/^\uFEFF/, '');
-  const ext = path.extname(file).toLowerCase();
-  let raw: unknown;
-  if (ext === '.yaml' || ext === '.yml') raw = (await import('yaml')).parse(text);
-  else if (ext === '.toml') raw = (await import('smol-toml')).parse(text);
-  else raw = JSON.parse(text);
-  raw = fromFlyFormat(raw);
+  const raw = fromFlyFormat(await readConfigFile(file));
   if (!isPlainObject(raw)) throw new Error(`${file}: not a config object`);
   return raw;
 }

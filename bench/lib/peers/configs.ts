@@ -145,18 +145,29 @@ export function loadModulePath(confText: string, prefix: string): string | undef
 }
 
 /** shaper-proxy's config: two apps; with a cap, a default tier capping each connection's download. */
-export function proxyConfig(routes: PeerRoutes, cap: number): Record<string, unknown> {
+/** How the proxy middle runs: its data plane, and a cap shared by every connection of `source` (bytes/s) instead of one each. */
+export interface ProxyOptions {
+  dataPlane?: 'auto' | 'js';
+  shared?: number;
+  /** admin listener (the bench reads /status for the data plane in use) */
+  adminPort?: number;
+}
+
+export function proxyConfig(routes: PeerRoutes, cap: number, o: ProxyOptions = {}): Record<string, unknown> {
   return {
+    dataPlane: o.dataPlane ?? 'auto',
     apps: [
       { name: 'source', ports: [routes.source.listen], targets: [`127.0.0.1:${routes.source.backend}`] },
       { name: 'foo', ports: [routes.foo.listen], targets: [`127.0.0.1:${routes.foo.backend}`] },
     ],
     bind: '127.0.0.1',
-    admin: 'off',
+    admin: o.adminPort ? `127.0.0.1:${o.adminPort}` : 'off',
     health: { interval: '1h' },
     log: { level: 'warn' },
     drainTimeout: '0s',
     // The same tier as the `shaping` scenario's case 1 (rtt 50ms), written as in the issue.
     ...(cap > 0 ? { tiers: { cap: { rtt: '50ms', connection: { down: cap === 64 * 1024 ? '64KiB/s' : cap } } }, defaultTier: 'cap' } : {}),
+    // One customer for every connection of `source`, its cap shared max-min fairly.
+    ...(o.shared ? { tiers: { shared: { rtt: '50ms', customer: { down: o.shared } } }, customers: [{ id: 'everyone', tier: 'shared', match: { apps: ['source'] } }] } : {}),
   };
 }

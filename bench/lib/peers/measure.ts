@@ -7,6 +7,8 @@ import { LatencyHistogram } from '../../../src/observe/histogram.js';
 import { download } from '../client.js';
 import { diff, jain, openDownloaders, sum } from '../downloaders.js';
 import { cpuSeconds, peakRssBytes } from '../procstat.js';
+import { runIperfClient } from '../iperf.js';
+import { runRedisBenchmark } from '../redis.js';
 import { sleep } from '../scenario.js';
 import type { Middle } from './middles.js';
 
@@ -142,4 +144,37 @@ export async function capped(m: Middle, n: number, cap: number, ms: number): Pro
   } finally {
     conns.close();
   }
+}
+
+export interface IperfRun {
+  bitsPerSecond: number;
+  seconds: number;
+  /** CPU seconds of the middle process during the run */
+  middleCpuSeconds: number;
+  peakRssBytes: number;
+}
+
+/** One iperf3 stream through the middle (its `source` route leads to the iperf3 server). */
+export async function iperfThrough(bin: string, m: Middle, seconds: number): Promise<IperfRun> {
+  const c0 = cpuSeconds(m.child.pid) ?? NaN;
+  const r = await runIperfClient(bin, m.source, seconds);
+  const c1 = cpuSeconds(m.child.pid) ?? NaN;
+  return { bitsPerSecond: r.bitsPerSecondReceived, seconds: r.seconds, middleCpuSeconds: c1 - c0, peakRssBytes: peakRssBytes(m.child.pid) ?? NaN };
+}
+
+export interface RedisThroughRun {
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  middleCpuSeconds: number;
+  peakRssBytes: number;
+}
+
+/** redis-benchmark GET, `clients` connections, no pipelining, through the middle (its `source` route leads to redis-server). */
+export async function redisThrough(bin: string, m: Middle, clients: number, requests: number): Promise<RedisThroughRun> {
+  const c0 = cpuSeconds(m.child.pid) ?? NaN;
+  const r = await runRedisBenchmark(bin, m.source, clients, requests);
+  const c1 = cpuSeconds(m.child.pid) ?? NaN;
+  return { ...r, requests, middleCpuSeconds: c1 - c0, peakRssBytes: peakRssBytes(m.child.pid) ?? NaN };
 }

@@ -21,8 +21,9 @@ import {
   type PeerRoutes,
 } from './configs.js';
 
-export type PeerName = 'proxy' | 'pipe' | 'nginx' | 'haproxy';
-export const PEERS: PeerName[] = ['proxy', 'pipe', 'nginx', 'haproxy'];
+/** proxy: shaper-proxy with dataPlane "auto" (the native relay where built); proxy-js: the JavaScript data plane. */
+export type PeerName = 'proxy' | 'proxy-js' | 'pipe' | 'nginx' | 'haproxy';
+export const PEERS: PeerName[] = ['proxy', 'proxy-js', 'pipe', 'nginx', 'haproxy'];
 
 export interface Backends {
   source: number;
@@ -38,6 +39,8 @@ export interface Middle {
   foo: number;
   /** The config text or object the middle runs with, for the JSON report. */
   config: unknown;
+  /** shaper-proxy's data plane in use, as its /status says ("native" or "js"). */
+  dataPlane?: string;
   stop(): Promise<void>;
 }
 
@@ -136,11 +139,16 @@ async function up(m: Middle, extra: () => string = () => ''): Promise<Middle> {
   }
 }
 
-export async function startProxy(backends: Backends, cap: number): Promise<Middle> {
+export async function startProxy(backends: Backends, cap: number, plane: 'auto' | 'js' = 'auto', shared = 0): Promise<Middle> {
   const r = await routes(backends);
-  const config = proxyConfig(r, cap);
+  const adminPort = await freePort();
+  const config = proxyConfig(r, cap, { dataPlane: plane, shared, adminPort });
   const { child, stop } = await startProxyProcess(config, []);
-  return up({ peer: 'proxy', child, source: r.source.listen, foo: r.foo.listen, config, stop });
+  const m = await up({ peer: plane === 'js' ? 'proxy-js' : 'proxy', child, source: r.source.listen, foo: r.foo.listen, config, stop });
+  await waitForPort(adminPort, child);
+  const status = (await (await fetch(`http://127.0.0.1:${adminPort}/status`)).json()) as { dataPlane?: { active?: string } };
+  m.dataPlane = status.dataPlane?.active ?? '?';
+  return m;
 }
 
 export async function startPipe(backends: Backends): Promise<Middle> {

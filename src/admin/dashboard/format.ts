@@ -1,4 +1,4 @@
-/** How the page writes figures: rates in bits/s (and bytes/s), sizes, milliseconds, durations. */
+/** How the page writes figures: rates in bits/s (and bytes/s), sizes, latencies with their units, durations. */
 
 const NONE = '\u2014';
 
@@ -44,9 +44,24 @@ export function cap(bytesPerS: number | null | undefined): string {
   return bytesPerS === null ? 'unlimited' : NONE;
 }
 
-export function ms(x: number | null | undefined): string {
+/** A time given in milliseconds, with its unit: `0.42 ms`, `12.3 ms`, `250 ms`, `1.25 s`, `42.0 s`, `3m 05s`. */
+export function latency(x: number | null | undefined): string {
   if (!finite(x)) return NONE;
-  return x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0);
+  if (x > 0 && x < 0.01) return '<0.01 ms';
+  if (x < 999.5) return `${sig(x)} ms`;
+  if (x < 59_950) return `${sig(x / 1000)} s`;
+  return duration(Math.round(x / 1000));
+}
+
+/** A fraction as a percentage: `37.5 %`. */
+export function percent(x: number | null | undefined): string {
+  return finite(x) ? `${sig(x * 100)} %` : NONE;
+}
+
+/** How long ago an ISO time was, from this browser's clock: `12s ago`. */
+export function ago(iso: string | null | undefined, now = Date.now()): string {
+  const t = iso ? Date.parse(iso) : NaN;
+  return finite(t) ? `${duration(Math.max(0, (now - t) / 1000))} ago` : NONE;
 }
 
 export function count(x: number | null | undefined): string {

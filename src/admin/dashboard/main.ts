@@ -6,9 +6,12 @@
  * `data-tier` / `data-app`) attributes; rates also carry their raw bytes/s in `data-value`.
  */
 import type { StatsDocument } from '../../observe/stats-document.js';
-import { byId, setField, setText } from './dom.js';
-import { bytes, count, duration } from './format.js';
-import { push, seed } from './history.js';
+import { renderConnections } from './connections.js';
+import { byId, setText } from './dom.js';
+import { renderFleet } from './fleet.js';
+import { renderHeader } from './header.js';
+import { push, sampleOf, seed } from './history.js';
+import { renderConfig } from './reload.js';
 import { renderApps, renderCustomers, renderFoo } from './tables.js';
 import { renderTiers } from './tiers.js';
 
@@ -17,27 +20,23 @@ const TIMEOUT_MS = 5000;
 
 let haveHistory = false;
 
-function renderHeader(s: StatsDocument): void {
-  setText(byId('uptime'), duration(s.uptimeSeconds));
-  setField(byId('active'), count(s.connections.active), s.connections.active);
-  setText(byId('total'), count(s.connections.total));
-  setText(byId('rejected'), count(s.connections.rejected));
-  setText(byId('bytes-down'), bytes(s.bytes.down));
-  setText(byId('bytes-up'), bytes(s.bytes.up));
-  const targets = s.apps.flatMap((a) => a.targets);
-  const healthy = targets.filter((t) => t.health === 'healthy').length;
-  setText(byId('backends'), targets.length > 0 ? `${healthy}/${targets.length} healthy` : '\u2014');
-}
+/** The page's sections, in order: each reads what it shows of the document (a new section is one more module and line). */
+const SECTIONS: ReadonlyArray<(s: StatsDocument) => void> = [
+  renderHeader,
+  (s) => renderConfig(s.config),
+  (s) => renderTiers(s.tiers),
+  renderConnections,
+  (s) => renderApps(s.apps),
+  (s) => renderCustomers(s.customers),
+  (s) => renderFleet(s.fleet),
+  (s) => renderFoo(s.foo),
+];
 
 function render(s: StatsDocument): void {
-  renderHeader(s);
-  if (!haveHistory && s.history) seed(s.history);
+  if (!haveHistory && s.history) seed(s.history, s.tiers);
   const now = Date.now() / 1000;
-  for (const t of s.tiers) push(t.name, now, t.rateDown, t.rateUp);
-  renderTiers(s.tiers);
-  renderApps(s.apps);
-  renderCustomers(s.customers);
-  renderFoo(s.foo);
+  for (const t of s.tiers) push(t.name, sampleOf(now, t));
+  for (const section of SECTIONS) section(s);
 }
 
 function connected(ok: true): void;

@@ -1,7 +1,7 @@
 /** The apps table (targets and latency), the top customers and the Foo protocol's counters. */
 import type { AppStats, CustomerStats, FooStatsDocument, LatencyKind, TargetStats } from '../../observe/stats-document.js';
 import { byId, el, setText } from './dom.js';
-import { bits, count, ms, sig } from './format.js';
+import { bits, count, latency, sig } from './format.js';
 
 const LATENCIES: ReadonlyArray<[LatencyKind, string]> = [
   ['connect', 'connect'],
@@ -43,7 +43,7 @@ export function renderApps(apps: readonly AppStats[]): void {
       const h = kind && a.latency[kind[0]];
       if (kind && h) {
         tr.append(el('td', {}, kind[1]), el('td', { class: 'n' }, count(h.count)));
-        for (const p of PERCENTILES) tr.appendChild(el('td', { class: 'n', 'data-app': a.name, 'data-field': `${kind[0]}.${p}` }, ms(h[p])));
+        for (const p of PERCENTILES) tr.appendChild(el('td', { class: 'n', 'data-app': a.name, 'data-field': `${kind[0]}.${p}`, 'data-value': h[p] }, latency(h[p])));
       } else {
         tr.appendChild(el('td', { colspan: 7, class: 'empty' }, 'no latency samples yet'));
       }
