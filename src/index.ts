@@ -33,20 +33,15 @@ import { descriptorUse } from './server/limits.js';
 import { SHAPED_PIPE, type NativePort } from './server/native-path.js';
 import { Reloader } from './reloader.js';
 import { ProxyError } from './errors.js';
-import type { InheritedListeners } from './net/listen-fds.js';
-import { Upgrader, type Program } from './upgrade.js';
+import { upgrades, type UpgradeDeps, type Upgrader } from './upgrade.js';
 
-export interface ProxyDeps {
+export interface ProxyDeps extends UpgradeDeps {
   log: Logger;
   clock?: Clock;
   /** The config file the config came from: reloads (SIGHUP, POST /reload, ...) read it again. */
   file?: string;
   /** Applied to every config loaded from the file (the CLI's --log-level). */
   adjust?: (config: ProxyConfig) => ProxyConfig;
-  /** The command line that starts this program again: upgrades (SIGWINCH, POST /upgrade) run it. */
-  program?: Program;
-  /** The listening sockets the process this one upgrades handed over. */
-  inherited?: InheritedListeners;
 }
 
 export type { ListenerStatus };
@@ -158,16 +153,7 @@ export class Proxy {
       },
       fleet ? { get up() { return fleet.link.up; }, get errors() { return fleet.link.errors; }, get liveMembers() { return fleet.liveMembers; }, get rebalances() { return fleet.rebalances; }, get shares() { return fleet.shares; } } : null);
     this.admin = new AdminHttp(this.router, this.log, deps.inherited);
-    this.upgrader = deps.program
-      ? new Upgrader(deps.program, {
-          log: this.log,
-          listeners: () => [...this.acceptor.handoff(), ...this.admin.handoff()],
-          prepare: () => this.observer.save(),
-          handOver: () => this.#handOver(),
-          connections: () => this.connections.size,
-          stopping: () => this.#stopping,
-        })
-      : null;
+    this.upgrader = upgrades(deps.program, this.router, this, { get: () => this.#stopping, set: () => (this.#stopping = true) });
     this.router
       .on('GET', '/health', () => ({ status: this.#stopping ? 'stopping' : 'ok' }))
       // Readiness for load balancers: 503 before any app port listens and from the start of a drain.
@@ -182,12 +168,6 @@ export class Proxy {
         const result = await this.reloader.reload('admin API');
         if (result.ok) sendJson(res, 200, result);
         else sendJson(res, 400, { ...result, code: 'SHAPER_ERR_CONFIG', error: `the config file does not load; the old config stays in force:\n${result.errors!.join('\n')}` });
-        return undefined;
-      })
-      .on('POST', '/upgrade', async (_req, res) => {
-        if (!this.upgrader) throw new ProxyError('SHAPER_ERR_UPGRADE', 'this proxy was not started by the shaper-proxy command: there is no program to start again');
-        const result = await this.upgrader.upgrade('admin API');
-        sendJson(res, result.ok ? 200 : 500, result.ok ? result : { ...result, code: 'SHAPER_ERR_UPGRADE' });
         return undefined;
       })
       .on('GET', '/stats', (req) => statsView(sources, req.query.get('history') === '1'))
@@ -385,14 +365,6 @@ export class Proxy {
   /** The `GET /stats` document (also what SIGUSR1 / SIGUSR2 log). */
   statsDocument(withHistory = false): StatsDocument {
     return statsView(this.#sources, withHistory);
-  }
-
-  /** An upgrade's new process is ready: it accepts from now on, and owns the counters file. */
-  async #handOver(): Promise<void> {
-    this.#stopping = true;
-    await this.acceptor.stop();
-    await this.admin.closeListener();
-    this.observer.release();
   }
 
   /**

@@ -15,7 +15,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { readFile, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { sendJson, type Router } from './admin/router.js';
 import { writeFileAtomic } from './atomic-file.js';
+import { ProxyError } from './errors.js';
 import type { Logger } from './log.js';
 import { InheritedListeners, type HandedListener } from './net/listen-fds.js';
 
@@ -69,6 +71,54 @@ export interface UpgradeParts {
   connections(): number;
   /** the proxy is shutting down (no upgrade then) */
   stopping(): boolean;
+}
+
+/** What a proxy is given for upgrades. */
+export interface UpgradeDeps {
+  /** The command line that starts this program again: upgrades (SIGWINCH, POST /upgrade) run it. */
+  program?: Program;
+  /** The listening sockets the process this one upgrades handed over. */
+  inherited?: InheritedListeners;
+}
+
+/** The parts of a proxy an upgrade uses (a narrow view of the Proxy). */
+export interface UpgradableProxy {
+  readonly log: Logger;
+  readonly acceptor: { handoff(): HandedListener[]; stop(): Promise<void> };
+  readonly admin: { handoff(): HandedListener[]; closeListener(): Promise<void> };
+  /** the counters file: saved for the new process to restore, then left to it */
+  readonly observer: { save(): Promise<void>; release(): void };
+  readonly connections: { readonly size: number };
+}
+
+/**
+ * A proxy's upgrades: its Upgrader (null without a program to start again) and the admin API's
+ * POST /upgrade. `draining` reads the proxy's stopping flag and sets it at the handover.
+ */
+export function upgrades(program: Program | undefined, router: Router, proxy: UpgradableProxy, draining: { get(): boolean; set(): void }): Upgrader | null {
+  const upgrader = program
+    ? new Upgrader(program, {
+        log: proxy.log,
+        listeners: () => [...proxy.acceptor.handoff(), ...proxy.admin.handoff()],
+        prepare: () => proxy.observer.save(),
+        // The new process is ready: it accepts from now on, and owns the counters file.
+        handOver: async () => {
+          draining.set();
+          await proxy.acceptor.stop();
+          await proxy.admin.closeListener();
+          proxy.observer.release();
+        },
+        connections: () => proxy.connections.size,
+        stopping: draining.get,
+      })
+    : null;
+  router.on('POST', '/upgrade', async (_req, res) => {
+    if (!upgrader) throw new ProxyError('SHAPER_ERR_UPGRADE', 'this proxy was not started by the shaper-proxy command: there is no program to start again');
+    const result = await upgrader.upgrade('admin API');
+    sendJson(res, result.ok ? 200 : 500, result.ok ? result : { ...result, code: 'SHAPER_ERR_UPGRADE' });
+    return undefined;
+  });
+  return upgrader;
 }
 
 /**
