@@ -201,6 +201,7 @@ async function run(args: Args): Promise<Result> {
     newPid = result.newPid;
     const oldExit = proxy.exited.then((code) => ({ code, at: performance.now() - t0 }));
     await sleep(after);
+    const loadSeconds = (performance.now() - t0) / 1000;
     await load.stop();
     const done = await Promise.all(dls);
     const kernelAfter = tcpExtCounters(KERNEL_COUNTERS);
@@ -224,14 +225,13 @@ async function run(args: Args): Promise<Result> {
     // Downloads that ended before the handover prove nothing about it: then raise --bytes.
     const verdict = count('refused') === 0 && count('reset') === 0 && count('other') === 0 && exact === downloads && openAtHandover === downloads && exit?.code === 0 && newServes;
     if (!verdict) process.exitCode = 1;
-    const seconds = (performance.now() - t0) / 1000;
     const reasons = closeReasons(proxy.stdout);
     const reasonRows = [oldPid, newPid].map((pid) => [pid === oldPid ? `old (${pid})` : `new (${pid})`, Object.entries(reasons.get(pid) ?? {}).map(([k, n]) => `${k} ${n}`).join(', ') || '-']);
     return {
       params: { rate, downloads, bytes, downloadRate, before: before / 1000, after: after / 1000 },
       tables: [
         {
-          title: `Upgrade under load: ${load.attempts.length} connections opened (${(load.attempts.length / seconds).toFixed(0)}/s), ${downloads} downloads of ${bytes} bytes at ${downloadRate}`,
+          title: `Upgrade under load: ${load.attempts.length} connections opened (${(load.attempts.length / loadSeconds).toFixed(0)}/s over ${loadSeconds.toFixed(1)} s), ${downloads} downloads of ${bytes} bytes at ${downloadRate}`,
           columns: ['measure', 'value'],
           rows: [
             ['connections ok', String(count('ok'))],
