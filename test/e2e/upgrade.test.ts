@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { backendFor, cleanup, CLI, cliFor, connect, ctl, freePort, pattern, readAll, sha256, tempDir, waitFor, type Child } from '../helpers.js';
+import { backendFor, cleanup, CLI, cliFor, connect, ctl, freePort, pattern, readAll, sha256, tempDir, waitFor, which, type Child } from '../helpers.js';
 
 /** Each download: 1 MiB through a 2 MiB/s connection cap. */
 const DOWNLOAD = 1024 * 1024;
@@ -247,18 +247,19 @@ test('under systemd without --pid-file the upgrade is refused: systemd would sto
   const [port, admin] = [await freePort(), await freePort()];
   const file = path.join(dir, 'proxy.json');
   await writeFile(file, JSON.stringify({ bind: '127.0.0.1', admin: { listen: `127.0.0.1:${admin}` }, apps: [{ name: 'echo', ports: [port], targets: [echo.address] }] }));
-  // A parent process named "systemd" (node under that name: /proc/PID/comm is the name it was run
-  // as) starts the CLI with $INVOCATION_ID, as systemd starts a service.
+  // A parent process named "systemd" starts the CLI with $INVOCATION_ID, as systemd starts a service:
+  // sh run under that name (/proc/PID/comm is the name it was run as; not node, which names its main
+  // thread "MainThread" from Node 24 on), staying the parent (no exec) and SIGKILLing it on SIGTERM.
   const systemd = path.join(dir, 'systemd');
-  fs.symlinkSync(process.execPath, systemd);
-  const script = `
-    const c = require('node:child_process').spawn(process.execPath, process.argv.slice(1), { stdio: 'inherit', env: { ...process.env, INVOCATION_ID: '0123456789abcdef' } });
-    process.on('SIGTERM', () => c.kill('SIGKILL'));
-    c.on('exit', () => process.exit(0));`;
-  const parent = spawn(systemd, ['-e', script, CLI, '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] });
+  fs.symlinkSync(which('sh')!, systemd);
+  const script = `trap 'kill -KILL $child; exit 0' TERM; INVOCATION_ID=0123456789abcdef "$@" & child=$!; wait $child`;
+  const parent = spawn(systemd, ['-c', script, 'systemd', process.execPath, CLI, '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] });
   cleanup(t, () => new Promise((r) => (parent.exitCode === null ? (parent.once('exit', r), parent.kill('SIGTERM')) : r(undefined))));
   await waitFor(async () => (await fetch(`http://127.0.0.1:${admin}/health`).catch(() => null))?.ok, 10_000, 'the proxy under "systemd"');
   const r = await ctl(['upgrade', '--admin', `http://127.0.0.1:${admin}`]);
+  // Should it upgrade after all, the new process is nobody's child here: stop it.
+  const upgraded = /pid (\d+) serves/.exec(r.stdout)?.[1];
+  if (upgraded) process.kill(Number(upgraded), 'SIGKILL');
   assert.equal(r.code, 2, `${r.stdout}${r.stderr}`);
   assert.match(r.stderr, /systemd service runs without --pid-file/);
   assert.match(r.stderr, /PIDFile=/);
