@@ -25,10 +25,11 @@ import { sources } from './sources.js';
 import { library } from './library.js';
 import { timeouts } from './timeouts.js';
 import { relay } from './relay.js';
+import { plans } from './plans.js';
 import { upgrade } from './upgrade.js';
 
 /** Add a scenario: one file in bench/ exporting a Scenario, one line here. */
-const SCENARIOS: Record<string, Scenario> = Object.fromEntries([throughput, shaping, observe, peers, load, caps, conns, sources, soak, fleet, admission, timeouts, library, relay, upgrade].map((s) => [s.name, s]));
+const SCENARIOS: Record<string, Scenario> = Object.fromEntries([throughput, shaping, observe, peers, load, caps, conns, sources, soak, fleet, admission, timeouts, library, relay, plans, upgrade].map((s) => [s.name, s]));
 
 const RESULTS = RESULTS_DIR;
 

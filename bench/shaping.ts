@@ -8,9 +8,8 @@
  * Rates are measured over a window after a warm-up second, so the initial bursts do not count.
  */
 import { cpuSeconds, cpuTimes, peakRssBytes } from './lib/procstat.js';
-import { ready, spawnNodeScript } from './lib/children.js';
 import { diff, jain, openDownloaders, sampleSeries, sum } from './lib/downloaders.js';
-import { startShapedProxy } from './lib/shaped-proxy.js';
+import { startShapedProxy, withSource } from './lib/shaped-proxy.js';
 import { numberArg, sleep, type Args, type Result, type Scenario, type Table } from './lib/scenario.js';
 
 const KiB = 1024;
@@ -26,16 +25,6 @@ interface CaseResult {
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 const mbs = (x: number) => `${(x / 1e6).toFixed(2)} MB/s`;
-
-async function withSource<T>(fn: (target: string) => Promise<T>): Promise<T> {
-  const backend = spawnNodeScript('backend', 'backend', ['source']);
-  try {
-    const ports = await ready<{ source: number }>(backend);
-    return await fn(`127.0.0.1:${ports.source}`);
-  } finally {
-    await backend.kill();
-  }
-}
 
 /**
  * Wait until every connection has received something (a burst of connects can

@@ -146,7 +146,7 @@ async function main(argv: string[]): Promise<void> {
   const watchAs = (next: ProxyConfig): void => {
     if (next.watch) {
       unwatch ??= watchConfigFile(file, () => void reload('file changed'));
-      tlsWatch.set(tlsFiles(next.apps));
+      tlsWatch.set(tlsFiles(next.apps, next.admin));
     } else {
       unwatch?.();
       unwatch = null;

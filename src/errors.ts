@@ -24,6 +24,8 @@ export const ERRORS = {
   SHAPER_ERR_ADMIN_BAD_REQUEST: spec('An admin API request body or parameter is invalid.', 400),
   SHAPER_ERR_ADMIN_BODY_TOO_LARGE: spec('An admin API request body is over 64 KiB; the connection is closed without reading the rest.', 413),
   SHAPER_ERR_ADMIN_AUTH: spec('An admin API request had no token or a wrong one (admin.token is set).', 401),
+  SHAPER_ERR_ADMIN_FORBIDDEN: spec("The admin API token's role may not do this (read: GET only; operate: also kill, reload, drain; admin: everything); nothing changed.", 403),
+  SHAPER_ERR_ADMIN_CONFLICT: spec('An admin API change conflicts with what is in use (a tier still used by customers, defaultTier or connections); nothing changed.', 409),
   SHAPER_ERR_ADMIN_NOT_FOUND: spec('An admin API path or object does not exist.', 404),
   SHAPER_ERR_ADMIN_METHOD: spec('An admin API path does not take this method; the Allow header lists the ones it takes.', 405),
   SHAPER_ERR_ADMISSION: spec('A connection was refused by a customer limit (maxConnections, connectionRate).', 429),

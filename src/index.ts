@@ -23,6 +23,7 @@ import { createMetrics, type Metrics } from './observe/metrics.js';
 import type { StatsDocument } from './observe/stats-document.js';
 import { registerAdminApi } from './admin/api.js';
 import { dashboardRoutes } from './admin/dashboard.js';
+import { registerOperations } from './admin/operate.js';
 import { Router, sendJson } from './admin/router.js';
 import { AdminHttp } from './admin/server.js';
 import { statusView } from './admin/status.js';
@@ -158,7 +159,7 @@ export class Proxy {
       .on('GET', '/health', () => ({ status: this.#stopping ? 'stopping' : 'ok' }))
       // Readiness for load balancers: 503 before any app port listens and from the start of a drain.
       .on('GET', '/ready', (_req, res) => {
-        const status = this.#stopping ? 'draining' : this.acceptor.listeners().some((l) => l.state === 'listening') ? 'ready' : 'starting';
+        const status = this.#stopping || this.acceptor.draining ? 'draining' : this.acceptor.listeners().some((l) => l.state === 'listening') ? 'ready' : 'starting';
         sendJson(res, status === 'ready' ? 200 : 503, { status });
         return undefined;
       })
@@ -184,6 +185,7 @@ export class Proxy {
       rates: (c) => this.sampler.rates(c),
       ...(fleet ? { publish: (hash: 'tiers' | 'customers', field: string, value: unknown) => fleet.publish(hash, field, value) } : {}),
     });
+    registerOperations(this.router, { log: this.log, connections: this.connections, accepting: this.acceptor });
     dashboardRoutes(this.router);
     this.store.onChange((change) => this.#applied(change));
     this.#sources = sources;

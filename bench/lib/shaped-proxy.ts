@@ -2,7 +2,7 @@
  * shaper-proxy as a child process on a config of the bench's choosing (tiers, customers), with
  * an admin port, so scenarios can change tiers live.
  */
-import { freePort, startProxyProcess, type Child } from './children.js';
+import { freePort, ready, spawnNodeScript, startProxyProcess, type Child } from './children.js';
 
 export interface ShapedProxy {
   child: Child;
@@ -27,4 +27,15 @@ export async function startShapedProxy(target: string, shaping: Record<string, u
   };
   const { child, file, stop } = await startProxyProcess(config, [adminPort, port]);
   return { child, port, adminPort, file, stop };
+}
+
+/** Runs `fn` with an endless source backend (bench/lib/backend.ts `source`) as its target, stopped after. */
+export async function withSource<T>(fn: (target: string) => Promise<T>): Promise<T> {
+  const backend = spawnNodeScript('backend', 'backend', ['source']);
+  try {
+    const ports = await ready<{ source: number }>(backend);
+    return await fn(`127.0.0.1:${ports.source}`);
+  } finally {
+    await backend.kill();
+  }
 }

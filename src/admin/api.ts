@@ -2,6 +2,7 @@
  * The admin API for tiers, customers and connections, JSON in and out:
  *
  *   GET    /tiers              GET /tiers/:name       PUT /tiers/:name      (a tier object as in the config)
+ *   DELETE /tiers/:name        (refused with 409 while a customer, defaultTier or a connection uses it)
  *   GET    /customers          GET /customers/:id     PUT /customers/:id    ({"tier": ..., "match": ...})
  *   DELETE /customers/:id
  *   GET    /connections
@@ -12,6 +13,7 @@
  */
 import { parseCustomerBody, parseTierBody } from '../config/load.js';
 import { isPlainObject } from '../config/fly.js';
+import { minimumsOfTiers } from '../config/levels.js';
 import type { ConfigStore } from '../config/store.js';
 import type { CustomerConfig, LevelLimits, TierConfig } from '../config/types.js';
 import { ConfigError, ProxyError } from '../errors.js';
@@ -28,6 +30,10 @@ export interface LevelView {
   up: RateView;
   burstDown?: number;
   burstUp?: number;
+  peakDown?: number;
+  peakUp?: number;
+  minDown?: number;
+  minUp?: number;
 }
 
 export interface TierView {
@@ -121,6 +127,18 @@ export function registerAdminApi(router: Router, parts: AdminApiParts): void {
     connections: customers.get(c.id)?.connections.size ?? 0,
   });
 
+  /** What uses a tier: customers (configured or runtime), defaultTier, live per-address customers. */
+  const tierUsers = (name: string): string[] => {
+    const users: string[] = [];
+    const configured = store.config.customers.filter((c) => c.tier === name).map((c) => c.id);
+    if (configured.length > 0) users.push(`customers ${configured.join(', ')}`);
+    if (store.config.defaultTier === name) users.push('it is defaultTier');
+    let live = 0;
+    for (const c of customers.values()) if (c.tier === name) live += c.connections.size;
+    if (live > 0) users.push(`${live} open connection${live === 1 ? '' : 's'}`);
+    return users;
+  };
+
   const tierNamed = (name: string): TierConfig => {
     const tiers = store.config.tiers;
     const tier = Object.hasOwn(tiers, name) ? tiers[name] : undefined;
@@ -136,12 +154,28 @@ export function registerAdminApi(router: Router, parts: AdminApiParts): void {
     .on('GET', '/tiers/:name', (req) => tierView(tierNamed(req.params['name']!)))
     .on('PUT', '/tiers/:name', async (req) => {
       const name = req.params['name']!;
-      parseTierBody(name, req.body); // 400 with the key path; nothing has changed yet
+      const tier = parseTierBody(name, req.body); // 400 with the key path; nothing has changed yet
+      const mins = minimumsOfTiers({ ...store.config.tiers, [name]: tier }, store.config.global);
+      if (mins.length > 0) throw new ConfigError(mins);
       const next = store.draft();
       next.tiers[name] = req.body;
       await store.applyRuntime(next);
       await parts.publish?.('tiers', name, req.body);
       return tierView(tierNamed(name));
+    })
+    .on('DELETE', '/tiers/:name', async (req) => {
+      const name = req.params['name']!;
+      const stale = Object.hasOwn(store.runtime.tiers, name) && store.runtime.tiers[name] !== null;
+      if (!stale) tierNamed(name); // 404 for a tier that does not exist
+      const users = tierUsers(name);
+      if (users.length > 0) throw new ProxyError('SHAPER_ERR_ADMIN_CONFLICT', `tier ${JSON.stringify(name)} is in use (${users.join('; ')}): move them to another tier first`);
+      const next = store.draft();
+      // A tier of the config is deleted with a marker; one made at runtime is simply forgotten.
+      if (Object.hasOwn(store.base.tiers, name)) next.tiers[name] = null;
+      else delete next.tiers[name];
+      await store.applyRuntime(next);
+      await parts.publish?.('tiers', name, next.tiers[name]);
+      return { deleted: name };
     })
     .on('GET', '/customers', () => [
       ...store.config.customers.map(customerView),
@@ -208,6 +242,10 @@ function levelView(level: LevelLimits): LevelView {
     up: rateView(level.up),
     ...(level.burstDown !== undefined ? { burstDown: level.burstDown } : {}),
     ...(level.burstUp !== undefined ? { burstUp: level.burstUp } : {}),
+    ...(level.peakDown !== undefined ? { peakDown: level.peakDown } : {}),
+    ...(level.peakUp !== undefined ? { peakUp: level.peakUp } : {}),
+    ...(level.minDown !== undefined ? { minDown: level.minDown } : {}),
+    ...(level.minUp !== undefined ? { minUp: level.minUp } : {}),
   };
 }
 

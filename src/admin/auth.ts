@@ -1,27 +1,19 @@
 /**
- * Admin API authentication: an optional bearer token (`admin.token` / SHAPER_ADMIN_TOKEN).
- * When one is set, every request must carry `Authorization: Bearer TOKEN`; the dashboard page
- * itself (GET /) may also give it as `?token=` so a browser can open it, and the page then sends
- * the header on its own fetches. Without a token the admin API is only allowed on loopback (the
- * config loader refuses anything else).
+ * Admin API authentication: optional bearer tokens, each with a role (`admin.tokens`; the one
+ * `admin.token` / SHAPER_ADMIN_TOKEN is a token of the role "admin"). When any is set, every
+ * request must carry `Authorization: Bearer TOKEN`, and gets the role of its token (what a role
+ * may do: roles.ts); the dashboard page itself (GET /) may also give it as `?token=` so a browser
+ * can open it, and the page then sends the header on its own fetches. Without a token the admin
+ * API is only allowed on loopback (the config loader refuses anything else), with the role admin.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AdminConfig } from '../config/types.js';
 import { isDashboardAsset } from './dashboard.js';
+import type { AdminRole } from './roles.js';
 
 // The config loader needs it too, so it lives in the base layer (src/net.ts).
 export { isLoopbackHost } from '../net/loopback.js';
-
-/**
- * Constant-time comparison of a given token with the expected one: both are hashed first, so
- * the digests have equal lengths whatever was given and timingSafeEqual never throws; the time
- * taken tells nothing about how much of the token matched, nor its length.
- */
-export function tokenMatches(given: string, expected: string): boolean {
-  const a = createHash('sha256').update(given, 'utf8').digest();
-  const b = createHash('sha256').update(expected, 'utf8').digest();
-  return timingSafeEqual(a, b);
-}
 
 /** The token a request carries: `Authorization: Bearer X`, or for the dashboard page `?token=X`. */
 export function requestToken(req: IncomingMessage): string | undefined {
@@ -37,12 +29,48 @@ export function requestToken(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
-/** Whether the request may go on; with no token configured every request may. */
-export function authorized(req: IncomingMessage, token: string | undefined): boolean {
-  if (token === undefined || token === '') return true;
-  if (req.method === 'GET' && isDashboardAsset(new URL(req.url ?? '/', 'http://admin').pathname)) return true; // code and style, no data
+/**
+ * Tokens are compared as SHA-256 digests: equal lengths whatever was given, so timingSafeEqual
+ * never throws and the time taken tells nothing about how much of a token matched, nor its length.
+ */
+const digest = (token: string): Buffer => createHash('sha256').update(token, 'utf8').digest();
+
+/** The tokens in force (admin.token as a token of the role admin, then admin.tokens), kept as SHA-256 digests. */
+export class AdminTokens {
+  readonly #tokens: { digest: Buffer; role: AdminRole }[];
+
+  constructor(admin: Pick<AdminConfig, 'token' | 'tokens'> | null) {
+    const all = [...(admin?.token ? [{ token: admin.token, role: 'admin' as const }] : []), ...(admin?.tokens ?? [])];
+    this.#tokens = all.map((t) => ({ digest: digest(t.token), role: t.role }));
+  }
+
+  /** No token configured: every request may do everything (the loader allows that on loopback only). */
+  get none(): boolean {
+    return this.#tokens.length === 0;
+  }
+
+  /**
+   * The role of `given`; undefined when it is none of the tokens. Every token is compared, each in
+   * constant time, so the time taken tells neither which one matched nor how much of one did.
+   */
+  roleOf(given: string): AdminRole | undefined {
+    const d = digest(given);
+    let role: AdminRole | undefined;
+    for (const t of this.#tokens) if (timingSafeEqual(d, t.digest) && role === undefined) role = t.role;
+    return role;
+  }
+}
+
+/**
+ * The role a request has: that of its token; admin when no token is configured; read for the
+ * dashboard's script and style (a browser sends no header for them; they hold no data); undefined
+ * when it carries no token or a wrong one (401).
+ */
+export function requestRole(req: IncomingMessage, tokens: AdminTokens): AdminRole | undefined {
+  if (tokens.none) return 'admin';
+  if (req.method === 'GET' && isDashboardAsset(new URL(req.url ?? '/', 'http://admin').pathname)) return 'read';
   const given = requestToken(req);
-  return given !== undefined && tokenMatches(given, token);
+  return given === undefined ? undefined : tokens.roleOf(given);
 }
 
 /**
@@ -55,8 +83,8 @@ export function sendUnauthorized(req: IncomingMessage, res: ServerResponse): voi
     JSON.stringify(
       {
         error: had
-          ? 'the admin API token is wrong (send Authorization: Bearer TOKEN with admin.token)'
-          : 'the admin API needs a token (send Authorization: Bearer TOKEN with admin.token)',
+          ? 'the admin API token is wrong (send Authorization: Bearer TOKEN with admin.token or one of admin.tokens)'
+          : 'the admin API needs a token (send Authorization: Bearer TOKEN with admin.token or one of admin.tokens)',
         code: 'SHAPER_ERR_ADMIN_AUTH',
       },
       null,

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isProxyError, ProxyError } from '../errors.js';
+import { allows, roleFor, type AdminRole } from './roles.js';
 
 export interface Request {
   method: string;
@@ -16,8 +17,11 @@ export type Handler = (req: Request, res: ServerResponse) => unknown | Promise<u
 
 interface Route {
   method: string;
+  pattern: string;
   parts: string[];
   handler: Handler;
+  /** the least role that may use it (roles.ts) */
+  role: AdminRole;
 }
 
 export const MAX_BODY = 64 * 1024;
@@ -30,11 +34,12 @@ export class Router {
   #routes: Route[] = [];
 
   on(method: string, pattern: string, handler: Handler): this {
-    this.#routes.push({ method, parts: pattern.split('/').filter(Boolean), handler });
+    this.#routes.push({ method, pattern, parts: pattern.split('/').filter(Boolean), handler, role: roleFor(method, pattern) });
     return this;
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** Answers `req` as a request of `role` (the role of its token; admin when no token is configured). */
+  async handle(req: IncomingMessage, res: ServerResponse, role: AdminRole = 'admin'): Promise<void> {
     try {
       const url = new URL(req.url ?? '/', 'http://admin');
       const parts = url.pathname.split('/').filter(Boolean).map(decodePart);
@@ -45,6 +50,10 @@ export class Router {
         if (route.method !== req.method) {
           allowed.push(route.method);
           continue;
+        }
+        // Before the body is read: a role that may not gets 403 and nothing runs.
+        if (!allows(role, route.role)) {
+          throw new ProxyError('SHAPER_ERR_ADMIN_FORBIDDEN', `the token's role "${role}" may not ${route.method} ${route.pattern} (that needs "${route.role}")`);
         }
         const body = await readJsonBody(req);
         const out = await route.handler(
@@ -62,7 +71,8 @@ export class Router {
       // The status comes from the error catalogue; anything else is our bug: 500.
       const known = isProxyError(err);
       const code = known ? err.code : undefined;
-      if (code === 'SHAPER_ERR_ADMIN_BODY_TOO_LARGE' && !res.headersSent) res.setHeader('connection', 'close');
+      // The body is not read: the connection cannot carry another request.
+      if ((code === 'SHAPER_ERR_ADMIN_BODY_TOO_LARGE' || code === 'SHAPER_ERR_ADMIN_FORBIDDEN') && !res.headersSent) res.setHeader('connection', 'close');
       if (!res.headersSent) sendJson(res, known ? err.status : 500, { error: (err as Error).message, ...(code ? { code } : {}) });
       else res.destroy();
     }

@@ -1,22 +1,31 @@
 import http from 'node:http';
+import https from 'node:https';
 import type { Duplex } from 'node:stream';
+import type { AdminConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { listeningFd, type HandedListener, type InheritedFds } from '../net/listen-fds.js';
 import { RetryingListen } from '../server/listen.js';
-import { authorized, sendUnauthorized } from './auth.js';
+import { AdminTokens, requestRole, sendUnauthorized } from './auth.js';
 import type { Router } from './router.js';
 
-/** The admin HTTP server: binds with retry like the app ports, never takes the proxy down. */
+type AdminTls = NonNullable<AdminConfig['tls']>;
+
+/** The admin HTTP(S) server: binds with retry like the app ports, never takes the proxy down. */
 export class AdminServer {
   readonly server: http.Server;
   readonly listen: RetryingListen;
 
-  /** `token()`: the bearer token in force (read per request, so a reload that changes it applies at once). */
-  constructor(host: string, port: number, router: Router, log: Logger, token: () => string | undefined = () => undefined) {
-    this.server = http.createServer((req, res) => {
-      if (!authorized(req, token())) sendUnauthorized(req, res);
-      else void router.handle(req, res);
-    });
+  /**
+   * `tokens()`: the tokens in force (read per request, so a reload that changes them applies at
+   * once); with `tls`, HTTPS.
+   */
+  constructor(host: string, port: number, router: Router, log: Logger, tokens: () => AdminTokens = () => new AdminTokens(null), tls?: AdminTls) {
+    const handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+      const role = requestRole(req, tokens());
+      if (role === undefined) sendUnauthorized(req, res);
+      else void router.handle(req, res, role);
+    };
+    this.server = tls ? https.createServer({ cert: tls.cert.pem, key: tls.key.pem, minVersion: 'TLSv1.2' }, handle) : http.createServer(handle);
     this.server.on('clientError', answerClientError);
     this.server.keepAliveTimeout = 5_000;
     this.server.requestTimeout = 10_000;
@@ -29,6 +38,11 @@ export class AdminServer {
 
   get port(): number | undefined {
     return this.listen.boundPort;
+  }
+
+  /** New certificate and key for the connections from now on (a reload that changed the files). */
+  setTls(tls: AdminTls): void {
+    (this.server as https.Server).setSecureContext({ cert: tls.cert.pem, key: tls.key.pem, minVersion: 'TLSv1.2' });
   }
 
   async close(): Promise<void> {
@@ -59,11 +73,14 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
 
 /**
  * The admin server as the config wants it: started at the configured address, restarted when
- * `admin.listen` changes, stopped when it is turned off. The token is read per request.
+ * `admin.listen` changes or TLS is turned on or off, stopped when it is turned off. The tokens
+ * are read per request; new TLS files apply to the next connections, without a restart.
  */
 export class AdminHttp {
   #server: AdminServer | undefined;
   #key = '';
+  #tokens = new AdminTokens(null);
+  #tls: AdminTls | undefined;
 
   constructor(
     private readonly router: Router,
@@ -72,20 +89,24 @@ export class AdminHttp {
     private readonly inherited?: InheritedFds,
   ) {}
 
-  configure(admin: { host: string; port: number; token?: string } | null): void {
-    const key = admin ? `${admin.host}:${admin.port}` : '';
-    this.#token = admin?.token;
-    if (key === this.#key) return;
+  configure(admin: AdminConfig | null): void {
+    const key = admin ? `${admin.tls ? 'https' : 'http'}://${admin.host}:${admin.port}` : '';
+    this.#tokens = new AdminTokens(admin);
+    const tls = admin?.tls;
+    if (key === this.#key) {
+      if (tls && this.#server && !(tls.cert.equals(this.#tls?.cert) && tls.key.equals(this.#tls?.key))) this.#server.setTls(tls);
+      this.#tls = tls;
+      return;
+    }
     void this.#server?.close();
     this.#server = undefined;
     this.#key = key;
+    this.#tls = tls;
     if (!admin) return;
-    this.#server = new AdminServer(admin.host, admin.port, this.router, this.log, () => this.#token);
+    this.#server = new AdminServer(admin.host, admin.port, this.router, this.log, () => this.#tokens, tls);
     this.#server.listen.inheritedFd = this.inherited?.take(`admin:${key}`);
     void this.#server.start();
   }
-
-  #token: string | undefined;
 
   /** The bound port, once it listens. */
   get port(): number | undefined {

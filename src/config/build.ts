@@ -12,7 +12,7 @@ import { keyPath, type Problems, show } from './problems.js';
 import type { App, Top } from './schema.js';
 import type { AppFacts } from './shaping.js';
 import { readServerTls, readTargetTls } from './tls.js';
-import type { AppConfig, ClusterConfig, LimitsConfig, ServerTlsConfig, TargetConfig, TargetTlsConfig } from './types.js';
+import type { AdminConfig, AppConfig, ClusterConfig, LimitsConfig, ServerTlsConfig, TargetConfig, TargetTlsConfig } from './types.js';
 import { parseCountRate, parseDuration, parseHostPort } from './units.js';
 
 type Raw = Record<string, unknown>;
@@ -119,6 +119,7 @@ const listenPort = (listen: unknown): number | undefined => {
 export function checkAdminToken(admin: unknown, problems: Problems): void {
   if (!isPlainObject(admin) || isAdminOff(admin['listen']) || problems.has('admin.listen') || problems.has('admin.token')) return;
   if (typeof admin['token'] === 'string' && admin['token'] !== '') return;
+  if (Array.isArray(admin['tokens']) && admin['tokens'].length > 0) return;
   let host: string;
   try {
     host = parseHostPort(admin['listen'], true).host;
@@ -169,6 +170,8 @@ export function toAppConfig(app: App, { tls, targetTls }: AppDraft, defaultBind:
     ...(targetTls ? { targetTls } : {}),
     ...(app.sniPreread ? { sniPreread: true } : {}),
     ...(app.sniPreread && app.sniPrereadTimeout !== null ? { sniPrereadTimeout: parseDuration(app.sniPrereadTimeout) } : {}),
+    ...(app.allow !== null ? { allow: app.allow } : {}),
+    ...(app.deny !== null ? { deny: app.deny } : {}),
   };
 }
 
@@ -177,10 +180,30 @@ function toTarget(target: App['targets'][number]): TargetConfig {
   return { address, ...parseHostPort(address), weight: typeof target === 'string' ? 1 : target.weight };
 }
 
-export function toAdmin(admin: Top['admin']): { host: string; port: number; token?: string } | null {
+export function toAdmin(admin: Top['admin'], tls: AdminConfig['tls']): AdminConfig | null {
   if (!isPlainObject(admin) || isAdminOff(admin.listen)) return null;
-  const token = admin.token;
-  return { ...parseHostPort(admin.listen, true), ...(typeof token === 'string' && token !== '' ? { token } : {}) };
+  const { token, tokens } = admin;
+  return {
+    ...parseHostPort(admin.listen, true),
+    ...(typeof token === 'string' && token !== '' ? { token } : {}),
+    ...(tokens ? { tokens } : {}),
+    ...(tls ? { tls } : {}),
+  };
+}
+
+/** Each token is one role: the same token twice (or admin.token again in admin.tokens) is a mistake. */
+export function checkAdminTokens(admin: unknown, problems: Problems): void {
+  if (!isPlainObject(admin) || !Array.isArray(admin['tokens'])) return;
+  const seen = new Map<string, string>();
+  if (typeof admin['token'] === 'string' && admin['token'] !== '') seen.set(admin['token'], 'admin.token');
+  admin['tokens'].forEach((entry: unknown, i) => {
+    const token = isPlainObject(entry) ? entry['token'] : undefined;
+    const at = `admin.tokens[${i}].token`;
+    if (typeof token !== 'string' || problems.has(at)) return;
+    const first = seen.get(token);
+    if (first) problems.add(at, `is the same token as ${first} (give each role its own token)`);
+    else seen.set(token, at);
+  });
 }
 
 /** `limits`: keys left null are dropped (no limit); no key set: no `limits` at all. */

@@ -7,7 +7,8 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { logLevel } from '../log.js';
-import { appFacts, checkAdminToken, checkAppNames, checkCluster, checkPorts, readApps, toAdmin, toAppConfig, toCluster, toLimits } from './build.js';
+import { appFacts, checkAdminToken, checkAdminTokens, checkAppNames, checkCluster, checkPorts, readApps, toAdmin, toAppConfig, toCluster, toLimits } from './build.js';
+import { readAdminTls } from './tls.js';
 import { APPS_REQUIRED, tierNameProblem, unbracket } from './checks.js';
 import { readConfigFile } from './formats.js';
 import { fromFlyFormat, isPlainObject } from './fly.js';
@@ -63,6 +64,8 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
   checkAppNames(apps, problems);
   checkPorts(apps, isPlainObject(admin) ? admin['listen'] : undefined, problems);
   checkAdminToken(admin, problems);
+  checkAdminTokens(admin, problems);
+  const adminTls = isPlainObject(admin) && !problems.under('admin.tls') ? readAdminTls(admin['tls'], baseDir, problems) : undefined;
   checkCluster(written['cluster'], view['cluster'], problems);
   checkShaping(view, appFacts(apps), problems);
   if (!top || problems.count > 0) throw new ConfigError(problems.lines);
@@ -76,7 +79,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
       unhealthyAfter: top.health.unhealthyAfter,
       healthyAfter: top.health.healthyAfter,
     },
-    admin: toAdmin(top.admin),
+    admin: toAdmin(top.admin, adminTls),
     log: { level: logLevel(top.log.level) ?? 'info' },
     drainTimeout: parseDuration(top.drainTimeout),
     dataPlane: top.dataPlane,

@@ -15,7 +15,7 @@ import type { CustomerConfig, ProxyConfig } from './types.js';
 
 export interface RuntimeState {
   version: 1;
-  /** Tier objects exactly as written under "tiers" in a config. */
+  /** Tier objects exactly as written under "tiers" in a config; null: a tier of the config that was deleted. */
   tiers: Record<string, unknown>;
   /** `{"tier": ..., "match": ...}` bodies; null: a customer of the config that was deleted. */
   customers: Record<string, Record<string, unknown> | null>;
@@ -55,7 +55,13 @@ export function effectiveShaping(base: ProxyConfig, runtime: RuntimeState): Effe
   const runtimeTiers = new Set<string>();
   const runtimeCustomers = new Set<string>();
   const tiers = { ...base.tiers };
+  const deleted: string[] = [];
   for (const [name, raw] of Object.entries(runtime.tiers)) {
+    if (raw === null) {
+      if (Object.hasOwn(tiers, name)) deleted.push(name);
+      delete tiers[name];
+      continue;
+    }
     try {
       tiers[name] = parseTierBody(name, raw);
       runtimeTiers.add(name);
@@ -80,6 +86,13 @@ export function effectiveShaping(base: ProxyConfig, runtime: RuntimeState): Effe
     } catch (err) {
       dropped.push(...problemLines(err));
     }
+  }
+  // A deleted tier that the config uses again (a reload gave a customer or defaultTier to it) comes back.
+  for (const name of deleted) {
+    const users = customers.filter((c) => c.tier === name).map((c) => c.id);
+    if (users.length === 0 && base.defaultTier !== name) continue;
+    tiers[name] = base.tiers[name]!;
+    dropped.push(`tiers.${name}: the deletion is not applied: ${users.length > 0 ? `customers ${users.join(', ')} use it` : 'it is defaultTier'}`);
   }
   return { config: { ...base, tiers, customers }, dropped, runtimeTiers, runtimeCustomers };
 }

@@ -7,6 +7,7 @@ import {
   appName,
   bindAddress,
   bool,
+  cidr,
   duration,
   intBetween,
   listOf,
@@ -134,6 +135,12 @@ export const APP = group(
     }),
     sniPrereadTimeout: nullable(duration(true), {
       doc: 'With sniPreread: how long a client has to send its ClientHello; then it is dialed without a server name. Default 5s.',
+    }),
+    allow: nullable(list(cidr, listOf('CIDRs', '["10.0.0.0/8", "2001:db8::/32"]')), {
+      doc: 'Source CIDRs allowed to connect; any other source is refused at accept (reason "denied"). null: any source. With acceptProxyProtocol, the balancer and the client address of the header must both be allowed.',
+    }),
+    deny: nullable(list(cidr, listOf('CIDRs', '["203.0.113.0/24"]')), {
+      doc: 'Source CIDRs refused at accept (reason "denied"); wins over allow. With acceptProxyProtocol, also the client address of the header.',
     }),
     targetTls: nullable(either(TARGET_TLS_OBJECT, targetTlsSwitch), {
       doc: 'Speak TLS to the targets: true, or {"ca": FILE, "servername": NAME, "rejectUnauthorized": true}.',

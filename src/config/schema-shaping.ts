@@ -19,26 +19,41 @@ import {
   size,
   tierRef,
 } from './checks.js';
+import { isPlainObject } from './fly.js';
 import { either, group, list, nullable, optional, required, section, withDefault } from './kit.js';
+import { MIN, PEAK, refineLevel } from './levels.js';
 import { show } from './problems.js';
 
-/** A level's caps: `down`/`up` rates (default unlimited) and an optional `burst`. */
+/** A level's caps: `down`/`up` rates (default unlimited), an optional `burst` and `peak` (levels.ts). */
 export function level(what: string) {
-  return group({
+  return group(levelShape(what)).superRefine(refineLevel, { when: isObjectPayload });
+}
+
+/** A tier's `total`: a level with a guaranteed minimum (levels.ts). */
+function totalLevel(what: string) {
+  return group({ ...levelShape(what), min: MIN }).superRefine(refineLevel, { when: isObjectPayload });
+}
+
+function levelShape(what: string) {
+  return {
     down: withDefault(rate, 'unlimited', { doc: `Rate to clients (download) of ${what}.` }),
     up: withDefault(rate, 'unlimited', { doc: `Rate from clients (upload) of ${what}.` }),
     burst: nullable(either(group({ down: optional(size, 'Bucket size of the download direction.'), up: optional(size, 'Bucket size of the upload direction.') }), size), {
       doc: 'Bucket size: a size for both directions or {"down": SIZE, "up": SIZE}; default rate x rtt.',
     }),
-  });
+    peak: PEAK,
+  };
 }
+
+/** The level's own checks run also when a key has a problem of its own: every problem is reported at once. */
+const isObjectPayload = (payload: { value: unknown }): boolean => isPlainObject(payload.value);
 
 export const TIER = group({
   rtt: withDefault(duration(true), '50ms', { doc: 'Round-trip time the buckets are sized for (rate x rtt).' }),
   weight: withDefault(positiveNumber, 1, { doc: 'Share of the global rate relative to the other tiers.' }),
   connection: section(level('each connection'), 'Caps of each connection.'),
   customer: section(level('all connections of a customer'), 'Caps of all connections of one customer together.'),
-  total: section(level('all connections of the tier'), 'Caps of all connections of the tier together.'),
+  total: section(totalLevel('all connections of the tier'), 'Caps of all connections of the tier together, and its guaranteed minimum.'),
   maxConnections: nullable(intBetween(1), { doc: 'Concurrent connections per customer.' }),
   connectionRate: nullable(countRate, { doc: 'New connections per customer, e.g. "10/s".' }),
 });

@@ -30,6 +30,7 @@ import {
   tierRef,
 } from './checks.js';
 import { either, group, leaf, list, nameMap, nullable, optional, problemOf, required, section, withDefault } from './kit.js';
+import { ADMIN_TLS, ADMIN_TOKENS } from './schema-admin.js';
 import { APP } from './schema-app.js';
 import { CUSTOMER, level, TIER } from './schema-shaping.js';
 import { show } from './problems.js';
@@ -85,9 +86,11 @@ export const TOP = group({
           env: 'SHAPER_ADMIN_LISTEN',
         }),
         token: nullable(adminToken, {
-          doc: 'Bearer token the admin API requires on every request; required when admin.listen is not a loopback address.',
+          doc: 'Bearer token the admin API requires on every request (role "admin"); a token (or tokens) is required when admin.listen is not a loopback address.',
           env: 'SHAPER_ADMIN_TOKEN',
         }),
+        tokens: nullable(ADMIN_TOKENS, { doc: 'More bearer tokens, each with a role: [{"token": "...", "role": "read" | "operate" | "admin"}].' }),
+        tls: nullable(ADMIN_TLS, { doc: 'Serve the admin API over HTTPS: {"cert": FILE, "key": FILE}; null: plain HTTP.' }),
       }),
       adminShorthand,
     ),

@@ -8,6 +8,7 @@
 import { ConfigError } from '../errors.js';
 import { isPlainObject } from './fly.js';
 import { tierNameProblem } from './checks.js';
+import { checkMinimums, peakAndMin } from './levels.js';
 import { keyPath, Problems, show } from './problems.js';
 import { CUSTOMER, TIER, type Customer, type Tier, type Top } from './schema.js';
 import type { CustomerConfig, CustomerMatch, LevelLimits, ShapingConfig, TierConfig } from './types.js';
@@ -83,6 +84,7 @@ export function checkShaping(top: Raw, apps: readonly AppFacts[], problems: Prob
   }
   const defaultTier = top['defaultTier'];
   if (typeof defaultTier === 'string') checkTier('defaultTier', defaultTier);
+  checkMinimums(top, problems);
 }
 
 /** A customer's tier and `match.apps` name a tier and apps of the config. */
@@ -121,8 +123,8 @@ function toTier(name: string, tier: Tier): TierConfig {
   return config;
 }
 
-/** A validated level -> LevelLimits; bursts only where given. */
-function toLevel(level: Tier['connection']): LevelLimits {
+/** A validated level -> LevelLimits; bursts, peaks and minimums only where given. */
+function toLevel(level: Tier['connection'] | Tier['total']): LevelLimits {
   const limits: LevelLimits = { down: parseRate(level.down), up: parseRate(level.up) };
   const burst = level.burst;
   if (isPlainObject(burst)) {
@@ -132,7 +134,7 @@ function toLevel(level: Tier['connection']): LevelLimits {
     limits.burstDown = parseSize(burst);
     limits.burstUp = limits.burstDown;
   }
-  return limits;
+  return peakAndMin(level, limits);
 }
 
 function toCustomer(customer: Customer): CustomerConfig {

@@ -10,7 +10,7 @@ import { createSecureContext } from 'node:tls';
 import { normaliseServerName, sniPatternProblem } from '../net/server-name.js';
 import { PemFile } from './pem.js';
 import type { Problems } from './problems.js';
-import type { AppConfig, ClientAuth, ServedCertificate, ServerTlsConfig, TargetTlsConfig, TlsVersion } from './types.js';
+import type { AdminConfig, AppConfig, ClientAuth, ServedCertificate, ServerTlsConfig, TargetTlsConfig, TlsVersion } from './types.js';
 import { parseDuration } from './units.js';
 
 export const DEFAULT_TLS_MIN_VERSION: TlsVersion = 'TLSv1.2';
@@ -113,6 +113,13 @@ function dnsNames(x509: X509Certificate): string[] {
     .map((entry) => normaliseServerName(entry.slice(4)));
 }
 
+/** `admin.tls` after the schema checks: its certificate and key read and checked. */
+export function readAdminTls(props: unknown, baseDir: string, problems: Problems): { cert: PemFile; key: PemFile } | undefined {
+  if (props === null || typeof props !== 'object') return undefined;
+  const served = readCertificate(props as Record<string, unknown>, 'admin.tls', baseDir, problems, DEFAULT_TLS_MIN_VERSION, true);
+  return served ? { cert: served.cert, key: served.key } : undefined;
+}
+
 /** A file of CA certificates (`targetTls.ca`, `tls.clientCa`). */
 function readCa(value: unknown, at: string, baseDir: string, problems: Problems): PemFile | undefined {
   const ca = readPem(value, at, baseDir, problems);
@@ -134,9 +141,10 @@ export function readTargetTls(value: unknown, at: string, baseDir: string, probl
   return config;
 }
 
-/** Every TLS file a config names (certificates, keys, CAs): what is watched for changes on disk. */
-export function tlsFiles(apps: readonly AppConfig[]): string[] {
+/** Every TLS file a config names (certificates, keys, CAs; the admin API's too): what is watched for changes on disk. */
+export function tlsFiles(apps: readonly AppConfig[], admin?: AdminConfig | null): string[] {
   const files = new Set<string>();
+  if (admin?.tls) files.add(admin.tls.cert.path).add(admin.tls.key.path);
   for (const app of apps) {
     for (const c of app.tls?.certificates ?? []) files.add(c.cert.path).add(c.key.path);
     if (app.tls?.clientCa) files.add(app.tls.clientCa.path);

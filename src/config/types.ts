@@ -42,6 +42,10 @@ export interface AppConfig {
   sniPreread?: boolean;
   /** ms a client on an `sniPreread` app has to send its ClientHello; then it is dialed without a name (set with sniPreread) */
   sniPrereadTimeout?: number;
+  /** CIDRs: only these sources may connect (absent: any) */
+  allow?: string[];
+  /** CIDRs: these sources may not connect (wins over allow) */
+  deny?: string[];
 }
 
 export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
@@ -93,7 +97,7 @@ export interface ProxyConfig extends ShapingConfig {
   apps: AppConfig[];
   health: HealthConfig;
   /** null: no admin server */
-  admin: { host: string; port: number; /** bearer token required on every admin request */ token?: string } | null;
+  admin: AdminConfig | null;
   log: { level: string };
   /** ms connections may drain on shutdown before they are closed */
   drainTimeout: number;
@@ -109,6 +113,21 @@ export interface ProxyConfig extends ShapingConfig {
   cluster?: ClusterConfig;
   /** Where the file came from, for reload. */
   source?: string;
+}
+
+/** What a role of the admin API may do, lowest first: read GETs; operate also kills, reloads and drains; admin everything. */
+export const ADMIN_ROLES = ['read', 'operate', 'admin'] as const;
+export type AdminRole = (typeof ADMIN_ROLES)[number];
+
+export interface AdminConfig {
+  host: string;
+  port: number;
+  /** a bearer token of the role "admin" (admin.token, SHAPER_ADMIN_TOKEN) */
+  token?: string;
+  /** bearer tokens with their roles (admin.tokens) */
+  tokens?: { token: string; role: AdminRole }[];
+  /** HTTPS instead of HTTP (admin.tls) */
+  tls?: { cert: PemFile; key: PemFile };
 }
 
 /** `cluster`: several instances sharing customer, tier and global caps through Redis. */
@@ -144,6 +163,12 @@ export interface LevelLimits {
   up: number;
   burstDown?: number;
   burstUp?: number;
+  /** bytes/s a full bucket drains at most (tc tbf peakrate); only with a finite rate */
+  peakDown?: number;
+  peakUp?: number;
+  /** bytes/s guaranteed under the global cap while busy (a tier's `total`: HTB rate) */
+  minDown?: number;
+  minUp?: number;
 }
 
 export const UNLIMITED: LevelLimits = { down: Infinity, up: Infinity };

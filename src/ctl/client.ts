@@ -36,7 +36,7 @@ export class AdminClient {
     if (res.status === 401) {
       throw new CtlError(
         this.token === undefined
-          ? `the admin API at ${this.base.href} needs a token (HTTP 401): give --token TOKEN or set SHAPER_ADMIN_TOKEN to the proxy's admin.token`
+          ? `the admin API at ${this.base.href} needs a token (HTTP 401): give --token TOKEN or set SHAPER_ADMIN_TOKEN to the proxy's admin.token or one of admin.tokens`
           : `the admin API at ${this.base.href} refused the token (HTTP 401): check --token / SHAPER_ADMIN_TOKEN against the proxy's admin.token`,
       );
     }

@@ -43,11 +43,17 @@ const list: Command = async (inv) => {
   inv.show(rows, () => LIST_TABLES[command]!(rows));
 };
 
-/** tier NAME [--file FILE] */
+/** tier NAME [--file FILE | --delete] */
 const tier: Command = async (inv) => {
-  only(inv, ['file']);
+  only(inv, ['file', 'delete']);
   const tierName = needName(inv, 'tier name');
   const path = `/tiers/${encodeURIComponent(tierName)}`;
+  if (inv.opts.delete) {
+    if (inv.opts.file !== undefined) throw usage('--delete takes no --file');
+    const res = await inv.api.call('DELETE', path);
+    inv.show(res, () => `tier ${tierName} deleted\n`);
+    return;
+  }
   if (inv.opts.file === undefined) {
     const shown = (await inv.api.call('GET', path)) as Row;
     inv.show(shown, () => tiersTable([shown]));
@@ -125,6 +131,23 @@ const upgrade: Command = async (inv) => {
   inv.show(result, () => `upgraded: pid ${String(result['newPid'])} serves; pid ${String(result['oldPid'])} drains its ${String(result['draining'])} connections and exits (${String(result['ms'])} ms)\n`);
 };
 
+/** kill ID: close one connection (DELETE /connections/:id). */
+const kill: Command = async (inv) => {
+  only(inv, []);
+  const id = needName(inv, 'connection id (see "connections")');
+  const res = (await inv.api.call('DELETE', `/connections/${encodeURIComponent(id)}`)) as Row;
+  inv.show(res, () => `connection ${id} (${String(res['client'])}, app ${String(res['app'])}) closed\n`);
+};
+
+/** drain / undrain: stop accepting (the listeners close, /ready 503) or accept again. */
+const drain: Command = async (inv) => {
+  only(inv, []);
+  noName(inv);
+  const res = (await inv.api.call('POST', `/${inv.command}`)) as Row;
+  const open = `${String(res['connections'])} connection(s) open`;
+  inv.show(res, () => (res['draining'] ? `draining: not accepting, ${open}\n` : `accepting, ${open}\n`));
+};
+
 export const COMMANDS: ReadonlyMap<string, Command> = new Map([
   ['tiers', list],
   ['customers', list],
@@ -134,4 +157,7 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map([
   ['fleet', fleet],
   ['reload', reload],
   ['upgrade', upgrade],
+  ['kill', kill],
+  ['drain', drain],
+  ['undrain', drain],
 ]);

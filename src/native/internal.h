@@ -25,8 +25,9 @@ typedef struct dir {
   size_t pre_len, pre_off;
   uint32_t limit;    /* read-ahead bound; 0: the pipe's capacity */
   unsigned shaped : 1, eof : 1, fin : 1, dst_full : 1, pipe_full : 1, first : 1;
-  /* a shaped direction whose queue reached its limit reads again only once it has drained to a
-   * quarter: one large read per several grants, not a small one (and two epoll_ctl) per grant */
+  /* a shaped direction reads (and polls for reading) only while its queue is at most a quarter of
+   * its limit; a read then takes up to the limit: one large read per several grants, not a small
+   * one (and two epoll_ctl) per grant, and a short read above the quarter registers nothing */
   unsigned held_off : 1;
   double moved;
 } dir_t;

@@ -109,16 +109,9 @@ static int wants_read(relay_t *r, int d) {
   return !x->eof && !x->pipe_full && !x->held_off && queued(x) < limit_of(x, r->e);
 }
 
-/* A shaped queue's hysteresis (see dir_t.held_off): off at its limit, on again at a quarter. */
+/* A shaped queue's low-water mark (see dir_t.held_off): it reads again once drained to a quarter. */
 static void hold_off(dir_t *x, const engine_t *e) {
-  if (!x->shaped) {
-    x->held_off = 0;
-    return;
-  }
-  size_t q = queued(x);
-  uint32_t lim = limit_of(x, e);
-  if (q >= lim) x->held_off = 1;
-  else if (q <= lim / 4) x->held_off = 0;
+  x->held_off = x->shaped && queued(x) > limit_of(x, e) / 4;
 }
 
 /*

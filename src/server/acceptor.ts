@@ -12,6 +12,7 @@ import { listeningFd, type HandedListener, type InheritedFds } from '../net/list
 import type { AppUpstream, Upstreams } from '../upstream/upstreams.js';
 import type { Target } from '../upstream/target.js';
 import { Connection, PROXY_HEADER_TIMEOUT_MS, type Analyzer, type ConnectionDeps, type ShapingPort } from './connection.js';
+import { AccessRules } from './access.js';
 import { AcceptPause, descriptorBudget, descriptorUse, SourceLimits, type RefuseReason } from './limits.js';
 import { RetryingListen } from './listen.js';
 import type { NativePort } from './native-path.js';
@@ -57,6 +58,8 @@ export class Acceptor {
   readonly limits: SourceLimits;
   /** Backoff of accepting while file descriptors run out (EMFILE / ENFILE). */
   readonly pause: AcceptPause;
+  /** apps[].allow / deny, checked at accept (and on a PROXY header's client address). */
+  readonly access = new AccessRules();
   /** ms a client on an `acceptProxyProtocol` port has to send its PROXY header. */
   proxyHeaderTimeoutMs = PROXY_HEADER_TIMEOUT_MS;
   readonly #parts: AcceptorParts;
@@ -64,6 +67,7 @@ export class Acceptor {
   #config: ProxyConfig;
   #started = false;
   #stopping = false;
+  #draining = false;
   #fdLimit: number | undefined;
   /** descriptors the proxied connections may use: the limit less what is open at start and a spare */
   #fdBudget: number | undefined;
@@ -94,7 +98,8 @@ export class Acceptor {
   configure(config: ProxyConfig): void {
     this.#config = config;
     this.limits.configure(config.limits);
-    if (!this.#started) return; // start() listens
+    this.access.configure(config.apps);
+    if (!this.#started || this.#draining) return; // start() listens; undrain() does after a drain
     const wanted = new Map<string, AppConfig>();
     for (const app of config.apps) app.ports.forEach((port, i) => wanted.set(listenerKey(app.bind, port, app.name, i), app));
     for (const [key, l] of this.#listeners) {
@@ -143,6 +148,26 @@ export class Acceptor {
     return out;
   }
 
+  /** Draining (POST /drain): no listener, open connections go on; undrain() listens again. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** Stop accepting until undrain(): every listener closes (the ports are free meanwhile); open connections go on. */
+  drain(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    for (const l of this.#listeners.values()) void l.listen.close();
+    this.#listeners.clear();
+  }
+
+  /** Accept again after a drain: a listener for every port of the config in force (busy ports retry). */
+  undrain(): void {
+    if (!this.#draining) return;
+    this.#draining = false;
+    this.configure(this.#config);
+  }
+
   /** Stop accepting: every listener closes (open connections are the registry's). */
   async stop(): Promise<void> {
     this.#stopping = true;
@@ -166,15 +191,15 @@ export class Acceptor {
   #accept(socket: net.Socket, appName: string): void {
     const app = this.#parts.upstreams.apps.get(appName);
     // Never plaintext on a TLS port (should its certificate not have loaded).
-    if (!app || this.#stopping || (app.config.tls && !this.#parts.tls.get(appName))) {
+    if (!app || this.#stopping || this.#draining || (app.config.tls && !this.#parts.tls.get(appName))) {
       socket.destroy();
       return;
     }
-    // Abuse limits and descriptor exhaustion: refused before any dial. The native data plane's
-    // pipes (two descriptors each, while bytes are in flight, and its pool) come off the budget.
+    // Access control, abuse limits and descriptor exhaustion: refused before any dial. The native
+    // data plane's pipes (two descriptors each, while bytes are in flight, and its pool) come off the budget.
     if (this.#fdBudget !== undefined) this.limits.budget = Math.max(0, Math.floor((this.#fdBudget - (this.#parts.native()?.descriptors() ?? 0)) / 2));
     const source = socket.remoteAddress;
-    const refused = this.pause.paused ? 'resource_exhausted' : this.limits.admit(source);
+    const refused = this.pause.paused ? 'resource_exhausted' : this.access.denied(appName, source) ? 'denied' : this.limits.admit(source);
     if (refused) {
       if (refused === 'resource_exhausted' && !this.pause.paused) this.exhausted('descriptor_budget', appName);
       this.#refuse(socket, source, refused, appName);
@@ -188,11 +213,25 @@ export class Acceptor {
   #refuse(socket: net.Socket, source: string | undefined, reason: RefuseReason, app: string): void {
     socket.on('error', () => {});
     socket.destroy();
+    this.#refused(source, reason, app);
+  }
+
+  /** A refusal counted, and logged at most once per source per 10 s. */
+  #refused(source: string | undefined, reason: RefuseReason, app: string): void {
     publish('refused', { owner: this.#parts.owner, reason, app, source });
     if (reason === 'resource_exhausted') return; // logged once per pause episode
     const log = this.limits.shouldLog(source);
-    if (log) this.#parts.log.warn({ app, client: source, reason, suppressed: log.suppressed }, 'connection refused by abuse limits');
+    if (!log) return;
+    const why = reason === 'denied' ? 'connection refused: source not allowed (apps[].allow / deny)' : 'connection refused by abuse limits';
+    this.#parts.log.warn({ app, client: source, reason, suppressed: log.suppressed }, why);
   }
+
+  /** A PROXY header's client address refused on the app: counted and logged like a refusal at accept. */
+  #deniedAfterHeader = (app: string, address: string): boolean => {
+    if (!this.access.denied(app, address)) return false;
+    this.#refused(address, 'denied', app);
+    return true;
+  };
 
   /** One deps object for all connections, rebuilt only when a setting it carries changed. */
   #connectionDeps(): ConnectionDeps {
@@ -215,6 +254,7 @@ export class Acceptor {
       analyzer: foo ? (c) => p.analyzer(c) : undefined,
       measureFirstByte: latency,
       proxyHeaderTimeoutMs: this.proxyHeaderTimeoutMs,
+      denied: this.#deniedAfterHeader,
     };
     this.#deps = { key, deps };
     return deps;

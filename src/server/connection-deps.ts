@@ -58,6 +58,11 @@ export interface ConnectionDeps {
   readonly measureFirstByte: boolean;
   /** ms a PROXY header may take to arrive. */
   readonly proxyHeaderTimeoutMs: number;
+  /**
+   * Whether the client address a PROXY header gave is refused on the app (apps[].allow / deny);
+   * a refusal is counted and logged by the caller's side.
+   */
+  readonly denied: (app: string, address: string) => boolean;
 }
 
 /** What a connection needs of the native data plane: the engine's hand-over, and the config's choice. */

@@ -275,10 +275,11 @@ export class Connection implements ConnectionInfo {
   /**
    * The PROXY header, the TLS handshake or the server name, before anything is dialed (see
    * readPreamble); from a TLS handshake on, `client` is the TLS socket. False when the connection
-   * was closed instead: a bad or missing header, a failed handshake, a client gone.
+   * was closed instead: a bad or missing header, a header's client that apps[].allow / deny refuse,
+   * a failed handshake, a client gone.
    */
   async #preamble(): Promise<boolean> {
-    const pre = await readPreamble(this.#raw, this.app.config, this.deps.tlsFor(this.appName), this.deps.proxyHeaderTimeoutMs, (on) => (this.#handshaking = on));
+    const pre = await readPreamble(this.#raw, this.app.config, this.deps.tlsFor(this.appName), this.deps.proxyHeaderTimeoutMs, (on) => (this.#handshaking = on), (address) => this.deps.denied(this.appName, address));
     if (!pre.ok) {
       this.close(pre.reason, pre.error);
       return false;

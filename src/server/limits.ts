@@ -4,8 +4,8 @@ import { realClock, type Clock, type Timer } from '../clock.js';
 import type { LimitsConfig } from '../config/types.js';
 
 /** Why a connection was refused at accept, before any dial. */
-export type RefuseReason = 'source_connections' | 'source_rate' | 'global_connections' | 'resource_exhausted';
-export const REFUSE_REASONS: readonly RefuseReason[] = ['source_connections', 'source_rate', 'global_connections', 'resource_exhausted'];
+export type RefuseReason = 'source_connections' | 'source_rate' | 'global_connections' | 'resource_exhausted' | 'denied';
+export const REFUSE_REASONS: readonly RefuseReason[] = ['source_connections', 'source_rate', 'global_connections', 'resource_exhausted', 'denied'];
 
 /** config `limits` (see LimitsConfig). */
 export type AbuseLimitsConfig = LimitsConfig;

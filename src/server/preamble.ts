@@ -73,20 +73,32 @@ export type Preamble =
       /** the subject of the client's verified certificate */
       clientCert?: string;
     }
-  | { ok: false; reason: 'proxy_protocol' | 'tls_handshake' | 'client_gone'; error?: Error };
+  | { ok: false; reason: 'proxy_protocol' | 'denied' | 'tls_handshake' | 'client_gone'; error?: Error };
 
 /**
  * Everything read off a client before the dial, in order: the PROXY header (apps with
  * acceptProxyProtocol), then the TLS handshake (apps with tls: `tls`, the app's TLS as in force
  * at accept) or the ClientHello's server name (sniPreread). `handshaking` tells the owner while
  * the TLS handshake runs (its outcome, not a client's close, decides the close reason then).
+ * `denied` (apps[].allow / deny) judges the header's client address, before any handshake: the
+ * socket's was the balancer's.
  */
-export async function readPreamble(raw: Socket, app: AppConfig, tls: ServerTls | undefined, proxyHeaderTimeoutMs: number, handshaking: (on: boolean) => void): Promise<Preamble> {
+export async function readPreamble(
+  raw: Socket,
+  app: AppConfig,
+  tls: ServerTls | undefined,
+  proxyHeaderTimeoutMs: number,
+  handshaking: (on: boolean) => void,
+  denied: (address: string) => boolean,
+): Promise<Preamble> {
   const found: { source?: Endpoint; destination?: Endpoint } = {};
   if (app.acceptProxyProtocol) {
     const header = await readProxyHeader(raw, proxyHeaderTimeoutMs);
     if (header.kind === 'fail') return { ok: false, reason: 'proxy_protocol', error: new Error(`PROXY protocol: ${header.why}`) };
-    if (header.source) found.source = header.source;
+    if (header.source) {
+      if (denied(header.source.address)) return { ok: false, reason: 'denied' };
+      found.source = header.source;
+    }
     if (header.destination) found.destination = header.destination;
   }
   // Never plaintext on a TLS port (its certificates went away while the PROXY header came).

@@ -52,6 +52,10 @@ export type CloseReason =
   | 'shutdown'
   | 'rejected'
   | 'proxy_protocol'
+  /** the client address of the PROXY header is not allowed on the app (apps[].allow / deny) */
+  | 'denied'
+  /** closed through the admin API (DELETE /connections/:id) */
+  | 'killed'
   /** the dial to the backend found no file descriptor left (EMFILE / ENFILE) */
   | 'resource_exhausted'
   | 'tls_handshake';

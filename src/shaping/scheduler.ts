@@ -1,49 +1,11 @@
 import type { Clock, Timer } from '../clock.js';
 import { Bucket } from './bucket.js';
-import type { Flow, FlowBatch } from './flow.js';
-import { MIN_SEND, MIN_TICK, UNPARK_SLACK_MS, flowNeed, nodeNeed, quantumFor } from './grants.js';
+import type { FlowBatch } from './flow.js';
+import { MIN_SEND, MIN_TICK, UNPARK_SLACK_MS, flowNeed, nodeNeed, peakGateFor, quantumFor } from './grants.js';
+import { heapPop, heapPush, heapRemove } from './heap.js';
+import { listMin, SchedNode, unlistMin } from './sched-node.js';
 
-/**
- * A node of the shaping tree: global -> tier -> customer -> connection. Each
- * may have a bucket (null: unlimited at that level). Children that have
- * something to send and tokens to send it with sit in their parent's ring and
- * are served by deficit round-robin, so siblings get max-min fair shares and a
- * light child leaves its share to the others at once.
- */
-export class SchedNode {
-  bucket: Bucket | null = null;
-  parent: SchedNode | null = null;
-  /** DRR weight among siblings (tiers under global use the tier's weight). */
-  weight = 1;
-  /** The flow at a leaf (a stream's direction); null at a shared node. */
-  readonly flow: Flow | null;
-  readonly label: string;
-
-  // ring of children ready to send (circular doubly-linked, `ring` is the cursor)
-  ring: SchedNode | null = null;
-  ringCount = 0;
-  prev: SchedNode | null = null;
-  next: SchedNode | null = null;
-  inRing = false;
-
-  deficit = 0;
-  granted = false;
-  parked = false;
-  readyAt = 0;
-  heapIndex = -1;
-  detached = false;
-  /** bytes passed through this node, ever (for rate displays and tests) */
-  bytes = 0;
-  /** `bytes` when the fleet's demand was last sampled (Shaper.demand) */
-  sampledBytes = 0;
-  /** bytes/s moved, averaged over about a second of those samples */
-  sampledRate = 0;
-
-  constructor(label: string, flow: Flow | null = null) {
-    this.label = label;
-    this.flow = flow;
-  }
-}
+export { SchedNode };
 
 /**
  * One scheduler per direction for the whole proxy: a hierarchical DRR over
@@ -76,7 +38,9 @@ export class Scheduler {
   attach(node: SchedNode, parent: SchedNode): void {
     const wasActive = node.inRing;
     if (node.parent) this.#deactivate(node);
+    if (node.min) unlistMin(node);
     node.parent = parent;
+    if (node.min) listMin(node);
     node.detached = false;
     if (wasActive || this.#hasWork(node)) this.#activate(node);
     this.#kick();
@@ -86,6 +50,7 @@ export class Scheduler {
   detach(node: SchedNode): void {
     this.#deactivate(node);
     this.#unpark(node);
+    if (node.min) unlistMin(node);
     node.detached = true;
     node.parent = null;
   }
@@ -93,16 +58,43 @@ export class Scheduler {
   /**
    * Set or change a node's limits; `rate` Infinity means no bucket at this level. A bucket holds
    * at least MIN_SEND, the smallest grant (a smaller shared bucket would never serve its children).
+   * `peak` (bytes/s, Infinity: none) adds a bucket of `peakSize` at that rate in series, so a full
+   * bucket drains no faster than the peak; it needs a bucket (a finite `rate`) to be over.
    */
-  setLimits(node: SchedNode, rate: number, burst: number): void {
+  setLimits(node: SchedNode, rate: number, burst: number, peak = Infinity, peakSize = 0): void {
     const size = burst > MIN_SEND ? burst : MIN_SEND;
     if (!Number.isFinite(rate)) node.bucket = null;
     else if (node.bucket) node.bucket.reconfigure(rate, size);
     else node.bucket = new Bucket(rate, size, this.clock);
+    node.peak = node.bucket && Number.isFinite(peak) ? reuse(node.peak, peak, peakSize > MIN_SEND ? peakSize : MIN_SEND, this.clock) : null;
+    // Grants are sized by the bucket, or under a peak by a few ms of the peak when that is less.
+    const peakGate = node.peak ? Math.min(node.peak.bucketSize, peakGateFor(node.peak.rate)) : Infinity;
+    const bucketSize = node.bucket ? node.bucket.bucketSize : 0;
+    node.gate = peakGate < bucketSize ? peakGate : bucketSize;
+    node.gateRate = peakGate < bucketSize ? node.peak!.rate : node.bucket ? node.bucket.rate : 0;
     // Re-evaluate at once: a parked node may be ready under the new rate.
     if (node.parked) {
       this.#unpark(node);
       if (this.#hasWork(node)) this.#activate(node);
+    }
+    this.#kick();
+  }
+
+  /**
+   * Set or change a node's guaranteed minimum: `rate` bytes/s (Infinity or 0: none) with credit
+   * for up to `size` bytes. While it has credit, the node's parent serves it before sharing the
+   * rest among its children by weight; its own caps still hold.
+   */
+  setMin(node: SchedNode, rate: number, size: number): void {
+    if (!(rate > 0 && Number.isFinite(rate))) {
+      if (node.min) unlistMin(node);
+      node.min = null;
+      return;
+    }
+    if (node.min) node.min.reconfigure(rate, size);
+    else {
+      node.min = new Bucket(rate, size, this.clock);
+      listMin(node);
     }
     this.#kick();
   }
@@ -144,7 +136,12 @@ export class Scheduler {
   /** Send up to `max` bytes from `node`'s subtree; returns bytes sent. */
   #drain(node: SchedNode, max: number): number {
     const bucket = node.bucket;
-    const tokens = bucket ? bucket.available() : Infinity;
+    let tokens = bucket ? bucket.available() : Infinity;
+    const peak = node.peak;
+    if (peak !== null) {
+      const p = peak.available();
+      if (p < tokens) tokens = p;
+    }
     const flow = node.flow;
     if (flow) {
       const pending = flow.sendable();
@@ -154,10 +151,10 @@ export class Scheduler {
       }
       // Wait until the flow's own bucket holds its need (flowNeed); the parent's allowance is
       // taken in MIN_SEND steps.
-      let need = bucket ? flowNeed(bucket.bucketSize, bucket.rate, flow.grantSize) : 0;
+      let need = bucket ? flowNeed(node.gate, node.gateRate, flow.grantSize) : 0;
       if (pending < need) need = pending;
       if (tokens < need) {
-        this.#park(node, bucket!, need);
+        this.#park(node, need);
         return 0;
       }
       // Whole bytes only: allowances and tokens are fractional.
@@ -166,7 +163,10 @@ export class Scheduler {
       if (n < MIN_SEND && n < pending) return 0;
       if (tokens < n) n = Math.floor(tokens);
       if (n <= 0) return 0;
-      bucket?.take(n);
+      if (bucket !== null) {
+        bucket.take(n);
+        if (peak !== null) peak.take(n);
+      }
       node.bytes += n;
       flow.pass(n);
       const batch = flow.batch;
@@ -176,12 +176,13 @@ export class Scheduler {
     }
 
     if (tokens < MIN_SEND && bucket) {
-      this.#park(node, bucket, nodeNeed(bucket.bucketSize));
+      this.#park(node, nodeNeed(node.gate));
       return 0;
     }
     const cap = tokens < max ? tokens : max;
     const quantum = quantumFor(bucket?.rate);
-    let sent = 0;
+    // Children with a guaranteed minimum first, up to their credit; then everyone by weight.
+    let sent = node.minKids !== null ? this.#serveMinimums(node, node.minKids, cap) : 0;
     let idle = 0; // consecutive visits that moved nothing
     while (node.ringCount > 0 && sent < cap) {
       const c = node.ring!;
@@ -209,10 +210,36 @@ export class Scheduler {
       idle = n > 0 ? 0 : idle + 1;
       if (idle > node.ringCount) break;
     }
-    if (bucket && sent > 0) bucket.take(sent);
+    if (bucket !== null && sent > 0) {
+      bucket.take(sent);
+      if (peak !== null) peak.take(sent);
+    }
     node.bytes += sent;
-    if (bucket && node.ringCount > 0 && bucket.content < MIN_SEND && sent < max) {
-      this.#park(node, bucket, nodeNeed(bucket.bucketSize));
+    if (bucket !== null && node.ringCount > 0 && sent < max && (bucket.content < MIN_SEND || (peak !== null && peak.content < MIN_SEND))) {
+      this.#park(node, nodeNeed(node.gate));
+    }
+    return sent;
+  }
+
+  /**
+   * The first round at a node whose children have guaranteed minimums: each ready one, in turn,
+   * gets up to its credit (within `cap`); returns the bytes sent. Their DRR deficits are left
+   * alone, so what is left is then shared by weight among all the ready children as usual.
+   */
+  #serveMinimums(node: SchedNode, kids: SchedNode[], cap: number): number {
+    let sent = 0;
+    const count = kids.length;
+    const first = node.minTurn++ % count;
+    for (let i = 0; i < count && sent < cap; i++) {
+      const c = kids[(first + i) % count]!;
+      if (!c.inRing) continue;
+      const credit = c.min!.available();
+      // Less than the smallest grant: it waits for more credit (or takes its turn by weight).
+      if (credit < MIN_SEND) continue;
+      const room = cap - sent;
+      const n = this.#drain(c, credit < room ? credit : room);
+      c.min!.take(n);
+      sent += n;
     }
     return sent;
   }
@@ -273,10 +300,17 @@ export class Scheduler {
     }
   }
 
-  #park(node: SchedNode, bucket: Bucket, need: number): void {
+  /** Out of the ring until its bucket (and its peak bucket) hold `need` tokens. */
+  #park(node: SchedNode, need: number): void {
     this.#deactivate(node);
     node.parked = true;
-    node.readyAt = this.clock.now() + bucket.msUntil(need);
+    let ms = node.bucket!.msUntil(need);
+    const peak = node.peak;
+    if (peak !== null) {
+      const p = peak.msUntil(need);
+      if (p > ms) ms = p;
+    }
+    node.readyAt = this.clock.now() + ms;
     heapPush(this.#heap, node);
   }
 
@@ -320,63 +354,9 @@ export class Scheduler {
   }
 }
 
-// A binary min-heap on readyAt, with each node's index kept for removal.
-function heapPush(h: SchedNode[], n: SchedNode): void {
-  n.heapIndex = h.length;
-  h.push(n);
-  siftUp(h, n.heapIndex);
-}
-
-function heapPop(h: SchedNode[]): SchedNode {
-  const top = h[0]!;
-  const last = h.pop()!;
-  if (h.length > 0) {
-    h[0] = last;
-    last.heapIndex = 0;
-    siftDown(h, 0);
-  }
-  top.heapIndex = -1;
-  return top;
-}
-
-function heapRemove(h: SchedNode[], n: SchedNode): void {
-  const i = n.heapIndex;
-  if (i < 0) return;
-  const last = h.pop()!;
-  n.heapIndex = -1;
-  if (i === h.length) return;
-  h[i] = last;
-  last.heapIndex = i;
-  siftDown(h, i);
-  siftUp(h, last.heapIndex);
-}
-
-function siftUp(h: SchedNode[], i: number): void {
-  const n = h[i]!;
-  while (i > 0) {
-    const p = (i - 1) >> 1;
-    if (h[p]!.readyAt <= n.readyAt) break;
-    h[i] = h[p]!;
-    h[i]!.heapIndex = i;
-    i = p;
-  }
-  h[i] = n;
-  n.heapIndex = i;
-}
-
-function siftDown(h: SchedNode[], i: number): void {
-  const n = h[i]!;
-  const len = h.length;
-  for (;;) {
-    const l = 2 * i + 1;
-    if (l >= len) break;
-    const r = l + 1;
-    const c = r < len && h[r]!.readyAt < h[l]!.readyAt ? r : l;
-    if (h[c]!.readyAt >= n.readyAt) break;
-    h[i] = h[c]!;
-    h[i]!.heapIndex = i;
-    i = c;
-  }
-  h[i] = n;
-  n.heapIndex = i;
+/** `bucket` set to `rate` and `size`, or a new one. */
+function reuse(bucket: Bucket | null, rate: number, size: number, clock: Clock): Bucket {
+  if (!bucket) return new Bucket(rate, size, clock);
+  bucket.reconfigure(rate, size);
+  return bucket;
 }

@@ -2,7 +2,7 @@ import type { CustomerConfig, LevelLimits, ShapingConfig, TierConfig } from '../
 import type { Clock } from '../clock.js';
 import type { Identity } from '../identify/matcher.js';
 import type { AdmissionGate } from './admission.js';
-import { MIN_BURST, burstFor } from './grants.js';
+import { MIN_BURST, burstFor, peakBurstFor } from './grants.js';
 import { Scheduler, SchedNode } from './scheduler.js';
 import { DIRS, scopeKey, type Dir, type Scope, type ShareLevel } from './scope.js';
 
@@ -152,15 +152,14 @@ export class ShapingTree {
   reapply(scope: Scope): void {
     const { level, name, dir } = scope;
     if (level === 'global') {
-      const limits = this.config.global;
-      this.#setLimit(dir, this.schedulers[dir].root, limits[dir], this.#maxRtt, dir === 'up' ? limits.burstUp : limits.burstDown, 'global', '');
+      this.#setLimit(dir, this.schedulers[dir].root, this.config.global, this.#maxRtt, 'global', '');
       return;
     }
     const tier = level === 'tier' ? this.tiers.get(name) : this.tiers.get(this.customers.get(name)?.tier ?? '');
     if (!tier) return;
     const node = level === 'tier' ? tier.nodes[dir] : this.customers.get(name)!.nodes[dir];
     const limits = level === 'tier' ? tier.config.total : tier.config.customer;
-    this.#setLimit(dir, node, limits[dir], tier.config.rtt, dir === 'up' ? limits.burstUp : limits.burstDown, level, name);
+    this.#setLimit(dir, node, limits, tier.config.rtt, level, name);
   }
 
   stop(): void {
@@ -246,15 +245,24 @@ export class ShapingTree {
   }
 
   #setLimits(up: SchedNode, down: SchedNode, limits: LevelLimits, rtt: number, level?: ShareLevel, name = ''): void {
-    this.#setLimit('up', up, limits.up, rtt, limits.burstUp, level, name);
-    this.#setLimit('down', down, limits.down, rtt, limits.burstDown, level, name);
+    this.#setLimit('up', up, limits, rtt, level, name);
+    this.#setLimit('down', down, limits, rtt, level, name);
   }
 
-  /** One direction of one node; a shared cap is scaled by this instance's share of it (burst too). */
-  #setLimit(dir: Dir, node: SchedNode, rate: number, rtt: number, burst: number | undefined, level: ShareLevel | undefined, name: string): void {
+  /**
+   * One direction of one node; a shared cap is scaled by this instance's share of it (burst, peak
+   * and minimum too).
+   */
+  #setLimit(dir: Dir, node: SchedNode, limits: LevelLimits, rtt: number, level: ShareLevel | undefined, name: string): void {
+    const rate = limits[dir];
+    const burst = dir === 'up' ? limits.burstUp : limits.burstDown;
     const share = level && Number.isFinite(rate) ? this.#hooks.shareOf(scopeKey(level, name, dir)) : 1;
     const mine = rate * share;
     const size = burst === undefined || share === 1 ? burstFor(mine, rtt, burst) : Math.max(burst * share, MIN_BURST);
-    this.schedulers[dir].setLimits(node, mine, size);
+    const peak = (dir === 'up' ? limits.peakUp : limits.peakDown) ?? Infinity;
+    const scheduler = this.schedulers[dir];
+    scheduler.setLimits(node, mine, size, peak * share, peakBurstFor(peak * share));
+    const min = (dir === 'up' ? limits.minUp : limits.minDown) ?? 0;
+    if (min > 0 || node.min) scheduler.setMin(node, min * share, burstFor(min * share, rtt));
   }
 }

@@ -303,9 +303,9 @@ test('values of the wrong shape are one problem each', () => {
     'tiers.gold: must be an object (keys: rtt, weight, connection, customer, total, maxConnections, connectionRate), got "fast"',
   ]);
   assert.deepEqual(problemsOf({ apps, tiers: { gold: { connection: '1mbit' } } }), [
-    'tiers.gold.connection: must be an object (keys: down, up, burst), got "1mbit"',
+    'tiers.gold.connection: must be an object (keys: down, up, burst, peak), got "1mbit"',
   ]);
-  assert.deepEqual(problemsOf({ apps, global: '10gbit' }), ['global: must be an object (keys: down, up, burst), got "10gbit"']);
+  assert.deepEqual(problemsOf({ apps, global: '10gbit' }), ['global: must be an object (keys: down, up, burst, peak), got "10gbit"']);
   assert.match(problemsOf({ apps, customers: { acme: { tier: 'gold' } } })[0]!, /^customers: must be a list of customers like /);
   assert.deepEqual(problemsOf({ apps, customers: ['acme'] }), ['customers[0]: must be an object with id, tier and match (got "acme")']);
   assert.deepEqual(problemsOf({ apps, tiers: { t: {} }, customers: [{ id: 'a', tier: 't', match: 'all' }] }), [

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { isLoopbackHost, tokenMatches } from '../../src/admin/auth.js';
+import { AdminTokens, isLoopbackHost } from '../../src/admin/auth.js';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
 import type { ProxyConfig } from '../../src/config/types.js';
 import { config, ctl, proxyFor, runToEnd, tempDir, tier, type TestProxy } from '../helpers.js';
@@ -114,15 +114,17 @@ test('without a token, loopback needs no header', async (t) => {
   assert.equal((await api(proxy, 'GET', '/tiers', { token: 'anything-at-all-here' })).status, 200);
 });
 
-test('tokenMatches compares in constant time whatever the lengths', () => {
-  assert.equal(tokenMatches(TOKEN, TOKEN), true);
-  assert.equal(tokenMatches('', TOKEN), false);
-  assert.equal(tokenMatches(TOKEN.slice(0, 1), TOKEN), false);
-  assert.equal(tokenMatches(TOKEN.slice(0, -1), TOKEN), false);
-  assert.equal(tokenMatches(TOKEN + TOKEN, TOKEN), false);
-  assert.equal(tokenMatches('x'.repeat(10_000), TOKEN), false);
-  assert.equal(tokenMatches(TOKEN.toUpperCase(), TOKEN), false);
-  assert.equal(tokenMatches('ünïcødé-tøken-1234', 'ünïcødé-tøken-1234'), true);
+test('AdminTokens compares in constant time whatever the lengths, and gives the role of the token', () => {
+  const tokens = new AdminTokens({ token: TOKEN, tokens: [{ token: 'ünïcødé-tøken-1234', role: 'read' }, { token: `${TOKEN}-op`, role: 'operate' }] });
+  assert.equal(tokens.none, false);
+  assert.equal(tokens.roleOf(TOKEN), 'admin');
+  assert.equal(tokens.roleOf('ünïcødé-tøken-1234'), 'read');
+  assert.equal(tokens.roleOf(`${TOKEN}-op`), 'operate');
+  for (const wrong of ['', TOKEN.slice(0, 1), TOKEN.slice(0, -1), TOKEN + TOKEN, 'x'.repeat(10_000), TOKEN.toUpperCase(), `${TOKEN}-o`]) {
+    assert.equal(tokens.roleOf(wrong), undefined, wrong.slice(0, 40));
+  }
+  assert.equal(new AdminTokens(null).none, true);
+  assert.equal(new AdminTokens({}).none, true);
 });
 
 test('isLoopbackHost', () => {

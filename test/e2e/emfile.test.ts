@@ -36,8 +36,8 @@ async function startLimited(t: TestContext, extra: Record<string, unknown> = {})
     }),
   );
   const child = cliFor(t, ['--config', file], {}, { fdLimit: FD_LIMIT });
-  await child.waitLog((l) => l['msg'] === 'listening' && l['port'] === port, 5000, 'the app listening');
-  await child.waitLog((l) => l['msg'] === 'listening' && l['port'] === adminPort, 5000, 'the admin server listening');
+  await child.waitLog((l) => l['msg'] === 'listening' && l['port'] === port, 15_000, 'the app listening');
+  await child.waitLog((l) => l['msg'] === 'listening' && l['port'] === adminPort, 15_000, 'the admin server listening');
   return { child, port, adminPort };
 }
 

@@ -1,30 +1,11 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { app, backendFor, cleanup, config, connect, echoesExactly, proxyFor, readAll, tier, waitFor, type Backend, type TestProxy } from '../helpers.js';
+import { app, backendFor, cleanup, config, connect, connectFrom, echoesExactly, refusedRead, proxyFor, readAll, tier, waitFor, type Backend, type TestProxy } from '../helpers.js';
 import { ManualClock } from '../../src/clock.js';
 import type { LimitsConfig } from '../../src/config/types.js';
 
-/** Connect and read until closed; a refused connection yields nothing (reset counts as closed). */
-async function refusedRead(port: number): Promise<Buffer> {
-  try {
-    const s = await connect(port);
-    s.write('hello');
-    return await readAll(s).finally(() => s.destroy());
-  } catch {
-    return Buffer.alloc(0);
-  }
-}
-
 const echoes = (s: net.Socket, text: string): Promise<void> => echoesExactly(s, Buffer.from(text));
-
-/** A connection from another loopback address (127.0.0.0/8 is all local on Linux). */
-function connectFrom(port: number, localAddress: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ port, host: '127.0.0.1', localAddress, allowHalfOpen: true }, () => resolve(s));
-    s.once('error', reject);
-  });
-}
 
 /** An in-process proxy with `limits` in front of an echo backend; it, the backend and `open` sockets go after the test. */
 async function limitedProxy(t: TestContext, limits: LimitsConfig): Promise<{ proxy: TestProxy; backend: Backend; port: number; open: net.Socket[] }> {

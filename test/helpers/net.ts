@@ -40,6 +40,28 @@ export function connect(port: number, host = '127.0.0.1'): Promise<net.Socket> {
   });
 }
 
+/** A connection to 127.0.0.1 from another loopback address (127.0.0.0/8 is all local on Linux). */
+export function connectFrom(port: number, localAddress: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', localAddress, allowHalfOpen: true }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/**
+ * Connect (from `localAddress`, when given), say hello and read until closed: a connection refused
+ * at accept yields nothing (a reset counts as closed).
+ */
+export async function refusedRead(port: number, localAddress?: string): Promise<Buffer> {
+  try {
+    const s = localAddress === undefined ? await connect(port) : await connectFrom(port, localAddress);
+    s.write('hello');
+    return await readAll(s).finally(() => s.destroy());
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
+
 /** Read everything until the peer's FIN (or close). */
 export function readAll(socket: net.Socket): Promise<Buffer> {
   return new Promise((resolve, reject) => {

@@ -22,6 +22,8 @@ const CLOSE_REASONS: Readonly<Record<string, string>> = {
   shutdown: 'still open when the drain on shutdown ended',
   rejected: 'refused by a customer limit (maxConnections, connectionRate)',
   proxy_protocol: 'no valid PROXY protocol header',
+  denied: "the PROXY header's client address is refused by the app's allow / deny",
+  killed: 'closed through the admin API (DELETE /connections/:id)',
   resource_exhausted: 'no file descriptor left to dial the target',
   tls_handshake: "the client's TLS handshake failed",
 };
@@ -33,6 +35,7 @@ const REFUSALS: Readonly<Record<string, string>> = {
   source_connections: 'limits.perSource.maxConnections',
   source_rate: 'limits.perSource.acceptRate',
   global_connections: 'limits.maxConnections',
+  denied: "the app's allow / deny",
   resource_exhausted: 'the descriptor budget (ulimit -n)',
   customer_limit: "a customer's maxConnections or connectionRate",
 };
