@@ -71,6 +71,8 @@ export interface UpgradeParts {
   connections(): number;
   /** the proxy is shutting down (no upgrade then) */
   stopping(): boolean;
+  /** the listeners are closed by POST /drain: nothing to hand over, and the new process would accept */
+  draining(): boolean;
 }
 
 /** What a proxy is given for upgrades. */
@@ -84,7 +86,7 @@ export interface UpgradeDeps {
 /** The parts of a proxy an upgrade uses (a narrow view of the Proxy). */
 export interface UpgradableProxy {
   readonly log: Logger;
-  readonly acceptor: { handoff(): HandedListener[]; stop(): Promise<void> };
+  readonly acceptor: { handoff(): HandedListener[]; stop(): Promise<void>; readonly draining: boolean };
   readonly admin: { handoff(): HandedListener[]; closeListener(): Promise<void> };
   /** the counters file: saved for the new process to restore, then left to it */
   readonly observer: { save(): Promise<void>; release(): void };
@@ -110,6 +112,7 @@ export function upgrades(program: Program | undefined, router: Router, proxy: Up
         },
         connections: () => proxy.connections.size,
         stopping: draining.get,
+        draining: () => proxy.acceptor.draining,
       })
     : null;
   router.on('POST', '/upgrade', async (_req, res) => {
@@ -158,6 +161,7 @@ export class Upgrader {
     if (this.#done) return failed(`this process handed its listeners to pid ${this.#done.newPid} already and is draining`);
     if (this.program.unavailable) return failed(this.program.unavailable);
     if (this.parts.stopping()) return failed('this process is shutting down');
+    if (this.parts.draining()) return failed('this process is drained (POST /drain): its ports are closed, and the new process would accept on them; undrain it first');
     await this.parts.prepare();
     // Read and hand over in one go: no listener can close (and its descriptor be reused) in between.
     const listeners = this.parts.listeners();

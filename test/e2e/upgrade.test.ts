@@ -199,8 +199,16 @@ test('an upgrade whose new program cannot start (the config made invalid): ctl e
   assert.equal(await pidInFile(), oldPid, 'the pid file still names the old process');
   assert.ok(alive(oldPid));
 
-  // Fixed, the next upgrade goes through.
+  // Drained (POST /drain), it refuses: the new process would accept on the ports the drain closed.
   await write();
+  assert.equal((await ctl(['drain', '--admin', url])).code, 0);
+  const drained = await ctl(['upgrade', '--admin', url]);
+  assert.equal(drained.code, 2, `${drained.stdout}${drained.stderr}`);
+  assert.match(drained.stderr, /this process is drained \(POST \/drain\).*undrain it first/);
+  assert.equal(await servingPid(), oldPid);
+  assert.equal((await ctl(['undrain', '--admin', url])).code, 0);
+
+  // Fixed and undrained, the next upgrade goes through.
   const again = await ctl(['upgrade', '--admin', url, '--json']);
   assert.equal(again.code, 0, `${again.stdout}${again.stderr}`);
   const { newPid } = JSON.parse(again.stdout) as { newPid: number };
