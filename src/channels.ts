@@ -80,6 +80,23 @@ export interface TargetFailedEvent extends Owned {
   error: Error;
 }
 
+/** A customer passed its quota (and moved to `then`, or lost its connections), or is back in its tier. */
+export interface QuotaEvent extends Owned {
+  customer: string;
+  /** its own tier, whose quota it is */
+  tier: string;
+  then: string | null;
+  state: 'exceeded' | 'released';
+  /** bytes counted in the period when it happened, and the quota */
+  used: number;
+  bytes: number;
+}
+/** A tier's schedule window in force changed (`window` -1: none, its own caps). */
+export interface WindowEvent extends Owned {
+  tier: string;
+  window: number;
+}
+
 export const channels = {
   /** accepted, before anything is read from it */
   open: diagnostics.channel('shaper-proxy:connection:open'),
@@ -93,6 +110,10 @@ export const channels = {
   refused: diagnostics.channel('shaper-proxy:accept:refused'),
   /** a dial of one target failed (the dial goes on with the next one) */
   targetFailed: diagnostics.channel('shaper-proxy:dial:targetFailed'),
+  /** a customer passed its quota, or its period ended while it was over it */
+  quota: diagnostics.channel('shaper-proxy:plan:quota'),
+  /** a tier's schedule window began or ended */
+  window: diagnostics.channel('shaper-proxy:plan:window'),
 } as const;
 
 export type ChannelName = keyof typeof channels;
@@ -105,6 +126,8 @@ export interface ChannelEvents {
   close: CloseEvent;
   refused: RefusedEvent;
   targetFailed: TargetFailedEvent;
+  quota: QuotaEvent;
+  window: WindowEvent;
 }
 
 /** Publish on a channel; without subscribers the event object is not even looked at. */

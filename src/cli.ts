@@ -12,13 +12,12 @@ import { stateDirReady } from './config/state-dir.js';
 import type { ProxyConfig } from './config/types.js';
 import { isProxyError } from './errors.js';
 import { createLogger, LOG_LEVEL_HELP, logLevel as parseLogLevel, type Logger } from './log.js';
-import { createProxy } from './index.js';
 import { VERSION } from './version.js';
 import { FileWatch, watchConfigFile } from './server/reload.js';
 import { tlsFiles } from './config/tls.js';
 import { demoHints, startDemoBackends } from './demo.js';
 import { startProfile } from './observe/profile.js';
-import { hasControllingTerminal, removePidFile, startedBySystemd, thisProgram, upgradeChild, writePidFile, type UpgradeChild } from './upgrade.js';
+import { hasControllingTerminal, removePidFile, startedBySystemd, thisProgram, upgradeChild, upgrades, writePidFile, type UpgradeChild } from './upgrade.js';
 
 const USAGE = `Usage: shaper-proxy --config FILE [options]
        shaper-proxy ctl COMMAND [options]   (the admin API for operators; see shaper-proxy ctl --help)
@@ -55,6 +54,20 @@ function fail(message: string, status = 2): never {
 async function load(file: string, logLevel: string | undefined): Promise<ProxyConfig> {
   const config = await loadConfigFile(file, process.env);
   return logLevel ? { ...config, log: { ...config.log, level: logLevel } } : config;
+}
+
+/**
+ * The proxy's modules, in waves: a few large subgraphs first, then index.ts, which finds them
+ * loaded. Node's ESM loader reads a graph's files all at once, so under a small descriptor limit
+ * (`ulimit -n 64`, test/e2e/emfile.test.ts) one wave of some 140 modules ran out of descriptors
+ * (EMFILE) before the proxy had started; in waves it starts under 40.
+ */
+async function loadProxy(): Promise<typeof import('./index.js')> {
+  await import('./shaping/shaper.js');
+  await import('./server/acceptor.js');
+  await import('./observe/metrics.js');
+  await import('./admin/api.js');
+  return import('./index.js');
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -132,9 +145,9 @@ async function main(argv: string[]): Promise<void> {
       ? 'this systemd service runs without --pid-file: when this process exits systemd would take the service for stopped and kill the new one (add --pid-file FILE to ExecStart and PIDFile=FILE to the unit; see the README, "Upgrades")'
       : undefined;
   const program = { ...thisProgram(), ...(unavailable ? { unavailable } : {}) };
-  const proxy = createProxy(config, { log, file, adjust, program, ...(handed ? { inherited: handed.inherited } : {}) });
+  const { createProxy } = await loadProxy();
+  const proxy = createProxy(config, { log, file, adjust, ...(handed ? { inherited: handed.inherited } : {}) });
   const reloader = proxy.reloader!;
-  const upgrader = proxy.upgrader!;
 
   // Watching (config `watch`, default on): saving the file, or a renewed certificate, key or CA,
   // reloads like SIGHUP. After a successful load the watches follow the config's files and `watch`.
@@ -161,6 +174,7 @@ async function main(argv: string[]): Promise<void> {
   const profile = args.profile ? await startProfile(args.profile) : undefined;
   let stopDemo: (() => Promise<void>) | undefined;
   let stopping: string | null = null;
+  const upgrader = upgrades(program, proxy.router, proxy, () => stopping !== null)!;
   let signalsWhileDraining = 0;
   const stop = async (signal: string, status = 0) => {
     if (stopping) {

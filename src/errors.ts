@@ -29,6 +29,7 @@ export const ERRORS = {
   SHAPER_ERR_ADMIN_NOT_FOUND: spec('An admin API path or object does not exist.', 404),
   SHAPER_ERR_ADMIN_METHOD: spec('An admin API path does not take this method; the Allow header lists the ones it takes.', 405),
   SHAPER_ERR_ADMISSION: spec('A connection was refused by a customer limit (maxConnections, connectionRate).', 429),
+  SHAPER_ERR_QUOTA: spec("A customer is over its tier's quota for the period and the quota has no `then` tier: its new connections are refused and open ones closed (close reason quota_exceeded).", 429),
   SHAPER_ERR_SHAPING_OPTIONS: spec('ShapingStream or SharedCap options do not fit together (a cap under two parents or in a loop, caps of different engines).', 400),
   SHAPER_ERR_STATE: spec('The state file could not be read or written.', 500),
   SHAPER_ERR_NATIVE: spec('The native data plane could not take a connection (the engine is closed, a socket cannot be handed over); the connection stays on the JavaScript data plane or is closed.'),

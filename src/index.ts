@@ -34,11 +34,13 @@ import { descriptorUse } from './server/limits.js';
 import { SHAPED_PIPE, type NativePort } from './server/native-path.js';
 import { Reloader } from './reloader.js';
 import { ProxyError } from './errors.js';
-import { upgrades, type UpgradeDeps, type Upgrader } from './upgrade.js';
+import type { UpgradeDeps } from './upgrade.js';
 
 export interface ProxyDeps extends UpgradeDeps {
   log: Logger;
   clock?: Clock;
+  /** Wall-clock epoch ms for accounting periods and schedule windows; default Date.now. */
+  wall?: () => number;
   /** The config file the config came from: reloads (SIGHUP, POST /reload, ...) read it again. */
   file?: string;
   /** Applied to every config loaded from the file (the CLI's --log-level). */
@@ -73,8 +75,6 @@ export class Proxy {
   readonly startedAt = Date.now();
   /** Reloads from the config file (null: the config did not come from a file). */
   readonly reloader: Reloader | null;
-  /** Upgrades: the program started again, the listeners handed over (null: no command line to run). */
-  readonly upgrader: Upgrader | null;
   #stopping = false;
 
   constructor(config: ProxyConfig, deps: ProxyDeps) {
@@ -102,7 +102,7 @@ export class Proxy {
       : null;
     const fleet = this.fleet;
     const admission: AdmissionFactory | undefined = fleet ? (customer, tier) => fleet.admissionFor(customer, tier) : undefined;
-    this.shaper = new Shaper(config, this.clock, admission);
+    this.shaper = new Shaper(config, this.clock, admission, { wall: deps.wall, stateFile: () => this.store.stateFile, owner, log: this.log });
     this.connections = new OpenConnections(this.housekeeping);
     this.sampler = new RateSampler(this.connections);
     this.observer = new Observer({
@@ -126,8 +126,7 @@ export class Proxy {
         shaper: this.shaper,
         health: this.health,
         analyzer: (c) => this.observer.analyzer(c),
-        native: () => this.#native?.port,
-        ...(deps.inherited ? { inherited: deps.inherited } : {}),
+        native: () => this.#native?.port, ...(deps.inherited ? { inherited: deps.inherited } : {}),
       },
       config,
     );
@@ -141,6 +140,7 @@ export class Proxy {
       targets: (app) => this.upstreams.apps.get(app)?.targets ?? [],
       apps: () => [...this.upstreams.apps].map(([name, up]) => [name, up.targets] as [string, typeof up.targets]),
       rates: (c) => this.sampler.rates(c),
+      plans: () => this.shaper.plans.summary(),
       configFile: () => this.reloader?.state ?? null,
       fleet: () => fleet?.view() ?? null,
     };
@@ -154,7 +154,6 @@ export class Proxy {
       },
       fleet ? { get up() { return fleet.link.up; }, get errors() { return fleet.link.errors; }, get liveMembers() { return fleet.liveMembers; }, get rebalances() { return fleet.rebalances; }, get shares() { return fleet.shares; } } : null);
     this.admin = new AdminHttp(this.router, this.log, deps.inherited);
-    this.upgrader = upgrades(deps.program, this.router, this, { get: () => this.#stopping, set: () => (this.#stopping = true) });
     this.router
       .on('GET', '/health', () => ({ status: this.#stopping ? 'stopping' : 'ok' }))
       // Readiness for load balancers: 503 before any app port listens and from the start of a drain.
@@ -183,6 +182,7 @@ export class Proxy {
       customers: this.shaper.customers,
       connections: this.connections,
       rates: (c) => this.sampler.rates(c),
+      usage: this.shaper.plans,
       ...(fleet ? { publish: (hash: 'tiers' | 'customers', field: string, value: unknown) => fleet.publish(hash, field, value) } : {}),
     });
     registerOperations(this.router, { log: this.log, connections: this.connections, accepting: this.acceptor });
@@ -303,7 +303,7 @@ export class Proxy {
     this.sampler.start(this.housekeeping);
     this.health.start();
     this.admin.configure(this.store.config.admin);
-    this.housekeeping.add('forget idle customers', 1000, (now) => this.shaper.forgetIdle(now));
+    this.shaper.start(this.housekeeping);
     await this.acceptor.start();
   }
 
@@ -384,6 +384,7 @@ export class Proxy {
     this.connections.closeAll('shutdown');
     this.connections.stop();
     this.housekeeping.stop();
+    await this.shaper.plans.stop();
     this.shaper.stop();
     await this.fleet?.stop();
     await this.admin.close();

@@ -75,10 +75,8 @@ export interface UpgradeParts {
   draining(): boolean;
 }
 
-/** What a proxy is given for upgrades. */
+/** What a proxy is given when an upgrade started this process. */
 export interface UpgradeDeps {
-  /** The command line that starts this program again: upgrades (SIGWINCH, POST /upgrade) run it. */
-  program?: Program;
   /** The listening sockets the process this one upgrades handed over. */
   inherited?: InheritedListeners;
 }
@@ -94,10 +92,10 @@ export interface UpgradableProxy {
 }
 
 /**
- * A proxy's upgrades: its Upgrader (null without a program to start again) and the admin API's
- * POST /upgrade. `draining` reads the proxy's stopping flag and sets it at the handover.
+ * A proxy's upgrades (the CLI's): its Upgrader (null without a program to start again) and the admin
+ * API's POST /upgrade. `stopping`: whether the process is shutting down.
  */
-export function upgrades(program: Program | undefined, router: Router, proxy: UpgradableProxy, draining: { get(): boolean; set(): void }): Upgrader | null {
+export function upgrades(program: Program | undefined, router: Router, proxy: UpgradableProxy, stopping: () => boolean): Upgrader | null {
   const upgrader = program
     ? new Upgrader(program, {
         log: proxy.log,
@@ -105,13 +103,12 @@ export function upgrades(program: Program | undefined, router: Router, proxy: Up
         prepare: () => proxy.observer.save(),
         // The new process is ready: it accepts from now on, and owns the counters file.
         handOver: async () => {
-          draining.set();
           await proxy.acceptor.stop();
           await proxy.admin.closeListener();
           proxy.observer.release();
         },
         connections: () => proxy.connections.size,
-        stopping: draining.get,
+        stopping,
         draining: () => proxy.acceptor.draining,
       })
     : null;

@@ -21,6 +21,7 @@ import type { Connection } from '../server/connection.js';
 import type { CustomerState } from '../shaping/shaper.js';
 import { tierLoad } from '../observe/sources.js';
 import type { Router } from './router.js';
+import { registerUsageApi, type UsageSource } from './usage.js';
 
 /** A rate in bytes/s, or "unlimited" (JSON has no Infinity). */
 export type RateView = number | 'unlimited';
@@ -98,11 +99,14 @@ export interface AdminApiParts {
   rates(c: Connection): { up: number; down: number };
   /** fleet mode: tell the other instances about a change */
   publish?: (hash: 'tiers' | 'customers', field: string, value: unknown) => Promise<unknown>;
+  /** usage accounting (GET /usage, usage.ts) */
+  usage: UsageSource;
 }
 
-/** Adds the tier, customer and connection routes to `router`. */
+/** Adds the tier, customer, connection and usage routes to `router`. */
 export function registerAdminApi(router: Router, parts: AdminApiParts): void {
   const { store, customers } = parts;
+  registerUsageApi(router, parts.usage);
 
   const tierView = (tier: TierConfig, load = tierLoad(customers.values()).get(tier.name)): TierView => ({
     name: tier.name,

@@ -9,7 +9,9 @@ import { parseCidr } from '../net/cidr.js';
 import { subjectPatternProblem } from '../net/subject.js';
 import { sniPatternProblem } from '../net/server-name.js';
 import { LOG_LEVEL_HELP, LOG_LEVELS, logLevel } from '../log.js';
+import { isTimeZone } from './calendar.js';
 import { type Check, either, leaf, list } from './kit.js';
+import { CLOCK_PATTERN, parseClock, parseDays, parsePeriod } from './schedule.js';
 import { show } from './problems.js';
 import {
   COUNT_RATE_PATTERN,
@@ -146,6 +148,25 @@ export const durationBetween = (minMs: number, maxMs: number) =>
 export const rate = leaf<string | number>((v) => void parseRate(v), unit(RATE_PATTERN, { exclusiveMinimum: 0 }));
 export const size = leaf<string | number>((v) => void parseSize(v), unit(SIZE_PATTERN, { minimum: 1 }));
 export const countRate = leaf<string | number>((v) => void parseCountRate(v), unit(COUNT_RATE_PATTERN, { exclusiveMinimum: 0 }));
+
+// ---- plans: accounting periods, time zones, schedule windows --------------------------------
+
+export const timeZone = leaf<string>((v) => {
+  if (typeof v !== 'string' || v === '' || !isTimeZone(v)) fail(`${show(v)} is not a time zone (use an IANA name, e.g. "UTC", "Europe/Berlin", "America/New_York")`);
+}, text);
+
+export const period = leaf<string | number>((v) => void parsePeriod(v), { anyOf: [{ type: 'string', enum: ['month', 'day', 'hour'] }, unit(DURATION_PATTERN, { minimum: 1000 })] });
+
+export const days = leaf<string>((v) => void parseDays(v), text);
+
+/** A time of day; `to` may be "24:00", `from` may not. */
+export const clock = (isEnd: boolean) =>
+  leaf<string>((v) => {
+    if (parseClock(v) === 24 * 60 && !isEnd) fail(`${show(v)} is the end of the day; a window starts at "00:00" to "23:59"`);
+  }, { type: 'string', pattern: CLOCK_PATTERN });
+
+export const scheduleList: Check = (v) =>
+  fail(`must be a list of windows like [{"days": "mon-fri", "from": "18:00", "to": "23:00", "customer": {"down": "50mbit"}}] (got ${show(v)})`);
 
 // ---- addresses -----------------------------------------------------------------------------
 

@@ -33,6 +33,8 @@ export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = proc
     const config = parseConfig(raw, env, { baseDir: dirname(file) });
     // A relative stateFile is relative to the config file, not to wherever the proxy was started.
     if (config.stateFile !== null && !isAbsolute(config.stateFile)) config.stateFile = resolve(dirname(file), config.stateFile);
+    const usageLog = config.accounting?.log;
+    if (usageLog && !isAbsolute(usageLog)) config.accounting!.log = resolve(dirname(file), usageLog);
     // A config file always has a state directory: the per-user default when nothing else names one.
     return { ...config, stateDir: config.stateDir ?? defaultStateDir(env), source: file };
   } catch (err) {

@@ -24,10 +24,12 @@ import {
   keyPrefix,
   logLevelValue,
   oneOf,
+  period,
   redisUrl,
   tierMap,
   tierName,
   tierRef,
+  timeZone,
 } from './checks.js';
 import { either, group, leaf, list, nameMap, nullable, optional, problemOf, required, section, withDefault } from './kit.js';
 import { ADMIN_TLS, ADMIN_TOKENS } from './schema-admin.js';
@@ -158,6 +160,14 @@ export const TOP = group({
     env: 'SHAPER_STATE_DIR',
   }),
   stateFile: nullable(filePath, { doc: 'Where runtime changes (admin API) are kept, in place of the state directory; relative to the config file.' }),
+  accounting: nullable(
+    group({
+      period: withDefault(period, 'month', { doc: 'The accounting period: "month", "day", "hour" (calendar, in the time zone) or a duration counted from the Unix epoch.' }),
+      timezone: withDefault(timeZone, 'UTC', { doc: 'IANA time zone calendar periods and schedule windows align in.' }),
+      log: nullable(filePath, { doc: 'Usage log: one JSON line per customer and closed period; default beside the state file (x.state.json -> x.usage.log).' }),
+    }),
+    { doc: 'Usage accounting per customer (bytes each way per period), which quotas need; null: none.' },
+  ),
 });
 
 export type Top = Zod.output<typeof TOP>;

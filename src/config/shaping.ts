@@ -11,8 +11,9 @@ import { tierNameProblem } from './checks.js';
 import { checkMinimums, peakAndMin } from './levels.js';
 import { keyPath, Problems, show } from './problems.js';
 import { CUSTOMER, TIER, type Customer, type Tier, type Top } from './schema.js';
-import type { CustomerConfig, CustomerMatch, LevelLimits, ShapingConfig, TierConfig } from './types.js';
+import type { AccountingConfig, CustomerConfig, CustomerMatch, LevelLimits, LevelOverride, ScheduleWindow, ShapingConfig, TierConfig } from './types.js';
 import { parseCountRate, parseDuration, parseRate, parseSize } from './units.js';
+import { parseClock, parseDays, parsePeriod } from './schedule.js';
 import { validate } from './validate.js';
 
 type Raw = Record<string, unknown>;
@@ -84,7 +85,46 @@ export function checkShaping(top: Raw, apps: readonly AppFacts[], problems: Prob
   }
   const defaultTier = top['defaultTier'];
   if (typeof defaultTier === 'string') checkTier('defaultTier', defaultTier);
+  checkQuotas(top, names, problems);
   checkMinimums(top, problems);
+}
+
+/**
+ * A schedule window sets some caps. A quota's `then` names another tier of the config, one with no quota of its own: a customer
+ * over its quota sits in `then` until the period ends, so one step is all there is (no chains,
+ * no loops). A quota needs `accounting` (its period).
+ */
+function checkQuotas(top: Raw, names: readonly string[], problems: Problems): void {
+  const tiers = isPlainObject(top['tiers']) ? top['tiers'] : {};
+  const checkTier = tierCheck(problems, names);
+  for (const name of names) {
+    const tier = tiers[name];
+    const schedule = isPlainObject(tier) ? tier['schedule'] : undefined;
+    if (Array.isArray(schedule)) {
+      schedule.forEach((w: unknown, i) => {
+        if (isPlainObject(w) && !problems.under(`tiers.${name}.schedule[${i}]`) && !['connection', 'customer', 'total'].some((k) => isPlainObject(w[k]))) {
+          problems.add(`tiers.${name}.schedule[${i}]`, 'sets no caps: give "connection", "customer" or "total" (the caps inside the window)');
+        }
+      });
+    }
+    const quota = isPlainObject(tier) ? tier['quota'] : undefined;
+    if (!isPlainObject(quota)) continue;
+    const at = `tiers.${name}.quota`;
+    if (!isPlainObject(top['accounting']) && !problems.has('accounting')) {
+      problems.add(at, 'needs "accounting" (its period and time zone), e.g. "accounting": {"period": "month", "timezone": "UTC"}');
+    }
+    const then = quota['then'];
+    if (typeof then !== 'string' || problems.has(`${at}.then`)) continue;
+    if (then === name) {
+      problems.add(`${at}.then`, `names its own tier; name a slower tier, or leave "then" out to refuse the customer's connections past the quota`);
+      continue;
+    }
+    checkTier(`${at}.then`, then);
+    const target = tiers[then];
+    if (isPlainObject(target) && isPlainObject(target['quota'])) {
+      problems.add(`${at}.then`, `tier ${show(then)} has a quota of its own; a customer over its quota stays in "then" until the period ends, so "then" must be a tier without a quota`);
+    }
+  }
 }
 
 /** A customer's tier and `match.apps` name a tier and apps of the config. */
@@ -106,7 +146,12 @@ export function toShaping(top: Top): ShapingConfig {
     customers: (top.customers ?? []).map(toCustomer),
     defaultTier: top.defaultTier,
     stateFile: top.stateFile,
+    ...(top.accounting ? { accounting: toAccounting(top.accounting) } : {}),
   };
+}
+
+function toAccounting(a: NonNullable<Top['accounting']>): AccountingConfig {
+  return { period: parsePeriod(a.period), timezone: a.timezone, log: a.log };
 }
 
 function toTier(name: string, tier: Tier): TierConfig {
@@ -120,21 +165,45 @@ function toTier(name: string, tier: Tier): TierConfig {
   };
   if (tier.maxConnections !== null) config.maxConnections = tier.maxConnections;
   if (tier.connectionRate !== null) config.connectionRate = parseCountRate(tier.connectionRate);
+  if (tier.quota !== null) config.quota = { bytes: parseSize(tier.quota.bytes), direction: tier.quota.direction, then: tier.quota.then };
+  if (tier.schedule !== null) config.schedule = tier.schedule.map(toWindow);
   return config;
+}
+
+function toWindow(w: NonNullable<Tier['schedule']>[number]): ScheduleWindow {
+  const window: ScheduleWindow = { days: parseDays(w.days), from: parseClock(w.from), to: parseClock(w.to) };
+  for (const key of ['connection', 'customer', 'total'] as const) {
+    const level = w[key];
+    if (level) window[key] = toOverride(level);
+  }
+  return window;
+}
+
+/** The keys a window gives, as LevelLimits keys. */
+function toOverride(level: NonNullable<NonNullable<Tier['schedule']>[number]['connection']>): LevelOverride {
+  const out: LevelOverride = {};
+  if (level.down !== undefined) out.down = parseRate(level.down);
+  if (level.up !== undefined) out.up = parseRate(level.up);
+  putBursts(level.burst, out);
+  return out;
 }
 
 /** A validated level -> LevelLimits; bursts, peaks and minimums only where given. */
 function toLevel(level: Tier['connection'] | Tier['total']): LevelLimits {
   const limits: LevelLimits = { down: parseRate(level.down), up: parseRate(level.up) };
-  const burst = level.burst;
-  if (isPlainObject(burst)) {
-    if (burst['down'] !== undefined) limits.burstDown = parseSize(burst['down']);
-    if (burst['up'] !== undefined) limits.burstUp = parseSize(burst['up']);
-  } else if (burst !== null) {
-    limits.burstDown = parseSize(burst);
-    limits.burstUp = limits.burstDown;
-  }
+  putBursts(level.burst, limits);
   return peakAndMin(level, limits);
+}
+
+/** A level's `burst` (a size for both directions, or {down, up}) as burstDown / burstUp of `out`; none when absent. */
+function putBursts(burst: unknown, out: { burstDown?: number; burstUp?: number }): void {
+  if (isPlainObject(burst)) {
+    if (burst['down'] !== undefined) out.burstDown = parseSize(burst['down']);
+    if (burst['up'] !== undefined) out.burstUp = parseSize(burst['up']);
+  } else if (burst !== null && burst !== undefined) {
+    out.burstDown = parseSize(burst);
+    out.burstUp = out.burstDown;
+  }
 }
 
 function toCustomer(customer: Customer): CustomerConfig {

@@ -1,5 +1,7 @@
 /** The validated, normalised configuration every other module consumes. */
+import type { PeriodSpec } from './calendar.js';
 import type { PemFile } from './pem.js';
+import type { WindowTimes } from './schedule.js';
 
 export type BalanceKind = 'round-robin' | 'least-conn' | 'weighted-least-conn' | 'ip-hash';
 export const BALANCE_KINDS: readonly BalanceKind[] = ['round-robin', 'least-conn', 'weighted-least-conn', 'ip-hash'];
@@ -186,6 +188,41 @@ export interface TierConfig {
   maxConnections?: number;
   /** per customer, new connections per interval */
   connectionRate?: { count: number; per: number };
+  /** bytes a customer may move in an accounting period before it moves to `then` (or is refused) */
+  quota?: QuotaConfig;
+  /** caps that differ at times of the week, in the accounting time zone; the first window that holds wins */
+  schedule?: ScheduleWindow[];
+}
+
+export const QUOTA_DIRECTIONS = ['down', 'up', 'both'] as const;
+export type QuotaDirection = (typeof QUOTA_DIRECTIONS)[number];
+
+/** `tiers.X.quota` */
+export interface QuotaConfig {
+  bytes: number;
+  /** which bytes count: to the client, from it, or both added up */
+  direction: QuotaDirection;
+  /** the tier a customer over its quota is in until the period ends; null: its connections are refused and closed */
+  then: string | null;
+}
+
+/** A level's caps as a schedule window overrides them: only the keys given replace the tier's. */
+export type LevelOverride = Partial<LevelLimits>;
+
+/** `tiers.X.schedule[i]`: inside the window, these caps replace the tier's own. */
+export interface ScheduleWindow extends WindowTimes {
+  connection?: LevelOverride;
+  customer?: LevelOverride;
+  total?: LevelOverride;
+}
+
+/** `accounting`: the period usage is counted in, its time zone, and the usage log. */
+export interface AccountingConfig {
+  period: PeriodSpec;
+  /** IANA time zone calendar periods and schedule windows align in */
+  timezone: string;
+  /** where closed periods are appended (JSON lines); null: beside the state file */
+  log: string | null;
 }
 
 export interface CustomerMatch {
@@ -213,6 +250,8 @@ export interface ShapingConfig {
   defaultTier: string | null;
   /** where runtime changes (admin API) are kept; null: in the state directory, or nowhere without one */
   stateFile: string | null;
+  /** usage accounting per customer (quotas need it); absent: none */
+  accounting?: AccountingConfig;
   /** the directory of the state and counters files; absent: none (an in-process config without `stateDir`) */
   stateDir?: StateDir;
 }

@@ -1,7 +1,7 @@
 /** The ctl's commands: each checks its arguments, calls the admin API and shows the answer. */
 import { COMMAND_OPTIONS, matchFrom, readJsonFile, type CommandOption, type CtlOptions } from './args.js';
 import type { AdminClient, Row } from './client.js';
-import { connectionsTable, customersTable, fleetText, tiersTable } from './tables.js';
+import { connectionsTable, customersTable, fleetText, tiersTable, usageTable } from './tables.js';
 import { CtlError, usage } from './usage.js';
 
 /** One command as given: its name argument, the options, the API, and where its answer goes. */
@@ -131,6 +131,24 @@ const upgrade: Command = async (inv) => {
   inv.show(result, () => `upgraded: pid ${String(result['newPid'])} serves; pid ${String(result['oldPid'])} drains its ${String(result['draining'])} connections and exits (${String(result['ms'])} ms)\n`);
 };
 
+/** usage [ID]: one customer's usage, or every customer's (all pages of GET /usage). */
+const usageCommand: Command = async (inv) => {
+  only(inv, []);
+  if (inv.name !== undefined) {
+    const one = (await inv.api.call('GET', `/usage/${encodeURIComponent(inv.name)}`)) as Row;
+    inv.show(one, () => usageTable([one]));
+    return;
+  }
+  const rows: Row[] = [];
+  let after: string | null = null;
+  do {
+    const page = (await inv.api.call('GET', `/usage?limit=1000${after === null ? '' : `&after=${encodeURIComponent(after)}`}`)) as { customers: Row[]; next: string | null };
+    rows.push(...page.customers);
+    after = page.next;
+  } while (after !== null);
+  inv.show(rows, () => usageTable(rows));
+};
+
 /** kill ID: close one connection (DELETE /connections/:id). */
 const kill: Command = async (inv) => {
   only(inv, []);
@@ -157,6 +175,7 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map([
   ['fleet', fleet],
   ['reload', reload],
   ['upgrade', upgrade],
+  ['usage', usageCommand],
   ['kill', kill],
   ['drain', drain],
   ['undrain', drain],

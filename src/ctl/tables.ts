@@ -61,7 +61,27 @@ const CONNECTION_COLUMNS: readonly Column[] = [
   ['SNI', field('sni')],
 ];
 
+const quotaText = (row: Row): string => {
+  const q = row['quota'] as Row | null | undefined;
+  return q ? `${formatBytes(q['bytes'])} ${text(q['direction'])}${q['then'] ? ` then ${text(q['then'])}` : ''}` : '-';
+};
+
+const USAGE_COLUMNS: readonly Column[] = [
+  ['CUSTOMER', field('customer')],
+  ['TIER', (u) => (u['inTier'] !== u['tier'] ? `${text(u['tier'])} (in ${text(u['inTier'])})` : text(u['tier']))],
+  ['DOWN', (u) => formatBytes(u['down'])],
+  ['UP', (u) => formatBytes(u['up'])],
+  ['QUOTA', quotaText],
+  ['LEFT', (u) => (u['remaining'] === null || u['remaining'] === undefined ? '-' : formatBytes(u['remaining']))],
+  ['EXCEEDED', (u) => (u['exceeded'] ? 'yes' : 'no')],
+  ['CONNECTIONS', field('connections')],
+  ['PERIOD', (u) => text((u['period'] as Row | undefined)?.['start'])],
+  ['LAST-DOWN', (u) => ((u['last'] as Row | null) ? formatBytes((u['last'] as Row)['down']) : '-')],
+  ['LAST-UP', (u) => ((u['last'] as Row | null) ? formatBytes((u['last'] as Row)['up']) : '-')],
+];
+
 export const tiersTable = (rows: Row[]): string => rowsTable(TIER_COLUMNS, rows);
+export const usageTable = (rows: Row[]): string => rowsTable(USAGE_COLUMNS, rows);
 export const customersTable = (rows: Row[]): string => rowsTable(CUSTOMER_COLUMNS, rows);
 export const connectionsTable = (rows: Row[]): string => rowsTable(CONNECTION_COLUMNS, rows);
 

@@ -19,6 +19,7 @@ Commands:
   customer ID --delete          delete a customer
   connections                   list the proxied connections
   fleet                         the fleet (config "cluster"): Redis, members, this instance's shares
+  usage [ID]                    bytes per customer in the accounting period, quota left, exceeded
   reload                        reload the config file now; prints its problems and exits 2 if it does not
                                 load (the old config stays in force)
   kill ID                       close one connection (its id in "connections")

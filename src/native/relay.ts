@@ -176,6 +176,11 @@ export class NativeRelay {
     return { side: SIDES[s[this.id * SLOT + S_ERRSIDE]!] ?? 'engine', errno, code: ERRNO_NAMES.get(errno) ?? `E${errno}` };
   }
 
+  /** Moves the grants made since the engine's last commit now (the engine commits by itself before the loop waits). */
+  commit(): void {
+    if (this.open) this.#sh.addon.commit();
+  }
+
   /**
    * Ends gracefully: reads no more from either side, writes what waits (a shaped direction as its
    * grants allow), then passes a FIN each way; onDone follows. close() after that frees the slot.

@@ -37,7 +37,7 @@ export const CATALOG = {
   refused: spec(
     'shaper_connections_refused_total',
     'counter',
-    'Connections refused before any dial: at accept (source_connections, source_rate, global_connections, resource_exhausted, denied) or by customer limits (customer_limit)',
+    'Connections refused before any dial: at accept (source_connections, source_rate, global_connections, resource_exhausted, denied) or by customer limits (customer_limit) and quotas (quota_exceeded)',
     ['reason'],
   ),
   active: spec('shaper_connections_active', 'gauge', 'Open proxied connections, by app', ['app']),

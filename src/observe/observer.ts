@@ -69,6 +69,8 @@ export class Observer {
       close: (e) => this.#closed(e),
       refused: (e) => this.#refused(e),
       targetFailed: (e) => this.#targetFailed(e),
+      quota: ({ owner: _owner, ...e }) => this.#parts.log.info(e, e.state === 'exceeded' ? 'customer over its quota' : 'customer back in its tier: a new period'),
+      window: ({ owner: _owner, ...e }) => this.#parts.log.info(e, e.window < 0 ? 'schedule window ended' : 'schedule window began'),
     });
   }
 

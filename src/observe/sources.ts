@@ -7,7 +7,7 @@ import type { CustomerState } from '../shaping/shaper.js';
 import type { Target } from '../upstream/target.js';
 import type { Connection } from '../server/connection.js';
 import type { Stats } from './stats.js';
-import type { ConfigFileStats, FleetStats } from './stats-document.js';
+import type { ConfigFileStats, FleetStats, PlansStats } from './stats-document.js';
 
 export interface ReadingSources {
   /** wall-clock ms when the proxy started */
@@ -27,6 +27,8 @@ export interface ReadingSources {
   apps(): Iterable<[string, readonly Target[]]>;
   /** a connection's current rates (sampled once a second) */
   rates(c: Connection): { up: number; down: number };
+  /** plans: the period, the top customers by usage, the schedule windows in force */
+  plans(): PlansStats;
   /** the config file in force and the last reload; null: the config did not come from a file */
   configFile(): ConfigFileStats | null;
   /** the fleet's view; null: this instance runs alone */

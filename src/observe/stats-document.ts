@@ -96,6 +96,40 @@ export interface FooStatsDocument {
   response_rate_10s: number;
 }
 
+/** A customer's usage in the accounting period (one of the top ones in memory). */
+export interface UsageStats {
+  customer: string;
+  /** its own tier, and the one it is in now (a quota's `then` while over it) */
+  tier: string;
+  inTier: string;
+  down: number;
+  up: number;
+  /** null: its tier has no quota */
+  quotaBytes: number | null;
+  remaining: number | null;
+  exceeded: boolean;
+}
+
+/** A tier's schedule: the window in force, if any. */
+export interface WindowStats {
+  tier: string;
+  /** index in the tier's schedule; -1: none, the tier's own caps */
+  active: number;
+  /** of the window in force: "mon-fri"-like days, "HH:MM" */
+  days: string | null;
+  from: string | null;
+  to: string | null;
+}
+
+/** Plans (issue 15): the accounting period, the customers with the most bytes in it, the schedule windows. */
+export interface PlansStats {
+  /** null: accounting is off */
+  period: { start: string; end: string; timezone: string } | null;
+  /** customers in memory (open connections, or one within the last minute) by bytes this period, most first */
+  top: UsageStats[];
+  windows: WindowStats[];
+}
+
 /** `?history=1`: one sample a second, each tier's series aligned with `t` (seconds since the epoch). */
 export interface StatsHistory {
   t: number[];
@@ -160,5 +194,6 @@ export interface StatsDocument {
   apps: AppStats[];
   customers: CustomerStats[];
   foo: FooStatsDocument;
+  plans: PlansStats;
   history?: StatsHistory;
 }

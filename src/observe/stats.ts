@@ -105,10 +105,12 @@ export class Stats {
   closed(s: ConnectionSummary, shaperWaitMs: number | undefined, latency = true): void {
     this.byReason.set(s.reason, (this.byReason.get(s.reason) ?? 0) + 1);
     if (s.reason === 'rejected') this.rejected++;
+    // A quota refusal before any dial is a refusal; an open connection closed by it is not.
+    else if (s.reason === 'quota_exceeded' && s.target === undefined) this.refuse('quota_exceeded');
     this.closedBytesUp += s.bytesUp;
     this.closedBytesDown += s.bytesDown;
     if (!latency) return;
-    if (s.reason !== 'rejected' && s.reason !== 'no_target' && s.reason !== 'proxy_protocol' && s.reason !== 'tls_handshake' && s.reason !== 'resource_exhausted' && s.reason !== 'denied') {
+    if (s.reason !== 'rejected' && !(s.reason === 'quota_exceeded' && s.target === undefined) && s.reason !== 'no_target' && s.reason !== 'proxy_protocol' && s.reason !== 'tls_handshake' && s.reason !== 'resource_exhausted' && s.reason !== 'denied') {
       this.record('duration', s.app, s.tier, s.durationMs);
     }
     if (shaperWaitMs !== undefined) this.record('shaperWait', s.app, s.tier, shaperWaitMs);

@@ -96,6 +96,7 @@ export function statsView(src: ReadingSources, withHistory = false): StatsDocume
     apps,
     customers,
     foo: stats.foo.toJSON(),
+    plans: src.plans(),
   };
   if (withHistory) {
     doc.history = {

@@ -1,5 +1,5 @@
 /** What a connection gets from the proxy (index.ts builds it; server/acceptor.ts hands it over). */
-import type { ShapedConnection } from '../shaping/shaper.js';
+import type { ConnectionOwner, Refusal, ShapedConnection } from '../shaping/shaper.js';
 import type { OwnedRead } from '../shaping/socket-flow.js';
 import type { Identity } from '../identify/matcher.js';
 import type { Logger } from '../log.js';
@@ -17,7 +17,8 @@ import type { AppUpstream } from '../upstream/upstreams.js';
 
 /** What a connection needs of the shaper: customer matching and admission, its flows, and the release. */
 export interface ShapingPort {
-  admit(who: Identity): Promise<ShapedConnection | null | 'rejected'>;
+  /** `owner`: what a quota closes when the customer is over it with nowhere to go */
+  admit(who: Identity, owner: ConnectionOwner): Promise<ShapedConnection | null | Refusal>;
   /** how `who` is matched, for debug logs */
   explain(who: Identity): { matched: string | undefined; skipped: string[] };
   stages(sc: ShapedConnection, label: string): Stages;

@@ -3,9 +3,8 @@ import { publish, type ConnectionInfo, type ConnectionSummary } from '../channel
 import type { AppUpstream } from '../upstream/upstreams.js';
 import type { Target } from '../upstream/target.js';
 import { dial, DialCancel } from '../upstream/dialer.js';
-import type { ShapedConnection } from '../shaping/shaper.js';
+import { refusalError, type ShapedConnection } from '../shaping/shaper.js';
 import { encodeProxyHeader, type Endpoint } from '../identify/proxy-protocol.js';
-import { ProxyError } from '../errors.js';
 import { readPreamble } from './preamble.js';
 import { wire } from './pipeline.js';
 import { explainMatch, explainPick } from './explain.js';
@@ -218,15 +217,15 @@ export class Connection implements ConnectionInfo {
       ...(this.backend ? { dataPlane: this.dataPlane } : {}),
       ...(this.serverName !== undefined ? { sni: this.serverName } : {}),
       ...(this.clientCert !== undefined ? { clientCert: this.clientCert } : {}),
-    });
+    }, this);
     if (this.closed) {
       // The client left while admission was pending: give the slot back at once.
-      if (verdict && verdict !== 'rejected') shaping.release(verdict);
+      if (verdict && typeof verdict !== 'string') shaping.release(verdict);
       return false;
     }
     if (this.deps.log.isLevelEnabled('debug')) explainMatch(this.deps.log, this, shaping, verdict);
-    if (verdict === 'rejected') {
-      this.close('rejected', new ProxyError('SHAPER_ERR_ADMISSION', 'refused by a customer limit (maxConnections, connectionRate)'));
+    if (typeof verdict === 'string') {
+      this.close(verdict, refusalError(verdict));
       return false;
     }
     this.shaped = verdict;

@@ -3,7 +3,7 @@
  * the balancer chose its target. Only called when debug is on.
  */
 import type { Logger } from '../log.js';
-import type { ShapedConnection } from '../shaping/shaper.js';
+import type { Refusal, ShapedConnection } from '../shaping/shaper.js';
 import type { Target } from '../upstream/target.js';
 import type { AppUpstream } from '../upstream/upstreams.js';
 import type { ShapingPort } from './connection-deps.js';
@@ -20,7 +20,7 @@ interface Explained {
 }
 
 /** Which customers were passed over and why, and what the connection got. */
-export function explainMatch(log: Logger, conn: Explained, shaping: ShapingPort, verdict: ShapedConnection | null | 'rejected'): void {
+export function explainMatch(log: Logger, conn: Explained, shaping: ShapingPort, verdict: ShapedConnection | null | Refusal): void {
   const who = {
     clientAddress: conn.clientAddress,
     app: conn.appName,
@@ -29,7 +29,7 @@ export function explainMatch(log: Logger, conn: Explained, shaping: ShapingPort,
     ...(conn.clientCert !== undefined ? { clientCert: conn.clientCert } : {}),
   };
   const { matched, skipped } = shaping.explain(who);
-  const got = verdict === 'rejected' ? undefined : verdict;
+  const got = typeof verdict === 'string' ? undefined : verdict;
   log.debug(
     {
       id: conn.id,
@@ -37,7 +37,7 @@ export function explainMatch(log: Logger, conn: Explained, shaping: ShapingPort,
       matched: matched ?? null,
       skipped,
       ...(got !== undefined ? { customer: got?.customer.id ?? null, tier: got?.customer.tier ?? null } : {}),
-      admission: verdict === 'rejected' ? 'refused' : 'admitted',
+      admission: verdict === 'rejected' ? 'refused' : verdict === 'quota_exceeded' ? 'refused: over its quota' : 'admitted',
       ...(matched === undefined && got ? { why: 'no customer matched: defaultTier, one customer per source address' } : {}),
       ...(got === null ? { why: 'no customer matched and no defaultTier: unshaped' } : {}),
     },

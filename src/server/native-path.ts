@@ -125,9 +125,17 @@ export class NativeLink {
     return link;
   }
 
-  /** The connection closed: out of the scheduler, and the relay lets go (as destroy() would). */
+  /**
+   * The connection closed: out of the scheduler, and the relay lets go (as destroy() would). Grants
+   * still waiting for the engine's commit are moved first: the scheduler counted them as passed (a
+   * tier's bytes, a customer's usage), so a close right after a serve pass (a quota's) must not
+   * drop them.
+   */
   close(): void {
-    if (this.nodes) this.#shaping?.detach(this.nodes);
+    if (this.nodes) {
+      this.#shaping?.detach(this.nodes);
+      this.relay.commit();
+    }
     this.relay.close();
   }
   readonly #upBase: number;

@@ -51,6 +51,8 @@ export type CloseReason =
   | 'client_gone'
   | 'shutdown'
   | 'rejected'
+  /** refused, or closed, because its customer is over a quota that has no `then` tier */
+  | 'quota_exceeded'
   | 'proxy_protocol'
   /** the client address of the PROXY header is not allowed on the app (apps[].allow / deny) */
   | 'denied'

@@ -7,16 +7,32 @@
 import type { CustomerConfig } from '../config/types.js';
 import type { Clock } from '../clock.js';
 import { CustomerMatcher, type Identity } from '../identify/matcher.js';
-import { ShapedConnection, type CustomerState, type ShapingTree } from './tree.js';
+import { ProxyError } from '../errors.js';
+import { ShapedConnection, type ConnectionOwner, type CustomerState, type ShapingTree } from './tree.js';
+
+/** A plan's say on a new connection of `cust` (plans.ts: a quota with no `then`). */
+export type PlanGate = (cust: CustomerState) => Refusal | null | Promise<Refusal | null>;
+
+/** Why a connection was refused before any dial: a customer limit, or a quota with no `then`. */
+export type Refusal = 'rejected' | 'quota_exceeded';
+
+/** The error a refused connection closes with. */
+export function refusalError(why: Refusal): ProxyError {
+  return why === 'quota_exceeded'
+    ? new ProxyError('SHAPER_ERR_QUOTA', 'refused: the customer is over its quota until the period ends')
+    : new ProxyError('SHAPER_ERR_ADMISSION', 'refused by a customer limit (maxConnections, connectionRate)');
+}
 
 export class ConnectionAdmission {
   #matcher: CustomerMatcher;
   readonly #tree: ShapingTree;
   readonly #clock: Clock;
+  readonly #plans: PlanGate;
 
-  constructor(tree: ShapingTree, clock: Clock) {
+  constructor(tree: ShapingTree, clock: Clock, plans: PlanGate = () => null) {
     this.#tree = tree;
     this.#clock = clock;
+    this.#plans = plans;
     this.#matcher = new CustomerMatcher(tree.config.customers);
   }
 
@@ -31,10 +47,10 @@ export class ConnectionAdmission {
   }
 
   /**
-   * Match a new connection to its customer and run admission. Returns the shaping handle, null
-   * for an unshaped connection, or 'rejected'.
+   * Match a new connection to its customer, ask its plan (a quota) and run admission. Returns the
+   * shaping handle, null for an unshaped connection, or why it is refused.
    */
-  async admit(who: Identity): Promise<ShapedConnection | null | 'rejected'> {
+  async admit(who: Identity, owner: ConnectionOwner | null = null): Promise<ShapedConnection | null | Refusal> {
     const tree = this.#tree;
     const id = this.#matcher.match(who);
     let cust: CustomerState;
@@ -43,8 +59,15 @@ export class ConnectionAdmission {
     else return null;
     cust.lastActive = this.#clock.now();
     const sc = new ShapedConnection(cust, who);
+    sc.owner = owner;
     // Counted from now on, so forgetIdle keeps the customer while admission and the dial run.
     cust.connections.add(sc);
+    const gate = this.#plans(cust);
+    const refused = gate instanceof Promise ? await gate : gate;
+    if (refused) {
+      this.release(sc);
+      return refused;
+    }
     if (cust.admission) {
       const release = await cust.admission.admit();
       if (!release) {

@@ -54,6 +54,9 @@ export class SchedNode {
   sampledBytes = 0;
   /** bytes/s moved, averaged over about a second of those samples */
   sampledRate = 0;
+  /** once `bytes` reaches this, `onWatch` is called after the serve pass (usage quotas) */
+  watchAt = Infinity;
+  onWatch: ((node: SchedNode) => void) | null = null;
 
   constructor(label: string, flow: Flow | null = null) {
     this.label = label;

@@ -23,6 +23,8 @@ export class Scheduler {
   #again = false;
   /** batches of the flows passed bytes in this serve pass (see FlowBatch) */
   readonly #batches: FlowBatch[] = [];
+  /** nodes whose `watchAt` was reached in this serve pass */
+  readonly #watched: SchedNode[] = [];
   readonly #onTimer = () => {
     this.#timer = undefined;
     this.#timerAt = Infinity;
@@ -130,7 +132,14 @@ export class Scheduler {
     } finally {
       this.#serving = false;
     }
+    if (this.#watched.length > 0) this.#notify();
     this.#arm();
+  }
+
+  /** After a serve pass (the tree may change now): the watches reached, each once until set again. */
+  #notify(): void {
+    const watched = this.#watched.splice(0);
+    for (const node of watched) node.onWatch?.(node);
   }
 
   /** Send up to `max` bytes from `node`'s subtree; returns bytes sent. */
@@ -215,6 +224,10 @@ export class Scheduler {
       if (peak !== null) peak.take(sent);
     }
     node.bytes += sent;
+    if (node.bytes >= node.watchAt) {
+      node.watchAt = Infinity;
+      this.#watched.push(node);
+    }
     if (bucket !== null && node.ringCount > 0 && sent < max && (bucket.content < MIN_SEND || (peak !== null && peak.content < MIN_SEND))) {
       this.#park(node, nodeNeed(node.gate));
     }

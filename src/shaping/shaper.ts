@@ -6,6 +6,7 @@
  */
 import type { ShapingConfig, TierConfig } from '../config/types.js';
 import type { Clock } from '../clock.js';
+import type { Housekeeping } from '../housekeeping.js';
 import type { Identity } from '../identify/matcher.js';
 import { Admission } from './admission.js';
 import { ConnectionAdmission } from './admit.js';
@@ -15,12 +16,15 @@ import { SchedNode, type Scheduler } from './scheduler.js';
 import type { Flow } from './flow.js';
 import type { Dir, Scope } from './scope.js';
 import { ShapedFlow, ownedRead, type OwnedRead } from './socket-flow.js';
-import { ShapingTree, type AdmissionFactory, type CustomerState, type ShapedConnection, type TierState } from './tree.js';
+import { ShapingTree, type AdmissionFactory, type ConnectionOwner, type CustomerState, type ShapedConnection, type TierState } from './tree.js';
+import { Plans, type PlansOptions, type Refusal } from './plans/plans.js';
 
 export { burstFor, MIN_BURST, MIN_BURST_MS } from './grants.js';
 export { scopeKey, type Dir, type Scope, type ShareLevel } from './scope.js';
 export { HELD_AT, type Demand, type Wants } from './fleet-shares.js';
-export { CustomerState, ShapedConnection, type AdmissionFactory, type TierState } from './tree.js';
+export { CustomerState, ShapedConnection, type AdmissionFactory, type ConnectionOwner, type TierState } from './tree.js';
+export { Plans, type PlansOptions, type Refusal, type UsagePage, type UsageView } from './plans/plans.js';
+export { refusalError } from './admit.js';
 
 /**
  * All shaping state: one scheduler per direction, a node per tier and per customer under it, a
@@ -31,19 +35,28 @@ export class Shaper {
   readonly #tree: ShapingTree;
   readonly #admission: ConnectionAdmission;
   readonly #shares = new Shares();
+  /** usage accounting, quotas and schedule windows */
+  readonly plans: Plans;
   /** clock time of the last demand() sample */
   #sampledAt: number | undefined;
   readonly #clock: Clock;
 
-  constructor(config: ShapingConfig, clock: Clock, admissionFor: AdmissionFactory = (_id, tier) => Admission.for(tier, clock)) {
+  constructor(
+    config: ShapingConfig,
+    clock: Clock,
+    admissionFor: AdmissionFactory = (_id, tier) => Admission.for(tier, clock),
+    plans: PlansOptions = {},
+  ) {
     this.#clock = clock;
     const shares = this.#shares;
     this.#tree = new ShapingTree(config, clock, {
       admissionFor,
       shareOf: (key) => shares.shareOf(key),
       forgetShares: (id) => shares.forgetCustomer(id),
+      leaving: (cust) => this.plans.leaving(cust),
     });
-    this.#admission = new ConnectionAdmission(this.#tree, clock);
+    this.plans = new Plans(this.#tree, clock, plans);
+    this.#admission = new ConnectionAdmission(this.#tree, clock, (cust) => this.plans.admitting(cust));
     this.apply(config);
   }
 
@@ -59,6 +72,7 @@ export class Shaper {
     return this.#tree.customers;
   }
 
+  /** The shaping config in force (tiers as their schedule windows make them now). */
   get config(): ShapingConfig {
     return this.#tree.config;
   }
@@ -71,7 +85,7 @@ export class Shaper {
   /** Apply an (effective) shaping config to everything, live connections included. */
   apply(config: ShapingConfig): void {
     this.#admission.setCustomers(config.customers);
-    this.#tree.apply(config);
+    this.plans.apply(config);
   }
 
   /** Create or replace a tier's limits; its live customers and connections follow at once. */
@@ -81,10 +95,10 @@ export class Shaper {
 
   /**
    * Match a new connection to its customer and run admission. Returns the shaping handle, null
-   * for an unshaped connection, or 'rejected'.
+   * for an unshaped connection, or why it is refused.
    */
-  admit(who: Identity): Promise<ShapedConnection | null | 'rejected'> {
-    return this.#admission.admit(who);
+  admit(who: Identity, owner: ConnectionOwner | null = null): Promise<ShapedConnection | null | Refusal> {
+    return this.#admission.admit(who, owner);
   }
 
   /** How `who` is matched to a customer, for debug logs. */
@@ -135,6 +149,12 @@ export class Shaper {
     this.#admission.release(sc);
   }
 
+  /** The periodic chores: forgetting idle per-address customers (each second), and the plans' (windows, periods, usage writes). */
+  start(housekeeping: Housekeeping): void {
+    housekeeping.add('forget idle customers', 1000, (now) => this.forgetIdle(now));
+    this.plans.start(housekeeping);
+  }
+
   /** Forget per-address customers nobody uses any more (see ConnectionAdmission.forgetIdle); returns how many. */
   forgetIdle(now = this.#clock.now()): number {
     return this.#admission.forgetIdle(now);
@@ -164,13 +184,13 @@ export class Shaper {
   /** Every scope back to `defaultShare` (e.g. 1 when the fleet is left). */
   resetShares(defaultShare: number): void {
     this.#shares.reset(defaultShare);
-    this.apply(this.config);
+    this.apply(this.plans.config ?? this.config);
   }
 
   /** Sets the share of every scope that has one to `share`, and the default (Redis is away and fallbackShare is set). */
   setAllShares(share: number): void {
     this.#shares.setAll(share);
-    this.apply(this.config);
+    this.apply(this.plans.config ?? this.config);
   }
 
   /** This instance's demand on each shared cap (see fleet-shares.ts demand); `out` is cleared and refilled. */

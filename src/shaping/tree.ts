@@ -21,13 +21,26 @@ export class CustomerState {
   admission: AdmissionGate | null = null;
   /** clock time of its last admission or close (see ConnectionAdmission.forgetIdle) */
   lastActive = 0;
+  /** its own tier (config, admin API or defaultTier); `tier` differs while it is held elsewhere */
+  home: string;
+  /** the tier it is held in (a quota's `then`) until released; null: its own */
+  held: string | null = null;
   constructor(
     readonly id: string,
+    /** the tier it is in now */
     public tier: string,
     /** from the config or the admin API; false: one source address under defaultTier */
     public configured: boolean,
     readonly nodes: Pair,
-  ) {}
+  ) {
+    this.home = tier;
+  }
+}
+
+/** What the shaping side may ask of a connection's owner. */
+export interface ConnectionOwner {
+  /** Close the connection (a customer over its quota with nowhere to go). */
+  close(reason: 'quota_exceeded', err?: Error): void;
 }
 
 /** A flow as the tree holds it: whatever kind (socket, stream, native), it hangs at its node. */
@@ -40,6 +53,8 @@ export class ShapedConnection {
   release: (() => void) | null = null;
   /** its two flows, once attached (Shaper.stages) */
   streams: Record<Dir, Attached> | null = null;
+  /** the connection that owns it, once admitted (set by the server) */
+  owner: ConnectionOwner | null = null;
   constructor(
     public customer: CustomerState,
     readonly identity: Identity,
@@ -56,6 +71,8 @@ export interface TreeHooks {
   shareOf(key: string): number;
   /** a customer is gone: forget its shares */
   forgetShares(customerId: string): void;
+  /** a customer's nodes are about to go (usage accounting takes what they counted) */
+  leaving(cust: CustomerState): void;
 }
 
 /**
@@ -142,6 +159,7 @@ export class ShapingTree {
 
   /** Forget a customer with no connections left: its nodes, buckets, admission state and shares. */
   forget(cust: CustomerState): void {
+    this.#hooks.leaving(cust);
     this.customers.delete(cust.id);
     this.#hooks.forgetShares(cust.id);
     cust.admission?.stop();
@@ -195,8 +213,17 @@ export class ShapingTree {
     return cust;
   }
 
-  /** Move a customer (and its live connections) to another tier. */
-  #moveCustomer(cust: CustomerState, tierName: string): void {
+  /** Hold a customer (and its live connections) in another tier than its own, or (null) let it go back. */
+  hold(cust: CustomerState, tierName: string | null): void {
+    if (cust.held === tierName) return;
+    cust.held = tierName;
+    this.#moveCustomer(cust, cust.home);
+  }
+
+  /** Move a customer (and its live connections) to its tier `home`, or to the tier it is held in. */
+  #moveCustomer(cust: CustomerState, home: string): void {
+    cust.home = home;
+    const tierName = cust.held !== null && this.tiers.has(cust.held) ? cust.held : home;
     const tier = this.tiers.get(tierName)!;
     if (cust.tier !== tierName) {
       cust.tier = tierName;
@@ -221,6 +248,7 @@ export class ShapingTree {
 
   /** A configured customer left the config: its connections fall back to defaultTier or the global bucket alone. */
   #dropCustomer(cust: CustomerState): void {
+    this.#hooks.leaving(cust);
     this.customers.delete(cust.id);
     this.#hooks.forgetShares(cust.id);
     cust.admission?.stop();

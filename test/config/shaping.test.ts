@@ -300,7 +300,7 @@ test('values of the wrong shape are one problem each', () => {
     'tiers: must be an object of tiers by name, like {"gold": {"connection": {"down": "100mbit"}}} (got ["gold"])',
   ]);
   assert.deepEqual(problemsOf({ apps, tiers: { gold: 'fast' } }), [
-    'tiers.gold: must be an object (keys: rtt, weight, connection, customer, total, maxConnections, connectionRate), got "fast"',
+    'tiers.gold: must be an object (keys: rtt, weight, connection, customer, total, maxConnections, connectionRate, quota, schedule), got "fast"',
   ]);
   assert.deepEqual(problemsOf({ apps, tiers: { gold: { connection: '1mbit' } } }), [
     'tiers.gold.connection: must be an object (keys: down, up, burst, peak), got "1mbit"',

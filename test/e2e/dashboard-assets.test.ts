@@ -65,7 +65,7 @@ test('the page, and each of its files with its content type, an ETag and a 304 w
   assert.deepEqual([...files.keys()].sort(), [
     '/dashboard/chart.js', '/dashboard/connections.js', '/dashboard/dom.js', '/dashboard/fleet.js', '/dashboard/format.js',
     '/dashboard/header.js', '/dashboard/history.js', '/dashboard/main.js', '/dashboard/reload.js', '/dashboard/style.css',
-    '/dashboard/tables.js', '/dashboard/tiers.js',
+    '/dashboard/tables.js', '/dashboard/tiers.js', '/dashboard/usage.js',
   ]);
   for (const [path, text] of files) {
     assert.equal(text, readFileSync(join(BUILT, path.slice('/dashboard/'.length)), 'utf8'), path);

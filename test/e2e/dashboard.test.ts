@@ -3,10 +3,11 @@
  * it loads with no console errors and no request leaving the admin server; a tier's rates move
  * both ways while a download and an upload flow, against the caps that bind them; close reasons,
  * refusals, latencies with units and the version show; with a config file, the reload state (a
- * failed reload's problems by key path); in fleet mode, the members, Redis and the shares.
+ * failed reload's problems by key path); in fleet mode, the members, Redis and the shares; the plans
+ * (a customer over its quota and the schedule window in force).
  * Leaves screenshots in bench/results/ (dashboard.png, dashboard-reload.png, dashboard-fleet.png).
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -46,6 +47,21 @@ async function until<T>(fn: () => Promise<T>, ms: number, what: string): Promise
 }
 
 const figure = (page: Page, tierName: string, field: string) => page.locator(`[data-tier="${tierName}"][data-field="${field}"]`).first();
+
+/** Chromium (closed when the test ends) with a watched page for the admin server at `origin`. */
+async function openPage(t: TestContext, origin: string): Promise<{ page: Page; errors: string[]; foreign: string[] }> {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  cleanup(t, () => browser.close());
+  return watchedPage(browser, origin);
+}
+
+/** A download through the proxy's `port` that reads and drops what comes (destroyed when the test ends). */
+async function drainedDownload(t: TestContext, port: number): Promise<void> {
+  const download = await connect(port);
+  cleanup(t, () => download.destroy());
+  download.on('error', () => {});
+  download.resume();
+}
 
 /** A new page that records console errors, page errors, and requests to anywhere but `origin`. */
 async function watchedPage(browser: Browser, origin: string): Promise<{ page: Page; errors: string[]; foreign: string[] }> {
@@ -95,9 +111,7 @@ test('the dashboard: both directions against the caps that bind, latencies with 
     assert.match(await res.text(), /^<!doctype html>/);
   }
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  cleanup(t, () => browser.close());
-  const { page, errors, foreign } = await watchedPage(browser, origin);
+  const { page, errors, foreign } = await openPage(t, origin);
 
   await page.goto(origin + '/');
   await until(() => figure(page, 'free', 'rateDown').count(), 10_000, 'the free tier\'s card (is GET /stats there?)');
@@ -188,10 +202,8 @@ test('with admin.token: the page opened as /?token= loads its files without it a
   const free = tier('free', { total: { down: 2_000_000, up: U } });
   const proxy = await proxyFor(t, config([], { admin: { host: '127.0.0.1', port: 0, token }, tiers: { free } }));
   const origin = `http://127.0.0.1:${proxy.adminPort}`;
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  cleanup(t, () => browser.close());
 
-  const { page, errors, foreign } = await watchedPage(browser, origin);
+  const { page, errors, foreign } = await openPage(t, origin);
   const refused: string[] = [];
   const statsAuth = new Set<string | undefined>();
   page.on('response', (res) => {
@@ -226,9 +238,7 @@ test('with a config file: the config in force and the last reload; a failed relo
   const origin = `http://127.0.0.1:${admin}`;
   const reload = () => fetch(`${origin}/reload`, { method: 'POST' });
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  cleanup(t, () => browser.close());
-  const { page, errors, foreign } = await watchedPage(browser, origin);
+  const { page, errors, foreign } = await openPage(t, origin);
   await page.goto(origin + '/');
   const pill = page.locator('#reload');
   await until(async () => ((await pill.getAttribute('data-state')) === 'loaded' ? true : false), 10_000, 'the config as loaded');
@@ -279,14 +289,9 @@ test('in fleet mode: the members, Redis and this instance\'s shares', async (t) 
   await member('dash-b');
   const origin = `http://127.0.0.1:${a.adminPort}`;
   // A download through a: the tier's fleet-wide cap has demand, so a has a share of it.
-  const download = await connect(a.portOf('web'));
-  cleanup(t, () => download.destroy());
-  download.on('error', () => {});
-  download.resume();
+  await drainedDownload(t, a.portOf('web'));
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  cleanup(t, () => browser.close());
-  const { page, errors, foreign } = await watchedPage(browser, origin);
+  const { page, errors, foreign } = await openPage(t, origin);
   await page.goto(origin + '/');
   await until(async () => (await page.locator('#fleet-count').getAttribute('data-value')) === '2', 10_000, 'two members');
   assert.equal(await page.locator('#fleet').isHidden(), false);
@@ -305,6 +310,45 @@ test('in fleet mode: the members, Redis and this instance\'s shares', async (t) 
   assert.match((await share.textContent())!, /^\d[\d.]* %$/);
   await mkdir(join(ROOT, 'bench/results'), { recursive: true });
   await page.screenshot({ path: join(ROOT, 'bench/results/dashboard-fleet.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  assert.deepEqual(foreign, []);
+});
+
+test('plans: the dashboard shows a customer over its quota (and the tier it went to) and the schedule window in force', async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    t.skip('chromium not installed (.ci/run installs it)');
+    return;
+  }
+  const backend = await backendFor(t, 'source', { sourceBytes: 400_000 });
+  const window = { days: [0, 1, 2, 3, 4, 5, 6], from: 0, to: 24 * 60, customer: { down: 4_000_000 } };
+  const proxy = await proxyFor(
+    t,
+    config([app('web', [backend.address])], {
+      admin: { host: '127.0.0.1', port: 0 },
+      accounting: { period: 'day', timezone: 'UTC', log: null },
+      tiers: {
+        free: tier('free', { customer: { down: 2_000_000, up: U }, quota: { bytes: 100_000, direction: 'down', then: 'slow' } }),
+        slow: tier('slow', { customer: { down: 1_000_000, up: U } }),
+        biz: tier('biz', { customer: { down: 1_000_000, up: U }, schedule: [window] }),
+      },
+      defaultTier: 'free',
+    }),
+    { backends: [backend] },
+  );
+  const origin = `http://127.0.0.1:${proxy.adminPort}`;
+  await drainedDownload(t, proxy.portOf('web'));
+
+  const { page, errors, foreign } = await openPage(t, origin);
+  await page.goto(origin + '/');
+  const row = page.locator('#usage-body tr[data-customer="127.0.0.1"]');
+  await until(async () => (await row.count()) > 0 && (await row.getAttribute('data-exceeded')) === 'true', 10_000, 'the customer over its quota');
+  assert.equal(await row.locator('[data-field="inTier"]').textContent(), 'free \u2192 slow');
+  assert.equal(await row.locator('[data-field="remaining"]').getAttribute('data-value'), '0');
+  assert.ok(Number(await row.locator('[data-field="down"]').getAttribute('data-value')) >= 100_000);
+  assert.match((await page.locator('#plans-period').textContent())!, /^period \d{4}-\d\d-\d\dT00:00:00\+00:00 \u2013 .* \(UTC\)$/);
+  const biz = page.locator('#windows-list [data-tier="biz"]');
+  assert.equal(await biz.getAttribute('data-value'), '0');
+  assert.equal(await biz.textContent(), 'biz: window 1: sun,mon,tue,wed,thu,fri,sat 00:00\u201324:00');
   assert.deepEqual(errors, []);
   assert.deepEqual(foreign, []);
 });

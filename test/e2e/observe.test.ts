@@ -135,6 +135,7 @@ interface StatsDoc {
   apps: ({ name: string; latency: Latency; targets: Record<string, unknown>[] } & Record<string, unknown>)[];
   customers: Record<string, unknown>[];
   foo: Record<string, number>;
+  plans: { period: unknown; top: unknown[]; windows: unknown[] };
   history?: { t: number[]; tiers: Record<string, { down: number[]; up: number[] }> };
 }
 
@@ -364,10 +365,11 @@ test('shapes of /stats (and ?history=1), /health and /status', async (t) => {
   assert.equal(target.total, 2);
 
   const doc = await stats(proxy);
-  assert.deepEqual(Object.keys(doc).sort(), ['apps', 'bytes', 'config', 'connections', 'customers', 'fleet', 'foo', 'latency', 'tiers', 'uptimeSeconds', 'version']);
+  assert.deepEqual(Object.keys(doc).sort(), ['apps', 'bytes', 'config', 'connections', 'customers', 'fleet', 'foo', 'latency', 'plans', 'tiers', 'uptimeSeconds', 'version']);
   assert.equal(doc.version, VERSION);
   assert.equal(doc.config, null, 'an in-process config: no file');
   assert.equal(doc.fleet, null, 'running alone');
+  assert.deepEqual(doc.plans, { period: null, top: [], windows: [] }, 'no accounting, no schedules');
   assert.ok(Number.isInteger(doc.uptimeSeconds) && doc.uptimeSeconds >= 0);
   assert.deepEqual(Object.keys(doc.connections).sort(), ['active', 'byReason', 'refused', 'rejected', 'tlsHandshakeFailures', 'total']);
   assert.deepEqual(doc.connections, { active: 1, total: 2, rejected: 0, byReason: { done: 1 }, refused: {}, tlsHandshakeFailures: { client: 0, target: 0 } });
@@ -449,7 +451,7 @@ test('SIGUSR1 and SIGUSR2 log the stats document; a SIGTERM restart keeps the co
     c.proc.kill(signal);
     await waitFor(() => dumps(c).length > before, 5000, `the ${signal} dump`);
     const doc = dumps(c)[before]!;
-    assert.deepEqual(Object.keys(doc).sort(), ['apps', 'bytes', 'config', 'connections', 'customers', 'fleet', 'foo', 'latency', 'tiers', 'uptimeSeconds', 'version']);
+    assert.deepEqual(Object.keys(doc).sort(), ['apps', 'bytes', 'config', 'connections', 'customers', 'fleet', 'foo', 'latency', 'plans', 'tiers', 'uptimeSeconds', 'version']);
     return doc;
   };
   const serve = async () => {

@@ -14,6 +14,7 @@ import { push, sampleOf, seed } from './history.js';
 import { renderConfig } from './reload.js';
 import { renderApps, renderCustomers, renderFoo } from './tables.js';
 import { renderTiers } from './tiers.js';
+import { renderPlans } from './usage.js';
 
 const POLL_MS = 1000;
 const TIMEOUT_MS = 5000;
@@ -30,6 +31,7 @@ const SECTIONS: ReadonlyArray<(s: StatsDocument) => void> = [
   (s) => renderCustomers(s.customers),
   (s) => renderFleet(s.fleet),
   (s) => renderFoo(s.foo),
+  (s) => renderPlans(s.plans),
 ];
 
 function render(s: StatsDocument): void {
