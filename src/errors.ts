@@ -19,6 +19,7 @@ export const ERRORS = {
   SHAPER_ERR_UNIT: spec('A duration, rate or size could not be parsed.', 400),
   SHAPER_ERR_NO_TARGET: spec('No target of the app accepted the connection.', 502),
   SHAPER_ERR_CONNECT_TIMEOUT: spec('A target did not accept within connectTimeout.', 504),
+  SHAPER_ERR_WAKE_TIMEOUT: spec('No target of an app with `wake` accepted within wake.timeout after its wake hook ran; the held clients are closed (close reason wake_timeout).', 504),
   SHAPER_ERR_TARGET_TLS: spec('The TLS handshake with a target failed (untrusted certificate, wrong name, protocol); the dial fails over.', 502),
   SHAPER_ERR_TLS_HANDSHAKE: spec("A client's TLS handshake failed, or did not finish within tls.handshakeTimeout."),
   SHAPER_ERR_ADMIN_BAD_REQUEST: spec('An admin API request body or parameter is invalid.', 400),

@@ -9,11 +9,12 @@ import { ConfigStore, type ConfigChange } from './config/store.js';
 import type { ProxyConfig } from './config/types.js';
 import { Housekeeping } from './housekeeping.js';
 import type { Logger } from './log.js';
-import { Acceptor, type ListenerStatus } from './server/acceptor.js';
+import { Acceptor, type AcceptorParts, type ListenerStatus } from './server/acceptor.js';
 import { OpenConnections } from './server/registry.js';
 import { TlsContexts } from './server/tls.js';
 import { Upstreams } from './upstream/upstreams.js';
 import { HealthChecker } from './upstream/health.js';
+import { Standby } from './upstream/wake.js';
 import { Shaper, type AdmissionFactory } from './shaping/shaper.js';
 import { Observer } from './observe/observer.js';
 import { RateSampler } from './observe/rates.js';
@@ -34,9 +35,8 @@ import { descriptorUse } from './server/limits.js';
 import { SHAPED_PIPE, type NativePort } from './server/native-path.js';
 import { Reloader } from './reloader.js';
 import { ProxyError } from './errors.js';
-import type { UpgradeDeps } from './upgrade.js';
 
-export interface ProxyDeps extends UpgradeDeps {
+export interface ProxyDeps extends Pick<AcceptorParts, 'inherited'> {
   log: Logger;
   clock?: Clock;
   /** Wall-clock epoch ms for accounting periods and schedule windows; default Date.now. */
@@ -59,8 +59,9 @@ export class Proxy {
   /** The config in force: the file's, with the admin API's runtime changes overlaid. */
   readonly store: ConfigStore;
   readonly housekeeping: Housekeeping;
-  readonly upstreams = new Upstreams();
+  readonly upstreams: Upstreams;
   readonly health: HealthChecker;
+  readonly standby: Standby;
   readonly tls: TlsContexts;
   readonly shaper: Shaper;
   /** Fleet mode (config `cluster`): caps shared with the other instances through Redis; null: alone. */
@@ -81,12 +82,14 @@ export class Proxy {
     // Every line names the instance (the fleet's id, else the host), so a fleet's logs can be merged.
     this.log = deps.log.child({ instance: config.cluster?.instance ?? hostname() });
     this.clock = deps.clock ?? realClock;
+    this.upstreams = new Upstreams(this.clock);
     const owner = this; // the token on this proxy's lifecycle events
     this.store = new ConfigStore(config, this.log);
     this.reloader = deps.file ? new Reloader(deps.file, (next, why) => this.reload(next, why), this.log, deps.adjust) : null;
     this.housekeeping = new Housekeeping(this.clock, (chore, err) => this.log.error({ chore, error: String(err) }, 'housekeeping chore failed'));
     this.tls = new TlsContexts(this.log);
     this.health = new HealthChecker(this.upstreams, config.health, this.log, this.housekeeping);
+    this.standby = new Standby(this.upstreams, this.housekeeping, this.clock, this.log);
     this.fleet = config.cluster
       ? new Fleet(config.cluster, {
           log: this.log,
@@ -117,9 +120,7 @@ export class Proxy {
     });
     this.acceptor = new Acceptor(
       {
-        owner,
-        log: this.log,
-        clock: this.clock,
+        owner, log: this.log, clock: this.clock,
         upstreams: this.upstreams,
         tls: this.tls,
         registry: this.connections,
@@ -204,6 +205,7 @@ export class Proxy {
     this.connections.configure(config.apps);
     this.observer.reconfigured(config);
     this.health.configure(config.health);
+    this.standby.apply(config.apps);
     // At start the logger comes with its level (the CLI's --log-level beats the config).
     if (kind === 'start') return;
     this.log.level = config.log.level;
@@ -369,13 +371,11 @@ export class Proxy {
     return statsView(this.#sources, withHistory);
   }
 
-  /**
-   * Stop accepting, let open connections finish for up to `drainTimeout` ms,
-   * then close the rest.
-   */
+  /** Stop accepting, let open connections finish for up to `drainTimeout` ms, then close the rest. */
   async shutdown(drainTimeout = this.store.config.drainTimeout): Promise<{ drained: number; closed: number }> {
     this.#stopping = true;
     this.health.stop();
+    this.standby.stop();
     this.sampler.stop();
     await this.acceptor.stop();
     const open = this.connections.size;

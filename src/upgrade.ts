@@ -75,12 +75,6 @@ export interface UpgradeParts {
   draining(): boolean;
 }
 
-/** What a proxy is given when an upgrade started this process. */
-export interface UpgradeDeps {
-  /** The listening sockets the process this one upgrades handed over. */
-  inherited?: InheritedListeners;
-}
-
 /** The parts of a proxy an upgrade uses (a narrow view of the Proxy). */
 export interface UpgradableProxy {
   readonly log: Logger;

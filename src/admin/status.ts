@@ -42,12 +42,16 @@ export function statusView(parts: StatusParts): unknown {
         protocol: app.protocol,
         ...(app.tls ? { tls: tlsStatus(parts.certificates(app.name), app.tls) } : {}),
         listeners: listeners.filter((l) => l.app === app.name),
+        ...(up?.pool ? { preconnect: { ...app.preconnect, ...up.pool.counts } } : {}),
+        ...(up?.wakeView ? { wake: up.wakeView() } : {}),
         targets: (up?.targets ?? []).map((t, i) => ({
           address: t.address,
           weight: up?.weights[i] ?? 1,
           health: t.health,
           active: t.active,
           total: t.total,
+          latency: t.latencyView(),
+          ...(up?.pool ? { preconnected: up.pool.idle(t) } : {}),
           ...(t.lastError ? { lastError: t.lastError } : {}),
         })),
       };

@@ -11,6 +11,7 @@ import { isPlainObject } from './fly.js';
 import { keyPath, type Problems, show } from './problems.js';
 import type { App, Top } from './schema.js';
 import type { AppFacts } from './shaping.js';
+import { toHook } from './schema-app.js';
 import { readServerTls, readTargetTls } from './tls.js';
 import type { AdminConfig, AppConfig, ClusterConfig, LimitsConfig, ServerTlsConfig, TargetConfig, TargetTlsConfig } from './types.js';
 import { parseCountRate, parseDuration, parseHostPort } from './units.js';
@@ -41,6 +42,12 @@ export function readApps(apps: unknown, problems: Problems, baseDir: string): Ap
       problems.add(`${at}.sniPrereadTimeout`, 'is only used with "sniPreread": true (set that too, or leave sniPrereadTimeout out)');
     }
     checkTargets(props['targets'], `${at}.targets`, problems);
+    if (isPlainObject(props['preconnect']) && props['sendProxyProtocol'] != null && (isPlainObject(props['targetTls']) || props['targetTls'] === true)) {
+      problems.add(
+        `${at}.preconnect`,
+        'cannot be used with both sendProxyProtocol and targetTls: the PROXY header names the client and must come before the TLS handshake, so that connection cannot be dialed ahead (leave one of them out)',
+      );
+    }
     return [{ at, props, tls, targetTls }];
   });
 }
@@ -170,6 +177,9 @@ export function toAppConfig(app: App, { tls, targetTls }: AppDraft, defaultBind:
     ...(targetTls ? { targetTls } : {}),
     ...(app.sniPreread ? { sniPreread: true } : {}),
     ...(app.sniPreread && app.sniPrereadTimeout !== null ? { sniPrereadTimeout: parseDuration(app.sniPrereadTimeout) } : {}),
+    ...(app.preconnect !== null ? { preconnect: { count: app.preconnect.count, maxIdle: parseDuration(app.preconnect.maxIdle) } } : {}),
+    ...(app.wake !== null ? { wake: { hook: toHook(app.wake), timeout: parseDuration(app.wake.timeout) } } : {}),
+    ...(app.sleep !== null ? { sleep: { hook: toHook(app.sleep), after: parseDuration(app.sleep.after) } } : {}),
     ...(app.allow !== null ? { allow: app.allow } : {}),
     ...(app.deny !== null ? { deny: app.deny } : {}),
   };

@@ -21,7 +21,7 @@ import {
 import { either, group, leaf, list, nullable, optional, required, withDefault } from './kit.js';
 import { show } from './problems.js';
 import { DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_MIN_VERSION } from './tls.js';
-import { BALANCE_KINDS, CLIENT_AUTH_MODES, DATA_PLANES, TLS_VERSIONS } from './types.js';
+import { BALANCE_KINDS, CLIENT_AUTH_MODES, DATA_PLANES, TLS_VERSIONS, type HookConfig } from './types.js';
 
 export const PROTOCOLS = ['tcp', 'foo'] as const;
 export const PROXY_PROTOCOL_VERSIONS = ['v1', 'v2'] as const;
@@ -107,6 +107,85 @@ const targetTlsSwitch = leaf<boolean>((v) => {
 
 // ---- the app -----------------------------------------------------------------------------------
 
+/**
+ * The schema of an app's pre-dialed connections (`preconnect`) and its wake and sleep hooks
+ * (`wake`, `sleep`). A hook is a command (argv, run without a shell) or a URL (POSTed to); exactly
+ * one of the two.
+ */
+function fail(message: string): never {
+  throw new Error(message);
+}
+
+/** A command as argv: a non-empty list of non-empty strings, run without a shell. */
+const command = leaf<string[]>((v) => {
+  if (!Array.isArray(v) || v.length === 0 || !v.every((a) => typeof a === 'string' && a !== '' && !a.includes('\0'))) {
+    fail(`must be a command as a list of arguments like ["/usr/bin/systemctl", "start", "backend"] (run without a shell; got ${show(v)})`);
+  }
+}, { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } });
+
+/** An http:// or https:// URL. */
+const httpUrl = (what: string, example: string) =>
+  leaf<string>((v) => {
+    let url: URL | undefined;
+    try {
+      url = typeof v === 'string' ? new URL(v) : undefined;
+    } catch {
+      // reported below
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') fail(`${show(v)} is not an http(s) URL (${what}, e.g. "${example}")`);
+  }, { type: 'string', pattern: '^https?://' });
+
+const hookUrl = httpUrl('POSTed to', 'http://127.0.0.1:8080/wake');
+
+/** The hook keys of `wake` and `sleep`, and the check that exactly one is given. */
+const hookKeys = {
+  command: nullable(command, { doc: 'Run this command (argv, no shell), e.g. ["/usr/bin/systemctl", "start", "backend"].' }),
+  url: nullable(hookUrl, { doc: 'Or POST {"app": NAME, "event": "wake"|"sleep"} to this URL.' }),
+};
+
+/** Exactly one of `command` and `url`: the problem and its key, or undefined. */
+function hookProblem(hook: { command?: unknown; url?: unknown }): [string, 'command' | 'url'] | undefined {
+  const given = (x: unknown): boolean => x !== undefined && x !== null;
+  if (given(hook.command) && given(hook.url)) return ['give "command" or "url", not both', 'url'];
+  if (!given(hook.command) && !given(hook.url)) return ['required, a "command" like ["/usr/bin/systemctl", "start", "backend"] or a "url" to POST to', 'command'];
+  return undefined;
+}
+/** The refinement of `wake` and `sleep`: exactly one of command and url, the problem at that key. */
+function oneHook(hook: { command: unknown; url: unknown }, ctx: { addIssue(issue: { code: 'custom'; message: string; path: string[]; input: unknown }): void }): void {
+  const problem = hookProblem(hook);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem[0], path: [problem[1]], input: hook[problem[1]] });
+}
+const isObject = (payload: { value: unknown }): boolean => typeof payload.value === 'object' && payload.value !== null && !Array.isArray(payload.value);
+
+export const WAKE = group(
+  {
+    ...hookKeys,
+    timeout: withDefault(duration(true), '30s', { doc: 'How long held clients wait for a target to accept; then they are closed (close reason wake_timeout).' }),
+  },
+  (v) => `must be an object like {"command": ["/usr/bin/systemctl", "start", "backend"], "timeout": "30s"} (got ${show(v)})`,
+).superRefine(oneHook, { when: isObject });
+
+export const SLEEP = group(
+  {
+    ...hookKeys,
+    after: required(duration(true), 'Run the hook once the app has had no open connection for this long, e.g. "10m".'),
+  },
+  (v) => `must be an object like {"after": "10m", "command": ["/usr/bin/systemctl", "stop", "backend"]} (got ${show(v)})`,
+).superRefine(oneHook, { when: isObject });
+
+export const PRECONNECT = group(
+  {
+    count: withDefault(intBetween(1, 256), 4, { doc: 'Idle connections kept dialed to each healthy target.' }),
+    maxIdle: withDefault(duration(true), '30s', { doc: 'A pre-dialed connection unused this long is closed and replaced.' }),
+  },
+  (v) => `must be an object like {"count": 4, "maxIdle": "30s"} (got ${show(v)})`,
+);
+
+/** The typed hook of a validated `wake` or `sleep`. */
+export function toHook(raw: { command: string[] | null; url: string | null }): HookConfig {
+  return raw.command !== null ? { command: raw.command } : { url: raw.url! };
+}
+
 export const APP = group(
   {
     name: required(appName, 'Unique name of the app.'),
@@ -146,6 +225,13 @@ export const APP = group(
       doc: 'Speak TLS to the targets: true, or {"ca": FILE, "servername": NAME, "rejectUnauthorized": true}.',
       value: false,
     }),
+    preconnect: nullable(PRECONNECT, {
+      doc: 'Keep connections to each healthy target dialed ahead and hand one to each new client: {"count": 4, "maxIdle": "30s"}; null: dial per client.',
+    }),
+    wake: nullable(WAKE, {
+      doc: 'When no target accepts: run {"command": [...]} or POST to {"url": ...} once, hold the clients and connect them when a target accepts, within "timeout".',
+    }),
+    sleep: nullable(SLEEP, { doc: 'Run {"command": [...]} or POST to {"url": ...} once the app has had no open connection for "after".' }),
   },
   (v) => `must be an object with name, ports and targets (got ${show(v)})`,
 );

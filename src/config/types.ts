@@ -3,8 +3,8 @@ import type { PeriodSpec } from './calendar.js';
 import type { PemFile } from './pem.js';
 import type { WindowTimes } from './schedule.js';
 
-export type BalanceKind = 'round-robin' | 'least-conn' | 'weighted-least-conn' | 'ip-hash';
-export const BALANCE_KINDS: readonly BalanceKind[] = ['round-robin', 'least-conn', 'weighted-least-conn', 'ip-hash'];
+export type BalanceKind = 'round-robin' | 'least-conn' | 'weighted-least-conn' | 'ip-hash' | 'least-time';
+export const BALANCE_KINDS: readonly BalanceKind[] = ['round-robin', 'least-conn', 'weighted-least-conn', 'ip-hash', 'least-time'];
 
 export interface TargetConfig {
   /** As written, "host:port"; the identity of the target across reloads. */
@@ -48,6 +48,33 @@ export interface AppConfig {
   allow?: string[];
   /** CIDRs: these sources may not connect (wins over allow) */
   deny?: string[];
+  /** Keep connections to each target dialed ahead (src/upstream/preconnect.ts). */
+  preconnect?: PreconnectConfig;
+  /** When no target accepts: run a hook and hold the clients until one does (src/upstream/wake.ts). */
+  wake?: WakeConfig;
+  /** Run a hook once the app has had no connection for a while (src/upstream/wake.ts). */
+  sleep?: SleepConfig;
+}
+
+/** What a wake or sleep hook does: run a command (argv, no shell), or POST to a URL. */
+export type HookConfig = { command: string[] } | { url: string };
+
+/** `apps[].wake`: the hook, and ms the held clients wait for a target before they are closed (`wake_timeout`). */
+export interface WakeConfig {
+  hook: HookConfig;
+  timeout: number;
+}
+
+/** `apps[].sleep`: the hook, run once the app has had no open connection for `after` ms. */
+export interface SleepConfig {
+  hook: HookConfig;
+  after: number;
+}
+
+/** `apps[].preconnect`: up to `count` idle connections per target, each replaced after `maxIdle` ms unused. */
+export interface PreconnectConfig {
+  count: number;
+  maxIdle: number;
 }
 
 export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;

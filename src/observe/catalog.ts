@@ -33,7 +33,7 @@ const LONG_SECONDS = [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3
 export const CATALOG = {
   // ---- connections ----
   accepted: spec('shaper_connections_accepted_total', 'counter', 'Connections accepted and handed to a connection (after the abuse limits; including those later refused by customer limits)'),
-  closed: spec('shaper_connections_closed_total', 'counter', 'Connections closed, by close reason (README: Close reasons)', ['reason']),
+  closed: spec('shaper_connections_closed_total', 'counter', 'Connections closed, by close reason (README: Close reasons; wake_timeout: held for a wake that found no target in time)', ['reason']),
   refused: spec(
     'shaper_connections_refused_total',
     'counter',
@@ -60,6 +60,12 @@ export const CATALOG = {
   // ---- targets ----
   targetUp: spec('shaper_target_up', 'gauge', 'Target health: 1 healthy, 0 unhealthy', ['app', 'target']),
   targetActive: spec('shaper_target_active_connections', 'gauge', 'Connections open to each target', ['app', 'target']),
+  targetLatency: spec(
+    'shaper_target_latency_seconds',
+    'gauge',
+    'Peak-EWMA latency estimate of each target (what balance "least-time" weighs): phase="connect" (connect, and the TLS handshake with targetTls; a failed dial counts as connectTimeout), phase="first_byte" (to the answer, on least-time apps); decays toward 0 while a target gets no connection',
+    ['app', 'target', 'phase'],
+  ),
   targetFailures: spec('shaper_target_connect_failures_total', 'counter', 'Dials of a target that failed (refused, timed out, TLS), each failed over to the next target', ['app', 'target']),
   // ---- latencies ----
   connectSeconds: spec('shaper_connect_duration_seconds', 'histogram', 'Time to connect to a target, failovers included', ['app'], FAST_SECONDS),

@@ -87,6 +87,15 @@ export function createMetrics(src: MetricSources, fleet: FleetReadings | null): 
   gauge('targetActive', (g) => {
     for (const [app, targets] of src.apps()) for (const t of targets) g.set({ app, target: t.address }, t.active);
   });
+  gauge('targetLatency', (g) => {
+    for (const [app, targets] of src.apps()) {
+      for (const t of targets) {
+        const { connectMs, firstByteMs } = t.latencyView();
+        g.set({ app, target: t.address, phase: 'connect' }, connectMs / 1000);
+        g.set({ app, target: t.address, phase: 'first_byte' }, firstByteMs / 1000);
+      }
+    }
+  });
   counter('targetFailures', () => {
     const out: [Labels, number][] = [];
     for (const [app, targets] of src.apps()) for (const t of targets) out.push([{ app, target: t.address }, stats().targetFailures.get(`${app}|${t.address}`) ?? 0]);

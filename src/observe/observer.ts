@@ -179,7 +179,7 @@ export class Observer {
 
   #closed({ conn, summary }: CloseEvent): void {
     this.stats.closed(summary, conn.shaperWaitMs, this.#parts.config().observe.latency);
-    if (summary.reason === 'no_target') this.#parts.log.warn(summary, 'connection closed');
+    if (summary.reason === 'no_target' || summary.reason === 'wake_timeout') this.#parts.log.warn(summary, 'connection closed');
     else this.#parts.log.info(summary, 'connection closed');
   }
 

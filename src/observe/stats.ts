@@ -110,7 +110,7 @@ export class Stats {
     this.closedBytesUp += s.bytesUp;
     this.closedBytesDown += s.bytesDown;
     if (!latency) return;
-    if (s.reason !== 'rejected' && !(s.reason === 'quota_exceeded' && s.target === undefined) && s.reason !== 'no_target' && s.reason !== 'proxy_protocol' && s.reason !== 'tls_handshake' && s.reason !== 'resource_exhausted' && s.reason !== 'denied') {
+    if (s.reason !== 'rejected' && !(s.reason === 'quota_exceeded' && s.target === undefined) && s.reason !== 'no_target' && s.reason !== 'wake_timeout' && s.reason !== 'proxy_protocol' && s.reason !== 'tls_handshake' && s.reason !== 'resource_exhausted' && s.reason !== 'denied') {
       this.record('duration', s.app, s.tier, s.durationMs);
     }
     if (shaperWaitMs !== undefined) this.record('shaperWait', s.app, s.tier, shaperWaitMs);

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { publish, type ConnectionInfo, type ConnectionSummary } from '../channels.js';
 import type { AppUpstream } from '../upstream/upstreams.js';
 import type { Target } from '../upstream/target.js';
-import { dial, DialCancel } from '../upstream/dialer.js';
+import { DialCancel } from '../upstream/dialer.js';
 import { refusalError, type ShapedConnection } from '../shaping/shaper.js';
 import { encodeProxyHeader, type Endpoint } from '../identify/proxy-protocol.js';
 import { readPreamble } from './preamble.js';
@@ -10,7 +10,10 @@ import { wire } from './pipeline.js';
 import { explainMatch, explainPick } from './explain.js';
 import { goesNative, NativeLink } from './native-path.js';
 import type { CloseReason, Stages } from './stages.js';
+import { dialOrWake, firstByteHooks, hungUp, noop, normaliseAddress, round } from './conn-helpers.js';
 import type { ConnectionDeps, ShapingPort } from './connection-deps.js';
+
+export { normaliseAddress };
 
 export { PROXY_HEADER_TIMEOUT_MS, SNI_PREREAD_TIMEOUT_MS } from './preamble.js';
 export type { Analyzer, CloseReason, Direction, Stage, Stages } from './stages.js';
@@ -114,6 +117,8 @@ export class Connection implements ConnectionInfo {
     this.clientPort = client.remotePort ?? 0;
     this.localPort = client.localPort ?? 0;
     Connection.#own(client, this);
+    app.open++;
+    app.opened++;
     client.on('error', Connection.#onClientError);
     client.on('close', Connection.#onClientClose);
   }
@@ -160,21 +165,15 @@ export class Connection implements ConnectionInfo {
     const dialStart = performance.now();
     const send = this.app.config.sendProxyProtocol;
     const preamble = send ? encodeProxyHeader(send, { address: this.clientAddress, port: this.clientPort }, this.#localEndpoint()) : undefined;
-    let result;
-    try {
-      result = await dial(this.app, { clientAddress: this.clientAddress }, this, this.#aborter, {
-        ...(read ? { onread: read.onread } : {}),
-        // Written by the dialer before TLS and before any client byte (natively: by the relay, first).
-        ...(preamble && !native ? { preamble } : {}),
-        ...(this.app.config.targetTls ? { tls: this.app.config.targetTls } : {}),
-      });
-    } catch (err) {
-      this.#aborter = undefined;
-      const code = (err as NodeJS.ErrnoException).code;
-      this.close(this.closed ? this.#reason : code === 'EMFILE' || code === 'ENFILE' ? 'resource_exhausted' : 'no_target', err as Error);
-      return;
-    }
+    const dialed = await dialOrWake(this.app, { clientAddress: this.clientAddress }, this, this.#aborter!, {
+      ...(read ? { onread: read.onread } : {}),
+      // Written by the dialer before TLS and before any client byte (natively: by the relay, first).
+      ...(preamble && !native ? { preamble } : {}),
+      ...(this.app.config.targetTls ? { tls: this.app.config.targetTls } : {}),
+    });
     this.#aborter = undefined;
+    if (!('result' in dialed)) return this.close(this.closed ? this.#reason : dialed.reason, dialed.error);
+    const result = dialed.result;
     if (this.closed) {
       result.socket.destroy();
       return;
@@ -184,25 +183,28 @@ export class Connection implements ConnectionInfo {
     this.#connectMs = connectedAt - dialStart;
     publish('connected', { owner: this.deps.owner, conn: this, ms: this.#connectMs });
     this.backend = backend;
-    this.target = result.target;
-    result.target.active++;
-    result.target.total++;
+    const target = (this.target = result.target);
+    target.active++;
+    target.total++;
     Connection.#own(backend, this);
-    backend.on('error', Connection.#onBackendError);
-    backend.on('close', Connection.#onBackendClose);
-
-    if (native && this.#goNative(backend, preamble, connectedAt)) return;
+    backend.on('error', Connection.#onBackendError).on('close', Connection.#onBackendClose);
+    const sample = this.app.config.balance === 'least-time' ? (ms: number) => target.sample('firstByte', ms) : null;
+    const firstBytes = firstByteHooks(connectedAt, this.deps.measureFirstByte ? (ms) => this.#firstByte(ms) : null, sample);
+    if (native && this.#goNative(backend, preamble, firstBytes)) return;
     try {
       if (this.shaped) this.stages = shaping!.stages(this.shaped, `conn:${this.id}`);
     } catch (err) {
       this.close('stage_error', err as Error);
       return;
     }
-    wire(this.client, backend, this.stages, read, {
-      ...(this.deps.measureFirstByte ? { firstByte: () => this.#firstByte(performance.now() - connectedAt) } : {}),
+    // A connection dialed ahead was made without `onread`: it reads through 'data', from where it was paused.
+    wire(this.client, backend, this.stages, result.pooled ? undefined : read, {
+      firstByte: firstBytes.down,
+      upFirstByte: firstBytes.up,
       analyzer: this.deps.analyzer?.(this) ?? null,
     });
     this.client.resume();
+    if (result.pooled) backend.resume();
   }
 
   /**
@@ -236,13 +238,13 @@ export class Connection implements ConnectionInfo {
    * Hands both sockets to the native relay (what their streams already read goes with them).
    * False when the engine refused them: the connection goes on on the JavaScript data plane.
    */
-  #goNative(backend: Socket, preamble: Buffer | undefined, connectedAt: number): boolean {
+  #goNative(backend: Socket, preamble: Buffer | undefined, firstBytes: ReturnType<typeof firstByteHooks>): boolean {
     const client = this.client;
     // The sockets are destroyed by the hand-over (nothing is sent): their events are no longer ours.
     for (const s of [client, backend]) s.removeAllListeners('close').removeAllListeners('error').on('error', noop);
     const link = NativeLink.open(this.deps.native!, client, backend, preamble, this.shaped ? { sc: this.shaped, shaping: this.deps.shaping!, label: `conn:${this.id}` } : null, {
       done: (reason, err) => this.close(reason, err),
-      firstByte: this.deps.measureFirstByte ? () => this.#firstByte(performance.now() - connectedAt) : null,
+      firstBytes,
     });
     if (link instanceof Error) {
       this.deps.log.warn({ id: this.id, app: this.appName, error: link.message }, 'native data plane refused the connection; it stays on the JavaScript one');
@@ -326,6 +328,7 @@ export class Connection implements ConnectionInfo {
     this.stages?.down?.destroy();
     this.#native?.close();
     if (this.target) this.target.active--;
+    this.app.open--;
     if (this.shaped) this.deps.shaping?.release(this.shaped);
     this.deps.limits.release(this.peerAddress);
     this.deps.registry.delete(this);
@@ -375,24 +378,4 @@ export class Connection implements ConnectionInfo {
       ...(this.#error ? { error: this.#error } : {}),
     };
   }
-}
-
-/**
- * A write found the peer gone after it closed in order: EPIPE is what Linux reports when a reset
- * comes from a peer that had sent its FIN first (CLOSE_WAIT), that is one that closed its socket
- * and then refused the bytes still on their way to it (a download the user stopped). That is an
- * ordinary close, not an error; a reset without a FIN first is ECONNRESET, and stays an error.
- */
-function hungUp(err: Error): boolean {
-  return (err as NodeJS.ErrnoException).code === 'EPIPE';
-}
-
-const noop = (): void => {};
-
-/** ms to a hundredth, for the log line. */
-const round = (ms: number): number => Math.round(ms * 100) / 100;
-
-/** "::ffff:1.2.3.4" -> "1.2.3.4", so IPv4 clients look the same on any socket. */
-export function normaliseAddress(addr: string): string {
-  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
 }

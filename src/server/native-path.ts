@@ -91,7 +91,7 @@ export class NativeLink {
     backend: Socket,
     preamble: Buffer | undefined,
     shaped: ShapedLink | null,
-    on: { done(reason: CloseReason, err?: Error): void; firstByte: (() => void) | null },
+    on: { done(reason: CloseReason, err?: Error): void; firstBytes: { up: (() => void) | null; down: (() => void) | null } },
   ): NativeLink | Error {
     const counts = { bytesRead: client.bytesRead, bytesWritten: client.bytesWritten, readableLength: client.readableLength };
     let relay: NativeRelay;
@@ -105,8 +105,8 @@ export class NativeLink {
       const { reason, code } = closeReasonOf(failure);
       on.done(reason, code ? Object.assign(new Error(code), { code }) : undefined);
     };
-    const firstByte = on.firstByte;
-    if (firstByte) relay.onFirstBytes = (dir) => dir === 1 && firstByte();
+    const { up, down } = on.firstBytes;
+    if (up || down) relay.onFirstBytes = (dir) => (dir === 1 ? down?.() : up?.());
     if (shaped) {
       const timed = { up: new TimedFlow(relay.up, SHAPED_PIPE), down: new TimedFlow(relay.down, SHAPED_PIPE) };
       const { nodes, wake } = shaped.shaping.attachFlows(shaped.sc, shaped.label, timed);

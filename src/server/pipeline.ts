@@ -10,7 +10,9 @@ import type { Analyzer, Stages } from './stages.js';
 
 export interface Hooks {
   /** called once, at the backend's first byte */
-  firstByte?: () => void;
+  firstByte: (() => void) | null;
+  /** called once, at the client's first byte */
+  upFirstByte: (() => void) | null;
   analyzer: Analyzer | null;
 }
 
@@ -25,6 +27,10 @@ export function wire(client: Socket, backend: Socket, stages: Stages | undefined
   if (hooks.firstByte) {
     if (down) down.onFirstByte = hooks.firstByte;
     else backend.once('data', hooks.firstByte);
+  }
+  if (hooks.upFirstByte) {
+    if (up) up.onFirstByte = hooks.upFirstByte;
+    else client.once('data', hooks.upFirstByte);
   }
   const analyzer = hooks.analyzer;
   if (analyzer) {

@@ -48,6 +48,8 @@ export type CloseReason =
   | 'stage_error'
   | 'idle_timeout'
   | 'no_target'
+  /** no target accepted within `wake.timeout` after the app's wake hook ran */
+  | 'wake_timeout'
   | 'client_gone'
   | 'shutdown'
   | 'rejected'

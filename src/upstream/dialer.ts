@@ -2,7 +2,9 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { TargetTlsConfig } from '../config/types.js';
 import { ProxyError, isProxyError } from '../errors.js';
-import type { AppUpstream } from './upstreams.js';
+import type { AppUpstream, CancelSignal } from './upstreams.js';
+
+export type { CancelSignal };
 import type { Target } from './target.js';
 import type { PickContext } from './balancer.js';
 
@@ -13,6 +15,8 @@ export interface DialResult {
   attempts: number;
   /** Targets tried before this one, with why each failed. */
   failures: { target: string; error: string }[];
+  /** A connection dialed ahead (config `preconnect`): paused, it reads through 'data' (no `onread`); resume it once wired. */
+  pooled: boolean;
 }
 
 export interface DialHooks {
@@ -44,16 +48,6 @@ function clientContext(config: TargetTlsConfig): tls.SecureContext {
     contexts.set(config, context);
   }
   return context;
-}
-
-/**
- * What a dial needs of an AbortSignal. A connection passes a DialCancel (an AbortController and its
- * signal cost about 1.5 KB of garbage per connection, most of the garbage opening one made).
- */
-export interface CancelSignal {
-  readonly aborted: boolean;
-  addEventListener(type: 'abort', listener: () => void, options?: { once: boolean }): void;
-  removeEventListener(type: 'abort', listener: () => void): void;
 }
 
 /** A CancelSignal with one listener at a time (a dial tries one target at a time). */
@@ -171,17 +165,30 @@ export async function dial(
     const target = app.balancer.pick(candidates, ctx);
     hooks.onPicked?.(target, candidates);
     tried.push(target);
+    const pooled = app.pool?.take(target);
+    if (pooled) {
+      // Written before any client byte; a target that greeted first already did (its greeting is kept for the client).
+      if (opts?.preamble) pooled.write(opts.preamble);
+      return { socket: pooled, target, failures, attempts: tried.length, pooled: true };
+    }
+    const startedAt = performance.now();
+    target.dialing++;
     try {
       const socket = await connectTarget(target.host, target.port, app.config.connectTimeout, signal, opts);
-      return { socket, target, failures, attempts: tried.length };
+      target.sample('connect', performance.now() - startedAt);
+      return { socket, target, failures, attempts: tried.length, pooled: false };
     } catch (err) {
       if (signal?.aborted) throw err;
       const e = err as NodeJS.ErrnoException;
+      // A failed dial is as slow as the slowest success allowed: a refusing target must not look fast.
+      if (e.code !== 'EMFILE' && e.code !== 'ENFILE') target.sample('connect', app.config.connectTimeout);
       // Out of file descriptors is this process's problem, not the target's: no failover
       // (every dial would fail alike), and the target's health is left alone.
       if (e.code === 'EMFILE' || e.code === 'ENFILE') throw err;
       failures.push({ target: target.address, error: failureText(e) });
       hooks.onTargetFailed(target, e);
+    } finally {
+      target.dialing--;
     }
   }
 }

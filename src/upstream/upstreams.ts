@@ -1,7 +1,38 @@
+import { realClock, type Clock } from '../clock.js';
+import type { Socket } from 'node:net';
 import type { AppConfig, TargetConfig } from '../config/types.js';
 import type { Balancer } from './balancer.js';
 import { createBalancer } from './balancers.js';
 import { Target } from './target.js';
+
+/** What the dialer takes from an app's pre-dialed connections (src/upstream/preconnect.ts). */
+export interface PoolPort {
+  /** An idle connection to `target`, paused, ready for a client (a replacement is dialed), or null. */
+  take(target: Target): Socket | null;
+  /** Idle connections to `target` now (/status). */
+  idle(target: Target): number;
+  /** connections taken, dialed ahead, failed, and closed unused by reason (/status) */
+  readonly counts: Readonly<Record<string, number>>;
+}
+
+/**
+ * What a dial needs of an AbortSignal. A connection passes a DialCancel (an AbortController and its
+ * signal cost about 1.5 KB of garbage per connection, most of the garbage opening one made).
+ */
+export interface CancelSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+/** How a wait for a target ended: one accepted a probe, wake.timeout passed, or the client went away. */
+export type WakeOutcome = 'up' | 'timeout' | 'cancelled';
+
+/** What a connection does when no target of its app accepts (src/upstream/wake.ts). */
+export interface WakePort {
+  /** Wake the app (once for all waiting) and wait for a target; 'cancelled' when `signal` aborts. */
+  hold(signal: CancelSignal): Promise<WakeOutcome>;
+}
 
 /** The targets of one app and the balancer that chooses among them. */
 export class AppUpstream {
@@ -9,6 +40,15 @@ export class AppUpstream {
   /** weights[i] is targets[i]'s weight in this app (the same address may weigh differently elsewhere). */
   weights: number[] = [];
   balancer: Balancer;
+  /** Pre-dialed connections (config `preconnect`), set by the Preconnector; null: none. */
+  pool: PoolPort | null = null;
+  /** Wake-on-connect (config `wake`), set by the Wakers; null: none. */
+  wake: WakePort | null = null;
+  /** /status of its wake and sleep (config `wake` or `sleep`); null: neither. */
+  wakeView: (() => unknown) | null = null;
+  /** client connections open now, and ever (the sleep check reads them) */
+  open = 0;
+  opened = 0;
 
   constructor(public config: AppConfig) {
     this.balancer = createBalancer(config.balance);
@@ -38,6 +78,9 @@ export class Upstreams {
   readonly byAddress = new Map<string, Target>();
   readonly apps = new Map<string, AppUpstream>();
 
+  /** `clock`: the proxy's (targets' latency estimates decay on it). */
+  constructor(readonly clock: Clock = realClock) {}
+
   /** Apply a (new) config: add, update and drop apps and targets. */
   apply(apps: readonly AppConfig[]): { added: string[]; removed: string[] } {
     const wanted = new Map<string, TargetConfig>();
@@ -47,7 +90,7 @@ export class Upstreams {
     const removed: string[] = [];
     for (const [address, cfg] of wanted) {
       if (!this.byAddress.has(address)) {
-        this.byAddress.set(address, new Target(cfg));
+        this.byAddress.set(address, new Target(cfg, this.clock));
         added.push(address);
       }
     }

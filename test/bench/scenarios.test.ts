@@ -12,6 +12,8 @@ import path from 'node:path';
 import { conns, connectionsThatFit } from '../../bench/conns.js';
 import { growthAfterWarmup, slope, soak, type Sample } from '../../bench/soak.js';
 import { timeouts } from '../../bench/timeouts.js';
+import { preconnect } from '../../bench/preconnect.js';
+import { wake } from '../../bench/wake.js';
 import type { Args, Scenario } from '../../bench/lib/scenario.js';
 
 function argsOf(s: Scenario, over: Args): Args {
@@ -90,4 +92,18 @@ test('timeouts end to end: idle, steady and reset clients through a proxy child,
   } finally {
     process.exitCode = exitCode; // a FAIL on a busy machine is the bench's verdict, not the suite's
   }
+});
+
+test('preconnect end to end: both apps through a proxy child and a delayed TLS target, every client served (timings are not asserted)', async () => {
+  const r = await preconnect.run(argsOf(preconnect, { delay: '5', clients: '4', gap: '10' }));
+  const data = r.data as Record<string, number[]>;
+  assert.deepEqual(Object.keys(data), ['per-client', 'pre-dialed']);
+  for (const ms of Object.values(data)) assert.ok(ms.length === 4 && ms.every((x) => x > 0), String(ms));
+  assert.deepEqual(r.tables[0]!.rows.map((row) => row.at(-1)), ['0', '0']);
+});
+
+test('wake end to end: a round of held clients through a proxy child, all served, the hook once (timings are not asserted)', async () => {
+  const r = await wake.run(argsOf(wake, { clients: '5', boot: '20', rounds: '1', bytes: '1000' }));
+  const [row] = r.tables[0]!.rows;
+  assert.deepEqual(row!.slice(3), ['5', '1', '0']);
 });

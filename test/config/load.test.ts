@@ -238,7 +238,7 @@ test('a port used twice names both places; port 0 is exempt', () => {
 test('a bad balance names its key path and the choices', () => {
   assert.equal(
     problemsOf({ apps: [app({ balance: 'fastest' })] }),
-    'apps[0].balance: "fastest" is not one of round-robin, least-conn, weighted-least-conn, ip-hash',
+    'apps[0].balance: "fastest" is not one of round-robin, least-conn, weighted-least-conn, ip-hash, least-time',
   );
 });
 
@@ -498,3 +498,28 @@ test('jsonErrorOffset agrees with JSON.parse', () => {
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+test('preconnect: defaults, its keys checked by path, and not with both sendProxyProtocol and targetTls', () => {
+  assert.deepEqual(parseConfig({ apps: [app({ preconnect: {} })] }, noEnv).apps[0]!.preconnect, { count: 4, maxIdle: 30_000 });
+  assert.deepEqual(parseConfig({ apps: [app({ preconnect: { count: 2, maxIdle: '5s' } })] }, noEnv).apps[0]!.preconnect, { count: 2, maxIdle: 5000 });
+  assert.equal(parseConfig({ apps: [app()] }, noEnv).apps[0]!.preconnect, undefined);
+  assert.match(problemsOf({ apps: [app({ preconnect: { count: 0 } })] }), /^apps\[0\]\.preconnect\.count: /m);
+  assert.match(problemsOf({ apps: [app({ preconnect: { maxIdle: 'later' } })] }), /^apps\[0\]\.preconnect\.maxIdle: "later" is not a duration/m);
+  assert.match(problemsOf({ apps: [app({ preconnect: 4 })] }), /^apps\[0\]\.preconnect: must be an object like \{"count": 4, "maxIdle": "30s"\}/m);
+  assert.match(
+    problemsOf({ apps: [app({ preconnect: {}, sendProxyProtocol: 'v1', targetTls: true })] }),
+    /^apps\[0\]\.preconnect: cannot be used with both sendProxyProtocol and targetTls/m,
+  );
+});
+
+test('wake and sleep: a command or a url, exactly one; durations by key path', () => {
+  const a = parseConfig({ apps: [app({ wake: { command: ['/bin/true'] }, sleep: { after: '10m', url: 'http://127.0.0.1:1/sleep' } })] }, noEnv).apps[0]!;
+  assert.deepEqual(a.wake, { hook: { command: ['/bin/true'] }, timeout: 30_000 });
+  assert.deepEqual(a.sleep, { hook: { url: 'http://127.0.0.1:1/sleep' }, after: 600_000 });
+  assert.match(problemsOf({ apps: [app({ wake: {} })] }), /^apps\[0\]\.wake\.command: required, a "command"/m);
+  assert.match(problemsOf({ apps: [app({ wake: { command: ['/bin/true'], url: 'http://x/' } })] }), /^apps\[0\]\.wake\.url: give "command" or "url", not both/m);
+  assert.match(problemsOf({ apps: [app({ wake: { command: 'systemctl start x' } })] }), /^apps\[0\]\.wake\.command: must be a command as a list of arguments/m);
+  assert.match(problemsOf({ apps: [app({ wake: { url: 'ftp://x/' } })] }), /^apps\[0\]\.wake\.url: "ftp:\/\/x\/" is not an http\(s\) URL/m);
+  assert.match(problemsOf({ apps: [app({ sleep: { command: ['/bin/true'] } })] }), /^apps\[0\]\.sleep\.after: /m);
+  assert.match(problemsOf({ apps: [app({ wake: { command: ['/bin/true'], timeout: 'soon' } })] }), /^apps\[0\]\.wake\.timeout: "soon" is not a duration/m);
+});

@@ -37,6 +37,7 @@ describe('createBalancer', () => {
     assert.ok(createBalancer('weighted-least-conn') instanceof WeightedLeastConnBalancer);
     assert.ok(createBalancer('ip-hash') instanceof IpHashBalancer);
     assert.equal(createBalancer('ip-hash').kind, 'ip-hash');
+    assert.equal(createBalancer('least-time').kind, 'least-time');
   });
 });
 
