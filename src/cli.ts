@@ -17,6 +17,7 @@ import { FileWatch, watchConfigFile } from './server/reload.js';
 import { tlsFiles } from './config/tls.js';
 import { demoHints, startDemoBackends } from './demo.js';
 import { startProfile } from './observe/profile.js';
+import { hasControllingTerminal, removePidFile, startedBySystemd, thisProgram, upgradeChild, upgrades, writePidFile, type UpgradeChild } from './upgrade.js';
 
 const USAGE = `Usage: shaper-proxy --config FILE [options]
        shaper-proxy ctl COMMAND [options]   (the admin API for operators; see shaper-proxy ctl --help)
@@ -29,16 +30,23 @@ Options:
       --check            validate the config and exit: 0 if valid, 2 if not (like nginx -t)
       --demo             also start demo backends on the config's loopback targets
       --profile FILE     record a CPU profile while running; written to FILE at shutdown (Chrome DevTools opens it)
+      --pid-file FILE    write the pid to FILE once started (an upgrade rewrites it with the new pid; for systemd's PIDFile=)
   -v, --version          print the version
   -h, --help             this text
 
 Signals: SIGHUP reloads the config (as do saving the file or a TLS file it names, unless "watch": false, and
 shaper-proxy ctl reload or POST /reload); SIGINT/SIGTERM drain and exit;
-SIGUSR1 / SIGUSR2 log the stats (as GET /stats) as one line (msg "stats").
+SIGUSR1 / SIGUSR2 log the stats (as GET /stats) as one line (msg "stats"); SIGWINCH upgrades (as shaper-proxy ctl
+upgrade: the program on disk starts, takes over the listening sockets, and this process drains and exits), unless
+the process has a controlling terminal (a window resize sends SIGWINCH).
 `;
+
+/** Set when an upgrade started this process: failures before it is ready go to the old process too. */
+let handed: UpgradeChild | null = null;
 
 
 function fail(message: string, status = 2): never {
+  handed?.failed(message);
   process.stderr.write(`shaper-proxy: ${message}\n`);
   process.exit(status);
 }
@@ -83,6 +91,7 @@ async function main(argv: string[]): Promise<void> {
         check: { type: 'boolean', default: false },
         demo: { type: 'boolean', default: false },
         profile: { type: 'string' },
+        'pid-file': { type: 'string' },
         version: { type: 'boolean', short: 'v', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -103,6 +112,11 @@ async function main(argv: string[]): Promise<void> {
   const logLevel = args['log-level'] === undefined ? undefined : parseLogLevel(args['log-level']);
   if (logLevel === undefined && args['log-level'] !== undefined) fail(`--log-level: "${args['log-level']}" is not a log level (use ${LOG_LEVEL_HELP})`);
 
+  try {
+    handed = upgradeChild();
+  } catch (err) {
+    fail(`$SHAPER_UPGRADE is not what an upgrading shaper-proxy sets: ${(err as Error).message}`);
+  }
   let config: ProxyConfig;
   try {
     config = await load(args.config, logLevel);
@@ -122,8 +136,17 @@ async function main(argv: string[]): Promise<void> {
   installCrashGuards(log);
   const file = args.config;
   const adjust = (c: ProxyConfig): ProxyConfig => (logLevel ? { ...c, log: { ...c.log, level: logLevel } } : c);
+  // Upgrades run the same command line. Demo backends cannot be handed over; and a systemd service
+  // without a pid file would end when this process exits, its new process killed with it.
+  const pidFile = args['pid-file'];
+  const unavailable = args.demo
+    ? 'started with --demo: its demo backends cannot be handed over (restart it instead)'
+    : !pidFile && startedBySystemd()
+      ? 'this systemd service runs without --pid-file: when this process exits systemd would take the service for stopped and kill the new one (add --pid-file FILE to ExecStart and PIDFile=FILE to the unit; see the README, "Upgrades")'
+      : undefined;
+  const program = { ...thisProgram(), ...(unavailable ? { unavailable } : {}) };
   const { createProxy } = await loadProxy();
-  const proxy = createProxy(config, { log, file, adjust });
+  const proxy = createProxy(config, { log, file, adjust, ...(handed ? { inherited: handed.inherited } : {}) });
   const reloader = proxy.reloader!;
 
   // Watching (config `watch`, default on): saving the file, or a renewed certificate, key or CA,
@@ -150,13 +173,22 @@ async function main(argv: string[]): Promise<void> {
 
   const profile = args.profile ? await startProfile(args.profile) : undefined;
   let stopDemo: (() => Promise<void>) | undefined;
-  let stopping = false;
-  const stop = async (signal: string) => {
+  let stopping: string | null = null;
+  const upgrader = upgrades(program, proxy.router, proxy, () => stopping !== null)!;
+  let signalsWhileDraining = 0;
+  const stop = async (signal: string, status = 0) => {
     if (stopping) {
+      if (signal === 'upgrade') return;
+      // Draining after an upgrade is a shutdown the operator did not ask for: their first signal
+      // (systemd's stop reaches every process of the unit) lets it go on; another exits at once.
+      if (stopping === 'upgrade' && signalsWhileDraining++ === 0) {
+        log.info({ signal }, 'draining after an upgrade already; another signal exits at once');
+        return;
+      }
       log.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
-    stopping = true;
+    stopping = signal;
     log.info({ signal }, 'shutting down');
     unwatch?.();
     tlsWatch.close();
@@ -166,8 +198,9 @@ async function main(argv: string[]): Promise<void> {
       await profile.stop();
       log.info({ file: args.profile }, 'CPU profile written');
     }
+    if (pidFile) await removePidFile(pidFile);
     log.flush();
-    setImmediate(() => process.exit(0));
+    setImmediate(() => process.exit(status));
   };
   // Handlers go in before anything listens, so no signal can find the process without them.
   process.on('SIGHUP', () => void reload('SIGHUP'));
@@ -176,9 +209,44 @@ async function main(argv: string[]): Promise<void> {
   // Stats on demand without disturbing traffic (seed 002 used SIGUSR1, seed 003 SIGUSR2): one log
   // line with the /stats document under "stats", in order with the other lines.
   for (const signal of ['SIGUSR1', 'SIGUSR2'] as const) process.on(signal, () => log.info({ signal, stats: proxy.statsDocument() }, 'stats'));
+  // Upgrade (SIGUSR2, nginx's, is taken by the stats since seed 003). Honoured only without a
+  // controlling terminal, as systemd runs it: on a terminal every window resize sends SIGWINCH.
+  let winchIgnored = false;
+  process.on('SIGWINCH', () => {
+    if (!hasControllingTerminal()) void upgrader.upgrade('SIGWINCH');
+    else if (!winchIgnored) {
+      winchIgnored = true;
+      log.warn('SIGWINCH ignored: this process has a controlling terminal, whose window resizes send SIGWINCH; upgrade with shaper-proxy ctl upgrade');
+    }
+  });
+  upgrader.onUpgraded(() => void stop('upgrade'));
 
+  // The pid file: at a plain start before anything listens (a path that cannot be written is a
+  // clean start error); when an upgrade started this process, once it serves, just before it says
+  // it is ready (the old process exits only after that, so systemd finds the new pid there).
+  const writePid = async () => {
+    try {
+      if (pidFile) await writePidFile(pidFile);
+      return true;
+    } catch (err) {
+      const message = `--pid-file: cannot write ${pidFile} (${(err as Error).message})`;
+      if (!handed) fail(message);
+      log.error(message);
+      handed.failed(message);
+      await stop('pid file', 2);
+      return false;
+    }
+  };
+  if (!handed && !(await writePid())) return;
   if (args.demo) stopDemo = await startDemoBackends(config, log);
   await proxy.start();
+  if (handed) {
+    const unused = handed.inherited.closeRest();
+    if (unused.length > 0) log.info({ listeners: unused }, 'upgrade: listeners the config no longer has closed');
+    if (!(await writePid())) return;
+    handed.ready();
+    log.info({ from: handed.from }, 'upgrade: serving; the old process drains');
+  }
   if (args.demo) process.stderr.write(demoHints(config, proxy.adminPort));
   watchAs(config);
 }
@@ -195,12 +263,14 @@ function installCrashGuards(log: Logger): void {
       return;
     }
     log.fatal({ err }, 'uncaught exception');
+    handed?.failed(`uncaught exception: ${err.message}`);
     log.flush();
     process.exit(1);
   });
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
+  handed?.failed(String((err as Error).stack ?? err));
   process.stderr.write(`shaper-proxy: ${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);
 });

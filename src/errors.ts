@@ -34,6 +34,7 @@ export const ERRORS = {
   SHAPER_ERR_SHAPING_OPTIONS: spec('ShapingStream or SharedCap options do not fit together (a cap under two parents or in a loop, caps of different engines).', 400),
   SHAPER_ERR_STATE: spec('The state file could not be read or written.', 500),
   SHAPER_ERR_NATIVE: spec('The native data plane could not take a connection (the engine is closed, a socket cannot be handed over); the connection stays on the JavaScript data plane or is closed.'),
+  SHAPER_ERR_UPGRADE: spec('An upgrade could not start the new process (it exited, its config does not load, it was not ready in time); the old process keeps serving.', 500),
   SHAPER_ERR_CTL: spec('shaper-proxy ctl could not do what it was asked (bad arguments, the admin API unreachable or answering an error).'),
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -9,7 +9,7 @@ import { ConfigStore, type ConfigChange } from './config/store.js';
 import type { ProxyConfig } from './config/types.js';
 import { Housekeeping } from './housekeeping.js';
 import type { Logger } from './log.js';
-import { Acceptor, type ListenerStatus } from './server/acceptor.js';
+import { Acceptor, type AcceptorParts, type ListenerStatus } from './server/acceptor.js';
 import { OpenConnections } from './server/registry.js';
 import { TlsContexts } from './server/tls.js';
 import { Upstreams } from './upstream/upstreams.js';
@@ -36,7 +36,7 @@ import { SHAPED_PIPE, type NativePort } from './server/native-path.js';
 import { Reloader } from './reloader.js';
 import { ProxyError } from './errors.js';
 
-export interface ProxyDeps {
+export interface ProxyDeps extends Pick<AcceptorParts, 'inherited'> {
   log: Logger;
   clock?: Clock;
   /** Wall-clock epoch ms for accounting periods and schedule windows; default Date.now. */
@@ -127,7 +127,7 @@ export class Proxy {
         shaper: this.shaper,
         health: this.health,
         analyzer: (c) => this.observer.analyzer(c),
-        native: () => this.#native?.port,
+        native: () => this.#native?.port, ...(deps.inherited ? { inherited: deps.inherited } : {}),
       },
       config,
     );
@@ -154,7 +154,7 @@ export class Proxy {
         certificates: () => this.#certificates(),
       },
       fleet ? { get up() { return fleet.link.up; }, get errors() { return fleet.link.errors; }, get liveMembers() { return fleet.liveMembers; }, get rebalances() { return fleet.rebalances; }, get shares() { return fleet.shares; } } : null);
-    this.admin = new AdminHttp(this.router, this.log);
+    this.admin = new AdminHttp(this.router, this.log, deps.inherited);
     this.router
       .on('GET', '/health', () => ({ status: this.#stopping ? 'stopping' : 'ok' }))
       // Readiness for load balancers: 503 before any app port listens and from the start of a drain.

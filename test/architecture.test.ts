@@ -22,7 +22,7 @@ const LAYERS: { name: string; paths: string }[] = [
   { name: 'observe', paths: '^src/observe/' },
   { name: 'admin', paths: '^src/admin/' },
   { name: 'cluster', paths: '^src/cluster/' },
-  { name: 'wiring', paths: '^src/(index|demo|reloader)\\.ts$' },
+  { name: 'wiring', paths: '^src/(index|demo|reloader|upgrade)\\.ts$' },
   { name: 'commands', paths: '^src/(cli|ctl)\\.ts$|^src/ctl/' },
 ];
 

@@ -7,15 +7,17 @@
  *   foo:    answers every Foo "REQ <seq> <data>" line with "ACK <seq> <data>"
  *   echo:   sends back what it reads; ends when the client ends
  *   paced:  like source, but at most --rate bytes/s per connection (one timer for all of them)
+ *   pattern: writes --bytes N of lcgBytes(N) (bench/lib/pattern.ts, bytes that differ by position), then ends
  * Exits when its stdin closes (the runner went away).
  */
 import net from 'node:net';
 import { parseArgs } from 'node:util';
+import { lcgBytes } from './pattern.js';
 
 const CHUNK = 64 * 1024;
 const BUF = Buffer.alloc(CHUNK, 0x5a);
 
-const KINDS = ['sink', 'source', 'foo', 'echo', 'paced'] as const;
+const KINDS = ['sink', 'source', 'foo', 'echo', 'paced', 'pattern'] as const;
 type Kind = (typeof KINDS)[number];
 
 function echo(socket: net.Socket): void {
@@ -76,6 +78,9 @@ function source(socket: net.Socket, limit: number): void {
   pump();
 }
 
+/** What a pattern backend sends (made once). */
+let patterned: Buffer | undefined;
+
 async function listen(kind: Kind, limit: number): Promise<number> {
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     socket.on('error', () => socket.destroy());
@@ -87,6 +92,10 @@ async function listen(kind: Kind, limit: number): Promise<number> {
       socket.on('close', () => paced.delete(socket));
       socket.on('end', () => socket.end());
       socket.resume();
+    } else if (kind === 'pattern') {
+      patterned ??= lcgBytes(limit);
+      socket.resume(); // discard whatever the client sends
+      socket.end(patterned);
     } else source(socket, limit);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -99,6 +108,7 @@ async function main(): Promise<void> {
   if (!(limit >= 0)) throw new Error(`--bytes: "${values.bytes}" is not a byte count`);
   const rate = values.rate === undefined ? 65_536 : Number(values.rate);
   if (!(rate > 0)) throw new Error(`--rate: "${values.rate}" is not a rate in bytes/s`);
+  if (positionals.includes('pattern') && limit === Infinity) throw new Error('a pattern backend needs --bytes N');
   const ports: Record<string, number> = {};
   for (const kind of positionals) {
     if (!(KINDS as readonly string[]).includes(kind)) throw new Error(`unknown backend kind "${kind}" (${KINDS.join(', ')})`);

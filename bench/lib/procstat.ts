@@ -122,3 +122,19 @@ export function fdLimits(pid: number | 'self' = 'self'): { soft: number; hard: n
     return undefined;
   }
 }
+
+/**
+ * The machine's TcpExt counters (/proc/net/netstat) named: ListenOverflows (a handshake completed
+ * while the accept queue was full), SyncookiesFailed (a segment that matched no SYN cookie: a reset),
+ * and so on. Machine-wide: every process counts.
+ */
+export function tcpExtCounters(names: readonly string[]): Record<string, number> | undefined {
+  try {
+    const lines = fs.readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+    const keys = lines[0]?.split(/\s+/).slice(1) ?? [];
+    const values = lines[1]?.split(/\s+/).slice(1).map(Number) ?? [];
+    return Object.fromEntries(names.map((n) => [n, values[keys.indexOf(n)] ?? NaN]));
+  } catch {
+    return undefined;
+  }
+}

@@ -3,6 +3,7 @@ import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { AdminConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
+import { listeningFd, type HandedListener, type InheritedFds } from '../net/listen-fds.js';
 import { RetryingListen } from '../server/listen.js';
 import { AdminTokens, requestRole, sendUnauthorized } from './auth.js';
 import type { Router } from './router.js';
@@ -84,6 +85,8 @@ export class AdminHttp {
   constructor(
     private readonly router: Router,
     private readonly log: Logger,
+    /** listening descriptors handed over by the process this one upgrades */
+    private readonly inherited?: InheritedFds,
   ) {}
 
   configure(admin: AdminConfig | null): void {
@@ -101,12 +104,24 @@ export class AdminHttp {
     this.#tls = tls;
     if (!admin) return;
     this.#server = new AdminServer(admin.host, admin.port, this.router, this.log, () => this.#tokens, tls);
+    this.#server.listen.inheritedFd = this.inherited?.take(`admin:${key}`);
     void this.#server.start();
   }
 
   /** The bound port, once it listens. */
   get port(): number | undefined {
     return this.#server?.port;
+  }
+
+  /** The listening socket's descriptor, for an upgrade to hand to the new process. */
+  handoff(): HandedListener[] {
+    const fd = this.#server?.listen.state === 'listening' ? listeningFd(this.#server.server) : -1;
+    return fd >= 0 ? [{ key: `admin:${this.#key}`, fd }] : [];
+  }
+
+  /** Stop accepting (an upgrade: the new process serves the API now); requests under way finish. */
+  async closeListener(): Promise<void> {
+    await this.#server?.listen.close();
   }
 
   async close(): Promise<void> {

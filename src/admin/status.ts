@@ -28,6 +28,7 @@ export function statusView(parts: StatusParts): unknown {
   const listeners = parts.listeners();
   const fleet = parts.fleet();
   return {
+    pid: process.pid,
     uptimeSeconds: Math.round((Date.now() - parts.startedAt) / 1000),
     connections: parts.connections(),
     config: parts.configFile(),

@@ -12,8 +12,11 @@ export class AdminClient {
     readonly token?: string,
   ) {}
 
-  /** The parsed JSON answer; an error answer or no answer throws a CtlError saying why. */
-  async call(method: string, path: string, body?: unknown, notFound?: () => string, answers: readonly number[] = []): Promise<unknown> {
+  /**
+   * The parsed JSON answer; an error answer or no answer throws a CtlError saying why. `answers`:
+   * error statuses whose JSON is returned instead; `timeoutMs`: how long the API may take.
+   */
+  async call(method: string, path: string, body?: unknown, notFound?: () => string, answers: readonly number[] = [], timeoutMs = TIMEOUT_MS): Promise<unknown> {
     const url = `${this.base.href.replace(/\/+$/, '')}${path}`;
     let res: Response;
     try {
@@ -24,10 +27,10 @@ export class AdminClient {
           ...(this.token !== undefined ? { authorization: `Bearer ${this.token}` } : {}),
         },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(TIMEOUT_MS),
+        signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
-      throw new CtlError(unreachable(err, this.base.href));
+      throw new CtlError(unreachable(err, this.base.href, timeoutMs));
     }
     const text = await res.text();
     if (res.status === 401) {
@@ -53,9 +56,9 @@ export class AdminClient {
 }
 
 /** Why fetch got no answer, and what to check. */
-function unreachable(err: unknown, url: string): string {
+function unreachable(err: unknown, url: string, timeoutMs: number): string {
   const e = err as Error & { cause?: { code?: string; message?: string; errors?: { code?: string }[] } };
-  if (e.name === 'TimeoutError') return `the admin API at ${url} did not answer within ${TIMEOUT_MS / 1000}s`;
+  if (e.name === 'TimeoutError') return `the admin API at ${url} did not answer within ${timeoutMs / 1000}s`;
   const code = e.cause?.code ?? e.cause?.errors?.[0]?.code;
   const hint = 'is the proxy running, and is this its admin.listen? (set --admin URL or SHAPER_ADMIN_URL)';
   if (code === 'ECONNREFUSED') return `cannot connect to the admin API at ${url} (connection refused): ${hint}`;

@@ -116,6 +116,21 @@ const reload: Command = async (inv) => {
   inv.show(result, () => `reloaded ${String(result['hash'] ?? '').slice(0, 12)} (${String(result['at'])})\n`);
 };
 
+/** The proxy may take this long to start the new program (its UPGRADE_TIMEOUT_MS, 30 s) and answer. */
+const UPGRADE_ANSWER_MS = 40_000;
+
+/**
+ * upgrade: the proxy starts the program on disk, hands it the listening sockets and drains (POST
+ * /upgrade); a new program that cannot start exits 2 with its reason while the old one keeps serving.
+ */
+const upgrade: Command = async (inv) => {
+  only(inv, []);
+  noName(inv);
+  const result = (await inv.api.call('POST', '/upgrade', undefined, undefined, [500], UPGRADE_ANSWER_MS)) as Row;
+  if (result['ok'] !== true) throw new CtlError(`upgrade failed; the old process keeps serving:\n${String(result['error'] ?? 'no reason given')}`, 2);
+  inv.show(result, () => `upgraded: pid ${String(result['newPid'])} serves; pid ${String(result['oldPid'])} drains its ${String(result['draining'])} connections and exits (${String(result['ms'])} ms)\n`);
+};
+
 /** usage [ID]: one customer's usage, or every customer's (all pages of GET /usage). */
 const usageCommand: Command = async (inv) => {
   only(inv, []);
@@ -159,6 +174,7 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map([
   ['customer', customer],
   ['fleet', fleet],
   ['reload', reload],
+  ['upgrade', upgrade],
   ['usage', usageCommand],
   ['kill', kill],
   ['drain', drain],

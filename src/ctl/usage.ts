@@ -25,6 +25,9 @@ Commands:
   kill ID                       close one connection (its id in "connections")
   drain                         stop accepting (app ports close, /ready answers 503); open connections go on
   undrain                       accept again
+  upgrade                       start the program on disk, hand it the listening sockets, drain this process
+                                (no connection refused); prints why and exits 2 if the new one cannot start
+                                (the old one keeps serving)
 
 Options:
       --admin URL   the proxy's admin API (default $SHAPER_ADMIN_URL, else ${DEFAULT_ADMIN_URL})

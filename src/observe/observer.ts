@@ -149,7 +149,18 @@ export class Observer {
   /** The config changed: forget apps and tiers that left it; the counters follow the state file. */
   reconfigured(config: ProxyConfig): void {
     this.stats.prune(new Set(config.apps.map((a) => a.name)), new Set(Object.keys(config.tiers)));
-    this.#file = statsFileFor(this.#parts.stateFile());
+    if (!this.#released) this.#file = statsFileFor(this.#parts.stateFile());
+  }
+
+  #released = false;
+
+  /**
+   * Another process owns the counters file from now on (it took over at an upgrade, after reading
+   * the file this one saved): no more saves, so a draining process cannot overwrite its counts.
+   */
+  release(): void {
+    this.#released = true;
+    this.#file = null;
   }
 
   /** The Foo analyser of a connection whose app speaks Foo (the connection asks, once it is set up). */

@@ -8,6 +8,7 @@ import { publish, type ConnectionInfo } from '../channels.js';
 import type { Clock } from '../clock.js';
 import type { AppConfig, ProxyConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
+import { listeningFd, type HandedListener, type InheritedFds } from '../net/listen-fds.js';
 import type { AppUpstream, Upstreams } from '../upstream/upstreams.js';
 import type { Target } from '../upstream/target.js';
 import { Connection, PROXY_HEADER_TIMEOUT_MS, type Analyzer, type ConnectionDeps, type ShapingPort } from './connection.js';
@@ -43,6 +44,8 @@ export interface AcceptorParts {
   native(): (NativePort & { descriptors(): number }) | undefined;
   /** an analyser for a connection's bytes (the Foo analyser), if its app wants one */
   analyzer(conn: ConnectionInfo & { readonly app: AppUpstream }): Analyzer | null;
+  /** listening descriptors handed over by the process this one upgrades */
+  inherited?: InheritedFds;
 }
 
 interface PortListener {
@@ -116,6 +119,7 @@ export class Acceptor {
       const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true, keepAlive: true }, (socket) => this.#accept(socket, entry.appName));
       entry.listen = new RetryingListen(server, app.bind, port, this.#parts.log.child({ app: app.name }), `app:${app.name}`, this.#parts.clock);
       entry.listen.onExhausted = (err) => this.exhausted(err.code ?? 'EMFILE', app.name);
+      entry.listen.inheritedFd = this.#parts.inherited?.take(`app:${key}`);
       this.#listeners.set(key, entry);
       if (!this.#stopping) void entry.listen.start();
     }
@@ -132,6 +136,16 @@ export class Acceptor {
       attempts: l.listen.attempts,
       ...(l.listen.lastError ? { lastError: l.listen.lastError } : {}),
     }));
+  }
+
+  /** The listening sockets' descriptors, for an upgrade to hand to the new process. */
+  handoff(): HandedListener[] {
+    const out: HandedListener[] = [];
+    for (const [key, l] of this.#listeners) {
+      const fd = l.listen.state === 'listening' ? listeningFd(l.listen.server) : -1;
+      if (fd >= 0) out.push({ key: `app:${key}`, fd });
+    }
+    return out;
   }
 
   /** Draining (POST /drain): no listener, open connections go on; undrain() listens again. */

@@ -8,6 +8,15 @@ const RETRY_FIRST_MS = 100;
 const RETRY_MAX_MS = 5_000;
 
 /**
+ * The listen(2) backlog of every listening socket: how many connections the kernel completes and
+ * queues while the process does not accept (a busy loop, a CPU-starved machine, an upgrade's new
+ * process starting). Node's default, 511 (nginx's), fills in 2.5 s at 200 new connections a second;
+ * then the kernel drops SYNs and answers with SYN cookies, and a cookie connection whose client spoke
+ * first is reset (TcpExtSyncookiesFailed). Linux caps it at net.core.somaxconn (4096 since 5.4).
+ */
+export const LISTEN_BACKLOG = 4096;
+
+/**
  * Binds `server` to host:port and keeps trying with exponential backoff while
  * the port is busy (or not yet permitted), without blocking anything else.
  * Used by app listeners and the admin server alike.
@@ -20,6 +29,11 @@ export class RetryingListen {
   #delay = RETRY_FIRST_MS;
   /** Called instead of logging when a listening server reports EMFILE / ENFILE (out of descriptors). */
   onExhausted: ((err: NodeJS.ErrnoException) => void) | undefined;
+  /**
+   * A listening descriptor handed over by the process this one upgrades: the first attempt listens
+   * on it instead of binding (the same kernel socket keeps listening); should that fail, it binds.
+   */
+  inheritedFd: number | undefined;
 
   constructor(
     readonly server: Server,
@@ -54,13 +68,19 @@ export class RetryingListen {
   #try(): void {
     if (this.state === 'closed') return;
     this.attempts++;
-    this.server.listen({ host: this.host, port: this.port, exclusive: true }, () => {
+    const fd = this.inheritedFd;
+    this.inheritedFd = undefined;
+    const listening = () => {
       this.state = 'listening';
       this.lastError = undefined;
-      this.log.info({ what: this.what, host: this.host, port: this.boundPort, attempts: this.attempts }, 'listening');
+      this.log.info({ what: this.what, host: this.host, port: this.boundPort, attempts: this.attempts, ...(fd === undefined ? {} : { inherited: true }) }, 'listening');
       this.#onListening?.();
       this.#onListening = undefined;
-    });
+    };
+    // listen({ fd }) ignores an options.backlog and listens again with 511, which would shrink the
+    // socket's queue, shared with the old process, at every upgrade: the backlog goes positionally.
+    if (fd === undefined) this.server.listen({ host: this.host, port: this.port, exclusive: true, backlog: LISTEN_BACKLOG }, listening);
+    else this.server.listen({ fd }, LISTEN_BACKLOG, listening);
   }
 
   #onError(err: NodeJS.ErrnoException): void {

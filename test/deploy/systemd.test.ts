@@ -133,7 +133,10 @@ test('systemd-sysusers creates the user and group the unit runs as', { skip: SYS
 
 test("the unit's command lines on this build: start, reload (exit 2 on a broken file), SIGTERM within TimeoutStopSec", { skip }, async (t) => {
   const start = argv('ExecStart');
-  assert.deepEqual(start, [BIN, '--config', '/etc/shaper-proxy/config.json']);
+  assert.deepEqual(start, [BIN, '--config', '/etc/shaper-proxy/config.json', '--pid-file', one('PIDFile')]);
+  // upgrades: systemd adopts the new main process from the pid file, in a directory it makes writable
+  assert.equal(path.dirname(one('PIDFile')), `/run/${one('RuntimeDirectory')}`);
+  assert.equal(one('KillMode'), 'control-group', 'a process draining after an upgrade drains on at a stop');
   assert.deepEqual(argv('ExecReload'), [BIN, 'ctl', 'reload']);
   assert.equal(one('KillSignal'), 'SIGTERM');
   assert.equal(one('StateDirectory'), 'shaper-proxy');
@@ -148,14 +151,18 @@ test("the unit's command lines on this build: start, reload (exit 2 on a broken 
   fs.writeFileSync(config, JSON.stringify(good));
   const broken = path.join(dir, 'broken.json');
   fs.writeFileSync(broken, JSON.stringify({ ...good, apps: [{ ...good.apps[0], ports: ['http'] }] }));
-  assert.equal((await runToEnd(start.slice(1).map((a) => (a === '/etc/shaper-proxy/config.json' ? broken : a)))).code, 2, 'a broken config exits 2');
+  // the unit's paths, here in the temp dir
+  const pidFile = path.join(dir, 'shaper-proxy.pid');
+  const startWith = (file: string) => start.slice(1).map((a) => (a === '/etc/shaper-proxy/config.json' ? file : a === one('PIDFile') ? pidFile : a));
+  assert.equal((await runToEnd(startWith(broken))).code, 2, 'a broken config exits 2');
 
   // as systemd starts it: $STATE_DIRECTORY set, the environment file's SHAPER_ADMIN_URL (admin not on 9900 here)
   const stateDir = path.join(dir, 'state');
   fs.mkdirSync(stateDir);
   const env = { STATE_DIRECTORY: stateDir, SHAPER_ADMIN_URL: `http://127.0.0.1:${admin}` };
-  const proxy = cliFor(t, start.slice(1).map((a) => (a === '/etc/shaper-proxy/config.json' ? config : a)), env);
+  const proxy = cliFor(t, startWith(config), env);
   await proxy.waitLog((l) => l['msg'] === 'listening' && l['what'] === 'admin', 10_000, 'the admin API');
+  assert.equal(fs.readFileSync(pidFile, 'utf8').trim(), String(proxy.proc.pid), 'PIDFile= names the main process');
 
   // LimitNOFILE: with the descriptors this proxy holds once started, the budget the proxy would
   // compute under the unit's limit leaves 20,000 connections 6 descriptors each (2 sockets, and in

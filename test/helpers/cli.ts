@@ -18,6 +18,8 @@ export interface Child {
 export interface CliOptions {
   /** run it under `ulimit -n` (through sh, which then execs node, so the pid is node's) */
   fdLimit?: number;
+  /** run it in a session of its own: no controlling terminal, as under systemd */
+  session?: boolean;
   /** run it as this user and group id (a test running as root that needs permissions to count) */
   uid?: number;
 }
@@ -43,6 +45,7 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: CliOpt
   const proc = spawn(command, argv, {
     env: { ...process.env, ...stateDirBesideConfig(args, env), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.session === true,
     ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.uid } : {}),
   });
   const c: Child = {
