@@ -8,12 +8,26 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { cliFor, freePort, runToEnd, tempDir, type CliOptions } from '../helpers.js';
+import { CLI, cliFor, freePort, runToEnd, tempDir, type CliOptions } from '../helpers.js';
 
 const AS_USER: CliOptions = process.getuid?.() === 0 ? { uid: 65534 } : {};
+
+/** Whether `file` is reachable by other users: every folder above it searchable, the file itself `bits` for others. */
+function othersMay(file: string, bits: number): boolean {
+  if ((statSync(file).mode & bits) !== bits) return false;
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) return false;
+    if (path.dirname(dir) === dir) return true;
+  }
+}
+
+/** Run as root, the proxy runs as uid 65534: that user must reach this Node and the CLI (.ci/run opens its temp folder). */
+const skipAsUser =
+  AS_USER.uid === undefined || (othersMay(process.execPath, 0o005) && othersMay(CLI, 0o004)) ? false : `uid 65534 cannot run ${process.execPath} or read ${CLI}`;
 
 /** A folder the proxy's user can read (and, `writable`, write); the temp dir itself is 0700. */
 async function folder(t: TestContext): Promise<string> {
@@ -38,7 +52,7 @@ const refused = (port: number) =>
     s.on('error', () => resolve(true));
   });
 
-test('a config in a read-only folder: runtime changes and counters go to the state directory', async (t) => {
+test('a config in a read-only folder: runtime changes and counters go to the state directory', { skip: skipAsUser }, async (t) => {
   const root = await folder(t);
   const etc = path.join(root, 'etc');
   const xdg = path.join(root, 'xdg');
@@ -66,7 +80,7 @@ test('a config in a read-only folder: runtime changes and counters go to the sta
   assert.equal(proxy.logs.filter((l) => (l['level'] as number) >= 40).length, 0, 'no warning or error');
 });
 
-test('a state directory the proxy cannot write: exit 2 naming the env var or key and the directory, nothing listens; --check says so too', async (t) => {
+test('a state directory the proxy cannot write: exit 2 naming the env var or key and the directory, nothing listens; --check says so too', { skip: skipAsUser }, async (t) => {
   const root = await folder(t);
   const { file, port } = await configIn(root);
   const readOnly = path.join(root, 'read-only');

@@ -53,7 +53,14 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: CliOpt
     stdout: '',
     stderr: '',
     logs: [],
-    exited: new Promise((r) => proc.on('exit', (code) => r(code))),
+    exited: new Promise((r) => {
+      proc.on('exit', (code) => r(code));
+      // A child that cannot start (EACCES, ENOENT) ends here, with why on its stderr, instead of an uncaught error.
+      proc.on('error', (err) => {
+        c.stderr += `spawn failed: ${err.message}\n`;
+        r(null);
+      });
+    }),
     waitLog: async (pred, ms = 5000, what = 'log line') => (await waitFor(() => c.logs.find(pred), ms, what))!,
     async kill() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
