@@ -263,6 +263,7 @@ export const httpUrl = (what: string, example: string) =>
     } catch {
       // reported below
     }
+    if (v === undefined) fail(`required, an http(s) URL (${what}, e.g. "${example}")`);
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') fail(`${show(v)} is not an http(s) URL (${what}, e.g. "${example}")`);
   }, { type: 'string', pattern: '^https?://' });
 
