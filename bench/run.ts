@@ -28,9 +28,10 @@ import { relay } from './relay.js';
 import { plans } from './plans.js';
 import { preconnect } from './preconnect.js';
 import { wake } from './wake.js';
+import { tracing } from './tracing.js';
 
 /** Add a scenario: one file in bench/ exporting a Scenario, one line here. */
-const SCENARIOS: Record<string, Scenario> = Object.fromEntries([throughput, shaping, observe, peers, load, caps, conns, sources, soak, fleet, admission, timeouts, library, relay, plans, preconnect, wake].map((s) => [s.name, s]));
+const SCENARIOS: Record<string, Scenario> = Object.fromEntries([throughput, shaping, observe, peers, load, caps, conns, sources, soak, fleet, admission, timeouts, library, relay, plans, preconnect, wake, tracing].map((s) => [s.name, s]));
 
 const RESULTS = RESULTS_DIR;
 
