@@ -2,7 +2,8 @@
  * What connection tracing costs: many short echo connections (connect, send 32 bytes, read them
  * back, close) through three proxies in one run, each a child with the same app: tracing off (no
  * `tracing` key: the OpenTelemetry modules are never loaded), on at `--sample` (10 %), and on at
- * 100 %. The traced proxies export OTLP/HTTP JSON to a receiver in the runner, which counts the
+ * 100 %; with `--baseline CLI`, a fourth: another build's cli.js (the code before tracing) with
+ * no `tracing`, to show what the off path costs against it. The traced proxies export OTLP/HTTP JSON to a receiver in the runner, which counts the
  * connection spans it gets (the check that tracing was really on). Rounds alternate the order of
  * the proxies, so drift hits all alike; the summary gives medians of connections per second.
  */
@@ -71,6 +72,7 @@ export const tracing: Scenario = {
     rounds: { type: 'string', default: '3', description: 'rounds of off / sampled / all, each round in another order' },
     parallel: { type: 'string', default: '8', description: 'connections in flight at once' },
     sample: { type: 'string', default: '0.1', description: 'tracing.sample of the sampled proxy' },
+    baseline: { type: 'string', description: "another build's dist/src/cli.js (e.g. the commit before tracing) run with tracing off, as a fourth proxy" },
   },
   async run(args: Args): Promise<Result> {
     const seconds = numberArg(args, 'duration');
@@ -82,7 +84,9 @@ export const tracing: Scenario = {
     const proxies: ProxyProcess[] = [];
     try {
       const { echo } = await ready<{ echo: number }>(backend);
-      const variants = [
+      const baseline = typeof args['baseline'] === 'string' ? args['baseline'] : undefined;
+      const variants: { name: string; tracing: { otlp: string; sample: number } | null; cli?: string }[] = [
+        ...(baseline ? [{ name: 'off, baseline build', tracing: null, cli: baseline }] : []),
         { name: 'off', tracing: null },
         { name: `on, sample ${sample}`, tracing: { otlp: receiver.url, sample } },
         { name: 'on, sample 1', tracing: { otlp: receiver.url, sample: 1 } },
@@ -92,7 +96,7 @@ export const tracing: Scenario = {
         const port = await freePort();
         ports.push(port);
         const config = { bind: '127.0.0.1', admin: 'off', health: { interval: '1h' }, drainTimeout: '0s', apps: [{ name: 'echo', ports: [port], targets: [`127.0.0.1:${echo}`] }], ...(v.tracing ? { tracing: v.tracing } : {}) };
-        proxies.push(await startProxyProcess(config, [port]));
+        proxies.push(await startProxyProcess(config, [port], 'warn', v.cli ? { cli: v.cli } : {}));
       }
       for (const port of ports) await drive(port, parallel, 0.5); // warm-up, not counted
       const runs: { variant: string; round: number; perSecond: number; failed: number }[] = [];
@@ -113,7 +117,7 @@ export const tracing: Scenario = {
         return [v.name, m.toFixed(0), `${((m / off) * 100).toFixed(1)} %`, mine.map((x) => x.perSecond.toFixed(0)).join(' / '), String(mine.reduce((a, x) => a + x.failed, 0))];
       });
       return {
-        params: { seconds, rounds, parallel, sample },
+        params: { seconds, rounds, parallel, sample, baseline },
         tables: [
           {
             title: `short echo connections (32 bytes each way) through the proxy, ${parallel} in flight, ${seconds} s runs, ${rounds} rounds`,
@@ -125,7 +129,7 @@ export const tracing: Scenario = {
           `connection spans the receiver got in all: ${receiver.spans()} (the sampled proxy traces about ${sample * 100} % of its connections, the other all of them).`,
           'Client, echo backend and the three proxies share the machine: on 2 CPUs the figures move 10 % or more from run to run; compare within one run.',
         ],
-        data: runs,
+        data: { runs, connectionSpans: receiver.spans() },
       };
     } finally {
       for (const p of proxies) await p.stop();
