@@ -114,20 +114,22 @@ export const tracing: Scenario = {
       const rows = variants.map((v) => {
         const mine = runs.filter((x) => x.variant === v.name);
         const m = median(mine.map((x) => x.perSecond));
-        return [v.name, m.toFixed(0), `${((m / off) * 100).toFixed(1)} %`, mine.map((x) => x.perSecond.toFixed(0)).join(' / '), String(mine.reduce((a, x) => a + x.failed, 0))];
+        // Paired within each round: drift between rounds (other load on the machine) cancels out.
+        const paired = median(mine.map((x) => x.perSecond / runs.find((o) => o.variant === 'off' && o.round === x.round)!.perSecond));
+        return [v.name, m.toFixed(0), `${((m / off) * 100).toFixed(1)} %`, `${(paired * 100).toFixed(1)} %`, mine.map((x) => x.perSecond.toFixed(0)).join(' / '), String(mine.reduce((a, x) => a + x.failed, 0))];
       });
       return {
         params: { seconds, rounds, parallel, sample, baseline },
         tables: [
           {
             title: `short echo connections (32 bytes each way) through the proxy, ${parallel} in flight, ${seconds} s runs, ${rounds} rounds`,
-            columns: ['tracing', 'conn/s (median)', 'vs off', 'rounds', 'failed'],
+            columns: ['tracing', 'conn/s (median)', 'vs off', 'vs off, same round (median)', 'rounds', 'failed'],
             rows,
           },
         ],
         notes: [
           `connection spans the receiver got in all: ${receiver.spans()} (the sampled proxy traces about ${sample * 100} % of its connections, the other all of them).`,
-          'Client, echo backend and the three proxies share the machine: on 2 CPUs the figures move 10 % or more from run to run; compare within one run.',
+          'Client, echo backend and the proxies share the machine: on 2 CPUs the figures move 10 % or more from run to run; compare within one run, best paired within a round.',
         ],
         data: { runs, connectionSpans: receiver.spans() },
       };
