@@ -116,7 +116,10 @@ test('tracing: a traced connection is one span with identify, both dial attempts
   assert.equal(root.attrs['client.address'], '127.0.0.1');
   assert.equal(root.attrs['shaper.connection.id'], closed['id']);
 
-  for (const s of children) assert.equal(s.span.traceId, root.span.traceId);
+  for (const s of children) {
+    assert.equal(s.span.traceId, root.span.traceId);
+    assert.ok(BigInt(s.span.startTimeUnixNano) >= BigInt(root.span.startTimeUnixNano) && BigInt(s.span.endTimeUnixNano) <= BigInt(root.span.endTimeUnixNano), `${s.span.name} within the connection`);
+  }
   assert.deepEqual(children.map((s) => s.span.name).sort(), ['dial', 'dial', 'identify', 'shaping wait']);
   const identify = children.find((s) => s.span.name === 'identify')!;
   assert.equal(identify.attrs['shaper.customer'], 'acme');

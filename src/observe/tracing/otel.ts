@@ -45,6 +45,11 @@ interface Traced {
   shaping: Span | undefined;
 }
 
+/**
+ * Every start and end is given (epoch ms from the monotonic clock): left to itself, the SDK anchors
+ * each span to Date.now(), whole milliseconds, so two spans a few µs apart could come out in the
+ * wrong order (a failover's second dial before the first one's end).
+ */
 const now = (): number => performance.timeOrigin + performance.now();
 
 /** The exporter, reporting failed exports once per failing spell (a collector that is down fails every batch). */
@@ -132,18 +137,19 @@ export class ConnectionTracer {
     const t = this.#traced.get(conn);
     if (!t) return;
     t.identified = true;
-    this.#child(t, 'identify', t.at, identity(conn)).end();
+    this.#child(t, 'identify', t.at, identity(conn)).end(now());
   }
 
   #dialing({ conn, target }: DialingEvent): void {
     const t = this.#traced.get(conn);
     if (!t) return;
-    t.dial?.end();
+    t.dial?.end(now());
     const colon = target.lastIndexOf(':');
     t.dial = this.#tracer.startSpan(
       'dial',
       {
         kind: SpanKind.CLIENT,
+        startTime: now(),
         attributes: {
           'shaper.target': target,
           'shaper.dial.attempt': ++t.attempt,
@@ -159,14 +165,14 @@ export class ConnectionTracer {
     const t = this.#traced.get(conn);
     if (!t?.dial) return;
     fail(t.dial, (error as NodeJS.ErrnoException).code ?? 'error', error.message);
-    t.dial.end();
+    t.dial.end(now());
     t.dial = undefined;
   }
 
   #connected(conn: ConnectionInfo): void {
     const t = this.#traced.get(conn);
     if (!t) return;
-    t.dial?.end();
+    t.dial?.end(now());
     t.dial = undefined;
     if (conn.tier !== undefined) t.shaping = this.#child(t, 'shaping wait', now(), { 'shaper.tier': conn.tier });
   }
@@ -175,19 +181,20 @@ export class ConnectionTracer {
     const t = this.#traced.get(conn);
     if (!t) return;
     this.#traced.delete(conn);
+    const end = now(); // the children end with the connection, not after it
     const reason = summary.reason;
     if (!t.identified) {
       const span = this.#child(t, 'identify', t.at, identity(conn));
       fail(span, reason, summary.error ?? reason);
-      span.end();
+      span.end(end);
     }
     if (t.dial) {
       fail(t.dial, reason, summary.error ?? reason);
-      t.dial.end();
+      t.dial.end(end);
     }
     if (t.shaping) {
       t.shaping.setAttribute('shaper.wait_ms', summary.shapingWaitMs ?? 0);
-      t.shaping.end();
+      t.shaping.end(end);
     }
     const span = t.span;
     span.setAttributes({
@@ -204,7 +211,7 @@ export class ConnectionTracer {
       ...(summary.shapingWaitMs !== undefined ? { 'shaper.wait_ms': summary.shapingWaitMs } : {}),
     });
     if (summary.error !== undefined) fail(span, reason, summary.error);
-    span.end();
+    span.end(end);
     if (this.#retired && this.#traced.size === 0) void this.shutdown();
   }
 
