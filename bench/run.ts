@@ -29,9 +29,10 @@ import { plans } from './plans.js';
 import { preconnect } from './preconnect.js';
 import { wake } from './wake.js';
 import { upgrade } from './upgrade.js';
+import { tracing } from './tracing.js';
 
 /** Add a scenario: one file in bench/ exporting a Scenario, one line here. */
-const SCENARIOS: Record<string, Scenario> = Object.fromEntries([throughput, shaping, observe, peers, load, caps, conns, sources, soak, fleet, admission, timeouts, library, relay, plans, preconnect, wake, upgrade].map((s) => [s.name, s]));
+const SCENARIOS: Record<string, Scenario> = Object.fromEntries([throughput, shaping, observe, peers, load, caps, conns, sources, soak, fleet, admission, timeouts, library, relay, plans, preconnect, wake, upgrade, tracing].map((s) => [s.name, s]));
 
 const RESULTS = RESULTS_DIR;
 

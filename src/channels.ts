@@ -68,6 +68,11 @@ export interface CloseEvent extends Owned {
   conn: ConnectionInfo;
   summary: ConnectionSummary;
 }
+export interface DialingEvent extends Owned {
+  conn: ConnectionInfo;
+  /** the target the balancer picked, "host:port" */
+  target: string;
+}
 export interface RefusedEvent extends Owned {
   /** why the abuse limits or the descriptor budget refused it */
   reason: string;
@@ -75,6 +80,7 @@ export interface RefusedEvent extends Owned {
   source: string | undefined;
 }
 export interface TargetFailedEvent extends Owned {
+  conn: ConnectionInfo;
   app: string;
   target: string;
   error: Error;
@@ -100,6 +106,10 @@ export interface WindowEvent extends Owned {
 export const channels = {
   /** accepted, before anything is read from it */
   open: diagnostics.channel('shaper-proxy:connection:open'),
+  /** its customer and tier are known (PROXY header, TLS, admission passed): next is the dial */
+  identified: diagnostics.channel('shaper-proxy:connection:identified'),
+  /** the balancer picked a target and the dial of it begins (once per attempt) */
+  dialing: diagnostics.channel('shaper-proxy:dial:attempt'),
   /** the target accepted, `ms` after dialing began (failovers included) */
   connected: diagnostics.channel('shaper-proxy:connection:connected'),
   /** the target's first byte arrived, `ms` after it accepted */
@@ -121,6 +131,8 @@ export type ChannelName = keyof typeof channels;
 /** The message each channel carries. */
 export interface ChannelEvents {
   open: OpenEvent;
+  identified: OpenEvent;
+  dialing: DialingEvent;
   connected: TimedEvent;
   firstByte: TimedEvent;
   close: CloseEvent;

@@ -191,12 +191,12 @@ export interface ProxyProcess {
  * shaper-proxy as users run it (the CLI, with the bin's node flags) on `config`, written to a
  * temp file; resolves once every port of `waitPorts` accepts. stop() kills it and removes the file.
  */
-export async function startProxyProcess(config: unknown, waitPorts: number[], logLevel = 'warn', opts: SpawnOptions = {}): Promise<ProxyProcess> {
+export async function startProxyProcess(config: unknown, waitPorts: number[], logLevel = 'warn', opts: SpawnOptions & { cli?: string } = {}): Promise<ProxyProcess> {
   const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'shaper-bench-'));
   const file = path.join(dir, 'proxy.json');
   await fs.promises.writeFile(file, JSON.stringify(config, null, 2));
   // Its state and counters files in the temp dir too (an env variable: an older build under comparison ignores it).
-  const child = spawnChild('shaper-proxy', process.execPath, [...PROXY_NODE_FLAGS, CLI, '--config', file, '--log-level', logLevel], { ...opts, env: { SHAPER_STATE_DIR: dir, ...opts.env } });
+  const child = spawnChild('shaper-proxy', process.execPath, [...PROXY_NODE_FLAGS, opts.cli ?? CLI, '--config', file, '--log-level', logLevel], { ...opts, env: { SHAPER_STATE_DIR: dir, ...opts.env } });
   const stop = async () => {
     await child.kill();
     await fs.promises.rm(dir, { recursive: true, force: true });

@@ -13,7 +13,7 @@ import type { App, Top } from './schema.js';
 import type { AppFacts } from './shaping.js';
 import { toHook } from './schema-app.js';
 import { readServerTls, readTargetTls } from './tls.js';
-import type { AdminConfig, AppConfig, ClusterConfig, LimitsConfig, ServerTlsConfig, TargetConfig, TargetTlsConfig } from './types.js';
+import type { AdminConfig, AppConfig, ClusterConfig, LimitsConfig, ServerTlsConfig, TargetConfig, TargetTlsConfig, TracingConfig } from './types.js';
 import { parseCountRate, parseDuration, parseHostPort } from './units.js';
 
 type Raw = Record<string, unknown>;
@@ -240,4 +240,12 @@ export function toCluster(raw: Top['cluster']): { cluster?: ClusterConfig } {
       prefix: raw.prefix,
     },
   };
+}
+
+/** `tracing`; null or left out: off. A bare origin gets the OTLP traces path. */
+export function toTracing(raw: Top['tracing']): { tracing?: TracingConfig } {
+  if (!raw) return {};
+  const url = new URL(raw.otlp);
+  if (url.pathname === '/') url.pathname = '/v1/traces';
+  return { tracing: { otlp: url.toString(), sample: raw.sample, flush: parseDuration(raw.flush), service: raw.service } };
 }

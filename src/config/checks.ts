@@ -254,6 +254,29 @@ export const redisUrl = leaf<string>((v) => {
   }
 }, { type: 'string', pattern: '^rediss?://' });
 
+/** An http:// or https:// URL. */
+export const httpUrl = (what: string, example: string) =>
+  leaf<string>((v) => {
+    let url: URL | undefined;
+    try {
+      url = typeof v === 'string' ? new URL(v) : undefined;
+    } catch {
+      // reported below
+    }
+    if (v === undefined) fail(`required, an http(s) URL (${what}, e.g. "${example}")`);
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') fail(`${show(v)} is not an http(s) URL (${what}, e.g. "${example}")`);
+  }, { type: 'string', pattern: '^https?://' });
+
+/** A name other systems show (a trace's service.name). */
+export const serviceName = leaf<string>((v) => {
+  if (typeof v !== 'string' || v.trim() === '' || v.length > 255) fail(`must be a name of 1 to 255 characters, e.g. "shaper-proxy" (got ${show(v)})`);
+}, { type: 'string', minLength: 1, maxLength: 255 });
+
+/** A fraction from 0 (none) to 1 (all). */
+export const ratio = leaf<number>((v) => {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) fail(`must be a number from 0 to 1, e.g. 0.1 for one in ten (got ${show(v)})`);
+}, { type: 'number', minimum: 0, maximum: 1 });
+
 // ---- lists and maps (how kit.list / kit.nameMap word a value of the wrong shape) ------------------
 
 /** A required list: absent, not a list or empty. */

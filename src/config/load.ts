@@ -7,7 +7,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { logLevel } from '../log.js';
-import { appFacts, checkAdminToken, checkAdminTokens, checkAppNames, checkCluster, checkPorts, readApps, toAdmin, toAppConfig, toCluster, toLimits } from './build.js';
+import { appFacts, checkAdminToken, checkAdminTokens, checkAppNames, checkCluster, checkPorts, readApps, toAdmin, toAppConfig, toCluster, toLimits, toTracing } from './build.js';
 import { readAdminTls } from './tls.js';
 import { APPS_REQUIRED, tierNameProblem, unbracket } from './checks.js';
 import { readConfigFile } from './formats.js';
@@ -89,6 +89,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     observe: { latency: top.observe.latency, foo: top.observe.foo },
     ...toLimits(top.limits),
     ...toCluster(top.cluster),
+    ...toTracing(top.tracing),
     ...toShaping(top),
     ...stateDirEntry(stateDirOf(top.stateDir, env, baseDir)),
   };

@@ -9,6 +9,7 @@ import {
   bool,
   cidr,
   duration,
+  httpUrl,
   intBetween,
   listOf,
   oneOf,
@@ -122,18 +123,6 @@ const command = leaf<string[]>((v) => {
     fail(`must be a command as a list of arguments like ["/usr/bin/systemctl", "start", "backend"] (run without a shell; got ${show(v)})`);
   }
 }, { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } });
-
-/** An http:// or https:// URL. */
-const httpUrl = (what: string, example: string) =>
-  leaf<string>((v) => {
-    let url: URL | undefined;
-    try {
-      url = typeof v === 'string' ? new URL(v) : undefined;
-    } catch {
-      // reported below
-    }
-    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') fail(`${show(v)} is not an http(s) URL (${what}, e.g. "${example}")`);
-  }, { type: 'string', pattern: '^https?://' });
 
 const hookUrl = httpUrl('POSTed to', 'http://127.0.0.1:8080/wake');
 

@@ -19,13 +19,16 @@ import {
   dirPath,
   filePath,
   fraction,
+  httpUrl,
   instanceId,
   intBetween,
   keyPrefix,
   logLevelValue,
   oneOf,
   period,
+  ratio,
   redisUrl,
+  serviceName,
   tierMap,
   tierName,
   tierRef,
@@ -167,6 +170,15 @@ export const TOP = group({
       log: nullable(filePath, { doc: 'Usage log: one JSON line per customer and closed period; default beside the state file (x.state.json -> x.usage.log).' }),
     }),
     { doc: 'Usage accounting per customer (bytes each way per period), which quotas need; null: none.' },
+  ),
+  tracing: nullable(
+    group({
+      otlp: required(httpUrl('where spans are POSTed as OTLP/HTTP JSON', 'http://127.0.0.1:4318/v1/traces'), 'OTLP/HTTP endpoint of the trace collector; a URL without a path gets /v1/traces.'),
+      sample: withDefault(ratio, 0.1, { doc: 'Fraction of connections traced, decided once per connection when it is accepted (0.1: one in ten).' }),
+      flush: withDefault(durationBetween(1, 60000), '5s', { doc: 'Longest time a finished span waits before it is sent (spans go in batches).' }),
+      service: withDefault(serviceName, 'shaper-proxy', { doc: 'service.name of the spans.' }),
+    }),
+    { doc: 'OpenTelemetry tracing of connections (OTLP over HTTP): one span per traced connection with its identify, dial attempts and shaping wait; null: off (nothing loaded).' },
   ),
 });
 

@@ -140,8 +140,22 @@ export interface ProxyConfig extends ShapingConfig {
   limits?: LimitsConfig;
   /** fleet mode (src/cluster/); absent: this instance runs alone */
   cluster?: ClusterConfig;
+  /** OpenTelemetry tracing of connections (src/observe/tracing/); absent: off */
+  tracing?: TracingConfig;
   /** Where the file came from, for reload. */
   source?: string;
+}
+
+/** `tracing`: where spans go and how many connections are traced. */
+export interface TracingConfig {
+  /** the OTLP/HTTP traces endpoint (a URL without a path gets /v1/traces) */
+  otlp: string;
+  /** fraction of connections traced, 0 to 1 */
+  sample: number;
+  /** ms a finished span may wait before its batch is sent */
+  flush: number;
+  /** service.name of the spans */
+  service: string;
 }
 
 /** What a role of the admin API may do, lowest first: read GETs; operate also kills, reloads and drains; admin everything. */

@@ -10,6 +10,7 @@ import { writeFileAtomic } from '../atomic-file.js';
 import type { Analyzer } from '../server/connection.js';
 import { FooAnalyzer } from './foo.js';
 import { Stats, type SavedCounters } from './stats.js';
+import { Tracing } from './tracing/tracing.js';
 
 const SAMPLE_MS = 1000;
 
@@ -45,6 +46,8 @@ export interface ObserverParts {
  */
 export class Observer {
   readonly stats: Stats;
+  /** OpenTelemetry spans of connections (config `tracing`) */
+  readonly tracing: Tracing;
   #chore: Chore | undefined;
   #unsubscribe: (() => void) | undefined;
   #last = 0;
@@ -54,6 +57,7 @@ export class Observer {
   constructor(parts: ObserverParts) {
     this.#parts = parts;
     this.stats = new Stats(parts.clock);
+    this.tracing = new Tracing(parts.owner, parts.log);
   }
 
   async start(): Promise<void> {
@@ -72,6 +76,7 @@ export class Observer {
       quota: ({ owner: _owner, ...e }) => this.#parts.log.info(e, e.state === 'exceeded' ? 'customer over its quota' : 'customer back in its tier: a new period'),
       window: ({ owner: _owner, ...e }) => this.#parts.log.info(e, e.window < 0 ? 'schedule window ended' : 'schedule window began'),
     });
+    await this.tracing.configure(this.#parts.config().tracing);
   }
 
   async #restore(file: string): Promise<void> {
@@ -143,6 +148,7 @@ export class Observer {
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
     await this.save();
+    await this.tracing.stop();
     this.stats.destroy();
   }
 
@@ -150,6 +156,7 @@ export class Observer {
   reconfigured(config: ProxyConfig): void {
     this.stats.prune(new Set(config.apps.map((a) => a.name)), new Set(Object.keys(config.tiers)));
     if (!this.#released) this.#file = statsFileFor(this.#parts.stateFile());
+    void this.tracing.configure(config.tracing);
   }
 
   #released = false;

@@ -159,6 +159,7 @@ export class Connection implements ConnectionInfo {
     if (!(await this.#preamble())) return;
     const shaping = this.deps.shaping;
     if (shaping && !(await this.#admit(shaping))) return;
+    publish('identified', { owner: this.deps.owner, conn: this });
     const native = goesNative(this.deps.native, this.app.config, this.app.config.protocol === 'foo' && this.deps.analyzer !== undefined);
     // A TLS socket takes no onread: its down flow reads through 'data' (TLS allocates per read anyway).
     const read = this.shaped && !native && !this.app.config.targetTls ? shaping!.backendRead() : undefined;
@@ -181,9 +182,9 @@ export class Connection implements ConnectionInfo {
     const backend = result.socket;
     const connectedAt = performance.now();
     this.#connectMs = connectedAt - dialStart;
-    publish('connected', { owner: this.deps.owner, conn: this, ms: this.#connectMs });
     this.backend = backend;
     const target = (this.target = result.target);
+    publish('connected', { owner: this.deps.owner, conn: this, ms: this.#connectMs });
     target.active++;
     target.total++;
     Connection.#own(backend, this);
@@ -264,12 +265,13 @@ export class Connection implements ConnectionInfo {
   /** The dialer's hook: the balancer chose `target` (explained at debug level). */
   onPicked(target: Target, candidates: readonly Target[]): void {
     this.#attempts++;
+    publish('dialing', { owner: this.deps.owner, conn: this, target: target.address });
     if (this.deps.log.isLevelEnabled('debug')) explainPick(this.deps.log, this, target, candidates, this.#attempts);
   }
 
   /** The dialer's hook: a target refused, timed out or failed its TLS handshake; the dial goes on. */
   onTargetFailed(target: Target, error: Error): void {
-    publish('targetFailed', { owner: this.deps.owner, app: this.appName, target: target.address, error });
+    publish('targetFailed', { owner: this.deps.owner, conn: this, app: this.appName, target: target.address, error });
     this.deps.health.recordFailure(target, error, true);
   }
 

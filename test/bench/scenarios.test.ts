@@ -14,6 +14,7 @@ import { growthAfterWarmup, slope, soak, type Sample } from '../../bench/soak.js
 import { timeouts } from '../../bench/timeouts.js';
 import { preconnect } from '../../bench/preconnect.js';
 import { wake } from '../../bench/wake.js';
+import { tracing } from '../../bench/tracing.js';
 import type { Args, Scenario } from '../../bench/lib/scenario.js';
 
 function argsOf(s: Scenario, over: Args): Args {
@@ -106,4 +107,12 @@ test('wake end to end: a round of held clients through a proxy child, all served
   const r = await wake.run(argsOf(wake, { clients: '5', boot: '20', rounds: '1', bytes: '1000' }));
   const [row] = r.tables[0]!.rows;
   assert.deepEqual(row!.slice(3), ['5', '1', '0']);
+});
+
+test('tracing end to end: short connections through proxies with tracing off, sampled and on, none failed, spans received (timings are not asserted)', async () => {
+  const r = await tracing.run(argsOf(tracing, { duration: '0.3', rounds: '1', parallel: '2' }));
+  const data = r.data as { runs: { variant: string; perSecond: number; failed: number }[]; connectionSpans: number };
+  assert.deepEqual(data.runs.map((x) => x.variant).sort(), ['off', 'on, sample 0.1', 'on, sample 1']);
+  for (const run of data.runs) assert.ok(run.perSecond > 0 && run.failed === 0, JSON.stringify(run));
+  assert.ok(data.connectionSpans > 0, 'the traced proxies exported connection spans');
 });

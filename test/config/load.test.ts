@@ -378,6 +378,22 @@ test('the shaping keys are read; a cluster block without redis adds nothing', ()
   assert.equal(config.tiers['gold']!.connection.down, 1_250_000);
 });
 
+test('tracing: off unless set; a bare collector origin gets the OTLP traces path; defaults; problems at their key paths', () => {
+  assert.equal(parseConfig({ apps: [app()] }, noEnv).tracing, undefined);
+  assert.equal(parseConfig({ apps: [app()], tracing: null }, noEnv).tracing, undefined);
+  assert.deepEqual(parseConfig({ apps: [app()], tracing: { otlp: 'http://collector:4318' } }, noEnv).tracing, {
+    otlp: 'http://collector:4318/v1/traces',
+    sample: 0.1,
+    flush: 5000,
+    service: 'shaper-proxy',
+  });
+  const given = parseConfig({ apps: [app()], tracing: { otlp: 'https://otel.example/api/traces', sample: 0, flush: '200ms', service: 'edge' } }, noEnv).tracing;
+  assert.deepEqual(given, { otlp: 'https://otel.example/api/traces', sample: 0, flush: 200, service: 'edge' });
+  assert.match(problemsOf({ apps: [app()], tracing: { sample: 0.5 } }), /^tracing\.otlp: required, an http\(s\) URL/);
+  assert.match(problemsOf({ apps: [app()], tracing: { otlp: 'http://c:4318', sample: -1 } }), /^tracing\.sample: must be a number from 0 to 1/);
+  assert.match(problemsOf({ apps: [app()], tracing: { otlp: 'http://c:4318', service: '' } }), /^tracing\.service: must be a name/);
+});
+
 test('bind addresses: top-level default, per-app override, IPv6 brackets removed', () => {
   const config = parseConfig({ apps: [app(), app({ name: 'b', ports: [2], bind: '[::]' })] }, noEnv);
   assert.deepEqual(config.apps.map((a) => a.bind), ['0.0.0.0', '::']);

@@ -143,6 +143,12 @@ test('--check exits 2 on a bad config and names the key path', { concurrency: 4 
       expect: [/^apps\[0\]\.targets\[0\]: "no-port-here"/m],
     },
     {
+      name: 'bad tracing',
+      file: 'tracing.json',
+      text: JSON.stringify({ ...withWeb({}), tracing: { otlp: 'ftp://collector', sample: 1.5 } }),
+      expect: [/^tracing\.otlp: "ftp:\/\/collector" is not an http\(s\) URL/m, /^tracing\.sample: must be a number from 0 to 1/m],
+    },
+    {
       name: 'bad port',
       file: 'port.json',
       text: JSON.stringify(withWeb({ ports: [70000] })),
