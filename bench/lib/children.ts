@@ -165,20 +165,7 @@ export async function waitForPort(port: number, child: Child, ms = 10_000): Prom
   }
 }
 
-/** The full path of `cmd` on PATH, or undefined. */
-export function which(cmd: string): string | undefined {
-  for (const dir of (process.env['PATH'] ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const file = path.join(dir, cmd);
-    try {
-      fs.accessSync(file, fs.constants.X_OK);
-      if (fs.statSync(file).isFile()) return file;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
+export { which } from './which.js';
 
 export interface ProxyProcess {
   child: Child;

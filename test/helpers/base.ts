@@ -95,16 +95,4 @@ export async function withTempDir(fn: (dir: string) => Promise<void>, prefix = '
 }
 
 /** The full path of `cmd` on PATH, or undefined (tests of features that need a Debian tool skip without it). */
-export function which(cmd: string): string | undefined {
-  for (const dir of (process.env['PATH'] ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const file = path.join(dir, cmd);
-    try {
-      fs.accessSync(file, fs.constants.X_OK);
-      if (fs.statSync(file).isFile()) return file;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
+export { which } from '../../bench/lib/which.js';
