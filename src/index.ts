@@ -32,7 +32,7 @@ import { Fleet } from './cluster/fleet.js';
 import { VERSION } from './version.js';
 import { NativeEngine } from './native/engine.js';
 import { descriptorUse } from './server/limits.js';
-import { SHAPED_PIPE, type NativePort } from './server/native-path.js';
+import { SHAPED_PIPE, UNSHAPED_PIPE, type NativePort } from './server/native-path.js';
 import { Reloader } from './reloader.js';
 import { ProxyError } from './errors.js';
 
@@ -237,7 +237,7 @@ export class Proxy {
     // The pool of empty pipes (two descriptors each) is a cache for churn: sized to the descriptor
     // limit so that it never eats a small limit's connections (64 per kind from 65,536 up).
     const limit = descriptorUse()?.limit ?? 65_536;
-    const engine = this.#native?.engine ?? NativeEngine.open({ maxPooled: Math.min(64, Math.floor(limit / 1024)), shapedPipeSize: SHAPED_PIPE });
+    const engine = this.#native?.engine ?? NativeEngine.open({ maxPooled: Math.min(64, Math.floor(limit / 1024)), pipeSize: UNSHAPED_PIPE, shapedPipeSize: SHAPED_PIPE });
     if (typeof engine === 'string') {
       if (config.dataPlane === 'native') throw new ProxyError('SHAPER_ERR_NATIVE', `dataPlane is "native" but ${engine}`);
       this.#nativeUnavailable = engine;

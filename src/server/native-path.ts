@@ -25,6 +25,17 @@ import type { ShapedConnection } from '../shaping/shaper.js';
  */
 export const SHAPED_PIPE = 64 * 1024;
 
+/**
+ * The pipe of an unshaped native direction while it moves bytes: 256 KiB, four times the kernel's
+ * default, so one splice(2) moves up to 256 KiB instead of 64 KiB. `npm run bench -- peers
+ * --scenarios 4` (iperf3, one stream), two alternating rounds against nginx: 64 KiB gave 11.84 and
+ * 10.86 Gbit/s at 0.480 and 0.550 CPU-s per GB; 256 KiB 14.12 and 14.07 at 0.357 and 0.363 (nginx
+ * 7.93-8.66 Gbit/s, 0.92-1.00 CPU-s per GB). 1 MiB was a little cheaper still (0.26-0.29) but
+ * 64 pooled pipes of it would take the whole per-user pipe budget (pipe-user-pages-soft, 64 MiB);
+ * past that the kernel refuses the size and the pipe keeps its default, which still works.
+ */
+export const UNSHAPED_PIPE = 256 * 1024;
+
 /** Whether a connection of `app` goes native (the engine is there: `native` is defined). */
 export function goesNative(native: NativePort | undefined, app: AppConfig, analysed: boolean): boolean {
   if (!native) return false;
