@@ -25,9 +25,10 @@ typedef struct dir {
   size_t pre_len, pre_off;
   uint32_t limit;    /* read-ahead bound; 0: the pipe's capacity */
   unsigned shaped : 1, eof : 1, fin : 1, dst_full : 1, pipe_full : 1, first : 1;
-  /* a shaped direction reads (and polls for reading) only while its queue is at most a quarter of
-   * its limit; a read then takes up to the limit: one large read per several grants, not a small
-   * one (and two epoll_ctl) per grant, and a short read above the quarter registers nothing */
+  /* a shaped direction polls its source for reading only while its queue is empty; otherwise it
+   * tops the queue up when a grant moves bytes (the pump after the grant reads what came in the
+   * meantime). The source's arrivals then wake the loop only for an idle connection, not at every
+   * segment of a busy one: the loop wakes for the scheduler's grants, and reads ride along. */
   unsigned held_off : 1;
   double moved;
 } dir_t;

@@ -109,10 +109,8 @@ static int wants_read(relay_t *r, int d) {
   return !x->eof && !x->pipe_full && !x->held_off && queued(x) < limit_of(x, r->e);
 }
 
-/* A shaped queue's low-water mark (see dir_t.held_off): it reads again once drained to a quarter. */
-static void hold_off(dir_t *x, const engine_t *e) {
-  x->held_off = x->shaped && queued(x) > limit_of(x, e) / 4;
-}
+/* A shaped direction polls its source only while its queue is empty (see dir_t.held_off). */
+static void hold_off(dir_t *x) { x->held_off = x->shaped && queued(x) > 0; }
 
 /*
  * Every socket with something left to do stays registered, asking at least for UV_PRIORITIZED:
@@ -195,8 +193,7 @@ int relay_pump(relay_t *r, int d, int writable) {
   for (int round = 0; round < MAX_ROUNDS; round++) {
     int progress = 0;
     /* fill */
-    hold_off(x, e);
-    if (!x->eof && !x->pipe_full && !x->held_off && !dry) {
+    if (!x->eof && !x->pipe_full && !dry) {
       uint32_t lim = limit_of(x, e);
       size_t q = queued(x);
       if (q < lim) {
@@ -281,7 +278,7 @@ int relay_pump(relay_t *r, int d, int writable) {
     }
     if (!progress) break;
   }
-  hold_off(x, e);
+  hold_off(x);
   mirror(r, d);
   if (x->shaped && before == 0 && sendable(r, d) > 0) engine_emit(r, d ? E_DATA1 : E_DATA0);
   return 0;

@@ -31,7 +31,9 @@ export interface Flow {
   /**
    * Grants this flow would rather get in one go (bytes), beyond the default of half its bucket: a
    * native direction, for which each grant is a system call and the bytes wait in a kernel pipe,
-   * asks for up to its whole bucket (grants.ts flowNeed). Undefined: the default.
+   * asks for up to its whole bucket (grants.ts flowNeed). Such a flow is woken in windows shared
+   * with others (grants.ts EARLY_FRACTION), and after a full grant it waits parked for the next one
+   * (its wakes meanwhile cost nothing). Undefined: the default.
    */
   readonly grantSize?: number | undefined;
   /**

@@ -45,7 +45,12 @@ export class SchedNode {
   deficit = 0;
   granted = false;
   parked = false;
+  /** When a parked node is woken at the latest (the heap's order); for most, when its bucket holds what it waits for. */
   readyAt = 0;
+  /** When a parked node may be woken at the earliest (see Scheduler #park). */
+  openAt = 0;
+  /** Parked with a window (openAt < readyAt): in the scheduler's second heap. */
+  windowed = false;
   heapIndex = -1;
   detached = false;
   /** bytes passed through this node, ever (for rate displays and tests) */

@@ -1,8 +1,8 @@
 import type { Clock, Timer } from '../clock.js';
 import { Bucket } from './bucket.js';
 import type { FlowBatch } from './flow.js';
-import { MIN_SEND, MIN_TICK, UNPARK_SLACK_MS, flowNeed, nodeNeed, peakGateFor, quantumFor } from './grants.js';
-import { heapPop, heapPush, heapRemove } from './heap.js';
+import { MIN_SEND, MIN_TICK, UNPARK_SLACK_MS, flowLow, flowNeed, nodeNeed, peakGateFor, quantumFor } from './grants.js';
+import { Parked } from './parked.js';
 import { listMin, SchedNode, unlistMin } from './sched-node.js';
 
 export { SchedNode };
@@ -16,7 +16,7 @@ export { SchedNode };
 export class Scheduler {
   readonly root: SchedNode;
   readonly clock: Clock;
-  #heap: SchedNode[] = [];
+  readonly #parked = new Parked();
   #timer: Timer | undefined;
   #timerAt = Infinity;
   #serving = false;
@@ -124,7 +124,7 @@ export class Scheduler {
     try {
       do {
         this.#again = false;
-        this.#unparkDue();
+        this.#parked.takeDue(this.clock.now(), this.#woken);
         const root = this.root;
         if (!root.parked && root.ringCount > 0) this.#drain(root, Infinity);
         if (this.#batches.length > 0) this.#commit();
@@ -161,9 +161,23 @@ export class Scheduler {
       // Wait until the flow's own bucket holds its need (flowNeed); the parent's allowance is
       // taken in MIN_SEND steps.
       let need = bucket ? flowNeed(node.gate, node.gateRate, flow.grantSize) : 0;
-      if (pending < need) need = pending;
-      if (tokens < need) {
-        this.#park(node, need);
+      let low = need;
+      let late = 0;
+      // A flow preferring large grants shares its timer with others (grants.ts EARLY_FRACTION): it
+      // may take `low` tokens, or when less than that waits, wait up to `late` tokens longer. (A
+      // flow without that preference would split its one queued read in two.)
+      const large = need > 0 && flow.grantSize !== undefined;
+      const fullNeed = need;
+      const fullLow = large ? flowLow(need, node.gateRate) : need;
+      if (large) {
+        low = fullLow;
+        if (pending < low) {
+          late = fullNeed - fullLow;
+          need = low = pending;
+        } else if (pending < need) need = pending;
+      } else if (pending < need) need = low = pending;
+      if (tokens < low) {
+        this.#park(node, need, low, late);
         return 0;
       }
       // Whole bytes only: allowances and tokens are fractional.
@@ -180,7 +194,13 @@ export class Scheduler {
       flow.pass(n);
       const batch = flow.batch;
       if (batch !== undefined && batch !== null) this.#dirty(batch);
-      if (flow.sendable() <= 0) this.#deactivate(node);
+      if (flow.sendable() <= 0) {
+        // A large-grant flow that just took a full grant is mid-transfer: its source refills its
+        // queue (a native relay reads as the grant drains the pipe). It waits for its next full
+        // grant parked, so the wakes of the refill cost nothing (wake() returns at once).
+        if (large && n >= fullLow) this.#park(node, fullNeed, fullLow);
+        else this.#deactivate(node);
+      }
       return n;
     }
 
@@ -313,42 +333,47 @@ export class Scheduler {
     }
   }
 
-  /** Out of the ring until its bucket (and its peak bucket) hold `need` tokens. */
-  #park(node: SchedNode, need: number): void {
+  /**
+   * Out of the ring until its bucket (and its peak bucket) hold `need` tokens. It may be woken
+   * once they hold `low`, or as late as when they hold `late` more than `need`: a timer due for
+   * another node within that window serves it too, and its own is set for the window's end.
+   */
+  #park(node: SchedNode, need: number, low = need, late = 0): void {
     this.#deactivate(node);
     node.parked = true;
-    let ms = node.bucket!.msUntil(need);
+    const now = this.clock.now();
+    const ready = now + this.#msUntil(node, need);
+    // (flowLow allows for the sweep's UNPARK_SLACK_MS: a wake may come that much before openAt)
+    node.openAt = low < need ? now + this.#msUntil(node, low) + UNPARK_SLACK_MS : late > 0 ? ready + UNPARK_SLACK_MS : ready;
+    node.readyAt = late > 0 ? now + this.#msUntil(node, need + late) : ready;
+    this.#parked.add(node);
+  }
+
+  #msUntil(node: SchedNode, tokens: number): number {
+    const ms = node.bucket!.msUntil(tokens);
     const peak = node.peak;
-    if (peak !== null) {
-      const p = peak.msUntil(need);
-      if (p > ms) ms = p;
-    }
-    node.readyAt = this.clock.now() + ms;
-    heapPush(this.#heap, node);
+    if (peak === null) return ms;
+    const p = peak.msUntil(tokens);
+    return p > ms ? p : ms;
   }
 
   #unpark(node: SchedNode): void {
     if (!node.parked) return;
     node.parked = false;
-    heapRemove(this.#heap, node);
+    this.#parked.remove(node);
   }
 
-  #unparkDue(): void {
-    const now = this.clock.now();
-    const heap = this.#heap;
-    while (heap.length > 0 && heap[0]!.readyAt <= now + UNPARK_SLACK_MS) {
-      const node = heapPop(heap);
-      node.parked = false;
-      if (node === this.root) continue;
-      if (!node.detached && this.#hasWork(node)) this.#activate(node);
-    }
-  }
+  readonly #woken = (node: SchedNode): void => {
+    node.parked = false;
+    if (node === this.root) return;
+    if (!node.detached && this.#hasWork(node)) this.#activate(node);
+  };
 
   #arm(): void {
-    const heap = this.#heap;
-    if (heap.length === 0) return;
+    const first = this.#parked.next();
+    if (first === Infinity) return;
     const now = this.clock.now();
-    const at = Math.max(heap[0]!.readyAt, now + MIN_TICK);
+    const at = Math.max(first, now + MIN_TICK);
     if (this.#timer && this.#timerAt <= at) return;
     this.#timer?.cancel();
     this.#timerAt = at;
@@ -357,7 +382,7 @@ export class Scheduler {
 
   /** Nodes waiting for tokens (for tests and stats). */
   get parkedCount(): number {
-    return this.#heap.length;
+    return this.#parked.size;
   }
 
   stop(): void {

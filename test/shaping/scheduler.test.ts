@@ -195,6 +195,8 @@ class FakeNativePlane {
     n: number,
     readonly pipe: number,
     total: number,
+    /** the flows' grantSize (undefined: the default, half a bucket) */
+    readonly grantSize?: number,
   ) {
     this.inPipe = new Float64Array(n);
     this.grant = new Float64Array(n);
@@ -204,6 +206,7 @@ class FakeNativePlane {
   flow(i: number): Flow {
     return {
       batch: this,
+      grantSize: this.grantSize,
       sendable: () => this.inPipe[i]! - this.grant[i]!,
       pass: (n: number) => {
         assert.ok(Number.isInteger(n) && n > 0 && n <= this.inPipe[i]! - this.grant[i]!, `pass(${n})`);
@@ -215,7 +218,7 @@ class FakeNativePlane {
   }
   /** Bytes from the sources into the pipes; wakes the flows that have bytes now. */
   fill(): void {
-    for (let i = 0; i < this.inPipe.length; i++) {
+    for (let i = 0; i < this.nodes.length; i++) {
       const add = Math.min(this.pipe - this.inPipe[i]!, this.left[i]!);
       if (add <= 0) continue;
       this.inPipe[i]! += add;
@@ -272,4 +275,104 @@ test('batched flows under a shared cap: the cap holds and the flows get equal sh
   assert.ok(jain([...plane.delivered]) >= 0.999, `jain ${jain([...plane.delivered])}`);
   assert.equal(plane.passesAtLastCommit, plane.passes, 'no grant is left uncommitted when the scheduler sleeps');
   assert.ok(plane.commits < plane.passes, `${plane.commits} commits for ${plane.passes} grants`);
+});
+
+/** A manual clock that counts the timers that fired. */
+class CountingClock extends ManualClock {
+  fires = 0;
+  override setTimer(ms: number, fn: () => void) {
+    return super.setTimer(ms, () => {
+      this.fires++;
+      fn();
+    });
+  }
+}
+
+test('large-grant flows share timer wake-ups (a window each), and never get a token before it is earned', () => {
+  const rate = 64 * 1024;
+  const burst = 32 * 1024;
+  const n = 100;
+  const clock = new CountingClock(1000);
+  const sched = new Scheduler(clock);
+  const plane = new FakeNativePlane(sched, n, 64 * 1024, Infinity, 64 * 1024);
+  const started: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const node = new SchedNode(`native:${i}`, plane.flow(i));
+    sched.setLimits(node, rate, burst);
+    sched.attach(node, sched.root);
+    plane.nodes.push(node);
+    started.push(clock.now());
+    plane.fill();
+    clock.advance(7); // staggered: due times spread over the whole second
+  }
+  const fires0 = clock.fires;
+  const passes0 = plane.passes;
+  const checkEarned = () => {
+    for (let i = 0; i < n; i++) {
+      const earned = burst + (rate * (clock.now() - started[i]!)) / 1000;
+      assert.ok(plane.delivered[i]! <= earned + 1e-6, `flow ${i}: ${plane.delivered[i]} > ${earned} earned at ${clock.now()}`);
+    }
+  };
+  const end = clock.now() + 10_000;
+  let k = 0;
+  while (clock.now() < end) {
+    clock.advance(1 + ((k++ * 7) % 13));
+    checkEarned();
+  }
+  const fires = clock.fires - fires0;
+  const grants = plane.passes - passes0;
+  assert.ok(fires * 5 < grants, `${fires} timer fires for ${grants} grants`);
+  assert.ok(fires < 40 * 10, `${fires} timer fires in 10 s`);
+  for (let i = 0; i < n; i++) {
+    const secs = (clock.now() - started[i]!) / 1000;
+    assert.ok(plane.delivered[i]! >= rate * secs * 0.99, `flow ${i} got ${plane.delivered[i]} in ${secs} s`);
+  }
+});
+
+test('a large-grant flow that took a full grant waits parked for the next; a small message is served as soon as it comes', () => {
+  const clock = new ManualClock(1000);
+  const sched = new Scheduler(clock);
+  const rate = 64 * 1024;
+  const grants: [number, number][] = [];
+  let queue = 0;
+  const flow: Flow = {
+    grantSize: 64 * 1024,
+    sendable: () => queue,
+    pass: (n) => {
+      queue -= n;
+      grants.push([clock.now(), n]);
+    },
+  };
+  const node = new SchedNode('native', flow);
+  sched.setLimits(node, rate, 32 * 1024);
+  sched.attach(node, sched.root);
+  // A small message with a full bucket goes at once, and so does the next.
+  queue = 1000;
+  sched.wake(node);
+  clock.advance(10);
+  queue = 1000;
+  sched.wake(node);
+  assert.deepEqual(grants, [
+    [1000, 1000],
+    [1010, 1000],
+  ]);
+  assert.equal(sched.parkedCount, 0);
+  // A bulk transfer: the bucket's worth at once, then the flow waits parked for its next grant
+  // while its queue refills (the wake costs nothing and grants nothing early).
+  queue = 100_000;
+  sched.wake(node);
+  assert.equal(grants.length, 3);
+  assert.equal(grants[2]![0], 1010);
+  queue = 0;
+  sched.wake(node);
+  queue = 40_000;
+  sched.wake(node);
+  assert.equal(grants.length, 3);
+  assert.equal(sched.parkedCount, 1);
+  clock.advance(2000);
+  assert.ok(grants.length >= 4);
+  const [at, n] = grants[3]!;
+  // Within its window: about 10 % (at most 50 ms) before the tokens for a full grant are there.
+  assert.ok(n <= ((at - 1010) * rate) / 1000 + 1, `${n} bytes granted ${at - 1010} ms after the bucket was emptied`);
+  assert.ok(at - 1010 >= 400 && at - 1010 <= 500, `granted after ${at - 1010} ms`);
 });
