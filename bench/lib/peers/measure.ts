@@ -107,9 +107,9 @@ export interface CappedRun {
 
 /**
  * `n` connections downloading through a middle capped at `cap` per connection: once every
- * connection has received a byte and a further second of warm-up has passed, the window of `ms`.
+ * connection has received a byte and `warmMs` of warm-up have passed, the window of `ms`.
  */
-export async function capped(m: Middle, n: number, cap: number, ms: number): Promise<CappedRun> {
+export async function capped(m: Middle, n: number, cap: number, ms: number, warmMs = 1000): Promise<CappedRun> {
   const conns = await openDownloaders(m.source, n);
   try {
     const end = performance.now() + 15_000;
@@ -117,7 +117,7 @@ export async function capped(m: Middle, n: number, cap: number, ms: number): Pro
       if (performance.now() > end) throw new Error(`${m.peer}: some of ${n} connections never received a byte`);
       await sleep(50);
     }
-    await sleep(1000);
+    await sleep(warmMs);
     const b0 = conns.snapshot();
     const c0 = cpuSeconds(m.child.pid) ?? NaN;
     const t0 = performance.now();
