@@ -13,6 +13,8 @@
 
 /* ---- events ---------------------------------------------------------------------------------- */
 
+static void on_idle(uv_idle_t *h) { (void)h; }
+
 void engine_emit(relay_t *r, uint32_t bits) {
   engine_t *e = r->e;
   r->events |= bits;
@@ -20,6 +22,10 @@ void engine_emit(relay_t *r, uint32_t bits) {
     r->pending_at = (int32_t)e->npending;
     e->pending[e->npending++] = r;
   }
+  /* Events from outside the poll phase (a commit from a timer's JavaScript or from the prepare
+   * handle) would otherwise wait for the next wake-up, as long as the next timer: an active idle
+   * handle keeps the loop from blocking until on_check has delivered them. */
+  if (!e->closing && !uv_is_active((uv_handle_t *)&e->idle)) uv_idle_start(&e->idle, on_idle);
 }
 
 static void unlist(relay_t *r) {
@@ -34,6 +40,7 @@ static void unlist(relay_t *r) {
 
 static void on_check(uv_check_t *h) {
   engine_t *e = h->data;
+  uv_idle_stop(&e->idle);
   if (e->npending == 0) return;
   int32_t *batch = e->ints + 2 * (size_t)e->o.max_relays;
   uint32_t n = e->npending;
@@ -111,13 +118,15 @@ int engine_open(engine_t **out, uv_loop_t *loop, const engine_options *o, engine
   header(e)[H_SHAPED_PIPE_SIZE] = o->shaped_pipe_size ? o->shaped_pipe_size : 65536;
   uv_prepare_init(loop, &e->prepare);
   uv_check_init(loop, &e->check);
-  e->prepare.data = e->check.data = e;
+  uv_idle_init(loop, &e->idle);
+  e->prepare.data = e->check.data = e->idle.data = e;
   uv_prepare_start(&e->prepare, on_prepare);
   uv_check_start(&e->check, on_check);
-  /* Neither keeps the process alive: the relays' poll handles do, while they are open. */
+  /* None keeps the process alive: the relays' poll handles do, while they are open. */
   uv_unref((uv_handle_t *)&e->prepare);
   uv_unref((uv_handle_t *)&e->check);
-  e->refs = 2;
+  uv_unref((uv_handle_t *)&e->idle);
+  e->refs = 3;
   *out = e;
   return 0;
 }
@@ -141,6 +150,7 @@ void engine_close(engine_t *e) {
     }
   uv_close((uv_handle_t *)&e->prepare, on_engine_handle_closed);
   uv_close((uv_handle_t *)&e->check, on_engine_handle_closed);
+  uv_close((uv_handle_t *)&e->idle, on_engine_handle_closed);
 }
 
 shared_t *engine_state(engine_t *e) { return e->state_mem; }

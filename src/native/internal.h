@@ -30,6 +30,9 @@ typedef struct dir {
    * meantime). The source's arrivals then wake the loop only for an idle connection, not at every
    * segment of a busy one: the loop wakes for the scheduler's grants, and reads ride along. */
   unsigned held_off : 1;
+  /* the last grant took all the queue held: the queue, not the rate, limits this direction (a fast
+   * one), so it reads as bytes come, like an unshaped direction, until a grant leaves bytes behind */
+  unsigned starved : 1;
   double moved;
 } dir_t;
 
@@ -64,6 +67,7 @@ struct engine {
   uint32_t npool[2];
   uv_prepare_t prepare; /* applies grants JS listed but did not commit, before the loop blocks */
   uv_check_t check;     /* delivers the iteration's events in one call */
+  uv_idle_t idle;       /* active while events wait: the loop then does not block before on_check */
   int refs;             /* the engine's own open handles + relay structures alive */
   int closing;
 };

@@ -109,8 +109,9 @@ static int wants_read(relay_t *r, int d) {
   return !x->eof && !x->pipe_full && !x->held_off && queued(x) < limit_of(x, r->e);
 }
 
-/* A shaped direction polls its source only while its queue is empty (see dir_t.held_off). */
-static void hold_off(dir_t *x) { x->held_off = x->shaped && queued(x) > 0; }
+/* A shaped direction polls its source only while its queue is empty, unless it is starved (see
+ * dir_t.held_off and dir_t.starved). */
+static void hold_off(dir_t *x) { x->held_off = x->shaped && !x->starved && queued(x) > 0; }
 
 /*
  * Every socket with something left to do stays registered, asking at least for UV_PRIORITIZED:
@@ -236,6 +237,8 @@ int relay_pump(relay_t *r, int d, int writable) {
       if (x->shaped) {
         double credit = dslot(r, d)[S_GRANTED] - x->moved;
         allowed = credit <= 0 ? 0 : credit < (double)q ? (size_t)credit : q;
+        /* A new grant for all that waits: the queue, not the tokens, set its size. */
+        if (credit > 0 && !x->pre_len) x->starved = credit >= (double)q;
       }
       if (allowed > 0) {
         ssize_t n;

@@ -123,3 +123,38 @@ test("a closed relay's flows keep their counts and never touch the slot's next r
   assert.equal(b.relay.up.moved, 0, 'no grant leaked from the closed relay');
   assert.equal(a.relay.bytesUp, 3);
 });
+
+test('the refill a grant made from a timer brings is reported at once, not at the next wake-up', { skip }, async (t) => {
+  // The engine reports events from its check handle. A grant committed from JavaScript outside
+  // the poll phase (a timer, as the scheduler's) refills the pipe there and then; without the
+  // idle handle that event waited for the loop's next wake-up, which here is a timer a second away.
+  const r = await relayed(t, { shaped: { down: true }, limit: { down: 8192 } });
+  const flow = r.relay.down;
+  r.server.write(crypto.randomBytes(100_000));
+  // Fill the client's stream buffer (nobody reads it): Node then stops reading that socket, and
+  // nothing else wakes this process's loop.
+  while (r.client.readableLength < r.client.readableHighWaterMark) {
+    await waitFor(() => flow.sendable() > 0, 5000, 'bytes in the queue');
+    flow.pass(flow.sendable());
+    engine!.commit();
+    await turn();
+  }
+  await waitFor(() => flow.sendable() === 8192, 5000, 'the queue to fill to its limit');
+  await turn();
+  // The loop's next wake-up of its own: a timer a second away. A prompt report comes within the
+  // same turn of the loop (well under a millisecond); a missed one waits for that timer.
+  const next = setTimeout(() => {}, 1000);
+  t.after(() => clearTimeout(next));
+  let grantedAt = 0;
+  const waited = new Promise<number>((resolve) => {
+    flow.onWake = () => resolve(performance.now() - grantedAt);
+  });
+  setTimeout(() => {
+    grantedAt = performance.now();
+    flow.pass(flow.sendable()); // all that waits: the relay reads more into the emptied pipe
+    engine!.commit();
+  }, 0);
+  const ms = await waited;
+  assert.ok(ms < 500, `the refill was reported ${ms.toFixed(1)} ms after the grant, with the loop's next timer at 1000 ms`);
+  assert.equal(flow.sendable(), 8192);
+});
