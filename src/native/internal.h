@@ -25,11 +25,7 @@ typedef struct dir {
   size_t pre_len, pre_off;
   uint32_t limit;    /* read-ahead bound; 0: the pipe's capacity */
   unsigned shaped : 1, eof : 1, fin : 1, dst_full : 1, pipe_full : 1, first : 1;
-  /* a shaped direction polls its source for reading only while its queue is empty; otherwise it
-   * tops the queue up when a grant moves bytes (the pump after the grant reads what came in the
-   * meantime). The source's arrivals then wake the loop only for an idle connection, not at every
-   * segment of a busy one: the loop wakes for the scheduler's grants, and reads ride along. */
-  unsigned held_off : 1;
+  /* (a shaped direction polls its source only while its queue is empty: relay.c wants_read) */
   /* the last grant took all the queue held: the queue, not the rate, limits this direction (a fast
    * one), so it reads as bytes come, like an unshaped direction, until a grant leaves bytes behind */
   unsigned starved : 1;

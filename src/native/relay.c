@@ -104,14 +104,19 @@ static void set_poll(relay_t *r, int i, int ev) {
   else uv_poll_stop(&r->poll[i]);
 }
 
+/*
+ * Whether to poll the source for reading. A shaped direction polls only while its queue is empty
+ * (unless it is starved, see dir_t.starved); otherwise it tops the queue up when a grant moves
+ * bytes (the pump after the grant reads what came in the meantime). The source's arrivals then
+ * wake the loop only for an idle connection, not at every segment of a busy one: the loop wakes
+ * for the scheduler's grants, and reads ride along.
+ */
 static int wants_read(relay_t *r, int d) {
   const dir_t *x = &r->d[d];
-  return !x->eof && !x->pipe_full && !x->held_off && queued(x) < limit_of(x, r->e);
+  size_t q = queued(x);
+  if (x->shaped && !x->starved && q > 0) return 0;
+  return !x->eof && !x->pipe_full && q < limit_of(x, r->e);
 }
-
-/* A shaped direction polls its source only while its queue is empty, unless it is starved (see
- * dir_t.held_off and dir_t.starved). */
-static void hold_off(dir_t *x) { x->held_off = x->shaped && !x->starved && queued(x) > 0; }
 
 /*
  * Every socket with something left to do stays registered, asking at least for UV_PRIORITIZED:
@@ -281,7 +286,6 @@ int relay_pump(relay_t *r, int d, int writable) {
     }
     if (!progress) break;
   }
-  hold_off(x);
   mirror(r, d);
   if (x->shaped && before == 0 && sendable(r, d) > 0) engine_emit(r, d ? E_DATA1 : E_DATA0);
   return 0;
