@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2 --heap-growing-percent=25
+#!/usr/bin/env -S node --max-semi-space-size=1 --v8-pool-size=1 --heap-growing-percent=25
 // The bin runs node with a small young generation (2 MB semi-spaces instead of
 // up to 16 MB): a busy proxy makes many short-lived objects (buffer views,
 // write requests) that a scavenge collects cheaply either way, and the smaller
