@@ -272,3 +272,36 @@ test('a config change looks at the quotas again: a quota raised past the usage l
   assert.equal((await s.plans.usage('127.1.0.7'))!.last!.start, '2025-06-06T00:00:00+00:00');
   await stop(setupped);
 });
+
+test('the plans chore rests while it has nothing to do (no accounting, no schedule), and wakes for a schedule a reload brings', async () => {
+  const clock = new ManualClock(0);
+  let timers = 0;
+  const setTimer = clock.setTimer.bind(clock);
+  clock.setTimer = (ms: number, fn: () => void) => {
+    timers++;
+    return setTimer(ms, fn);
+  };
+  const apps = [{ name: 'web', ports: [1], targets: ['127.0.0.1:2'] }];
+  const start = Date.parse('2025-06-02T10:00:00Z');
+  const shaper = new Shaper(parseConfig({ apps, tiers: { gold: { connection: { down: '1mbit' } } }, defaultTier: 'gold' }, {}), clock, undefined, { wall: () => start + clock.now() });
+  const housekeeping = new Housekeeping(clock);
+  shaper.plans.start(housekeeping);
+  clock.advance(60_000);
+  // It used to run every millisecond once its first flush period (5 s) had passed: 55,000 timers.
+  assert.ok(timers <= 2, `${timers} timers in a minute`);
+  assert.equal(housekeeping.size, 0, 'the chore is at rest');
+
+  // A reload brings a schedule window (12:00-13:00 UTC): the chore wakes at its start, to the millisecond.
+  const windowed = { gold: { connection: { down: '1mbit' }, schedule: [{ days: 'mon-sun', from: '12:00', to: '13:00', connection: { down: '2mbit' } }] } };
+  shaper.apply(parseConfig({ apps, tiers: windowed, defaultTier: 'gold' }, {}));
+  const before = timers;
+  const due = Date.parse('2025-06-02T12:00:00Z') - (start + clock.now());
+  clock.advance(due - 1);
+  assert.equal(shaper.plans.schedules.active.get('gold') ?? -1, -1, 'not yet');
+  clock.advance(1);
+  assert.equal(shaper.plans.schedules.active.get('gold'), 0, 'the window is on at its start');
+  assert.ok(timers - before <= 3, `${timers - before} timers for the two-hour wait`);
+  housekeeping.stop();
+  await shaper.plans.stop();
+  shaper.stop();
+});

@@ -246,10 +246,14 @@ export class Plans {
   #retime(): void {
     if (!this.#chore) return;
     const wall = this.#wall();
-    let ms = FLUSH_MS - (this.#clock.now() - this.#lastFlush);
+    // A flush is due FLUSH_MS after the last one when there is a book to flush (a roll under way
+    // retimes when it ends). Without one the flush time stayed behind and the chore ran every ms.
+    const flushing = this.#book !== null && !this.#rolling;
+    let ms = flushing ? FLUSH_MS - (this.#clock.now() - this.#lastFlush) : Infinity;
     if (this.schedules.next - wall < ms) ms = this.schedules.next - wall;
-    if (this.#book && !this.#rolling && this.#book.period.end - wall < ms) ms = this.#book.period.end - wall;
-    this.#chore.every(Math.max(1, Math.ceil(ms)));
+    if (flushing && this.#book!.period.end - wall < ms) ms = this.#book!.period.end - wall;
+    // Nothing to wait for (no accounting, no schedule window): the chore rests until a config brings one.
+    this.#chore.every(ms === Infinity ? 0 : Math.max(1, Math.ceil(ms)));
   }
 
   /** A record may leave memory once its customer has had no connection for EVICT_MS. */
