@@ -105,6 +105,13 @@ static void set_poll(relay_t *r, int i, int ev) {
 }
 
 /*
+ * Whether the queue (`q` bytes of `lim`) takes more. A shaped direction tops it up only once no
+ * more than half is left: a run of grants smaller than the queue (turns under a shared cap) then
+ * costs a read per half a queue, not one per grant.
+ */
+static int may_fill(const dir_t *x, size_t q, uint32_t lim) { return q < lim && !(x->shaped && 2 * q > lim); }
+
+/*
  * Whether to poll the source for reading. A shaped direction polls only while its queue is empty
  * (unless it is starved, see dir_t.starved); otherwise it tops the queue up when a grant moves
  * bytes (the pump after the grant reads what came in the meantime). The source's arrivals then
@@ -115,7 +122,7 @@ static int wants_read(relay_t *r, int d) {
   const dir_t *x = &r->d[d];
   size_t q = queued(x);
   if (x->shaped && !x->starved && q > 0) return 0;
-  return !x->eof && !x->pipe_full && q < limit_of(x, r->e);
+  return !x->eof && !x->pipe_full && may_fill(x, q, limit_of(x, r->e));
 }
 
 /*
@@ -202,7 +209,7 @@ int relay_pump(relay_t *r, int d, int writable) {
     if (!x->eof && !x->pipe_full && !dry) {
       uint32_t lim = limit_of(x, e);
       size_t q = queued(x);
-      if (q < lim) {
+      if (may_fill(x, q, lim)) {
         if (x->p.r < 0) {
           int err = take_pipe(e, x->shaped, &x->p);
           if (err < 0) {

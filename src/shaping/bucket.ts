@@ -62,3 +62,10 @@ export class Bucket extends TokenBucket {
     if (this.content > this.bucketSize) this.content = this.bucketSize;
   }
 }
+
+/** `bucket` set to `rate` and `size`, or a new one. */
+export function reuse(bucket: Bucket | null, rate: number, size: number, clock: Clock): Bucket {
+  if (!bucket) return new Bucket(rate, size, clock);
+  bucket.reconfigure(rate, size);
+  return bucket;
+}

@@ -70,13 +70,25 @@ export function burstFor(rate: number, rttMs: number, explicit?: number): number
 }
 
 /**
- * The DRR quantum at a shared node of `rate` bytes/s (undefined: no bucket): BASE_QUANTUM, or
- * QUANTUM_MS of the rate when that is more, so a fast bucket is not cut into tiny writes.
+ * The smallest DRR quantum at a shared node with native relay directions among its children (flows
+ * preferring large grants): 8 KiB. A turn there is a splice(2) and, for a bulk transfer, a refill
+ * of its pipe, so larger turns mean fewer system calls and event-loop wake-ups per byte. Every
+ * child of the node gets the same larger turn (the shares stay exact), and a round is still short:
+ * 1,000 connections under 10 MiB/s get a turn every 0.8 s, so in any 8 s each has its due within
+ * one turn (Jain's index at least 0.997).
  */
-export function quantumFor(rate: number | undefined): number {
+export const LARGE_QUANTUM = 8 * 1024;
+
+/**
+ * The DRR quantum at a shared node of `rate` bytes/s (undefined: no bucket): BASE_QUANTUM, or
+ * QUANTUM_MS of the rate when that is more, so a fast bucket is not cut into tiny writes; at least
+ * LARGE_QUANTUM when `large` (children that prefer large grants).
+ */
+export function quantumFor(rate: number | undefined, large = false): number {
   if (rate === undefined) return UNLIMITED_QUANTUM;
   const q = Math.ceil((rate * QUANTUM_MS) / 1000);
-  return q > BASE_QUANTUM ? q : BASE_QUANTUM;
+  const least = large ? LARGE_QUANTUM : BASE_QUANTUM;
+  return q > least ? q : least;
 }
 
 /**
@@ -96,9 +108,12 @@ export function flowNeed(size: number, rate = 0, preferred = 0): number {
 /** What a flow preferring large grants leaves of its bucket as slack for a late timer (ms of its rate). */
 export const GRANT_SLACK_MS = 5;
 
-/** Tokens a shared node must hold before it serves its children: MIN_SEND, or its whole bucket if smaller. */
-export function nodeNeed(size: number): number {
-  return Math.min(MIN_SEND, size);
+/**
+ * Tokens a shared node must hold before it serves its children: MIN_SEND (LARGE_QUANTUM, a whole
+ * turn, when `large`: children that prefer large grants), or its whole bucket if smaller.
+ */
+export function nodeNeed(size: number, large = false): number {
+  return Math.min(large ? LARGE_QUANTUM : MIN_SEND, size);
 }
 
 /**

@@ -28,6 +28,8 @@ export class SchedNode {
   minKids: SchedNode[] | null = null;
   /** Which of minKids goes first in the next serve (they take turns). */
   minTurn = 0;
+  /** Children whose flow prefers large grants (native relay directions): the DRR turns are larger (grants.ts LARGE_QUANTUM). */
+  largeKids = 0;
   parent: SchedNode | null = null;
   /** DRR weight among siblings (tiers under global use the tier's weight). */
   weight = 1;
@@ -67,6 +69,18 @@ export class SchedNode {
     this.label = label;
     this.flow = flow;
   }
+}
+
+/** `node` (its `parent` just set) joins its parent's lists: minKids, largeKids. */
+export function joinParent(node: SchedNode): void {
+  if (node.min) listMin(node);
+  if (node.parent && node.flow?.grantSize !== undefined) node.parent.largeKids++;
+}
+
+/** `node` leaves its parent's lists (before its `parent` changes). */
+export function leaveParent(node: SchedNode): void {
+  if (node.min) unlistMin(node);
+  if (node.parent && node.flow?.grantSize !== undefined) node.parent.largeKids--;
 }
 
 /** A node with a minimum joins its parent's minKids (and leaves them). */

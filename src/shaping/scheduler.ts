@@ -1,9 +1,9 @@
 import type { Clock, Timer } from '../clock.js';
-import { Bucket } from './bucket.js';
+import { Bucket, reuse } from './bucket.js';
 import type { FlowBatch } from './flow.js';
 import { MIN_SEND, MIN_TICK, UNPARK_SLACK_MS, flowLow, flowNeed, nodeNeed, peakGateFor, quantumFor } from './grants.js';
 import { Parked } from './parked.js';
-import { listMin, SchedNode, unlistMin } from './sched-node.js';
+import { joinParent, leaveParent, listMin, SchedNode, unlistMin } from './sched-node.js';
 
 export { SchedNode };
 
@@ -40,9 +40,9 @@ export class Scheduler {
   attach(node: SchedNode, parent: SchedNode): void {
     const wasActive = node.inRing;
     if (node.parent) this.#deactivate(node);
-    if (node.min) unlistMin(node);
+    leaveParent(node);
     node.parent = parent;
-    if (node.min) listMin(node);
+    joinParent(node);
     node.detached = false;
     if (wasActive || this.#hasWork(node)) this.#activate(node);
     this.#kick();
@@ -52,7 +52,7 @@ export class Scheduler {
   detach(node: SchedNode): void {
     this.#deactivate(node);
     this.#unpark(node);
-    if (node.min) unlistMin(node);
+    leaveParent(node);
     node.detached = true;
     node.parent = null;
   }
@@ -204,12 +204,14 @@ export class Scheduler {
       return n;
     }
 
-    if (tokens < MIN_SEND && bucket) {
-      this.#park(node, nodeNeed(node.gate));
+    // A shared node serves once it holds the smallest grant worth making (a turn, for large-grant children).
+    const least = nodeNeed(node.gate, node.largeKids > 0);
+    if (tokens < least && bucket) {
+      this.#park(node, least);
       return 0;
     }
     const cap = tokens < max ? tokens : max;
-    const quantum = quantumFor(bucket?.rate);
+    const quantum = quantumFor(bucket?.rate, node.largeKids > 0);
     // Children with a guaranteed minimum first, up to their credit; then everyone by weight.
     let sent = node.minKids !== null ? this.#serveMinimums(node, node.minKids, cap) : 0;
     let idle = 0; // consecutive visits that moved nothing
@@ -248,8 +250,8 @@ export class Scheduler {
       node.watchAt = Infinity;
       this.#watched.push(node);
     }
-    if (bucket !== null && node.ringCount > 0 && sent < max && (bucket.content < MIN_SEND || (peak !== null && peak.content < MIN_SEND))) {
-      this.#park(node, nodeNeed(node.gate));
+    if (bucket !== null && node.ringCount > 0 && sent < max && (bucket.content < least || (peak !== null && peak.content < least))) {
+      this.#park(node, least);
     }
     return sent;
   }
@@ -390,11 +392,4 @@ export class Scheduler {
     this.#timer = undefined;
     this.#timerAt = Infinity;
   }
-}
-
-/** `bucket` set to `rate` and `size`, or a new one. */
-function reuse(bucket: Bucket | null, rate: number, size: number, clock: Clock): Bucket {
-  if (!bucket) return new Bucket(rate, size, clock);
-  bucket.reconfigure(rate, size);
-  return bucket;
 }

@@ -277,6 +277,47 @@ test('batched flows under a shared cap: the cap holds and the flows get equal sh
   assert.ok(plane.commits < plane.passes, `${plane.commits} commits for ${plane.passes} grants`);
 });
 
+test('under a shared cap, flows that prefer large grants take turns of LARGE_QUANTUM: half the grants, shares as exact', () => {
+  const rate = 1_000_000;
+  const under = (grantSize: number | undefined) => {
+    const clock = new ManualClock(1000);
+    const sched = new Scheduler(clock);
+    const parent = new SchedNode('cap');
+    sched.setLimits(parent, rate, 64 * 1024);
+    sched.attach(parent, sched.root);
+    const plane = new FakeNativePlane(sched, 10, 64 * 1024, Infinity, grantSize);
+    for (let i = 0; i < 10; i++) {
+      const node = new SchedNode(`native:${i}`, plane.flow(i));
+      sched.attach(node, parent);
+      plane.nodes.push(node);
+    }
+    plane.fill();
+    run(clock, 1000); // past the initial burst
+    const d0 = [...plane.delivered];
+    const p0 = plane.passes;
+    run(clock, 10_000);
+    const per = d0.map((d, i) => plane.delivered[i]! - d);
+    const total = per.reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(total / (rate * 10) - 1) < 0.01, `total ${total}`);
+    assert.ok(jain(per) >= 0.999, `jain ${jain(per)}`);
+    return { sched, parent, plane, grants: plane.passes - p0 };
+  };
+  const small = under(undefined);
+  const large = under(64 * 1024);
+  assert.equal(small.parent.largeKids, 0);
+  assert.equal(large.parent.largeKids, 10);
+  // 4 KiB turns (BASE_QUANTUM at 1 MB/s) against 8 KiB ones.
+  assert.ok(large.grants <= small.grants * 0.55, `${large.grants} grants against ${small.grants}`);
+  // The count follows the children: detached or moved away, they no longer make the turns large.
+  large.sched.detach(large.plane.nodes[0]!);
+  const other = new SchedNode('other');
+  large.sched.setLimits(other, rate, 64 * 1024);
+  large.sched.attach(other, large.sched.root);
+  for (const node of large.plane.nodes.slice(1, 5)) large.sched.attach(node, other);
+  assert.equal(large.parent.largeKids, 5);
+  assert.equal(other.largeKids, 4);
+});
+
 /** A manual clock that counts the timers that fired. */
 class CountingClock extends ManualClock {
   fires = 0;
