@@ -246,8 +246,7 @@ export class Plans {
   #retime(): void {
     if (!this.#chore) return;
     const wall = this.#wall();
-    // A flush is due FLUSH_MS after the last one when there is a book to flush (a roll under way
-    // retimes when it ends). Without one the flush time stayed behind and the chore ran every ms.
+    // A flush is due FLUSH_MS after the last one when there is a book (a roll retimes when it ends).
     const flushing = this.#book !== null && !this.#rolling;
     let ms = flushing ? FLUSH_MS - (this.#clock.now() - this.#lastFlush) : Infinity;
     if (this.schedules.next - wall < ms) ms = this.schedules.next - wall;
