@@ -19,7 +19,7 @@ import type { ShapedConnection } from '../shaping/shaper.js';
 
 /**
  * The pipe (the queue, so the read-ahead) of a shaped native direction: 64 KiB. The relay polls its
- * source only while the pipe is empty and otherwise tops it up right after each grant, and grants
+ * source only while the pipe is empty and otherwise tops it up after a grant once half is gone, and grants
  * come in up to a bucket at a time, woken in shared windows (grants.ts EARLY_FRACTION): per second
  * a 64 KiB/s connection then costs about two writes and two reads, no more system calls than
  * nginx's own rate limit, no epoll_ctl, and few event-loop wake-ups.
