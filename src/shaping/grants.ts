@@ -109,12 +109,20 @@ export function flowNeed(size: number, rate = 0, preferred = 0): number {
 export const GRANT_SLACK_MS = 5;
 
 /**
- * Tokens a shared node must hold before it serves its children: MIN_SEND (LARGE_QUANTUM, a whole
- * turn, when `large`: children that prefer large grants), or its whole bucket if smaller.
+ * Tokens a shared node must hold before it serves its children: MIN_SEND, or its whole bucket if
+ * smaller. With `largeKids` children that prefer large grants (native relay directions, whose
+ * queues are pipes of 64 KiB): LARGE_WAIT_MS of its `rate`, at least a turn (LARGE_QUANTUM) and at
+ * most half a turn per such child (a pass then never empties their queues, which would cost the
+ * ones that ran dry their turn), and at most half its bucket (a late timer loses no tokens).
  */
-export function nodeNeed(size: number, large = false): number {
-  return Math.min(large ? LARGE_QUANTUM : MIN_SEND, size);
+export function nodeNeed(size: number, largeKids = 0, rate = 0): number {
+  if (largeKids === 0) return Math.min(MIN_SEND, size);
+  const wait = Math.min((rate * LARGE_WAIT_MS) / 1000, (largeKids * LARGE_QUANTUM) / 2);
+  return Math.min(Math.max(LARGE_QUANTUM, wait), Math.max(size / 2, MIN_SEND), size);
 }
+
+/** How long a shared node with large-grant children lets tokens gather (see nodeNeed): 10 ms, 100 passes a second at most. */
+export const LARGE_WAIT_MS = 10;
 
 /**
  * Grants under a peak rate are sized by PEAK_GATE_MS of it (at least MIN_BURST), like tc tbf's

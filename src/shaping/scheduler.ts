@@ -204,8 +204,8 @@ export class Scheduler {
       return n;
     }
 
-    // A shared node serves once it holds the smallest grant worth making (a turn, for large-grant children).
-    const least = nodeNeed(node.gate, node.largeKids > 0);
+    // A shared node serves once it holds the smallest grant worth making (more, for large-grant children).
+    const least = nodeNeed(node.gate, node.largeKids, node.gateRate);
     if (tokens < least && bucket) {
       this.#park(node, least);
       return 0;
