@@ -204,9 +204,10 @@ export class Scheduler {
       return n;
     }
 
-    // A shared node serves once it holds the smallest grant worth making (more, for large-grant children).
+    // Short of the smallest grant worth making, a shared node waits for `least` (more, for
+    // large-grant children); a pass its parent cut short serves what is left.
     const least = nodeNeed(node.gate, node.largeKids, node.gateRate);
-    if (tokens < least && bucket) {
+    if (tokens < MIN_SEND && bucket) {
       this.#park(node, least);
       return 0;
     }
