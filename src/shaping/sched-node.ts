@@ -71,16 +71,21 @@ export class SchedNode {
   }
 }
 
+/** Whether `flow` prefers large grants (a native relay direction: it names its grantSize). */
+export function prefersLarge(flow: Flow | null): boolean {
+  return flow?.grantSize !== undefined;
+}
+
 /** `node` (its `parent` just set) joins its parent's lists: minKids, largeKids. */
 export function joinParent(node: SchedNode): void {
   if (node.min) listMin(node);
-  if (node.parent && node.flow?.grantSize !== undefined) node.parent.largeKids++;
+  if (node.parent && prefersLarge(node.flow)) node.parent.largeKids++;
 }
 
 /** `node` leaves its parent's lists (before its `parent` changes). */
 export function leaveParent(node: SchedNode): void {
   if (node.min) unlistMin(node);
-  if (node.parent && node.flow?.grantSize !== undefined) node.parent.largeKids--;
+  if (node.parent && prefersLarge(node.flow)) node.parent.largeKids--;
 }
 
 /** A node with a minimum joins its parent's minKids (and leaves them). */

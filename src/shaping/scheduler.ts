@@ -3,7 +3,7 @@ import { Bucket, reuse } from './bucket.js';
 import type { FlowBatch } from './flow.js';
 import { MIN_SEND, MIN_TICK, UNPARK_SLACK_MS, flowLow, flowNeed, nodeNeed, peakGateFor, quantumFor } from './grants.js';
 import { Parked } from './parked.js';
-import { joinParent, leaveParent, listMin, SchedNode, unlistMin } from './sched-node.js';
+import { joinParent, leaveParent, listMin, prefersLarge, SchedNode, unlistMin } from './sched-node.js';
 
 export { SchedNode };
 
@@ -166,7 +166,7 @@ export class Scheduler {
       // A flow preferring large grants shares its timer with others (grants.ts EARLY_FRACTION): it
       // may take `low` tokens, or when less than that waits, wait up to `late` tokens longer. (A
       // flow without that preference would split its one queued read in two.)
-      const large = need > 0 && flow.grantSize !== undefined;
+      const large = need > 0 && prefersLarge(flow);
       const fullNeed = need;
       const fullLow = large ? flowLow(need, node.gateRate) : need;
       if (large) {
