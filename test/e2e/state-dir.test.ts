@@ -69,7 +69,8 @@ test('a config in a read-only folder: runtime changes and counters go to the sta
   assert.equal(res.status, 200, await res.text());
 
   const dir = path.join(xdg, 'shaper-proxy');
-  const names = async () => (await readdir(dir).catch(() => [])).sort();
+  // An atomic write under way shows as its temporary file (src/atomic-file.ts): not one of the files.
+  const names = async () => (await readdir(dir).catch(() => [])).filter((n) => !n.endsWith('.tmp')).sort();
   for (let i = 0; i < 50 && (await names()).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
   const [stateName, statsName] = await names();
   assert.match(stateName ?? '', /^proxy-[0-9a-f]{8}\.state\.json$/);
