@@ -212,7 +212,9 @@ export class Scheduler {
       return 0;
     }
     const cap = tokens < max ? tokens : max;
-    const quantum = quantumFor(bucket?.rate, node.largeKids > 0);
+    // With no bucket on the way from the root (cap Infinity) there is nothing to share by turns: a
+    // child takes what its own limits allow, whole, not cut at a quantum into a few small grants.
+    const quantum = cap === Infinity ? 0 : quantumFor(bucket?.rate, node.largeKids > 0);
     // Children with a guaranteed minimum first, up to their credit; then everyone by weight.
     let sent = node.minKids !== null ? this.#serveMinimums(node, node.minKids, cap) : 0;
     let idle = 0; // consecutive visits that moved nothing
@@ -223,10 +225,10 @@ export class Scheduler {
         c.granted = true;
       }
       const room = cap - sent;
-      const allowance = c.deficit < room ? c.deficit : room;
+      const allowance = quantum === 0 || c.deficit >= room ? room : c.deficit;
       const n = this.#drain(c, allowance);
       sent += n;
-      c.deficit -= n;
+      if (quantum > 0) c.deficit -= n;
       if (!c.inRing || c.parent !== node) {
         // Left the ring: drained, parked, downstream full (or moved by the flow's owner). No hoarding.
         c.deficit = 0;

@@ -4,6 +4,7 @@ import { ManualClock } from '../../src/clock.js';
 import { Scheduler, SchedNode } from '../../src/shaping/scheduler.js';
 import type { Flow } from '../../src/shaping/flow.js';
 import { FakeLeaf, run, setup } from './fake-leaf.js';
+import { flowLow, flowNeed } from '../../src/shaping/grants.js';
 import { jain, maxInWindow } from './measure.js';
 
 test('a single greedy connection gets its rate and never more than rate × window + burst', () => {
@@ -367,6 +368,43 @@ test('large-grant flows share timer wake-ups (a window each), and never get a to
   for (let i = 0; i < n; i++) {
     const secs = (clock.now() - started[i]!) / 1000;
     assert.ok(plane.delivered[i]! >= rate * secs * 0.99, `flow ${i} got ${plane.delivered[i]} in ${secs} s`);
+  }
+});
+
+test('capped large-grant flows with no bucket above them get whole grants: the nodes over them do not cut turns into pieces', () => {
+  const rate = 64 * 1024;
+  const burst = 32 * 1024;
+  const n = 100;
+  const clock = new ManualClock(1000);
+  const sched = new Scheduler(clock);
+  // A tier and a customer without caps of their own, as with a per-connection cap only.
+  const tier = new SchedNode('tier');
+  sched.attach(tier, sched.root);
+  const customer = new SchedNode('customer');
+  sched.attach(customer, tier);
+  const plane = new FakeNativePlane(sched, n, 64 * 1024, Infinity, 64 * 1024);
+  const sizes: number[] = [];
+  const started: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const f = plane.flow(i);
+    const node = new SchedNode(`native:${i}`, { ...f, pass: (k: number) => (sizes.push(k), f.pass(k)) });
+    sched.setLimits(node, rate, burst);
+    sched.attach(node, customer);
+    plane.nodes.push(node);
+    started.push(clock.now());
+    plane.fill();
+    clock.advance(7);
+  }
+  run(clock, 1000);
+  sizes.length = 0;
+  run(clock, 10_000);
+  // Every grant is a full one (the queue is always full here): at least the early-window size.
+  const least = flowLow(flowNeed(burst, rate, 64 * 1024), rate);
+  assert.ok(sizes.length > 0);
+  assert.ok(Math.min(...sizes) >= least, `smallest grant ${Math.min(...sizes)} < ${least}: ${sizes.filter((k) => k < least).length} of ${sizes.length} cut`);
+  for (let i = 0; i < n; i++) {
+    const secs = (clock.now() - started[i]!) / 1000;
+    assert.ok(plane.delivered[i]! >= rate * secs * 0.99 && plane.delivered[i]! <= burst + rate * secs + 1e-6, `flow ${i} got ${plane.delivered[i]} in ${secs} s`);
   }
 });
 
