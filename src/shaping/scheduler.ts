@@ -194,13 +194,13 @@ export class Scheduler {
       flow.pass(n);
       const batch = flow.batch;
       if (batch !== undefined && batch !== null) this.#dirty(batch);
-      if (flow.sendable() <= 0) {
-        // A large-grant flow that just took a full grant is mid-transfer: its source refills its
-        // queue (a native relay reads as the grant drains the pipe). It waits for its next full
-        // grant parked, so the wakes of the refill cost nothing (wake() returns at once).
-        if (large && n >= fullLow) this.#park(node, fullNeed, fullLow);
-        else this.#deactivate(node);
-      }
+      // A large-grant flow that just took a full grant is mid-transfer: its source refills its
+      // queue (a native relay tops its pipe up at the commit once half is gone). Unless its bucket
+      // can fund another, it waits for its next full grant parked: the wakes of the refill cost
+      // nothing (wake() returns at once), and a short queue now is no reason to wake it sooner.
+      const left = flow.sendable();
+      if (large && n >= fullLow && (left <= 0 || tokens - n < fullLow)) this.#park(node, fullNeed, fullLow);
+      else if (left <= 0) this.#deactivate(node);
       return n;
     }
 
