@@ -67,6 +67,7 @@ static void free_engine(engine_t *e) {
   free(e->slots);
   free(e->free_ids);
   free(e->pending);
+  free(e->scratch);
   free(e->pool[0]);
   free(e->pool[1]);
   shared_release(e->state_mem);
@@ -105,8 +106,9 @@ int engine_open(engine_t **out, uv_loop_t *loop, const engine_options *o, engine
   e->slots = calloc(o->max_relays, sizeof *e->slots);
   e->free_ids = malloc(o->max_relays * sizeof *e->free_ids);
   e->pending = malloc(o->max_relays * sizeof *e->pending);
+  e->scratch = malloc(COPY_SIZE);
   for (int c = 0; c < 2; c++) e->pool[c] = malloc((o->max_pooled ? o->max_pooled : 1) * sizeof *e->pool[c]);
-  if (!e->state_mem || !e->ints_mem || !e->slots || !e->free_ids || !e->pending || !e->pool[0] || !e->pool[1]) {
+  if (!e->state_mem || !e->ints_mem || !e->slots || !e->free_ids || !e->pending || !e->scratch || !e->pool[0] || !e->pool[1]) {
     free_engine(e);
     return -ENOMEM;
   }

@@ -12,6 +12,9 @@
  * the others (level-triggered polling brings it back in the next loop iteration). */
 #define MAX_ROUNDS 16
 
+/* The copy path's buffer (one per engine): reads of unshaped directions carrying small messages. */
+#define COPY_SIZE 16384
+
 typedef struct pipe_pair {
   int r, w;
   uint32_t cap;
@@ -29,6 +32,9 @@ typedef struct dir {
   /* the last grant took all the queue held: the queue, not the rate, limits this direction (a fast
    * one), so it reads as bytes come, like an unshaped direction, until a grant leaves bytes behind */
   unsigned starved : 1;
+  /* an unshaped direction carrying bulk data: its last read filled the copy buffer, so it splices
+   * (see relay.c copy_through) until a read finds less than COPY_SIZE */
+  unsigned bulk : 1;
   double moved;
 } dir_t;
 
@@ -57,6 +63,7 @@ struct engine {
   relay_t **slots;
   uint32_t *free_ids;
   uint32_t nfree;
+  char *scratch;      /* COPY_SIZE bytes: the copy path's buffer */
   relay_t **pending; /* relays with undelivered events */
   uint32_t npending;
   pipe_pair *pool[2]; /* empty pipes for unshaped and for shaped directions (sized differently) */

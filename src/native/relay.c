@@ -192,6 +192,52 @@ static void finish_if_done(relay_t *r) {
   }
 }
 
+/*
+ * The copy path: an unshaped direction with nothing waiting reads into the engine's buffer and
+ * writes that straight on (recv and send, as nginx and HAProxy relay). For request/response
+ * messages this is cheaper than splicing page references through a pipe and back out; a read that
+ * fills the buffer means bulk data, and the direction splices from then on (`bulk`). What the
+ * destination does not take waits as the direction's first bytes (`pre`), like prepended bytes.
+ * Returns the bytes read (0: the source's FIN), -1 when there was nothing to read, -2 after fail().
+ */
+static ssize_t copy_through(relay_t *r, int d, size_t want) {
+  engine_t *e = r->e;
+  dir_t *x = &r->d[d];
+  if (want > COPY_SIZE) want = COPY_SIZE;
+  ssize_t n = recv(r->fd[d], e->scratch, want, MSG_DONTWAIT);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EINTR) return -1;
+    fail(r, d, errno);
+    return -2;
+  }
+  if (n == 0) return 0;
+  size_t sent = 0;
+  while (sent < (size_t)n) {
+    ssize_t s = send(r->fd[1 - d], e->scratch + sent, (size_t)n - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (s > 0) sent += (size_t)s;
+    else if (s < 0 && errno == EINTR) continue;
+    else if (s < 0 && errno != EAGAIN) {
+      fail(r, 1 - d, errno);
+      return -2;
+    } else break;
+  }
+  x->moved += (double)sent;
+  if (sent < (size_t)n) {
+    x->pre = malloc((size_t)n - sent);
+    if (!x->pre) {
+      fail(r, 2, ENOMEM);
+      return -2;
+    }
+    memcpy(x->pre, e->scratch + sent, (size_t)n - sent);
+    x->pre_len = (size_t)n - sent;
+    x->pre_off = 0;
+    x->dst_full = 1;
+    count(e, H_ALLOCS, 1);
+  }
+  if ((size_t)n == COPY_SIZE) x->bulk = 1;
+  return n;
+}
+
 /* Moves what direction d may move now. Returns 0, or -1 when the relay failed. */
 int relay_pump(relay_t *r, int d, int writable) {
   engine_t *e = r->e;
@@ -209,7 +255,21 @@ int relay_pump(relay_t *r, int d, int writable) {
     if (!x->eof && !x->pipe_full && !dry) {
       uint32_t lim = limit_of(x, e);
       size_t q = queued(x);
-      if (may_fill(x, q, lim)) {
+      if (may_fill(x, q, lim) && !x->shaped && !x->bulk && q == 0) {
+        ssize_t n = copy_through(r, d, lim);
+        if (n == -2) return -1;
+        if (n >= 0) {
+          progress = 1;
+          if (n == 0) x->eof = 1;
+          else {
+            dry = (size_t)n < (lim < COPY_SIZE ? lim : COPY_SIZE);
+            if (!x->first) {
+              x->first = 1;
+              engine_emit(r, d ? E_FIRST1 : E_FIRST0);
+            }
+          }
+        }
+      } else if (may_fill(x, q, lim)) {
         if (x->p.r < 0) {
           int err = take_pipe(e, x->shaped, &x->p);
           if (err < 0) {
@@ -223,6 +283,7 @@ int relay_pump(relay_t *r, int d, int writable) {
           x->inpipe += (size_t)n;
           progress = 1;
           dry = (size_t)n < lim - q;
+          if ((size_t)n < COPY_SIZE) x->bulk = 0; /* small again: the copy path, once the pipe is empty */
           if (!x->first) {
             x->first = 1;
             engine_emit(r, d ? E_FIRST1 : E_FIRST0);
