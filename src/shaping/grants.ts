@@ -44,6 +44,23 @@ export function flowLow(need: number, rate: number): number {
 }
 
 /**
+ * The grant a flow preferring large grants takes when its window is open: `low` tokens less up to
+ * GRANT_SPREAD of them (by `spread`, the node's place in [0, 1)), however many its bucket holds.
+ * What stays in the bucket keeps the flow's cadence its own: had it taken all, its next window
+ * would be set by the wake that served it, and flows woken together would stay together, the
+ * grants of a thousand connections in one burst twice a second. The spread gives equal flows
+ * slightly different cadences, so the phases they started with (connections opened together)
+ * drift apart too. 1,000 connections at 64 KiB/s, bytes delivered per 100 ms: coefficient of
+ * variation 0.60-0.85 taking all, 0.21-0.23 taking `low`, 0.15-0.17 with the spread (nginx: 0.24).
+ */
+export function largeGrant(low: number, spread: number): number {
+  return Math.floor(low * (1 - GRANT_SPREAD * spread));
+}
+
+/** See largeGrant: grants of equal flows differ by up to this fraction. */
+export const GRANT_SPREAD = 0.05;
+
+/**
  * The smallest bucket: 32 KiB, two of the flows' 16 KiB reads, so a bucket can pass a whole read
  * at once while keeping half a bucket of slack for a late timer.
  */

@@ -64,12 +64,18 @@ export class SchedNode {
   /** once `bytes` reaches this, `onWatch` is called after the serve pass (usage quotas) */
   watchAt = Infinity;
   onWatch: ((node: SchedNode) => void) | null = null;
+  /** Where in [0, 1) this node's large grants fall within GRANT_SPREAD (grants.ts largeGrant): spread evenly, node by node. */
+  readonly spread: number;
 
   constructor(label: string, flow: Flow | null = null) {
     this.label = label;
     this.flow = flow;
+    this.spread = (created++ * 0.6180339887498949) % 1;
   }
 }
+
+/** SchedNodes made so far (the golden-ratio sequence of their `spread`). */
+let created = 0;
 
 /** Whether `flow` prefers large grants (a native relay direction: it names its grantSize). */
 export function prefersLarge(flow: Flow | null): boolean {

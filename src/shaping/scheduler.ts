@@ -1,7 +1,7 @@
 import type { Clock, Timer } from '../clock.js';
 import { Bucket, reuse } from './bucket.js';
 import type { FlowBatch } from './flow.js';
-import { MIN_SEND, MIN_TICK, UNPARK_SLACK_MS, flowLow, flowNeed, nodeNeed, peakGateFor, quantumFor } from './grants.js';
+import { MIN_SEND, MIN_TICK, UNPARK_SLACK_MS, flowLow, flowNeed, largeGrant, nodeNeed, peakGateFor, quantumFor } from './grants.js';
 import { Parked } from './parked.js';
 import { joinParent, leaveParent, listMin, prefersLarge, SchedNode, unlistMin } from './sched-node.js';
 
@@ -158,8 +158,7 @@ export class Scheduler {
         this.#deactivate(node);
         return 0;
       }
-      // Wait until the flow's own bucket holds its need (flowNeed); the parent's allowance is
-      // taken in MIN_SEND steps.
+      // Wait until the flow's own bucket holds its need (flowNeed); the parent's allowance in MIN_SEND steps.
       let need = bucket ? flowNeed(node.gate, node.gateRate, flow.grantSize) : 0;
       let low = need;
       let late = 0;
@@ -185,6 +184,10 @@ export class Scheduler {
       // The parent's allowance is too small for a worthwhile write: wait for the next turn.
       if (n < MIN_SEND && n < pending) return 0;
       if (tokens < n) n = Math.floor(tokens);
+      // A large-grant flow takes about `fullLow` at most, however late in its window: its cadence
+      // stays its own (grants.ts largeGrant).
+      const fullGrant = largeGrant(fullLow, node.spread);
+      if (large && n > fullGrant) n = fullGrant;
       if (n <= 0) return 0;
       if (bucket !== null) {
         bucket.take(n);
@@ -194,12 +197,11 @@ export class Scheduler {
       flow.pass(n);
       const batch = flow.batch;
       if (batch !== undefined && batch !== null) this.#dirty(batch);
-      // A large-grant flow that just took a full grant is mid-transfer: its source refills its
-      // queue (a native relay tops its pipe up at the commit once half is gone). Unless its bucket
-      // can fund another, it waits for its next full grant parked: the wakes of the refill cost
-      // nothing (wake() returns at once), and a short queue now is no reason to wake it sooner.
+      // A large-grant flow that took a full grant is mid-transfer: its source refills its queue (a
+      // native relay tops its pipe up at the commit). Unless its bucket can fund another, it waits
+      // parked for the next full grant: the refill's wakes cost nothing, a short queue wakes nothing.
       const left = flow.sendable();
-      if (large && n >= fullLow && (left <= 0 || tokens - n < fullLow)) this.#park(node, fullNeed, fullLow);
+      if (large && (tokens - n < fullLow || (n >= fullGrant && left <= 0))) this.#park(node, fullNeed, fullLow);
       else if (left <= 0) this.#deactivate(node);
       return n;
     }

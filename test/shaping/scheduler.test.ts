@@ -4,7 +4,7 @@ import { ManualClock } from '../../src/clock.js';
 import { Scheduler, SchedNode } from '../../src/shaping/scheduler.js';
 import type { Flow } from '../../src/shaping/flow.js';
 import { FakeLeaf, run, setup } from './fake-leaf.js';
-import { flowLow, flowNeed } from '../../src/shaping/grants.js';
+import { flowLow, flowNeed, largeGrant } from '../../src/shaping/grants.js';
 import { jain, maxInWindow } from './measure.js';
 
 test('a single greedy connection gets its rate and never more than rate × window + burst', () => {
@@ -399,13 +399,40 @@ test('capped large-grant flows with no bucket above them get whole grants: the n
   sizes.length = 0;
   run(clock, 10_000);
   // Every grant is a full one (the queue is always full here): at least the early-window size.
-  const least = flowLow(flowNeed(burst, rate, 64 * 1024), rate);
+  const least = largeGrant(flowLow(flowNeed(burst, rate, 64 * 1024), rate), 1);
   assert.ok(sizes.length > 0);
   assert.ok(Math.min(...sizes) >= least, `smallest grant ${Math.min(...sizes)} < ${least}: ${sizes.filter((k) => k < least).length} of ${sizes.length} cut`);
   for (let i = 0; i < n; i++) {
     const secs = (clock.now() - started[i]!) / 1000;
     assert.ok(plane.delivered[i]! >= rate * secs * 0.99 && plane.delivered[i]! <= burst + rate * secs + 1e-6, `flow ${i} got ${plane.delivered[i]} in ${secs} s`);
   }
+});
+
+test('large-grant flows started together drift apart: their grants do not come in one burst each cycle', () => {
+  const rate = 64 * 1024;
+  const n = 100;
+  const clock = new ManualClock(1000);
+  const sched = new Scheduler(clock);
+  const plane = new FakeNativePlane(sched, n, 64 * 1024, Infinity, 64 * 1024);
+  const log: [number, number][] = [];
+  for (let i = 0; i < n; i++) {
+    const f = plane.flow(i);
+    const node = new SchedNode(`native:${i}`, { ...f, pass: (k: number) => (log.push([clock.now(), k]), f.pass(k)) });
+    sched.setLimits(node, rate, 32 * 1024);
+    sched.attach(node, sched.root);
+    plane.nodes.push(node);
+  }
+  plane.fill(); // all at once: the same phase to start with
+  run(clock, 20_000);
+  // Bytes granted per 100 ms over the last 10 s: about even, not a burst every cycle.
+  const start = clock.now() - 10_000;
+  const bins = new Array<number>(100).fill(0);
+  for (const [t, k] of log) if (t >= start) bins[Math.min(99, Math.floor((t - start) / 100))]! += k;
+  const mean = bins.reduce((a, b) => a + b, 0) / bins.length;
+  const cv = Math.sqrt(bins.reduce((a, b) => a + (b - mean) ** 2, 0) / bins.length) / mean;
+  assert.ok(cv < 0.5, `coefficient of variation ${cv.toFixed(3)}`);
+  // So any 10 s holds its due within 1 % (a burst a cycle would put it off by up to a grant a flow).
+  assert.ok(Math.abs(mean / (rate * n * 0.1) - 1) < 0.01, `${mean * 100} bytes in 10 s`);
 });
 
 test('a large-grant flow left with a short queue by a full grant is not woken for it: its pipe refills, and it waits for the next full grant', () => {
@@ -443,7 +470,7 @@ test('a large-grant flow left with a short queue by a full grant is not woken fo
   const made = grants.slice(grants0);
   // Every timer brings a grant, and every grant is a full one.
   assert.ok(fires <= made.length + 1, `${fires} timer fires for ${made.length} grants`);
-  const least = flowLow(flowNeed(burst, rate, pipe), rate);
+  const least = largeGrant(flowLow(flowNeed(burst, rate, pipe), rate), 1);
   assert.ok(Math.min(...made) >= least, `grants ${made.join(' ')}`);
   // No token is lost: after 61 s it has sent all it earned but for less than a bucket.
   const total = grants.reduce((a, b) => a + b, 0);
